@@ -1,0 +1,29 @@
+//! The `netspec` command line. Each subcommand lives in `cmd/<name>.rs` and exposes
+//! `Args` (clap) and `run(args) -> anyhow::Result<()>`; this file only dispatches.
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+#[derive(Parser)]
+#[command(name = "netspec", version, about = "Rust as a specification language for neural networks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    // Subcommands are added here, one line each: `Name(cmd::name::Args),`
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result: anyhow::Result<()> = match cli.command {
+        // One line per subcommand: `Command::Name(a) => cmd::name::run(a),`
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,1 @@
+//! jaxgen: see ARCHITECTURE.md.

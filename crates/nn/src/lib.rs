@@ -1,0 +1,1 @@
+//! nn: see ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+//! pjrt: see ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+//! spec: see ARCHITECTURE.md.
