@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# netspec's own provisioning. Each part is pinned and checked, idempotent, and runnable alone:
+#   plugin  the XLA CPU PJRT plugin (pip wheel, sha256-pinned) into $NETSPEC_HOME/pjrt
+#   data    Fashion-MNIST (Debian package dataset-fashion-mnist, sha256-checked files)
+#   oracle  the JAX venv used only by tests (pinned wheels) into $NETSPEC_HOME/oracle
+#   cuda    the CUDA PJRT plugin + NVIDIA wheels (GBs; only on machines with an NVIDIA GPU)
+# $NETSPEC_HOME defaults to ${XDG_CACHE_HOME:-~/.cache}/netspec.
+# Usage: scripts/setup.sh [plugin|data|oracle|cuda]...   (no argument: plugin data)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+parts=("$@")
+[ ${#parts[@]} -gt 0 ] || parts=(plugin data)
+for p in "${parts[@]}"; do
+  case "$p" in
+    plugin) "$here/setup/plugin.sh" ;;
+    data) "$here/setup/data.sh" ;;
+    oracle) "$here/setup/oracle.sh" ;;
+    cuda) "$here/setup/cuda-plugin.sh" ;;
+    *) echo "setup.sh: unknown part '$p' (expected plugin, data, oracle or cuda)" >&2; exit 2 ;;
+  esac
+done

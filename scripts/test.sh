@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The whole test suite, from a clean clone: provision (plugin, data, JAX oracle), then every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh plugin data oracle
+cargo test --release --workspace "$@"
