@@ -1,1 +1,39 @@
-//! spec: see ARCHITECTURE.md.
+//! `spec`: neural networks as plain data.
+//!
+//! * [`NetSpec`], [`Layer`], [`Act`] — the model; `layer.rs` is the reference definition of every
+//!   block (the lowering and the JAX export implement exactly what its doc comments say).
+//! * [`infer_shapes`] / [`NetSpec::check`] — shape inference with errors that name the layer.
+//! * [`params`], [`buffers`], [`param_count`], [`init`], [`init_buffers`] — the parameter ABI
+//!   (names, shapes, order, init, weight-decay flag) and deterministic initialisation.
+//! * [`analyze`] — per-layer output shape, parameters and forward FLOPs.
+//! * [`parse`], [`parse_checked`], [`print`] — the spec text format (`text.rs` documents it).
+//! * [`Recipe`] — training recipes; [`zoo`] — the 16 reference models; [`summary`] — the table
+//!   printed by `netspec summary`.
+//!
+//! This crate knows nothing about MLIR, graphs or devices.
+
+mod analyze;
+mod error;
+mod init;
+mod layer;
+mod recipe;
+pub mod summary;
+mod text;
+pub mod zoo;
+
+pub use analyze::{
+    analyze, buffers, infer_shapes, param_count, params, Init, LayerInfo, ParamSpec, Shape,
+    MAX_DIM, MAX_ELEMS,
+};
+pub use error::{ParseError, SpecError};
+pub use init::{init, init_buffers, init_tensor, SplitMix64};
+pub use layer::{make_divisible, Act, Layer, NetSpec, LAYER_KINDS};
+pub use recipe::{Augment, Dataset, Optimizer, Recipe, Schedule};
+pub use text::{parse, parse_checked, print};
+
+impl NetSpec {
+    /// Shape-checks the spec: `Ok(output shape of every layer)` or the first error.
+    pub fn check(&self) -> Result<Vec<Shape>, SpecError> {
+        infer_shapes(self)
+    }
+}

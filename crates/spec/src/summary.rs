@@ -1,0 +1,1 @@
+//! Summary table (being written).
