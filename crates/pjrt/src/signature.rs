@@ -1,0 +1,205 @@
+//! The argument signature of `@main`, read from StableHLO text.
+//!
+//! PJRT's C API (0.81) exposes output types and dims of an executable but not its parameters, and the
+//! CPU plugin checks only argument *byte sizes* at execute time: an `f32[4]` passed for `f32[2,2]`, or
+//! an `i32[3]` for an `f32[3]`, would run silently with the wrong meaning. So `compile` reads the
+//! parameter types from the `func.func ... @main(...)` header of the text it was given, and `execute`
+//! checks every argument's element type and dims against it. When the text cannot be read this way
+//! (bytecode, the generic op form, unusual types), the signature is `None` and only the plugin's own
+//! checks apply.
+
+use crate::buffer::ElementType;
+
+/// A ranked tensor type, e.g. `tensor<2x?xf32>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorType {
+    /// `None` for a dynamic (`?`) dimension.
+    pub dims: Vec<Option<i64>>,
+    pub element_type: ElementType,
+}
+
+impl std::fmt::Display for TensorType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("tensor<")?;
+        for d in &self.dims {
+            match d {
+                Some(n) => write!(f, "{n}x")?,
+                None => f.write_str("?x")?,
+            }
+        }
+        write!(f, "{}>", self.element_type)
+    }
+}
+
+/// One parameter of `@main`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    /// `None` when the type is not a tensor type we understand (then it is not checked).
+    pub ty: Option<TensorType>,
+    /// The `tf.aliasing_output = N` attribute: the output this input's memory may be donated to.
+    pub aliasing_output: Option<usize>,
+}
+
+/// The parameters of `@main`, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature {
+    pub params: Vec<Param>,
+}
+
+/// Reads the parameters of `func.func [public|private] @main(...)` from StableHLO text.
+pub fn parse_main_signature(mlir: &str) -> Option<Signature> {
+    let start = find_main(mlir)?;
+    let body = &mlir[start..];
+    let end = matching_close(body)?;
+    let args = &body[..end];
+    let mut params = Vec::new();
+    if !args.trim().is_empty() {
+        for arg in split_top_level(args) {
+            params.push(parse_param(arg.trim())?);
+        }
+    }
+    Some(Signature { params })
+}
+
+/// Byte index just after `@main(` in a `func.func` header.
+fn find_main(mlir: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = mlir[from..].find("@main(") {
+        let at = from + i;
+        // The header line must be a func.func (not, e.g., a call `func.call @main(`).
+        let line_start = mlir[..at].rfind('\n').map_or(0, |n| n + 1);
+        if mlir[line_start..at].contains("func.func") {
+            return Some(at + "@main(".len());
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// Given text just after an opening '(', the index of its matching ')'.
+fn matching_close(s: &str) -> Option<usize> {
+    let mut depth = 0i32;
+    for (i, c, prev) in outside_strings(s) {
+        match c {
+            '(' | '[' | '{' | '<' => depth += 1,
+            '>' if prev != '-' => depth -= 1,
+            ')' | ']' | '}' => {
+                if depth == 0 {
+                    return if c == ')' { Some(i) } else { None };
+                }
+                depth -= 1;
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Splits at commas that are not nested inside brackets, braces, angles or strings.
+fn split_top_level(s: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut depth = 0i32;
+    let mut last = 0;
+    for (i, c, prev) in outside_strings(s) {
+        match c {
+            '(' | '[' | '{' | '<' => depth += 1,
+            '>' if prev != '-' => depth -= 1,
+            ')' | ']' | '}' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&s[last..i]);
+                last = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&s[last..]);
+    parts
+}
+
+/// The characters of `s` outside "..." string literals (with backslash escapes), each with its byte
+/// index and the character before it (`'"'` after a string, `' '` at the start).
+fn outside_strings(s: &str) -> impl Iterator<Item = (usize, char, char)> + '_ {
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut prev = ' ';
+    s.char_indices().filter_map(move |(i, c)| {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+                prev = '"';
+            }
+            return None;
+        }
+        if c == '"' {
+            in_string = true;
+            return None;
+        }
+        let out = (i, c, prev);
+        prev = c;
+        Some(out)
+    })
+}
+
+/// `%name: type {attrs} loc(...)`.
+fn parse_param(arg: &str) -> Option<Param> {
+    let colon = arg.find(':')?;
+    let rest = arg[colon + 1..].trim_start();
+    let ty = rest.strip_prefix("tensor<").and_then(|inner| {
+        let close = matching_angle(inner)?;
+        parse_tensor_body(&inner[..close])
+    });
+    Some(Param { ty, aliasing_output: aliasing_output(rest) })
+}
+
+/// Index of the '>' closing a '<' that was just consumed.
+fn matching_angle(s: &str) -> Option<usize> {
+    let mut depth = 0i32;
+    let mut prev = ' ';
+    for (i, c) in s.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' if prev != '-' => {
+                if depth == 0 {
+                    return Some(i);
+                }
+                depth -= 1;
+            }
+            _ => {}
+        }
+        prev = c;
+    }
+    None
+}
+
+/// `2x?x3xf32[, encoding]` -> dims and element type.
+fn parse_tensor_body(body: &str) -> Option<TensorType> {
+    let mut rest = split_top_level(body).first()?.trim();
+    let mut dims = Vec::new();
+    loop {
+        if let Some(r) = rest.strip_prefix("?x") {
+            dims.push(None);
+            rest = r;
+            continue;
+        }
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && rest[digits..].starts_with('x') {
+            dims.push(Some(rest[..digits].parse().ok()?));
+            rest = &rest[digits + 1..];
+            continue;
+        }
+        break;
+    }
+    Some(TensorType { dims, element_type: ElementType::from_mlir_name(rest.trim())? })
+}
+
+/// The value of `tf.aliasing_output = N` in an argument's attributes, if present.
+fn aliasing_output(s: &str) -> Option<usize> {
+    let i = s.find("tf.aliasing_output")?;
+    let rest = s[i + "tf.aliasing_output".len()..].trim_start().strip_prefix('=')?.trim_start();
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    rest[..digits].parse().ok()
+}
