@@ -1,1 +1,27 @@
-//! train: see ARCHITECTURE.md.
+//! train: everything around the compiled train step that is not the step itself.
+//!
+//! This crate is the data side of training (see ARCHITECTURE.md, "train (data side)"):
+//! - [`data`]: in-memory datasets and their loaders (IDX, CIFAR-10 binary, lean4-mlir's Imagenette binary);
+//! - [`augment`]: normalisation, crops and flips that turn `u8` images into `f32` NCHW batches;
+//! - [`order`]: the seeded PRNG, the per-epoch shuffle and the per-sample augmentation streams
+//!   (fully specified so that the JAX export reproduces them bit for bit);
+//! - [`batch`]: prefetching batch producers on background threads, resumable at any (epoch, batch);
+//! - [`schedule`]: learning-rate schedules;
+//! - [`trace`]: JSONL traces (writer, reader, tolerance diff);
+//! - [`checkpoint`]: safetensors files, written atomically;
+//! - [`plot`]: loss and accuracy curves as SVG or PNG.
+//!
+//! The training loop itself lives beside these modules and uses them.
+
+pub mod augment;
+pub mod batch;
+pub mod checkpoint;
+pub mod data;
+mod error;
+pub mod order;
+pub mod plot;
+mod png;
+pub mod schedule;
+pub mod trace;
+
+pub use error::{Error, Result};

@@ -1,0 +1,49 @@
+//! The crate's error type: every variant names what went wrong and where.
+
+use std::path::{Path, PathBuf};
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The operating system refused a file operation.
+    #[error("{}: {err}", path.display())]
+    Io { path: PathBuf, err: std::io::Error },
+
+    /// A file whose bytes do not follow its format. `offset` is the byte offset in the file (for a
+    /// gzip file: in the decompressed stream, and `msg` says so).
+    #[error("{}: at byte {offset}: {msg}", path.display())]
+    Format { path: PathBuf, offset: u64, msg: String },
+
+    /// A trace line that cannot be understood (`line` is 1-based).
+    #[error("{}:{line}: {msg}", path.display())]
+    Trace { path: PathBuf, line: usize, msg: String },
+
+    /// A bad argument or configuration (batch size 0, a crop larger than the image, …).
+    #[error("{0}")]
+    Invalid(String),
+
+    /// A batch producer thread failed outside the hook (it panicked or stopped early).
+    #[error("batch producer: {0}")]
+    Producer(String),
+
+    /// An error from outside this crate, e.g. from a batch hook that uploads to a device.
+    #[error(transparent)]
+    External(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    pub(crate) fn io(path: &Path, err: std::io::Error) -> Error {
+        Error::Io { path: path.to_path_buf(), err }
+    }
+
+    pub(crate) fn format(path: &Path, offset: u64, msg: impl Into<String>) -> Error {
+        Error::Format { path: path.to_path_buf(), offset, msg: msg.into() }
+    }
+
+    /// Wraps any error (for hooks whose own error type is not this crate's).
+    pub fn external(err: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error::External(Box::new(err))
+    }
+}
