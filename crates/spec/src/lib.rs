@@ -18,6 +18,7 @@ mod init;
 mod layer;
 mod recipe;
 pub mod summary;
+pub use summary::summary;
 mod text;
 pub mod zoo;
 
@@ -29,7 +30,7 @@ pub use error::{ParseError, SpecError};
 pub use init::{init, init_buffers, init_tensor, SplitMix64};
 pub use layer::{make_divisible, Act, Layer, NetSpec, LAYER_KINDS};
 pub use recipe::{Augment, Dataset, Optimizer, Recipe, Schedule};
-pub use text::{parse, parse_checked, print};
+pub use text::{parse, parse_checked, print, print_layer};
 
 impl NetSpec {
     /// Shape-checks the spec: `Ok(output shape of every layer)` or the first error.
