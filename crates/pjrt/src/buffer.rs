@@ -30,7 +30,9 @@ pub enum ElementType {
 }
 
 impl ElementType {
-    pub(crate) fn to_raw(self) -> PJRT_Buffer_Type {
+    /// The `PJRT_Buffer_Type` code (checked against the header by `tests/abi.rs`).
+    #[doc(hidden)]
+    pub fn to_raw(self) -> PJRT_Buffer_Type {
         // Codes are the order of the PJRT_Buffer_Type enum in pjrt_c_api.h (INVALID = 0).
         match self {
             ElementType::Pred => 1,

@@ -266,11 +266,7 @@ impl Executable {
             if want.element_type != b.element_type() || !dims_match {
                 return Err(Error::invalid(
                     ctx,
-                    format!(
-                        "argument {i} of @main must be {want}, got a {} buffer of shape {:?}",
-                        b.element_type(),
-                        b.shape()
-                    ),
+                    format!("argument {i} of @main must be {want}, got {}{:?}", b.element_type(), b.shape()),
                 ));
             }
         }
