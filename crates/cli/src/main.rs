@@ -15,12 +15,16 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // Subcommands are added here, one line each: `Name(cmd::name::Args),`
+    DiffTraces(cmd::diff_traces::Args),
+    Plot(cmd::plot::Args),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
         // One line per subcommand: `Command::Name(a) => cmd::name::run(a),`
+        Command::DiffTraces(a) => cmd::diff_traces::run(a),
+        Command::Plot(a) => cmd::plot::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
