@@ -9,6 +9,8 @@ use std::fmt;
 
 /// Largest value accepted for any size field (channels, kernel, stride, blocks, image side…).
 pub const MAX_DIM: usize = 1 << 24;
+/// Largest `blocks` of a stage (keeps the parameter list of a hostile spec small).
+pub const MAX_BLOCKS: usize = 1024;
 /// Largest element count of one parameter tensor or of one example's activation.
 pub const MAX_ELEMS: usize = (1 << 31) - 1;
 
@@ -193,7 +195,7 @@ fn check_header(spec: &NetSpec) -> Result<(), SpecError> {
             return Err(SpecError::spec(format!("input {what} must be between 1 and {MAX_DIM}, got {v}")));
         }
     }
-    checked_elems(&[c, h, w]).map_err(SpecError::spec)?;
+    checked_elems(&[c, h, w]).map_err(|m| SpecError::spec(format!("input: {m}")))?;
     if spec.num_classes == 0 || spec.num_classes > MAX_DIM {
         return Err(SpecError::spec(format!(
             "classes must be between 1 and {MAX_DIM}, got {}",
@@ -216,6 +218,13 @@ fn checked_elems(dims: &[usize]) -> Result<usize, String> {
     Ok(n)
 }
 
+fn blocks_ok(v: usize) -> Result<(), String> {
+    if v == 0 || v > MAX_BLOCKS {
+        return Err(format!("`blocks` must be between 1 and {MAX_BLOCKS}, got {v}"));
+    }
+    Ok(())
+}
+
 fn size(name: &str, v: usize, min: usize) -> Result<(), String> {
     if v < min || v > MAX_DIM {
         return Err(format!("`{name}` must be between {min} and {MAX_DIM}, got {v}"));
@@ -224,7 +233,7 @@ fn size(name: &str, v: usize, min: usize) -> Result<(), String> {
 }
 
 fn odd(name: &str, k: usize) -> Result<(), String> {
-    if k % 2 == 0 {
+    if k.is_multiple_of(2) {
         return Err(format!(
             "`{name}` must be odd (so that padding (k-1)/2 keeps the size), got {k}"
         ));
@@ -271,12 +280,12 @@ fn check_fields(layer: &Layer) -> Result<(), String> {
         }
         Layer::Residual { out, blocks, stride, .. } => {
             size("out", out, 1)?;
-            size("blocks", blocks, 1)?;
+            blocks_ok(blocks)?;
             size("stride", stride, 1)
         }
         Layer::Bottleneck { out, blocks, stride, .. } => {
             size("out", out, 4)?;
-            size("blocks", blocks, 1)?;
+            blocks_ok(blocks)?;
             size("stride", stride, 1)?;
             if out % 4 != 0 {
                 return Err(format!(
@@ -293,7 +302,7 @@ fn check_fields(layer: &Layer) -> Result<(), String> {
             size("out", out, 1)?;
             size("expand", expand, 1)?;
             size("stride", stride, 1)?;
-            size("blocks", blocks, 1)
+            blocks_ok(blocks)
         }
         Layer::MbConv { out, expand, kernel, stride, blocks, .. }
         | Layer::FusedMbConv { out, expand, kernel, stride, blocks, .. } => {
@@ -302,7 +311,7 @@ fn check_fields(layer: &Layer) -> Result<(), String> {
             size("kernel", kernel, 1)?;
             odd("kernel", kernel)?;
             size("stride", stride, 1)?;
-            size("blocks", blocks, 1)
+            blocks_ok(blocks)
         }
         Layer::MbConvV3 { out, expanded, kernel, stride, .. } => {
             size("out", out, 1)?;
@@ -340,7 +349,7 @@ fn check_fields(layer: &Layer) -> Result<(), String> {
         Layer::Transformer { heads, mlp, blocks, .. } => {
             size("heads", heads, 1)?;
             size("mlp", mlp, 1)?;
-            size("blocks", blocks, 1)
+            blocks_ok(blocks)
         }
     }
 }
@@ -408,16 +417,21 @@ impl Img {
     }
 }
 
-fn window_out(what: &str, side: &str, n: usize, k: usize, s: usize, p: usize) -> Result<usize, String> {
-    // n, k, p ≤ MAX_DIM, so n + 2p cannot overflow.
-    let padded = n + 2 * p;
-    if padded < k {
+/// Output size of a `k×k` window with stride `s` and padding `p` over `x`, or an error saying
+/// that the spatial size shrinks to zero.
+fn window(what: &str, x: Img, k: usize, s: usize, p: usize) -> Result<(usize, usize), String> {
+    // h, w, k, p ≤ MAX_DIM, so h + 2p cannot overflow.
+    let (ph, pw) = (x.h + 2 * p, x.w + 2 * p);
+    if ph < k || pw < k {
         return Err(format!(
-            "the {what} (window {k}, padding {p}) does not fit the {side} {n}: the spatial size shrinks to zero; \
-             remove a downsampling layer before it or use a larger input"
+            "the {k}×{k} {what} (padding {p}) does not fit its {}×{} input {}: the spatial size shrinks to zero; \
+             remove a downsampling layer before it or use a larger input",
+            x.h,
+            x.w,
+            x.shape()
         ));
     }
-    Ok((padded - k) / s + 1)
+    Ok(((ph - k) / s + 1, (pw - k) / s + 1))
 }
 
 impl Emit {
@@ -459,8 +473,7 @@ impl Emit {
         bias: bool,
     ) -> Result<Img, String> {
         let what = if groups > 1 { "depthwise conv" } else { "conv" };
-        let h = window_out(what, "height", x.h, k, s, p)?;
-        let w = window_out(what, "width", x.w, k, s, p)?;
+        let (h, w) = window(what, x, k, s, p)?;
         let y = self.check_act(Img { c: out, h, w })?;
         let cin = x.c / groups;
         self.param(&join(path, "w"), vec![out, cin, k, k], Init::HeNormal { fan_in: cin * k * k }, true)?;
@@ -604,8 +617,7 @@ fn layer_forward(e: &mut Emit, layer: &Layer, x: Shape) -> Result<Shape, String>
         Layer::MaxPool { size, stride, pad } | Layer::AvgPool { size, stride, pad } => {
             let (c, h, w) = need_image(x)?;
             let what = if matches!(layer, Layer::MaxPool { .. }) { "max pool" } else { "average pool" };
-            let ho = window_out(what, "height", h, size, stride, pad)?;
-            let wo = window_out(what, "width", w, size, stride, pad)?;
+            let (ho, wo) = window(what, Img { c, h, w }, size, stride, pad)?;
             let y = Img { c, h: ho, w: wo };
             e.add_flops(y.elems() * (size * size) as u64);
             Ok(y.shape())

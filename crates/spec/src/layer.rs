@@ -24,8 +24,8 @@
 //! * **Skip rule** for the inverted-bottleneck family (invertedResidual, mbConv, mbConvV3,
 //!   fusedMbConv, uib): the block adds its input to its output iff `stride == 1` and
 //!   `in == out`; there is no activation after the addition.
-//! * Multi-block stages (`blocks = n`): block 0 has the stated stride and maps `in → out`;
-//!   blocks 1..n have stride 1 and map `out → out`.
+//! * Multi-block stages (`blocks = n`, 1 ≤ n ≤ 1024): block 0 has the stated stride and maps
+//!   `in → out`; blocks 1..n have stride 1 and map `out → out`.
 //! * `make_divisible(v, 8) = max(8, ⌊v + 4⌋₈)` rounded down to a multiple of 8, plus 8 if that
 //!   lost more than 10 % of `v` (torchvision's `_make_divisible`; see [`make_divisible`]).
 //! * `in_ch: Option<usize>` on a layer is an optional statement of the input channels (features for

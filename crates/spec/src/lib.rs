@@ -24,7 +24,7 @@ pub mod zoo;
 
 pub use analyze::{
     analyze, buffers, infer_shapes, param_count, params, Init, LayerInfo, ParamSpec, Shape,
-    MAX_DIM, MAX_ELEMS,
+    MAX_BLOCKS, MAX_DIM, MAX_ELEMS,
 };
 pub use error::{ParseError, SpecError};
 pub use init::{init, init_buffers, init_tensor, SplitMix64};

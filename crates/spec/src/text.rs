@@ -227,14 +227,12 @@ fn tokenize(line: &str) -> Vec<Tok<'_>> {
 /// Quotes user text for messages, escaping control characters.
 fn show(s: &str) -> String {
     let mut out = String::from("`");
-    let mut n = 0;
-    for ch in s.chars() {
+    for (n, ch) in s.chars().enumerate() {
         if n == 40 {
             out.push('…');
             break;
         }
         out.extend(ch.escape_debug());
-        n += 1;
     }
     out.push('`');
     out
@@ -338,9 +336,15 @@ fn parse_layer(kind_tok: Tok<'_>, rest: &[Tok<'_>]) -> Result<Layer, Err1> {
     };
     let mut given = Given { values: vec![None; defs.len()] };
     let mut npos = 0;
-    for t in rest {
+    for (ti, t) in rest.iter().enumerate() {
         match t.text.split_once('=') {
             None => {
+                if rest.get(ti + 1).is_some_and(|n| n.text.starts_with('=')) {
+                    return e1(
+                        t.col,
+                        format!("write `{}=value` without spaces around `=`", t.text),
+                    );
+                }
                 if !positional || npos > 0 {
                     let named: Vec<String> = defs.iter().map(|d| format!("{}=", d.name)).collect();
                     let what = if positional {
@@ -364,12 +368,17 @@ fn parse_layer(kind_tok: Tok<'_>, rest: &[Tok<'_>]) -> Result<Layer, Err1> {
                 }
                 let Some(idx) = defs.iter().position(|d| d.name == key) else {
                     let names: Vec<&str> = defs.iter().map(|d| d.name).collect();
+                    if names.is_empty() {
+                        return e1(t.col, format!("unknown argument {}: `{kind}` takes no arguments", show(key)));
+                    }
                     let hint = match suggest(key, names.iter().copied()) {
                         Some(s) => format!("did you mean `{s}`? "),
                         None => String::new(),
                     };
-                    let list = if names.is_empty() { "none".to_string() } else { names.join(", ") };
-                    return e1(t.col, format!("unknown argument {} for `{kind}`; {hint}(accepted: {list})", show(key)));
+                    return e1(
+                        t.col,
+                        format!("unknown argument {} for `{kind}`; {hint}(accepted: {})", show(key), names.join(", ")),
+                    );
                 };
                 if let Some((_, c)) = given.values[idx] {
                     return e1(t.col, format!("`{key}` is given twice (first at column {c})"));
@@ -386,7 +395,7 @@ fn parse_layer(kind_tok: Tok<'_>, rest: &[Tok<'_>]) -> Result<Layer, Err1> {
     for (d, g) in defs.iter().zip(&given.values) {
         if g.is_none() && d.def == Def::Required {
             let how = if positional && d.name == defs[0].name {
-                format!("`{kind}` needs its {} (e.g. `{kind} {}`)", d.name, example_value(d.ty))
+                format!("`{kind}` needs its `{}` value (e.g. `{kind} {}`)", d.name, example_value(d.ty))
             } else {
                 format!("`{kind}` needs `{}=` (e.g. `{}={}`)", d.name, d.name, example_value(d.ty))
             };
