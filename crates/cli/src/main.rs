@@ -15,16 +15,23 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // Subcommands are added here, one line each: `Name(cmd::name::Args),`
+    /// Check the PJRT runtime: plugin, versions, devices, a compiled module's exact result, timings
+    Doctor(cmd::doctor::Args),
     DiffTraces(cmd::diff_traces::Args),
     Plot(cmd::plot::Args),
+    Summary(cmd::summary::Args),
+    Zoo(cmd::zoo::Args),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
         // One line per subcommand: `Command::Name(a) => cmd::name::run(a),`
+        Command::Doctor(a) => cmd::doctor::run(a),
         Command::DiffTraces(a) => cmd::diff_traces::run(a),
         Command::Plot(a) => cmd::plot::run(a),
+        Command::Summary(a) => cmd::summary::run(a),
+        Command::Zoo(a) => cmd::zoo::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

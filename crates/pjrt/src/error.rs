@@ -15,6 +15,8 @@ pub enum ErrorKind {
     InvalidArgument,
     /// The plugin returned an error (compile errors, runtime errors, "No visible GPU devices", ...).
     Plugin,
+    /// A self-check ([`crate::selftest`]) computed a wrong result.
+    SelfTest,
 }
 
 /// A PJRT error: `context` says what netspec was doing, `message` what went wrong.

@@ -36,6 +36,7 @@ mod executable;
 pub mod ffi;
 mod plugin;
 mod proto;
+pub mod selftest;
 mod signature;
 
 pub use buffer::{Buffer, Element, ElementType};

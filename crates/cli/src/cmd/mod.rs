@@ -1,3 +1,6 @@
 //! One module per subcommand.
 pub mod diff_traces;
 pub mod plot;
+pub mod summary;
+pub mod zoo;
+pub mod doctor;

@@ -1,0 +1,97 @@
+//! `netspec doctor`: checks the PJRT runtime end to end and prints what it found.
+//!
+//! Finds and loads the plugin, creates a client, compiles and runs a tiny module whose exact result is
+//! known, and reports versions, devices and timings. Any failure ends the command with a non-zero exit
+//! status and a message saying which step failed and how to fix it.
+
+use anyhow::{bail, Context};
+use pjrt::selftest::{donated_loop, fmt_duration, tiny};
+use pjrt::{Client, ClientOptions, Device, ErrorKind, Plugin};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Which plugin to check: cpu or cuda.
+    #[arg(long, default_value = "cpu")]
+    pub device: Device,
+    /// Plugin file to use instead of searching $NETSPEC_PJRT_PLUGIN / $NETSPEC_PJRT_CUDA_PLUGIN and the cache.
+    #[arg(long)]
+    pub plugin: Option<PathBuf>,
+    /// Also time a donated 1,000-step loop over a 4 MiB state (a training step's shape).
+    #[arg(long)]
+    pub bench: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let device = args.device;
+    println!("netspec doctor: PJRT runtime for device `{device}`");
+
+    let path = pjrt::find_plugin(device, args.plugin.as_deref()).context("step 1/4: finding the plugin")?;
+    row("plugin", path.display());
+
+    let t = Instant::now();
+    let plugin = Plugin::load(&path).context("step 2/4: loading the plugin")?;
+    let load = t.elapsed();
+    let (major, minor) = plugin.api_version();
+    let (min_major, min_minor) = pjrt::MIN_API_VERSION;
+    row("PJRT C API", format!("{major}.{minor} (netspec needs {min_major}.{min_minor} or newer)"));
+    for (name, value) in plugin.attributes() {
+        row(&format!("  {name}"), value);
+    }
+    row("load", fmt_duration(load));
+
+    let t = Instant::now();
+    let client = Client::new(&plugin, &ClientOptions::for_device(device)).map_err(|e| {
+        let hint = match (device, e.kind()) {
+            (Device::Cuda, ErrorKind::Plugin) => {
+                "\nhint: the CUDA plugin loaded but could not start; check `nvidia-smi`, or use --device cpu"
+            }
+            _ => "",
+        };
+        anyhow::anyhow!("step 3/4: creating a client: {e}{hint}")
+    })?;
+    row("client", fmt_duration(t.elapsed()));
+    row("platform", format!("{} {}", client.platform_name(), client.platform_version()));
+    let devices = client.devices();
+    row("devices", devices.len());
+    for d in &devices {
+        let desc = if d.description.is_empty() { String::new() } else { format!("  ({})", d.description) };
+        row(&format!("  [{}]", d.id), format!("{}{desc}", d.kind));
+    }
+
+    let runs = 1000;
+    let r = tiny(&client, runs).context("step 4/4: compiling and running a tiny module")?;
+    row("tiny module", "a @ b and sum(a @ b): exact result ok");
+    row("  compile", fmt_duration(r.compile));
+    row("  execute", format!("{} first, {} median of {runs} (inputs on device)", fmt_duration(r.first_execute), fmt_duration(r.execute_median)));
+    row("  round trip", format!("{} median (2 uploads + execute + 2 downloads)", fmt_duration(r.round_trip_median)));
+
+    if args.bench {
+        let l = donated_loop(&client, 1 << 20, 1000).context("benchmark: donated loop")?;
+        row(
+            "donated loop",
+            format!(
+                "{} per step over {} steps, state {} MiB (compile {})",
+                fmt_duration(l.per_step),
+                l.steps,
+                l.state_bytes >> 20,
+                fmt_duration(l.compile)
+            ),
+        );
+        if l.steps_in_place != l.steps {
+            bail!(
+                "benchmark: donation did not keep the state in place ({} of {} steps)",
+                l.steps_in_place,
+                l.steps
+            );
+        }
+        row("  donation", "state stayed at the same device address in every step");
+    }
+    println!("ok: the PJRT {device} runtime works");
+    Ok(())
+}
+
+fn row(label: &str, value: impl std::fmt::Display) {
+    println!("  {label:<14} {value}");
+}
