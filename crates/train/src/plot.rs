@@ -255,8 +255,7 @@ fn panel(items: &mut Vec<Item>, (px, py, pw, ph): (f32, f32, f32, f32), title: &
     items.push(text(px + pw / 2.0, py + ph + 42.0, 14.0, Anchor::Middle, xlabel, INK));
     frame(items, px, py, pw, ph);
 
-    let mut legend_y = py + 18.0;
-    for s in series.iter().filter(|s| !s.pts.is_empty()) {
+    for s in series {
         // Break the line at non-finite values.
         let mut run = Vec::new();
         for &(x, y) in s.pts.iter().chain(std::iter::once(&(f64::NAN, f64::NAN))) {
@@ -270,10 +269,18 @@ fn panel(items: &mut Vec<Item>, (px, py, pw, ph): (f32, f32, f32, f32), title: &
                 items.push(Item::Line { pts, color: s.color, width: s.width });
             }
         }
-        let lx = px + pw - 110.0;
-        items.push(Item::Line { pts: vec![(lx, legend_y - 4.0), (lx + 24.0, legend_y - 4.0)], color: s.color, width: 2.0 });
-        items.push(text(lx + 30.0, legend_y, 12.0, Anchor::Start, s.name, INK));
-        legend_y += 18.0;
+    }
+
+    // The legend sits top right for falling curves (loss) and bottom right for rising ones
+    // (accuracy), on a white box so that curves passing under it do not hide it.
+    let shown: Vec<&Series> = series.iter().filter(|s| !s.pts.is_empty()).collect();
+    let lx = px + pw - 110.0;
+    let mut ly = if percent { py + ph - 18.0 * shown.len() as f32 } else { py + 20.0 };
+    items.push(Item::Rect { x: lx - 8.0, y: ly - 15.0, w: 112.0, h: 18.0 * shown.len() as f32 + 4.0, fill: WHITE });
+    for s in shown {
+        items.push(Item::Line { pts: vec![(lx, ly - 4.0), (lx + 24.0, ly - 4.0)], color: s.color, width: 2.0 });
+        items.push(text(lx + 30.0, ly, 12.0, Anchor::Start, s.name, INK));
+        ly += 18.0;
     }
 }
 

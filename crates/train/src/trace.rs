@@ -550,11 +550,12 @@ impl fmt::Display for DiffReport {
         }
         for s in &self.first {
             for d in &s.fields {
+                // The index is worth printing only when step numbers do not already say it.
+                let at = if s.step == s.index as u64 + 1 { String::new() } else { format!(" (step line {})", s.index + 1) };
                 writeln!(
                     f,
-                    "step {} (line {} of the steps): {} A={} B={} |A-B|={:.3e} allowed {:.3e}",
+                    "step {}{at}: {} A={} B={} |A-B|={:.3e} allowed {:.3e}",
                     s.step,
-                    s.index + 1,
                     d.field,
                     d.a,
                     d.b,
