@@ -343,15 +343,12 @@ fn device_info(api: &Api, dev: *mut PJRT_Device) -> Result<DeviceInfo> {
 /// Adds a hint to the CUDA plugin's "no GPU" error.
 fn explain_no_gpu(e: Error) -> Error {
     if e.message().contains("No visible GPU devices") || e.message().contains("no CUDA-capable device") {
-        Error::new(
-            ErrorKind::Plugin,
-            e.context(),
-            format!(
-                "{} — the CUDA plugin found no usable NVIDIA GPU (check `nvidia-smi`, the driver and \
-                 CUDA_VISIBLE_DEVICES), or use --device cpu",
-                e.message().trim_end()
-            ),
-        )
+        let message = format!(
+            "{} — the CUDA plugin found no usable NVIDIA GPU (check `nvidia-smi`, the driver and \
+             CUDA_VISIBLE_DEVICES), or use --device cpu",
+            e.message().trim_end()
+        );
+        e.with_message(message)
     } else {
         e
     }

@@ -42,6 +42,12 @@ impl Error {
         Error::new(ErrorKind::InvalidArgument, context, message)
     }
 
+    /// The same error with another message (kind, context and code kept).
+    pub(crate) fn with_message(mut self, message: String) -> Error {
+        self.message = message;
+        self
+    }
+
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }

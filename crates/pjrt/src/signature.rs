@@ -203,3 +203,56 @@ fn aliasing_output(s: &str) -> Option<usize> {
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
     rest[..digits].parse().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ty(s: &Param) -> String {
+        s.ty.as_ref().map_or("?".into(), |t| t.to_string())
+    }
+
+    #[test]
+    fn jax_style_header_with_attributes() {
+        let text = r#"module @jit_f attributes {mhlo.num_partitions = 1 : i32} {
+  func.func private @helper(%x: tensor<f32>) -> tensor<f32> { return %x : tensor<f32> }
+  func.func public @main(%arg0: tensor<2x3xf32> {jax.arg_info = "w[0], (a, b)", tf.aliasing_output = 2 : i32}, %arg1: tensor<i32> loc("step"), %arg2: tensor<?x4xbf16>, %arg3: tensor<8xi1>, %arg4: tensor<3xcomplex<f32>>, %arg5: tensor<5xui8>) -> (tensor<2x3xf32> {jax.result_info = "[0]"}) {
+    %0 = func.call @main(%arg0) : (tensor<2x3xf32>) -> tensor<2x3xf32>
+    return %arg0 : tensor<2x3xf32>
+  }
+}"#;
+        let sig = parse_main_signature(text).unwrap();
+        let got: Vec<String> = sig.params.iter().map(ty).collect();
+        assert_eq!(
+            got,
+            [
+                "tensor<2x3xf32>",
+                "tensor<i32>",
+                "tensor<?x4xbf16>",
+                "tensor<8xi1>",
+                "tensor<3xcomplex<f32>>",
+                "tensor<5xui8>"
+            ]
+        );
+        assert_eq!(sig.params[0].aliasing_output, Some(2));
+        assert!(sig.params[1..].iter().all(|p| p.aliasing_output.is_none()));
+        assert_eq!(sig.params[2].ty.as_ref().unwrap().dims, [None, Some(4)]);
+    }
+
+    #[test]
+    fn no_arguments_and_unknown_types() {
+        let sig = parse_main_signature("func.func @main() -> tensor<f32> {").unwrap();
+        assert!(sig.params.is_empty());
+        let sig = parse_main_signature("func.func @main(%t: !stablehlo.token, %x: tensor<f8E4M3FN>) -> ()").unwrap();
+        assert_eq!(sig.params.len(), 2);
+        assert!(sig.params.iter().all(|p| p.ty.is_none()), "unknown types are not checked");
+    }
+
+    #[test]
+    fn no_main_means_no_signature() {
+        assert!(parse_main_signature("func.func @other(%x: tensor<f32>) -> tensor<f32>").is_none());
+        assert!(parse_main_signature("%0 = func.call @main(%x) : (tensor<f32>) -> tensor<f32>").is_none());
+        assert!(parse_main_signature("ML\u{ef}R\u{0}bytecode").is_none());
+        assert!(parse_main_signature("func.func @main(%x: tensor<2xf32>").is_none(), "unterminated");
+    }
+}

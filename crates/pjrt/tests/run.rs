@@ -246,3 +246,13 @@ func.func @main(%x: tensor<4xi32>) -> tensor<4xi32> {
         h.join().unwrap();
     }
 }
+
+#[test]
+fn selftests_pass() {
+    let c = client();
+    let r = pjrt::selftest::tiny(c, 10).unwrap();
+    assert_eq!(r.runs, 10);
+    let l = pjrt::selftest::donated_loop(c, 1024, 40).unwrap();
+    assert_eq!(l.steps_in_place, 40, "donation keeps the loop state in place");
+    assert_eq!(l.state_bytes, 4096);
+}
