@@ -180,7 +180,8 @@ mod tests {
     #[test]
     fn center_crop_and_mean_std() {
         let ds = ramp(3, 6, 6);
-        let p = Preprocess { out_h: 4, out_w: 2, ..Preprocess::plain(6, 6) }.with_mean_std(&IMAGENET_MEAN, &IMAGENET_STD);
+        let p =
+            Preprocess { out_h: 4, out_w: 2, ..Preprocess::plain(6, 6) }.with_mean_std(&IMAGENET_MEAN, &IMAGENET_STD);
         let out = p.image(&ds, 0, 0, 0, 0).unwrap();
         // Center: dy = (6-4)/2 = 1, dx = (6-2)/2 = 2.
         for ch in 0..3 {

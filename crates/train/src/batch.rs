@@ -382,10 +382,7 @@ fn produce<T>(
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "a non-string panic".into());
-                Err(Error::Producer(format!(
-                    "panicked at epoch {} batch {}: {what}",
-                    pos.epoch, pos.batch
-                )))
+                Err(Error::Producer(format!("panicked at epoch {} batch {}: {what}", pos.epoch, pos.batch)))
             }
         };
         let failed = msg.is_err();

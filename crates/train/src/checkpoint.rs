@@ -105,7 +105,8 @@ fn header_bytes(tensors: &[View<'_>], metadata: &BTreeMap<String, String>) -> st
     let mut seen = HashSet::new();
     let mut parts = Vec::with_capacity(tensors.len() + 1);
     if !metadata.is_empty() {
-        let m: serde_json::Map<String, Value> = metadata.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect();
+        let m: serde_json::Map<String, Value> =
+            metadata.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect();
         parts.push(format!("{}:{}", Value::from(METADATA), Value::Object(m)));
     }
     let mut offset = 0usize;
@@ -184,12 +185,16 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
     let avail = bytes.len() as u64 - 8;
     if n > avail || n > MAX_HEADER {
-        return Err(bad(0, format!("header length {n} runs past the end of the file ({avail} bytes follow it) or is absurd")));
+        return Err(bad(
+            0,
+            format!("header length {n} runs past the end of the file ({avail} bytes follow it) or is absurd"),
+        ));
     }
     let data_start = 8 + n as usize;
-    let text = std::str::from_utf8(&bytes[8..data_start]).map_err(|e| bad(8 + e.valid_up_to() as u64, "header is not UTF-8".into()))?;
-    let json: Value =
-        serde_json::from_str(text.trim_end_matches(' ')).map_err(|e| bad(8, format!("header is not valid JSON: {e}")))?;
+    let text = std::str::from_utf8(&bytes[8..data_start])
+        .map_err(|e| bad(8 + e.valid_up_to() as u64, "header is not UTF-8".into()))?;
+    let json: Value = serde_json::from_str(text.trim_end_matches(' '))
+        .map_err(|e| bad(8, format!("header is not valid JSON: {e}")))?;
     let obj = json.as_object().ok_or_else(|| bad(8, "header is not a JSON object".into()))?;
 
     let mut metadata = BTreeMap::new();
@@ -231,7 +236,7 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
         }
         entries.push((offs[0], offs[1], name.clone(), shape, dtype == "F32"));
     }
-    entries.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    entries.sort_by_key(|e| (e.0, e.1));
 
     let buffer = &bytes[data_start..];
     let mut at = 0u64;
@@ -240,12 +245,18 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
         let file_at = data_start as u64 + begin;
         if begin != at {
             let what = if begin > at { "a gap before" } else { "an overlap with" };
-            return Err(bad(file_at, format!("tensor \"{name}\" starts at buffer byte {begin}: {what} the previous tensor (ending at {at})")));
+            return Err(bad(
+                file_at,
+                format!("tensor \"{name}\" starts at buffer byte {begin}: {what} the previous tensor (ending at {at})"),
+            ));
         }
         if end > buffer.len() as u64 {
             return Err(bad(
                 file_at,
-                format!("tensor \"{name}\" ends at buffer byte {end}, past the end of the data ({} bytes): truncated file", buffer.len()),
+                format!(
+                    "tensor \"{name}\" ends at buffer byte {end}, past the end of the data ({} bytes): truncated file",
+                    buffer.len()
+                ),
             ));
         }
         let raw = &buffer[begin as usize..end as usize];
@@ -259,7 +270,10 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
         at = end;
     }
     if at != buffer.len() as u64 {
-        return Err(bad(data_start as u64 + at, format!("{} trailing bytes after the last tensor", buffer.len() as u64 - at)));
+        return Err(bad(
+            data_start as u64 + at,
+            format!("{} trailing bytes after the last tensor", buffer.len() as u64 - at),
+        ));
     }
     Ok(Checkpoint { tensors, metadata })
 }

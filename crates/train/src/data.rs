@@ -37,19 +37,10 @@ pub struct Dataset {
 
 impl Dataset {
     /// Checks that the sizes agree and every label is a class index.
-    pub fn new(
-        images: Vec<u8>,
-        labels: Vec<u8>,
-        c: usize,
-        h: usize,
-        w: usize,
-        classes: usize,
-    ) -> Result<Dataset> {
+    pub fn new(images: Vec<u8>, labels: Vec<u8>, c: usize, h: usize, w: usize, classes: usize) -> Result<Dataset> {
         let per = c * h * w;
         if per == 0 || classes == 0 {
-            return Err(Error::Invalid(format!(
-                "dataset: empty image shape {c}x{h}x{w} or no classes ({classes})"
-            )));
+            return Err(Error::Invalid(format!("dataset: empty image shape {c}x{h}x{w} or no classes ({classes})")));
         }
         if images.len() != labels.len() * per {
             return Err(Error::Invalid(format!(
@@ -263,10 +254,7 @@ pub fn load_idx(images_path: &Path, labels_path: &Path, classes: usize) -> Resul
     }
     let m = lab.u32_be("the label count")? as usize;
     if m != n {
-        return Err(lab.err_at(
-            4,
-            format!("{m} labels, but the image file {} holds {n} images", images_path.display()),
-        ));
+        return Err(lab.err_at(4, format!("{m} labels, but the image file {} holds {n} images", images_path.display())));
     }
     let labels = lab.bytes(n, &format!("{n} labels"))?;
     lab.expect_end()?;

@@ -52,7 +52,11 @@ pub fn svg(trace: &Trace) -> String {
     for item in &scene {
         match item {
             Item::Rect { x, y, w, h, fill } => {
-                let _ = writeln!(s, "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" fill=\"{}\"/>", hex(*fill));
+                let _ = writeln!(
+                    s,
+                    "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" fill=\"{}\"/>",
+                    hex(*fill)
+                );
             }
             Item::Line { pts, color, width } => {
                 let p: Vec<String> = pts.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
@@ -176,8 +180,13 @@ fn layout(trace: &Trace) -> Vec<Item> {
     let steps: Vec<(f64, f64)> = trace.steps.iter().map(|s| (s.step as f64, s.loss)).collect();
     let smoothed = smooth(&steps.iter().map(|p| p.1).collect::<Vec<_>>());
     let stride = steps.len().div_ceil(1000).max(1);
-    let smooth_pts: Vec<(f64, f64)> =
-        steps.iter().zip(&smoothed).enumerate().filter(|(i, _)| i % stride == 0 || *i + 1 == steps.len()).map(|(_, (p, s))| (p.0, *s)).collect();
+    let smooth_pts: Vec<(f64, f64)> = steps
+        .iter()
+        .zip(&smoothed)
+        .enumerate()
+        .filter(|(i, _)| i % stride == 0 || *i + 1 == steps.len())
+        .map(|(_, (p, s))| (p.0, *s))
+        .collect();
     let loss = [
         Series { name: "loss", pts: envelope(&steps, stride), color: RAW, width: 1.0, dots: false },
         Series { name: "smoothed", pts: smooth_pts, color: SMOOTH, width: 2.0, dots: false },
@@ -217,7 +226,14 @@ fn envelope(pts: &[(f64, f64)], stride: usize) -> Vec<(f64, f64)> {
 }
 
 /// One framed chart with grid, ticks, legend and series.
-fn panel(items: &mut Vec<Item>, (px, py, pw, ph): (f32, f32, f32, f32), title: &str, xlabel: &str, series: &[Series], percent: bool) {
+fn panel(
+    items: &mut Vec<Item>,
+    (px, py, pw, ph): (f32, f32, f32, f32),
+    title: &str,
+    xlabel: &str,
+    series: &[Series],
+    percent: bool,
+) {
     items.push(text(px, py - 12.0, 16.0, Anchor::Start, title, INK));
     let finite = || series.iter().flat_map(|s| s.pts.iter()).filter(|p| p.0.is_finite() && p.1.is_finite());
     if finite().next().is_none() {

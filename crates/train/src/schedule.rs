@@ -15,9 +15,15 @@
 /// A learning-rate schedule.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Schedule {
-    Constant { lr: f64 },
+    Constant {
+        lr: f64,
+    },
     /// Linear warmup over `warmup_steps`, then cosine decay to 0 at `total_steps`.
-    WarmupCosine { peak: f64, warmup_steps: u64, total_steps: u64 },
+    WarmupCosine {
+        peak: f64,
+        warmup_steps: u64,
+        total_steps: u64,
+    },
 }
 
 impl Schedule {

@@ -196,7 +196,8 @@ impl TraceWriter {
     }
 
     fn line(&mut self, text: &str) -> Result<()> {
-        let r = self.out.write_all(text.as_bytes()).and_then(|_| self.out.write_all(b"\n")).and_then(|_| self.out.flush());
+        let r =
+            self.out.write_all(text.as_bytes()).and_then(|_| self.out.write_all(b"\n")).and_then(|_| self.out.flush());
         r.map_err(|e| Error::io(&self.path, e))
     }
 }
@@ -376,7 +377,12 @@ impl Fields<'_> {
             total_params: self.uint("total_params")?,
             dataset: self.str("dataset")?,
             emitter_version: self.str_or_num("emitter_version")?,
-            extra: self.obj.iter().filter(|(k, _)| !KNOWN.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect(),
+            extra: self
+                .obj
+                .iter()
+                .filter(|(k, _)| !KNOWN.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         })
     }
 }
@@ -416,10 +422,9 @@ impl DiffMode {
 impl std::str::FromStr for DiffMode {
     type Err = Error;
     fn from_str(s: &str) -> Result<DiffMode> {
-        DiffMode::ALL
-            .into_iter()
-            .find(|m| m.name() == s)
-            .ok_or_else(|| Error::Invalid(format!("unknown diff mode '{s}' (expected strict, cross-gpu or cross-comp)")))
+        DiffMode::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| {
+            Error::Invalid(format!("unknown diff mode '{s}' (expected strict, cross-gpu or cross-comp)"))
+        })
     }
 }
 
@@ -541,7 +546,12 @@ impl fmt::Display for DiffReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (atol, rtol) = self.mode.tolerances();
         let verdict = if self.agrees() { "traces agree" } else { "traces differ" };
-        writeln!(f, "{verdict} (mode {}: atol {atol:e}, rtol {rtol:e}; {} steps compared)", self.mode.name(), self.compared)?;
+        writeln!(
+            f,
+            "{verdict} (mode {}: atol {atol:e}, rtol {rtol:e}; {} steps compared)",
+            self.mode.name(),
+            self.compared
+        )?;
         for h in &self.header {
             writeln!(f, "header {h}")?;
         }
@@ -551,7 +561,8 @@ impl fmt::Display for DiffReport {
         for s in &self.first {
             for d in &s.fields {
                 // The index is worth printing only when step numbers do not already say it.
-                let at = if s.step == s.index as u64 + 1 { String::new() } else { format!(" (step line {})", s.index + 1) };
+                let at =
+                    if s.step == s.index as u64 + 1 { String::new() } else { format!(" (step line {})", s.index + 1) };
                 writeln!(
                     f,
                     "step {}{at}: {} A={} B={} |A-B|={:.3e} allowed {:.3e}",
@@ -565,7 +576,13 @@ impl fmt::Display for DiffReport {
             }
         }
         if self.differing > self.first.len() {
-            writeln!(f, "{} of {} compared steps differ (first {} shown)", self.differing, self.compared, self.first.len())?;
+            writeln!(
+                f,
+                "{} of {} compared steps differ (first {} shown)",
+                self.differing,
+                self.compared,
+                self.first.len()
+            )?;
         } else if self.differing > 0 {
             writeln!(f, "{} of {} compared steps differ", self.differing, self.compared)?;
         }

@@ -69,14 +69,19 @@ fn training_drops_the_partial_batch_and_visits_each_sample_once() {
 fn resuming_at_any_position_yields_the_same_batches() {
     let ds = dataset();
     let whole = collect(&ds, cfg(1, Position::default(), 3));
-    for (start, threads) in [(Position { epoch: 1, batch: 4 }, 3), (Position { epoch: 2, batch: 0 }, 2), (Position { epoch: 0, batch: 9 }, 1)] {
+    for (start, threads) in [
+        (Position { epoch: 1, batch: 4 }, 3),
+        (Position { epoch: 2, batch: 0 }, 2),
+        (Position { epoch: 0, batch: 9 }, 1),
+    ] {
         let skip = (start.epoch * 10 + start.batch) as usize;
         let resumed = collect(&ds, cfg(threads, start, 3));
         assert_eq!(resumed.len(), whole.len() - skip, "from {start:?}");
         assert!(resumed == whole[skip..], "resuming at {start:?} with {threads} threads changed the batches");
     }
     // And a single batch built synchronously is the same too.
-    let one = build_batch(&ds, &augmenting(), &cfg(1, Position::default(), 3), Position { epoch: 2, batch: 7 }).unwrap();
+    let one =
+        build_batch(&ds, &augmenting(), &cfg(1, Position::default(), 3), Position { epoch: 2, batch: 7 }).unwrap();
     assert_eq!(one, whole[27]);
 }
 
@@ -97,7 +102,8 @@ fn evaluation_keeps_the_partial_batch() {
     let ds = dataset();
     let c = BatchConfig { mode: Mode::Eval, shuffle: false, epochs: None, ..cfg(2, Position::default(), 0) };
     let pre = Preprocess::plain(5, 5);
-    let all: Vec<HostBatch> = Batcher::plain(ds.clone(), pre.clone(), c.clone()).unwrap().map(|r| r.unwrap().value).collect();
+    let all: Vec<HostBatch> =
+        Batcher::plain(ds.clone(), pre.clone(), c.clone()).unwrap().map(|r| r.unwrap().value).collect();
     assert_eq!(all.len(), 11);
     assert_eq!(all.iter().map(|b| b.rows).sum::<usize>(), 103);
     let last = &all[10];
@@ -211,9 +217,14 @@ fn data_wait_counts_time_spent_waiting_for_slow_producers() {
 #[test]
 fn bad_configurations_are_errors() {
     let ds = dataset();
-    let e = msg(Batcher::plain(ds.clone(), augmenting(), BatchConfig { batch_size: 0, ..cfg(1, Position::default(), 1) }));
+    let e =
+        msg(Batcher::plain(ds.clone(), augmenting(), BatchConfig { batch_size: 0, ..cfg(1, Position::default(), 1) }));
     assert!(e.contains("batch size"), "{e}");
-    let e = msg(Batcher::plain(ds.clone(), augmenting(), BatchConfig { batch_size: 200, ..cfg(1, Position::default(), 1) }));
+    let e = msg(Batcher::plain(
+        ds.clone(),
+        augmenting(),
+        BatchConfig { batch_size: 200, ..cfg(1, Position::default(), 1) },
+    ));
     assert!(e.contains("103 samples make no batch of 200"), "{e}");
     let e = msg(Batcher::plain(ds.clone(), Preprocess::plain(6, 5), cfg(1, Position::default(), 1)));
     assert!(e.contains("fit in the 5x5"), "{e}");

@@ -9,7 +9,10 @@ use common::{msg, TempDir};
 use train::checkpoint::{self, load_f32, save_f32, write_atomic, DataRef, TensorData, View};
 
 fn meta() -> BTreeMap<String, String> {
-    BTreeMap::from([("netspec_hash".to_string(), "ab12".to_string()), ("position".to_string(), "{\"epoch\":1}".to_string())])
+    BTreeMap::from([
+        ("netspec_hash".to_string(), "ab12".to_string()),
+        ("position".to_string(), "{\"epoch\":1}".to_string()),
+    ])
 }
 
 /// A checkpoint with a kernel, a bias and an i32 step scalar.
@@ -110,12 +113,16 @@ fn a_failed_write_leaves_the_old_file_intact() {
     let bad = [View { name: "w", shape: &[3], data: DataRef::F32(&[1.0, 2.0]) }];
     let e = msg(checkpoint::write(&p, &bad, &BTreeMap::new()));
     assert!(e.contains("shape [3] does not hold 2 values"), "{e}");
-    let dup = [View { name: "w", shape: &[1], data: DataRef::F32(&[1.0]) }, View { name: "w", shape: &[1], data: DataRef::F32(&[1.0]) }];
+    let dup = [
+        View { name: "w", shape: &[1], data: DataRef::F32(&[1.0]) },
+        View { name: "w", shape: &[1], data: DataRef::F32(&[1.0]) },
+    ];
     assert!(msg(checkpoint::write(&p, &dup, &BTreeMap::new())).contains("repeated"));
     assert_eq!(std::fs::read(&p).unwrap(), before);
 
     // No temporary file is left behind; a successful write replaces the file.
-    let names: Vec<String> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> =
+        std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(names, ["model.safetensors"]);
     save_f32(&p, &[("v", &[1], &[9.0])], &BTreeMap::new()).unwrap();
     assert_eq!(load_f32(&p).unwrap().0[0].2, vec![9.0]);
@@ -142,10 +149,16 @@ fn corrupt_files_are_named_with_the_problem() {
     check(&bytes[..bytes.len() - 3], &["tensor \"step\"", "truncated"]);
     check(&[bytes.clone(), vec![0; 4]].concat(), &["4 trailing bytes"]);
     check(&assemble("{\"a\":", &[]), &["at byte 8", "not valid JSON"]);
-    check(&assemble(&header.replace("\"I32\"", "\"BF16\""), &data), &["tensor \"step\"", "dtype BF16 is not supported"]);
+    check(
+        &assemble(&header.replace("\"I32\"", "\"BF16\""), &data),
+        &["tensor \"step\"", "dtype BF16 is not supported"],
+    );
     check(&assemble(&header.replace("[2,3]", "[2,4]"), &data), &["tensor \"l0.w\"", "needs 32 bytes", "span 24"]);
     check(&assemble(&header.replace("[0,24]", "[0,20]"), &data), &["tensor \"l0.w\""]);
-    check(&assemble(&header.replace("\"ab12\"", "12"), &data), &["__metadata__ value of \"netspec_hash\" is not a string"]);
+    check(
+        &assemble(&header.replace("\"ab12\"", "12"), &data),
+        &["__metadata__ value of \"netspec_hash\" is not a string"],
+    );
     // A gap: the bias claims bytes 28..40 instead of 24..36 (and the step moves behind it).
     let gap = header.replace("[24,36]", "[28,40]").replace("[36,40]", "[40,44]");
     check(&assemble(&gap, &[data.clone(), vec![0; 4]].concat()), &["tensor \"l0.b\" starts at buffer byte 28", "gap"]);

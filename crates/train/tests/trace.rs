@@ -32,13 +32,19 @@ fn write_then_read_round_trips() {
     let p = d.join("run.jsonl");
     let mut h = header();
     h.extra.insert("emitted_at".into(), json!("2026-01-01T00:00:00Z"));
-    let steps = vec![
-        Step { grad_norm: Some(1.5), param_norm: Some(30.25), wall_ms: Some(3.5), ..Step::new(1, 0, 2.302585, 0.0005) },
+    let steps = [
+        Step { grad_norm: Some(1.5), param_norm: Some(30.25), wall_ms: Some(3.5), ..Step::new(1, 0, 2.25, 0.0005) },
         Step::new(2, 0, 1.25e-7, 1e-3),
         Step::new(3, 1, f64::NAN, 1e-3),
         Step::new(4, 1, f64::INFINITY, 0.0),
     ];
-    let epochs = vec![EpochLine { epoch: 0, test_acc: Some(0.8443), test_correct: Some(8443), test_total: Some(10000), ..Default::default() }];
+    let epochs = vec![EpochLine {
+        epoch: 0,
+        test_acc: Some(0.8443),
+        test_correct: Some(8443),
+        test_total: Some(10000),
+        ..Default::default()
+    }];
     let mut w = TraceWriter::create(&p, &h).unwrap();
     w.step(&steps[0]).unwrap();
     w.step(&steps[1]).unwrap();
@@ -65,6 +71,8 @@ fn write_then_read_round_trips() {
     assert_eq!(again.epochs, t.epochs);
 }
 
+// 2.302585 is lean4-mlir's example loss (ln 10 to 6 decimals), kept as written there.
+#[allow(clippy::approx_constant)]
 #[test]
 fn reads_lean4_mlir_lines() {
     let text = concat!(
@@ -166,7 +174,10 @@ fn headers_counts_and_listing_limit() {
     let r = diff(&a, &far, DiffMode::CrossComp);
     assert_eq!((r.differing, r.first.len()), (30, 20));
     let text = r.to_string();
-    assert!(text.contains("traces differ") && text.contains("30 of 30 compared steps differ (first 20 shown)"), "{text}");
+    assert!(
+        text.contains("traces differ") && text.contains("30 of 30 compared steps differ (first 20 shown)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -175,10 +186,16 @@ fn malformed_traces_name_the_line() {
     let h = "{\"kind\":\"header\",\"phase\":\"p\",\"netspec_name\":\"n\",\"netspec_hash\":\"h\",\"config\":{},\"total_params\":1,\"dataset\":\"d\",\"emitter_version\":\"1\"}\n";
     let cases = [
         (format!("{h}{{\"kind\":\"step\",\"step\":1,\"epoch\":0,\"lr\":0.1}}\n"), "bad.jsonl:2: missing key \"loss\""),
-        (format!("{h}{{\"kind\":\"step\",\"step\":-1,\"epoch\":0,\"loss\":1,\"lr\":0.1}}\n"), "bad.jsonl:2: \"step\" must be a non-negative integer"),
+        (
+            format!("{h}{{\"kind\":\"step\",\"step\":-1,\"epoch\":0,\"loss\":1,\"lr\":0.1}}\n"),
+            "bad.jsonl:2: \"step\" must be a non-negative integer",
+        ),
         (format!("{h}\n{{\"kind\":\"step\",\n"), "bad.jsonl:3: not JSON"),
         (format!("{h}{h}"), "bad.jsonl:2: a second header line"),
-        ("{\"kind\":\"step\",\"step\":1,\"epoch\":0,\"loss\":1,\"lr\":0.1}\n".to_string(), "bad.jsonl:1: expected the header line first"),
+        (
+            "{\"kind\":\"step\",\"step\":1,\"epoch\":0,\"loss\":1,\"lr\":0.1}\n".to_string(),
+            "bad.jsonl:1: expected the header line first",
+        ),
         (String::new(), "bad.jsonl:1: empty trace"),
         (h.replace("\"config\":{}", "\"config\":3"), "bad.jsonl:1: \"config\" must be an object"),
     ];
