@@ -256,3 +256,22 @@ fn selftests_pass() {
     assert_eq!(l.steps_in_place, 40, "donation keeps the loop state in place");
     assert_eq!(l.state_bytes, 4096);
 }
+
+#[test]
+fn outputs_come_back_row_major_after_a_transpose() {
+    // Whatever layout XLA picks inside, host copies are dense row-major in the output's logical shape.
+    let c = client();
+    let exe = c
+        .compile(
+            r#"
+func.func @main(%x: tensor<2x3xi32>) -> tensor<3x2xi32> {
+  %0 = stablehlo.transpose %x, dims = [1, 0] : (tensor<2x3xi32>) -> tensor<3x2xi32>
+  return %0 : tensor<3x2xi32>
+}"#,
+        )
+        .unwrap();
+    let x = c.buffer(&[1i32, 2, 3, 4, 5, 6], &[2, 3]).unwrap();
+    let y = exe.run(&[&x]).unwrap().remove(0);
+    assert_eq!(y.dims(), vec![3, 2]);
+    assert_eq!(y.to_vec::<i32>().unwrap(), vec![1, 4, 2, 5, 3, 6]);
+}
