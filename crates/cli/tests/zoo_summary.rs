@@ -3,7 +3,10 @@
 use std::process::Command;
 
 fn netspec(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_netspec")).args(args).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_netspec"))
+        .args(args)
+        .output()
+        .unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into(),
@@ -17,7 +20,10 @@ fn zoo_lists_every_model_with_its_parameter_count() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.lines().count(), 1 + spec::zoo::names().len());
     let r34 = out.lines().find(|l| l.starts_with("resnet34 ")).unwrap();
-    assert!(r34.contains("3×224×224") && r34.contains("21,289,802"), "{r34}");
+    assert!(
+        r34.contains("3×224×224") && r34.contains("21,289,802"),
+        "{r34}"
+    );
 }
 
 #[test]
@@ -46,11 +52,18 @@ fn summary_of_a_zoo_model_ends_with_the_total() {
 #[test]
 fn summary_reports_file_errors_at_line_and_column() {
     let path = std::env::temp_dir().join(format!("netspec-bad-{}.ns", std::process::id()));
-    std::fs::write(&path, "name t\ninput 1 28 28\nclasses 10\nconvBn 8 kernel=3\ndense 10\n").unwrap();
+    std::fs::write(
+        &path,
+        "name t\ninput 1 28 28\nclasses 10\nconvBn 8 kernel=3\ndense 10\n",
+    )
+    .unwrap();
     let (code, out, err) = netspec(&["summary", path.to_str().unwrap()]);
     let _ = std::fs::remove_file(&path);
     assert_eq!(code, 1, "{out}");
-    let want = format!("error: {}:5:1: layer 1 (dense): expects a flat [B, N] input", path.display());
+    let want = format!(
+        "error: {}:5:1: layer 1 (dense): expects a flat [B, N] input",
+        path.display()
+    );
     assert!(err.starts_with(&want), "{err}");
     assert!(err.contains("insert `flatten`"), "{err}");
     let (code, _, err) = netspec(&["summary", "no-such-model-or-file"]);

@@ -143,7 +143,9 @@ pub fn analyze(spec: &NetSpec) -> Result<Vec<LayerInfo>, SpecError> {
         let mut e = Emit::new(format!("l{i}"));
         let y = layer_forward(&mut e, layer, x).map_err(err)?;
         for p in &e.params {
-            total = total.checked_add(p.numel()).ok_or_else(|| err("parameter count overflows".into()))?;
+            total = total
+                .checked_add(p.numel())
+                .ok_or_else(|| err("parameter count overflows".into()))?;
         }
         out.push(LayerInfo {
             index: i,
@@ -157,12 +159,18 @@ pub fn analyze(spec: &NetSpec) -> Result<Vec<LayerInfo>, SpecError> {
         x = y;
     }
     let last = spec.layers.len() - 1;
-    let want = Shape::Flat { n: spec.num_classes };
+    let want = Shape::Flat {
+        n: spec.num_classes,
+    };
     if x != want {
         let kind = spec.layers[last].kind();
         let hint = match x {
-            Shape::Image { .. } => "add `globalAvgPool` (or `flatten`) and a `dense` head".to_string(),
-            Shape::Tokens { .. } => "add a `transformer` (it pools the CLS token) and a `dense` head".to_string(),
+            Shape::Image { .. } => {
+                "add `globalAvgPool` (or `flatten`) and a `dense` head".to_string()
+            }
+            Shape::Tokens { .. } => {
+                "add a `transformer` (it pools the CLS token) and a `dense` head".to_string()
+            }
             Shape::Flat { n } => format!(
                 "the last layer gives {n} features; make the head `dense {}` or change `classes`",
                 spec.num_classes
@@ -182,7 +190,10 @@ pub fn analyze(spec: &NetSpec) -> Result<Vec<LayerInfo>, SpecError> {
 
 fn check_header(spec: &NetSpec) -> Result<(), SpecError> {
     if spec.name.is_empty()
-        || !spec.name.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-' | '.'))
+        || !spec
+            .name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-' | '.'))
     {
         return Err(SpecError::spec(format!(
             "bad name {:?}: use letters, digits, `_`, `-` and `.` only",
@@ -192,7 +203,9 @@ fn check_header(spec: &NetSpec) -> Result<(), SpecError> {
     let [c, h, w] = spec.input;
     for (what, v) in [("channels", c), ("height", h), ("width", w)] {
         if v == 0 || v > MAX_DIM {
-            return Err(SpecError::spec(format!("input {what} must be between 1 and {MAX_DIM}, got {v}")));
+            return Err(SpecError::spec(format!(
+                "input {what} must be between 1 and {MAX_DIM}, got {v}"
+            )));
         }
     }
     checked_elems(&[c, h, w]).map_err(|m| SpecError::spec(format!("input: {m}")))?;
@@ -203,7 +216,9 @@ fn check_header(spec: &NetSpec) -> Result<(), SpecError> {
         )));
     }
     if spec.layers.is_empty() {
-        return Err(SpecError::spec("the spec has no layers; add at least a `dense` head"));
+        return Err(SpecError::spec(
+            "the spec has no layers; add at least a `dense` head",
+        ));
     }
     Ok(())
 }
@@ -220,14 +235,18 @@ fn checked_elems(dims: &[usize]) -> Result<usize, String> {
 
 fn blocks_ok(v: usize) -> Result<(), String> {
     if v == 0 || v > MAX_BLOCKS {
-        return Err(format!("`blocks` must be between 1 and {MAX_BLOCKS}, got {v}"));
+        return Err(format!(
+            "`blocks` must be between 1 and {MAX_BLOCKS}, got {v}"
+        ));
     }
     Ok(())
 }
 
 fn size(name: &str, v: usize, min: usize) -> Result<(), String> {
     if v < min || v > MAX_DIM {
-        return Err(format!("`{name}` must be between {min} and {MAX_DIM}, got {v}"));
+        return Err(format!(
+            "`{name}` must be between {min} and {MAX_DIM}, got {v}"
+        ));
     }
     Ok(())
 }
@@ -244,7 +263,9 @@ fn odd(name: &str, k: usize) -> Result<(), String> {
 fn conv_pad(kernel: usize, pad: Option<usize>) -> Result<(), String> {
     match pad {
         None => odd("kernel", kernel),
-        Some(p) if p >= kernel => Err(format!("`pad` must be smaller than the kernel ({kernel}), got {p}")),
+        Some(p) if p >= kernel => Err(format!(
+            "`pad` must be smaller than the kernel ({kernel}), got {p}"
+        )),
         Some(_) => Ok(()),
     }
 }
@@ -256,18 +277,43 @@ fn check_fields(layer: &Layer) -> Result<(), String> {
     }
     match *layer {
         Layer::Dense { out, .. } => size("out", out, 1),
-        Layer::Conv2d { out, kernel, stride, pad, .. } | Layer::ConvBn { out, kernel, stride, pad, .. } => {
+        Layer::Conv2d {
+            out,
+            kernel,
+            stride,
+            pad,
+            ..
+        }
+        | Layer::ConvBn {
+            out,
+            kernel,
+            stride,
+            pad,
+            ..
+        } => {
             size("out", out, 1)?;
             size("kernel", kernel, 1)?;
             size("stride", stride, 1)?;
             conv_pad(kernel, pad)
         }
         Layer::BatchNorm { .. } | Layer::LayerNorm { .. } | Layer::InstanceNorm { .. } => Ok(()),
-        Layer::MaxPool { size: k, stride, pad } | Layer::AvgPool { size: k, stride, pad } => {
+        Layer::MaxPool {
+            size: k,
+            stride,
+            pad,
+        }
+        | Layer::AvgPool {
+            size: k,
+            stride,
+            pad,
+        } => {
             size("size", k, 1)?;
             size("stride", stride, 1)?;
             if pad > k / 2 {
-                return Err(format!("`pad` must be at most half the window ({}), got {pad}", k / 2));
+                return Err(format!(
+                    "`pad` must be at most half the window ({}), got {pad}",
+                    k / 2
+                ));
             }
             Ok(())
         }
@@ -278,12 +324,22 @@ fn check_fields(layer: &Layer) -> Result<(), String> {
             }
             Ok(())
         }
-        Layer::Residual { out, blocks, stride, .. } => {
+        Layer::Residual {
+            out,
+            blocks,
+            stride,
+            ..
+        } => {
             size("out", out, 1)?;
             blocks_ok(blocks)?;
             size("stride", stride, 1)
         }
-        Layer::Bottleneck { out, blocks, stride, .. } => {
+        Layer::Bottleneck {
+            out,
+            blocks,
+            stride,
+            ..
+        } => {
             size("out", out, 4)?;
             blocks_ok(blocks)?;
             size("stride", stride, 1)?;
@@ -298,14 +354,34 @@ fn check_fields(layer: &Layer) -> Result<(), String> {
             size("out", out, 1)?;
             size("stride", stride, 1)
         }
-        Layer::InvertedResidual { out, expand, stride, blocks, .. } => {
+        Layer::InvertedResidual {
+            out,
+            expand,
+            stride,
+            blocks,
+            ..
+        } => {
             size("out", out, 1)?;
             size("expand", expand, 1)?;
             size("stride", stride, 1)?;
             blocks_ok(blocks)
         }
-        Layer::MbConv { out, expand, kernel, stride, blocks, .. }
-        | Layer::FusedMbConv { out, expand, kernel, stride, blocks, .. } => {
+        Layer::MbConv {
+            out,
+            expand,
+            kernel,
+            stride,
+            blocks,
+            ..
+        }
+        | Layer::FusedMbConv {
+            out,
+            expand,
+            kernel,
+            stride,
+            blocks,
+            ..
+        } => {
             size("out", out, 1)?;
             size("expand", expand, 1)?;
             size("kernel", kernel, 1)?;
@@ -313,14 +389,27 @@ fn check_fields(layer: &Layer) -> Result<(), String> {
             size("stride", stride, 1)?;
             blocks_ok(blocks)
         }
-        Layer::MbConvV3 { out, expanded, kernel, stride, .. } => {
+        Layer::MbConvV3 {
+            out,
+            expanded,
+            kernel,
+            stride,
+            ..
+        } => {
             size("out", out, 1)?;
             size("expanded", expanded, 1)?;
             size("kernel", kernel, 1)?;
             odd("kernel", kernel)?;
             size("stride", stride, 1)
         }
-        Layer::Uib { out, expand, start_kernel, mid_kernel, stride, .. } => {
+        Layer::Uib {
+            out,
+            expand,
+            start_kernel,
+            mid_kernel,
+            stride,
+            ..
+        } => {
             size("out", out, 1)?;
             size("expand", expand, 1)?;
             size("stride", stride, 1)?;
@@ -337,7 +426,12 @@ fn check_fields(layer: &Layer) -> Result<(), String> {
             }
             Ok(())
         }
-        Layer::Fire { squeeze, expand1x1, expand3x3, .. } => {
+        Layer::Fire {
+            squeeze,
+            expand1x1,
+            expand3x3,
+            ..
+        } => {
             size("squeeze", squeeze, 1)?;
             size("expand1", expand1x1, 1)?;
             size("expand3", expand3x3, 1)
@@ -346,7 +440,9 @@ fn check_fields(layer: &Layer) -> Result<(), String> {
             size("dim", dim, 1)?;
             size("patch", patch, 1)
         }
-        Layer::Transformer { heads, mlp, blocks, .. } => {
+        Layer::Transformer {
+            heads, mlp, blocks, ..
+        } => {
             size("heads", heads, 1)?;
             size("mlp", mlp, 1)?;
             blocks_ok(blocks)
@@ -410,7 +506,11 @@ struct Img {
 
 impl Img {
     fn shape(self) -> Shape {
-        Shape::Image { c: self.c, h: self.h, w: self.w }
+        Shape::Image {
+            c: self.c,
+            h: self.h,
+            w: self.w,
+        }
     }
     fn elems(self) -> u64 {
         (self.c * self.h * self.w) as u64
@@ -436,16 +536,32 @@ fn window(what: &str, x: Img, k: usize, s: usize, p: usize) -> Result<(usize, us
 
 impl Emit {
     fn new(prefix: String) -> Self {
-        Emit { prefix, params: Vec::new(), buffers: Vec::new(), flops: 0 }
+        Emit {
+            prefix,
+            params: Vec::new(),
+            buffers: Vec::new(),
+            flops: 0,
+        }
     }
 
     fn name(&self, path: &str) -> String {
         format!("{}.{path}", self.prefix)
     }
 
-    fn param(&mut self, path: &str, shape: Vec<usize>, init: Init, decay: bool) -> Result<(), String> {
+    fn param(
+        &mut self,
+        path: &str,
+        shape: Vec<usize>,
+        init: Init,
+        decay: bool,
+    ) -> Result<(), String> {
         checked_elems(&shape).map_err(|m| format!("parameter `{}`: {m}", self.name(path)))?;
-        self.params.push(ParamSpec { name: self.name(path), shape, init, decay });
+        self.params.push(ParamSpec {
+            name: self.name(path),
+            shape,
+            init,
+            decay,
+        });
         Ok(())
     }
 
@@ -476,7 +592,14 @@ impl Emit {
         let (h, w) = window(what, x, k, s, p)?;
         let y = self.check_act(Img { c: out, h, w })?;
         let cin = x.c / groups;
-        self.param(&join(path, "w"), vec![out, cin, k, k], Init::HeNormal { fan_in: cin * k * k }, true)?;
+        self.param(
+            &join(path, "w"),
+            vec![out, cin, k, k],
+            Init::HeNormal {
+                fan_in: cin * k * k,
+            },
+            true,
+        )?;
         if bias {
             self.param(&join(path, "b"), vec![out], Init::Zeros, false)?;
             self.add_flops(y.elems());
@@ -489,8 +612,18 @@ impl Emit {
     fn bn(&mut self, path: &str, c: usize, elems: u64) -> Result<(), String> {
         self.param(&format!("{path}.gamma"), vec![c], Init::Ones, false)?;
         self.param(&format!("{path}.beta"), vec![c], Init::Zeros, false)?;
-        self.buffers.push(ParamSpec { name: self.name(&format!("{path}.mean")), shape: vec![c], init: Init::Zeros, decay: false });
-        self.buffers.push(ParamSpec { name: self.name(&format!("{path}.var")), shape: vec![c], init: Init::Ones, decay: false });
+        self.buffers.push(ParamSpec {
+            name: self.name(&format!("{path}.mean")),
+            shape: vec![c],
+            init: Init::Zeros,
+            decay: false,
+        });
+        self.buffers.push(ParamSpec {
+            name: self.name(&format!("{path}.var")),
+            shape: vec![c],
+            init: Init::Ones,
+            decay: false,
+        });
         self.add_flops(4 * elems);
         Ok(())
     }
@@ -498,15 +631,28 @@ impl Emit {
     fn act(&mut self, act: Act, elems: u64) {
         match act {
             Act::Identity => {}
-            Act::Relu | Act::Relu6 | Act::Swish | Act::HardSwish | Act::HardSigmoid | Act::Gelu | Act::Sigmoid => {
-                self.add_flops(elems)
-            }
+            Act::Relu
+            | Act::Relu6
+            | Act::Swish
+            | Act::HardSwish
+            | Act::HardSigmoid
+            | Act::Gelu
+            | Act::Sigmoid => self.add_flops(elems),
         }
     }
 
     /// A conv-BN unit `{unit}.conv.w`, `{unit}.bn.*`, then `act`; padding (k−1)/2.
     #[allow(clippy::too_many_arguments)]
-    fn conv_bn(&mut self, unit: &str, x: Img, out: usize, k: usize, s: usize, groups: usize, act: Act) -> Result<Img, String> {
+    fn conv_bn(
+        &mut self,
+        unit: &str,
+        x: Img,
+        out: usize,
+        k: usize,
+        s: usize,
+        groups: usize,
+        act: Act,
+    ) -> Result<Img, String> {
         self.conv_bn_pad(unit, x, out, k, s, (k - 1) / 2, groups, act)
     }
 
@@ -531,12 +677,24 @@ impl Emit {
     /// SE(C → r) named `{path}.reduce.*`, `{path}.expand.*` (see `layer.rs`).
     fn se(&mut self, path: &str, x: Img, r: usize) -> Result<(), String> {
         let c = x.c;
-        self.param(&format!("{path}.reduce.w"), vec![r, c, 1, 1], Init::HeNormal { fan_in: c }, true)?;
+        self.param(
+            &format!("{path}.reduce.w"),
+            vec![r, c, 1, 1],
+            Init::HeNormal { fan_in: c },
+            true,
+        )?;
         self.param(&format!("{path}.reduce.b"), vec![r], Init::Zeros, false)?;
-        self.param(&format!("{path}.expand.w"), vec![c, r, 1, 1], Init::HeNormal { fan_in: r }, true)?;
+        self.param(
+            &format!("{path}.expand.w"),
+            vec![c, r, 1, 1],
+            Init::HeNormal { fan_in: r },
+            true,
+        )?;
         self.param(&format!("{path}.expand.b"), vec![c], Init::Zeros, false)?;
         // pool + two matmuls (+bias, act) + gate + scale
-        self.add_flops(x.elems() + 4 * (c * r) as u64 + 2 * (r + c) as u64 + 2 * c as u64 + x.elems());
+        self.add_flops(
+            x.elems() + 4 * (c * r) as u64 + 2 * (r + c) as u64 + 2 * c as u64 + x.elems(),
+        );
         Ok(())
     }
 
@@ -572,18 +730,35 @@ fn layer_forward(e: &mut Emit, layer: &Layer, x: Shape) -> Result<Shape, String>
             e.act(act, out as u64);
             Ok(Shape::Flat { n: out })
         }
-        Layer::Conv2d { out, kernel, stride, pad, act, .. } => {
+        Layer::Conv2d {
+            out,
+            kernel,
+            stride,
+            pad,
+            act,
+            ..
+        } => {
             let (c, h, w) = need_image(x)?;
             let p = pad.unwrap_or((kernel - 1) / 2);
             let y = e.conv("", Img { c, h, w }, out, kernel, stride, p, 1, true)?;
             e.act(act, y.elems());
             Ok(y.shape())
         }
-        Layer::ConvBn { out, kernel, stride, pad, act, .. } => {
+        Layer::ConvBn {
+            out,
+            kernel,
+            stride,
+            pad,
+            act,
+            ..
+        } => {
             let (c, h, w) = need_image(x)?;
             let p = pad.unwrap_or((kernel - 1) / 2);
             // The unit is the layer itself: `l{i}.conv.w`, `l{i}.bn.*`.
-            Ok(e.conv_bn_pad("", Img { c, h, w }, out, kernel, stride, p, 1, act)?.shape())
+            Ok(
+                e.conv_bn_pad("", Img { c, h, w }, out, kernel, stride, p, 1, act)?
+                    .shape(),
+            )
         }
         Layer::BatchNorm { .. } => {
             let c = match x {
@@ -595,8 +770,18 @@ fn layer_forward(e: &mut Emit, layer: &Layer, x: Shape) -> Result<Shape, String>
             };
             e.param("gamma", vec![c], Init::Ones, false)?;
             e.param("beta", vec![c], Init::Zeros, false)?;
-            e.buffers.push(ParamSpec { name: e.name("mean"), shape: vec![c], init: Init::Zeros, decay: false });
-            e.buffers.push(ParamSpec { name: e.name("var"), shape: vec![c], init: Init::Ones, decay: false });
+            e.buffers.push(ParamSpec {
+                name: e.name("mean"),
+                shape: vec![c],
+                init: Init::Zeros,
+                decay: false,
+            });
+            e.buffers.push(ParamSpec {
+                name: e.name("var"),
+                shape: vec![c],
+                init: Init::Ones,
+                decay: false,
+            });
             e.add_flops(4 * x.elems() as u64);
             Ok(x)
         }
@@ -616,7 +801,11 @@ fn layer_forward(e: &mut Emit, layer: &Layer, x: Shape) -> Result<Shape, String>
         }
         Layer::MaxPool { size, stride, pad } | Layer::AvgPool { size, stride, pad } => {
             let (c, h, w) = need_image(x)?;
-            let what = if matches!(layer, Layer::MaxPool { .. }) { "max pool" } else { "average pool" };
+            let what = if matches!(layer, Layer::MaxPool { .. }) {
+                "max pool"
+            } else {
+                "average pool"
+            };
             let (ho, wo) = window(what, Img { c, h, w }, size, stride, pad)?;
             let y = Img { c, h: ho, w: wo };
             e.add_flops(y.elems() * (size * size) as u64);
@@ -629,45 +818,70 @@ fn layer_forward(e: &mut Emit, layer: &Layer, x: Shape) -> Result<Shape, String>
         }
         Layer::Flatten => match x {
             Shape::Image { .. } | Shape::Tokens { .. } => Ok(Shape::Flat { n: x.elems() }),
-            Shape::Flat { .. } => Err(format!("the input {x} is already flat; remove this `flatten`")),
+            Shape::Flat { .. } => Err(format!(
+                "the input {x} is already flat; remove this `flatten`"
+            )),
         },
         Layer::Dropout { .. } => Ok(x),
         Layer::Activation { act } => {
             e.act(act, x.elems() as u64);
             Ok(x)
         }
-        Layer::Residual { out, blocks, stride, .. } => {
+        Layer::Residual {
+            out,
+            blocks,
+            stride,
+            ..
+        } => {
             let (c, h, w) = need_image(x)?;
             let mut y = Img { c, h, w };
             for j in 0..blocks {
                 let s = if j == 0 { stride } else { 1 };
-                y = basic_block(e, &format!("b{j}"), y, out, s).map_err(|m| format!("block {j}: {m}"))?;
+                y = basic_block(e, &format!("b{j}"), y, out, s)
+                    .map_err(|m| format!("block {j}: {m}"))?;
             }
             Ok(y.shape())
         }
-        Layer::Bottleneck { out, blocks, stride, .. } => {
+        Layer::Bottleneck {
+            out,
+            blocks,
+            stride,
+            ..
+        } => {
             let (c, h, w) = need_image(x)?;
             let mut y = Img { c, h, w };
             for j in 0..blocks {
                 let s = if j == 0 { stride } else { 1 };
-                y = bottleneck_block(e, &format!("b{j}"), y, out, s).map_err(|m| format!("block {j}: {m}"))?;
+                y = bottleneck_block(e, &format!("b{j}"), y, out, s)
+                    .map_err(|m| format!("block {j}: {m}"))?;
             }
             Ok(y.shape())
         }
-        Layer::SeparableConv { out, stride, act, .. } => {
+        Layer::SeparableConv {
+            out, stride, act, ..
+        } => {
             let (c, h, w) = need_image(x)?;
             let y = e.conv_bn("dw", Img { c, h, w }, c, 3, stride, c, act)?;
             let y = e.conv_bn("pw", y, out, 1, 1, 1, act)?;
             Ok(y.shape())
         }
-        Layer::InvertedResidual { out, expand, stride, blocks, .. } => {
+        Layer::InvertedResidual {
+            out,
+            expand,
+            stride,
+            blocks,
+            ..
+        } => {
             let (c, h, w) = need_image(x)?;
             let mut y = Img { c, h, w };
             for j in 0..blocks {
                 let s = if j == 0 { stride } else { 1 };
                 let b = format!("b{j}");
                 let x0 = y;
-                let mid = x0.c.checked_mul(expand).filter(|&m| m <= MAX_ELEMS).ok_or("expanded channels overflow")?;
+                let mid =
+                    x0.c.checked_mul(expand)
+                        .filter(|&m| m <= MAX_ELEMS)
+                        .ok_or("expanded channels overflow")?;
                 let run = |e: &mut Emit| -> Result<Img, String> {
                     let mut t = x0;
                     if expand != 1 {
@@ -683,7 +897,16 @@ fn layer_forward(e: &mut Emit, layer: &Layer, x: Shape) -> Result<Shape, String>
             }
             Ok(y.shape())
         }
-        Layer::MbConv { out, expand, kernel, stride, blocks, se, act, .. } => {
+        Layer::MbConv {
+            out,
+            expand,
+            kernel,
+            stride,
+            blocks,
+            se,
+            act,
+            ..
+        } => {
             let (c, h, w) = need_image(x)?;
             let mut y = Img { c, h, w };
             for j in 0..blocks {
@@ -709,7 +932,15 @@ fn layer_forward(e: &mut Emit, layer: &Layer, x: Shape) -> Result<Shape, String>
             }
             Ok(y.shape())
         }
-        Layer::MbConvV3 { out, expanded, kernel, stride, se, act, .. } => {
+        Layer::MbConvV3 {
+            out,
+            expanded,
+            kernel,
+            stride,
+            se,
+            act,
+            ..
+        } => {
             let (c, h, w) = need_image(x)?;
             let x0 = Img { c, h, w };
             let mut t = x0;
@@ -726,7 +957,16 @@ fn layer_forward(e: &mut Emit, layer: &Layer, x: Shape) -> Result<Shape, String>
             }
             Ok(y.shape())
         }
-        Layer::FusedMbConv { out, expand, kernel, stride, blocks, se, act, .. } => {
+        Layer::FusedMbConv {
+            out,
+            expand,
+            kernel,
+            stride,
+            blocks,
+            se,
+            act,
+            ..
+        } => {
             let (c, h, w) = need_image(x)?;
             let mut y = Img { c, h, w };
             for j in 0..blocks {
@@ -751,7 +991,15 @@ fn layer_forward(e: &mut Emit, layer: &Layer, x: Shape) -> Result<Shape, String>
             }
             Ok(y.shape())
         }
-        Layer::Uib { out, expand, start_kernel, mid_kernel, stride, act, .. } => {
+        Layer::Uib {
+            out,
+            expand,
+            start_kernel,
+            mid_kernel,
+            stride,
+            act,
+            ..
+        } => {
             let (c, h, w) = need_image(x)?;
             let x0 = Img { c, h, w };
             let mid = mid_channels(c, expand)?;
@@ -770,7 +1018,12 @@ fn layer_forward(e: &mut Emit, layer: &Layer, x: Shape) -> Result<Shape, String>
             }
             Ok(y.shape())
         }
-        Layer::Fire { squeeze, expand1x1, expand3x3, .. } => {
+        Layer::Fire {
+            squeeze,
+            expand1x1,
+            expand3x3,
+            ..
+        } => {
             let (c, h, w) = need_image(x)?;
             let s = e.conv("squeeze", Img { c, h, w }, squeeze, 1, 1, 0, 1, true)?;
             e.act(Act::Relu, s.elems());
@@ -779,7 +1032,11 @@ fn layer_forward(e: &mut Emit, layer: &Layer, x: Shape) -> Result<Shape, String>
             let b = e.conv("expand3", s, expand3x3, 3, 1, 1, 1, true)?;
             e.act(Act::Relu, b.elems());
             let cout = expand1x1 + expand3x3;
-            let y = e.check_act(Img { c: cout, h: a.h, w: a.w })?;
+            let y = e.check_act(Img {
+                c: cout,
+                h: a.h,
+                w: a.w,
+            })?;
             Ok(y.shape())
         }
         Layer::PatchEmbed { dim, patch, .. } => {
@@ -798,11 +1055,15 @@ fn layer_forward(e: &mut Emit, layer: &Layer, x: Shape) -> Result<Shape, String>
             e.add_flops((t * dim) as u64);
             Ok(Shape::Tokens { t, d: dim })
         }
-        Layer::Transformer { heads, mlp, blocks, .. } => {
+        Layer::Transformer {
+            heads, mlp, blocks, ..
+        } => {
             let (t, d) = match x {
                 Shape::Tokens { t, d } => (t, d),
                 Shape::Image { .. } => {
-                    return Err(format!("expects tokens [B, T, D] but gets {x}; insert `patchEmbed` before it"))
+                    return Err(format!(
+                        "expects tokens [B, T, D] but gets {x}; insert `patchEmbed` before it"
+                    ))
                 }
                 Shape::Flat { .. } => return Err(format!("expects tokens [B, T, D] but gets {x}")),
             };
@@ -818,15 +1079,35 @@ fn layer_forward(e: &mut Emit, layer: &Layer, x: Shape) -> Result<Shape, String>
                 let b = format!("b{j}");
                 e.param(&format!("{b}.ln1.gamma"), vec![d], Init::Ones, false)?;
                 e.param(&format!("{b}.ln1.beta"), vec![d], Init::Zeros, false)?;
-                e.param(&format!("{b}.attn.qkv.w"), vec![d, 3 * d], Init::HeNormal { fan_in: d }, true)?;
+                e.param(
+                    &format!("{b}.attn.qkv.w"),
+                    vec![d, 3 * d],
+                    Init::HeNormal { fan_in: d },
+                    true,
+                )?;
                 e.param(&format!("{b}.attn.qkv.b"), vec![3 * d], Init::Zeros, false)?;
-                e.param(&format!("{b}.attn.proj.w"), vec![d, d], Init::HeNormal { fan_in: d }, true)?;
+                e.param(
+                    &format!("{b}.attn.proj.w"),
+                    vec![d, d],
+                    Init::HeNormal { fan_in: d },
+                    true,
+                )?;
                 e.param(&format!("{b}.attn.proj.b"), vec![d], Init::Zeros, false)?;
                 e.param(&format!("{b}.ln2.gamma"), vec![d], Init::Ones, false)?;
                 e.param(&format!("{b}.ln2.beta"), vec![d], Init::Zeros, false)?;
-                e.param(&format!("{b}.mlp.fc1.w"), vec![d, mlp], Init::HeNormal { fan_in: d }, true)?;
+                e.param(
+                    &format!("{b}.mlp.fc1.w"),
+                    vec![d, mlp],
+                    Init::HeNormal { fan_in: d },
+                    true,
+                )?;
                 e.param(&format!("{b}.mlp.fc1.b"), vec![mlp], Init::Zeros, false)?;
-                e.param(&format!("{b}.mlp.fc2.w"), vec![mlp, d], Init::HeNormal { fan_in: mlp }, true)?;
+                e.param(
+                    &format!("{b}.mlp.fc2.w"),
+                    vec![mlp, d],
+                    Init::HeNormal { fan_in: mlp },
+                    true,
+                )?;
                 e.param(&format!("{b}.mlp.fc2.b"), vec![d], Init::Zeros, false)?;
                 let f = 2 * 4 * tu * du // two LNs
                     + 2 * tu * du * 3 * du + 3 * tu * du // qkv
@@ -857,7 +1138,10 @@ fn join(a: &str, b: &str) -> String {
 }
 
 fn mid_channels(c: usize, expand: usize) -> Result<usize, String> {
-    let v = c.checked_mul(expand).filter(|&v| v <= MAX_ELEMS).ok_or("expanded channels overflow")?;
+    let v = c
+        .checked_mul(expand)
+        .filter(|&v| v <= MAX_ELEMS)
+        .ok_or("expanded channels overflow")?;
     Ok(make_divisible(v))
 }
 

@@ -16,10 +16,16 @@ pub struct SpecError {
 
 impl SpecError {
     pub(crate) fn spec(message: impl Into<String>) -> Self {
-        SpecError { layer: None, message: message.into() }
+        SpecError {
+            layer: None,
+            message: message.into(),
+        }
     }
     pub(crate) fn at(index: usize, kind: &'static str, message: impl Into<String>) -> Self {
-        SpecError { layer: Some((index, kind)), message: message.into() }
+        SpecError {
+            layer: Some((index, kind)),
+            message: message.into(),
+        }
     }
 }
 

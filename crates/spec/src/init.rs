@@ -103,7 +103,10 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 pub fn init_tensor(p: &ParamSpec, seed: u64) -> Vec<f32> {
     let n = p.numel();
     let normal = |std: f64| {
-        let mut g = Normals { rng: SplitMix64::new(seed ^ fnv1a64(p.name.as_bytes())), spare: None };
+        let mut g = Normals {
+            rng: SplitMix64::new(seed ^ fnv1a64(p.name.as_bytes())),
+            spare: None,
+        };
         (0..n).map(|_| (std * g.next()) as f32).collect()
     };
     match p.init {
@@ -134,7 +137,10 @@ mod tests {
         for _ in 0..10_000 {
             let x = (r.next_u64() >> 11) as f64 / (1u64 << 53) as f64 + 1e-300;
             let (a, b) = (ln(x), x.ln());
-            assert!((a - b).abs() <= 4e-16 * b.abs().max(1.0), "ln({x}) = {a}, std {b}");
+            assert!(
+                (a - b).abs() <= 4e-16 * b.abs().max(1.0),
+                "ln({x}) = {a}, std {b}"
+            );
         }
         assert_eq!(ln(1.0), 0.0);
     }
@@ -149,7 +155,10 @@ mod tests {
 
     #[test]
     fn normals_have_unit_moments() {
-        let mut g = Normals { rng: SplitMix64::new(42), spare: None };
+        let mut g = Normals {
+            rng: SplitMix64::new(42),
+            spare: None,
+        };
         let n = 200_000;
         let xs: Vec<f64> = (0..n).map(|_| g.next()).collect();
         let mean = xs.iter().sum::<f64>() / n as f64;

@@ -126,17 +126,35 @@ pub enum Layer {
     /// Fully connected: `[B, N] → [B, out]`, `y = act(x·w + b)`.
     /// Params: `w : [N, out]` (decay), `b : [out]`. Needs flat input (use `flatten` or
     /// `globalAvgPool` before it).
-    Dense { out: usize, act: Act, in_ch: Option<usize> },
+    Dense {
+        out: usize,
+        act: Act,
+        in_ch: Option<usize>,
+    },
 
     /// Convolution with bias: `y = act(conv(kernel, stride, pad, 1)(x) + b)`.
     /// `pad = None` means `(kernel − 1)/2` and requires an odd kernel; an explicit pad must be
     /// `< kernel`. Params: `w : [out, C, k, k]` (decay), `b : [out]`.
-    Conv2d { out: usize, kernel: usize, stride: usize, pad: Option<usize>, act: Act, in_ch: Option<usize> },
+    Conv2d {
+        out: usize,
+        kernel: usize,
+        stride: usize,
+        pad: Option<usize>,
+        act: Act,
+        in_ch: Option<usize>,
+    },
 
     /// conv (no bias) → BN → act. Padding as in [`Layer::Conv2d`]. Default act in files: relu.
     /// Params: `conv.w : [out, C, k, k]` (decay), `bn.gamma`, `bn.beta : [out]`;
     /// buffers `bn.mean`, `bn.var : [out]`.
-    ConvBn { out: usize, kernel: usize, stride: usize, pad: Option<usize>, act: Act, in_ch: Option<usize> },
+    ConvBn {
+        out: usize,
+        kernel: usize,
+        stride: usize,
+        pad: Option<usize>,
+        act: Act,
+        in_ch: Option<usize>,
+    },
 
     /// Standalone batch norm on `[B, C, H, W]` (statistics over N, H, W) or `[B, N]` (over the batch).
     /// Params: `gamma`, `beta : [C]`; buffers `mean`, `var : [C]`.
@@ -154,12 +172,20 @@ pub enum Layer {
 
     /// Max pool, window `size × size`, stride `stride`, padding `pad` on all sides with −∞
     /// (`pad ≤ size/2`). Output `⌊(H + 2·pad − size)/stride⌋ + 1`. No params.
-    MaxPool { size: usize, stride: usize, pad: usize },
+    MaxPool {
+        size: usize,
+        stride: usize,
+        pad: usize,
+    },
 
     /// Average pool, window `size × size`, stride, zero padding `pad` (`pad ≤ size/2`);
     /// always divides by `size²` (padding counts, like PyTorch's `count_include_pad=True`).
     /// No params.
-    AvgPool { size: usize, stride: usize, pad: usize },
+    AvgPool {
+        size: usize,
+        stride: usize,
+        pad: usize,
+    },
 
     /// Mean over (H, W): `[B, C, H, W] → [B, C]`. No params.
     GlobalAvgPool,
@@ -182,7 +208,12 @@ pub enum Layer {
     /// `bn1.{gamma,beta}`, `conv2.w : [out, out, 3, 3]`, `bn2.{gamma,beta}`, then (if projecting)
     /// `down.conv.w : [out, c, 1, 1]`, `down.bn.{gamma,beta}`. Buffers: `bn1`, `bn2`, `down.bn`
     /// mean/var in the same order.
-    Residual { out: usize, blocks: usize, stride: usize, in_ch: Option<usize> },
+    Residual {
+        out: usize,
+        blocks: usize,
+        stride: usize,
+        in_ch: Option<usize>,
+    },
 
     /// ResNet-50 bottleneck stage, v1.5 (stride on the 3×3, torchvision `Bottleneck`), expansion 4:
     /// `mid = out/4` (`out` must be a multiple of 4). Per block (input `c`, stride `s`):
@@ -191,19 +222,35 @@ pub enum Layer {
     /// [`Layer::Residual`] (`down` = 1×1/s conv + BN when `s ≠ 1` or `c ≠ out`).
     /// Params per block: `conv1.w`, `bn1.*`, `conv2.w`, `bn2.*`, `conv3.w`, `bn3.*`, [`down.conv.w`,
     /// `down.bn.*`].
-    Bottleneck { out: usize, blocks: usize, stride: usize, in_ch: Option<usize> },
+    Bottleneck {
+        out: usize,
+        blocks: usize,
+        stride: usize,
+        in_ch: Option<usize>,
+    },
 
     /// MobileNet v1 depthwise-separable conv: `dw` = depthwise convBN(3×3, stride, groups = C) + act,
     /// then `pw` = pointwise convBN(1×1, C→out) + act. No skip.
     /// Params: `dw.conv.w : [C, 1, 3, 3]`, `dw.bn.*`, `pw.conv.w : [out, C, 1, 1]`, `pw.bn.*`.
-    SeparableConv { out: usize, stride: usize, act: Act, in_ch: Option<usize> },
+    SeparableConv {
+        out: usize,
+        stride: usize,
+        act: Act,
+        in_ch: Option<usize>,
+    },
 
     /// MobileNetV2 inverted residual stage (torchvision). Per block (input `c`, `mid = c·expand`):
     /// if `expand ≠ 1`: `expand` = convBN(1×1, c→mid) + relu6; then `dw` = depthwise
     /// convBN(3×3, stride, groups = mid) + relu6; then `project` = convBN(1×1, mid→out), linear;
     /// skip rule (module doc). Params per block: [`expand.conv.w`, `expand.bn.*`], `dw.conv.w :
     /// [mid, 1, 3, 3]`, `dw.bn.*`, `project.conv.w : [out, mid, 1, 1]`, `project.bn.*`.
-    InvertedResidual { out: usize, expand: usize, stride: usize, blocks: usize, in_ch: Option<usize> },
+    InvertedResidual {
+        out: usize,
+        expand: usize,
+        stride: usize,
+        blocks: usize,
+        in_ch: Option<usize>,
+    },
 
     /// EfficientNet MBConv stage (torchvision `MBConv`). Per block (input `c`,
     /// `mid = make_divisible(c·expand, 8)`): if `expand ≠ 1`: `expand` = convBN(1×1, c→mid) + act;
@@ -229,7 +276,15 @@ pub enum Layer {
     /// `se` = SE(expanded → make_divisible(expanded/4, 8)) with inner act relu and gate hsigmoid;
     /// `project` = convBN(1×1, expanded→out), linear; skip rule. `act` is relu or hswish in
     /// MobileNetV3 (default relu). Params: [`expand.*`], `dw.*`, [`se.*`], `project.*`.
-    MbConvV3 { out: usize, expanded: usize, kernel: usize, stride: usize, se: bool, act: Act, in_ch: Option<usize> },
+    MbConvV3 {
+        out: usize,
+        expanded: usize,
+        kernel: usize,
+        stride: usize,
+        se: bool,
+        act: Act,
+        in_ch: Option<usize>,
+    },
 
     /// EfficientNetV2 Fused-MBConv stage (torchvision `FusedMBConv`). Per block (input `c`,
     /// `mid = make_divisible(c·expand, 8)`): if `expand ≠ 1`: `fused` = convBN(kernel, stride,
@@ -272,14 +327,23 @@ pub enum Layer {
     /// `concat_C(relu(conv 1×1 (squeeze→expand1x1) + b), relu(conv 3×3 pad 1 (squeeze→expand3x3) + b))`
     /// (the 1×1 branch first). Output channels `expand1x1 + expand3x3`.
     /// Params: `squeeze.w`, `squeeze.b`, `expand1.w`, `expand1.b`, `expand3.w`, `expand3.b`.
-    Fire { squeeze: usize, expand1x1: usize, expand3x3: usize, in_ch: Option<usize> },
+    Fire {
+        squeeze: usize,
+        expand1x1: usize,
+        expand3x3: usize,
+        in_ch: Option<usize>,
+    },
 
     /// ViT patch embedding: `conv(patch, stride patch, pad 0) (C→dim) + b` gives
     /// `[B, dim, H/p, W/p]`; the patches are read in row-major (h, w) order into tokens
     /// `[B, N, dim]` (N = HW/p²); a learned `cls` token is prepended (token 0) and a learned
     /// positional embedding added: output `[B, N + 1, dim]`. H and W must be multiples of `patch`.
     /// Params: `w : [dim, C, p, p]` (decay), `b : [dim]`, `cls : [dim]`, `pos : [N + 1, dim]`.
-    PatchEmbed { dim: usize, patch: usize, in_ch: Option<usize> },
+    PatchEmbed {
+        dim: usize,
+        patch: usize,
+        in_ch: Option<usize>,
+    },
 
     /// Pre-LN transformer encoder (timm ViT) on `[B, T, D]`, `blocks` blocks, then a final LN and
     /// CLS pooling: output `[B, D]` = token 0. Per block:
@@ -292,7 +356,12 @@ pub enum Layer {
     /// `attn.proj.w : [D, D]`, `attn.proj.b : [D]`, `ln2.gamma`, `ln2.beta`, `mlp.fc1.w : [D, mlp]`,
     /// `mlp.fc1.b : [mlp]`, `mlp.fc2.w : [mlp, D]`, `mlp.fc2.b : [D]`; after the blocks
     /// `ln.gamma`, `ln.beta` (final LN, prefix `l{i}.`). Kernels (`*.w`) decay.
-    Transformer { heads: usize, mlp: usize, blocks: usize, in_ch: Option<usize> },
+    Transformer {
+        heads: usize,
+        mlp: usize,
+        blocks: usize,
+        in_ch: Option<usize>,
+    },
 }
 
 /// Every layer kind, in declaration order, as spelled in spec files.

@@ -53,9 +53,14 @@ impl Dataset {
     }
 
     pub fn from_name(s: &str) -> Option<Dataset> {
-        [Dataset::Mnist, Dataset::FashionMnist, Dataset::Cifar10, Dataset::Imagenette]
-            .into_iter()
-            .find(|d| d.name() == s)
+        [
+            Dataset::Mnist,
+            Dataset::FashionMnist,
+            Dataset::Cifar10,
+            Dataset::Imagenette,
+        ]
+        .into_iter()
+        .find(|d| d.name() == s)
     }
 
     /// `[C, H, W]` of the network input for this data set (Imagenette: the 224 crop).

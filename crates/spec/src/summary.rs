@@ -26,7 +26,13 @@ pub fn si(n: u64) -> String {
     for (scale, p) in [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")] {
         if x >= scale {
             let v = x / scale;
-            return if v >= 100.0 { format!("{v:.0} {p}") } else if v >= 10.0 { format!("{v:.1} {p}") } else { format!("{v:.2} {p}") };
+            return if v >= 100.0 {
+                format!("{v:.0} {p}")
+            } else if v >= 10.0 {
+                format!("{v:.1} {p}")
+            } else {
+                format!("{v:.2} {p}")
+            };
         }
     }
     n.to_string()
@@ -56,7 +62,10 @@ pub fn summary(spec: &NetSpec) -> Result<String, SpecError> {
         }
     }
     let [c, h, wd] = spec.input;
-    let mut s = format!("{}: input [B, {c}, {h}, {wd}], {} classes\n", spec.name, spec.num_classes);
+    let mut s = format!(
+        "{}: input [B, {c}, {h}, {wd}], {} classes\n",
+        spec.name, spec.num_classes
+    );
     let line = |s: &mut String, r: &[String; 5]| {
         let _ = writeln!(
             s,
@@ -79,21 +88,39 @@ pub fn summary(spec: &NetSpec) -> Result<String, SpecError> {
     }
     let flops: u64 = info.iter().fold(0u64, |a, l| a.saturating_add(l.flops));
     let nbuf: usize = info.iter().map(|l| l.buffers.len()).sum();
-    let _ = writeln!(s, "forward FLOPs per example: {} ({})", si(flops), thousands(flops));
+    let _ = writeln!(
+        s,
+        "forward FLOPs per example: {} ({})",
+        si(flops),
+        thousands(flops)
+    );
     let _ = writeln!(s, "BN running-statistics tensors: {nbuf}");
-    let _ = write!(s, "total params: {}", info.iter().map(|l| l.param_count()).sum::<usize>());
+    let _ = write!(
+        s,
+        "total params: {}",
+        info.iter().map(|l| l.param_count()).sum::<usize>()
+    );
     Ok(s)
 }
 
 /// The zoo table: name, input shape, parameter count (10 classes), dataset of the default recipe.
 pub fn zoo_table() -> String {
-    let mut s = format!("{:<20}  {:<16}  {:>12}  {}\n", "model", "input", "params", "recipe dataset");
+    let mut s = format!(
+        "{:<20}  {:<16}  {:>12}  {}\n",
+        "model", "input", "params", "recipe dataset"
+    );
     for name in crate::zoo::names() {
         let spec = crate::zoo::get(name).expect("zoo name");
         let [c, h, w] = spec.input;
-        let params = param_count(&spec).map(|n| thousands(n as u64)).unwrap_or_else(|e| format!("error: {e}"));
+        let params = param_count(&spec)
+            .map(|n| thousands(n as u64))
+            .unwrap_or_else(|e| format!("error: {e}"));
         let data = crate::zoo::recipe(name).map_or("-", |r| r.dataset.name());
-        let _ = writeln!(s, "{name:<20}  {:<16}  {params:>12}  {data}", format!("{c}×{h}×{w}"));
+        let _ = writeln!(
+            s,
+            "{name:<20}  {:<16}  {params:>12}  {data}",
+            format!("{c}×{h}×{w}")
+        );
     }
     s
 }

@@ -39,7 +39,9 @@ use std::fmt::Write as _;
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Ty {
     /// Whole number ≥ min.
-    Int { min: usize },
+    Int {
+        min: usize,
+    },
     /// Real number in [0, 1).
     Rate,
     Bool,
@@ -86,7 +88,15 @@ const fn flag(b: bool) -> Def {
 
 /// Per layer keyword: whether the first argument may be given positionally, and the arguments.
 const ARGS: &[(&str, bool, &[Arg])] = &[
-    ("dense", true, &[arg("out", N1, REQ), arg("act", Ty::Act, act(Act::Identity)), IN]),
+    (
+        "dense",
+        true,
+        &[
+            arg("out", N1, REQ),
+            arg("act", Ty::Act, act(Act::Identity)),
+            IN,
+        ],
+    ),
     (
         "conv2d",
         true,
@@ -114,19 +124,68 @@ const ARGS: &[(&str, bool, &[Arg])] = &[
     ("batchNorm", false, &[IN]),
     ("layerNorm", false, &[IN]),
     ("instanceNorm", false, &[IN]),
-    ("maxPool", true, &[arg("size", N1, REQ), arg("stride", N1, Def::Optional), arg("pad", N0, Def::Is(Value::Int(0)))]),
-    ("avgPool", true, &[arg("size", N1, REQ), arg("stride", N1, Def::Optional), arg("pad", N0, Def::Is(Value::Int(0)))]),
+    (
+        "maxPool",
+        true,
+        &[
+            arg("size", N1, REQ),
+            arg("stride", N1, Def::Optional),
+            arg("pad", N0, Def::Is(Value::Int(0))),
+        ],
+    ),
+    (
+        "avgPool",
+        true,
+        &[
+            arg("size", N1, REQ),
+            arg("stride", N1, Def::Optional),
+            arg("pad", N0, Def::Is(Value::Int(0))),
+        ],
+    ),
     ("globalAvgPool", false, &[]),
     ("flatten", false, &[]),
     ("dropout", true, &[arg("rate", Ty::Rate, REQ)]),
     ("act", true, &[arg("fn", Ty::Act, REQ)]),
-    ("residual", true, &[arg("out", N1, REQ), arg("blocks", N1, ONE), arg("stride", N1, ONE), IN]),
-    ("bottleneck", true, &[arg("out", N1, REQ), arg("blocks", N1, ONE), arg("stride", N1, ONE), IN]),
-    ("separableConv", true, &[arg("out", N1, REQ), arg("stride", N1, ONE), arg("act", Ty::Act, act(Act::Relu)), IN]),
+    (
+        "residual",
+        true,
+        &[
+            arg("out", N1, REQ),
+            arg("blocks", N1, ONE),
+            arg("stride", N1, ONE),
+            IN,
+        ],
+    ),
+    (
+        "bottleneck",
+        true,
+        &[
+            arg("out", N1, REQ),
+            arg("blocks", N1, ONE),
+            arg("stride", N1, ONE),
+            IN,
+        ],
+    ),
+    (
+        "separableConv",
+        true,
+        &[
+            arg("out", N1, REQ),
+            arg("stride", N1, ONE),
+            arg("act", Ty::Act, act(Act::Relu)),
+            IN,
+        ],
+    ),
     (
         "invertedResidual",
         true,
-        &[arg("out", N1, REQ), arg("expand", N1, REQ), arg("stride", N1, ONE), arg("blocks", N1, ONE), IN],
+        &[
+            arg("out", N1, REQ),
+            arg("expand", N1, REQ),
+            arg("stride", N1, ONE),
+            arg("blocks", N1, ONE),
+            IN,
+        ],
     ),
     (
         "mbConv",
@@ -182,13 +241,37 @@ const ARGS: &[(&str, bool, &[Arg])] = &[
             IN,
         ],
     ),
-    ("fire", true, &[arg("squeeze", N1, REQ), arg("expand1", N1, REQ), arg("expand3", N1, REQ), IN]),
-    ("patchEmbed", true, &[arg("dim", N1, REQ), arg("patch", N1, REQ), IN]),
-    ("transformer", false, &[arg("heads", N1, REQ), arg("mlp", N1, REQ), arg("blocks", N1, ONE), IN]),
+    (
+        "fire",
+        true,
+        &[
+            arg("squeeze", N1, REQ),
+            arg("expand1", N1, REQ),
+            arg("expand3", N1, REQ),
+            IN,
+        ],
+    ),
+    (
+        "patchEmbed",
+        true,
+        &[arg("dim", N1, REQ), arg("patch", N1, REQ), IN],
+    ),
+    (
+        "transformer",
+        false,
+        &[
+            arg("heads", N1, REQ),
+            arg("mlp", N1, REQ),
+            arg("blocks", N1, ONE),
+            IN,
+        ],
+    ),
 ];
 
 fn args_of(kind: &str) -> Option<(bool, &'static [Arg])> {
-    ARGS.iter().find(|(k, _, _)| *k == kind).map(|&(_, pos, a)| (pos, a))
+    ARGS.iter()
+        .find(|(k, _, _)| *k == kind)
+        .map(|&(_, pos, a)| (pos, a))
 }
 
 /// A token of a line: text and 1-based character column.
@@ -212,14 +295,20 @@ fn tokenize(line: &str) -> Vec<Tok<'_>> {
         }
         if ch == ' ' || ch == '\t' {
             if let Some((sb, sc)) = start.take() {
-                toks.push(Tok { text: &line[sb..b], col: sc });
+                toks.push(Tok {
+                    text: &line[sb..b],
+                    col: sc,
+                });
             }
         } else if start.is_none() {
             start = Some((b, col));
         }
     }
     if let Some((sb, sc)) = start {
-        toks.push(Tok { text: &line[sb..end_byte], col: sc });
+        toks.push(Tok {
+            text: &line[sb..end_byte],
+            col: sc,
+        });
     }
     toks
 }
@@ -244,7 +333,10 @@ struct Err1 {
 }
 
 fn e1<T>(col: usize, message: impl Into<String>) -> Result<T, Err1> {
-    Err(Err1 { col, message: message.into() })
+    Err(Err1 {
+        col,
+        message: message.into(),
+    })
 }
 
 fn parse_int(tok: &str, col: usize, what: &str, min: usize) -> Result<usize, Err1> {
@@ -253,15 +345,26 @@ fn parse_int(tok: &str, col: usize, what: &str, min: usize) -> Result<usize, Err
     }
     if let Some(rest) = tok.strip_prefix('-') {
         if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) {
-            return e1(col, format!("{what} must not be negative, found {}", show(tok)));
+            return e1(
+                col,
+                format!("{what} must not be negative, found {}", show(tok)),
+            );
         }
     }
     if !tok.bytes().all(|b| b.is_ascii_digit()) {
-        return e1(col, format!("expected a whole number for {what}, found {}", show(tok)));
+        return e1(
+            col,
+            format!("expected a whole number for {what}, found {}", show(tok)),
+        );
     }
     let v = match tok.parse::<u64>() {
         Ok(v) if v <= MAX_DIM as u64 => v as usize,
-        Ok(_) | Err(_) => return e1(col, format!("{what} = {} is too large (at most {MAX_DIM})", show(tok))),
+        Ok(_) | Err(_) => {
+            return e1(
+                col,
+                format!("{what} = {} is too large (at most {MAX_DIM})", show(tok)),
+            )
+        }
     };
     if v < min {
         return e1(col, format!("{what} must be at least {min}, found {v}"));
@@ -274,19 +377,35 @@ fn parse_value(ty: Ty, tok: &str, col: usize, what: &str) -> Result<Value, Err1>
         Ty::Int { min } => parse_int(tok, col, what, min).map(Value::Int),
         Ty::Rate => match tok.parse::<f32>() {
             Ok(r) if r.is_finite() && (0.0..1.0).contains(&r) => Ok(Value::Rate(r)),
-            Ok(_) => e1(col, format!("{what} must be a rate in [0, 1), found {}", show(tok))),
-            Err(_) => e1(col, format!("expected a rate like 0.2 for {what}, found {}", show(tok))),
+            Ok(_) => e1(
+                col,
+                format!("{what} must be a rate in [0, 1), found {}", show(tok)),
+            ),
+            Err(_) => e1(
+                col,
+                format!("expected a rate like 0.2 for {what}, found {}", show(tok)),
+            ),
         },
         Ty::Bool => match tok {
             "true" => Ok(Value::Bool(true)),
             "false" => Ok(Value::Bool(false)),
-            _ => e1(col, format!("expected `true` or `false` for {what}, found {}", show(tok))),
+            _ => e1(
+                col,
+                format!("expected `true` or `false` for {what}, found {}", show(tok)),
+            ),
         },
         Ty::Act => match Act::from_name(tok) {
             Some(a) => Ok(Value::Act(a)),
             None => {
                 let names: Vec<&str> = Act::ALL.iter().map(|a| a.name()).collect();
-                e1(col, format!("unknown activation {} for {what}; expected one of: {}", show(tok), names.join(", ")))
+                e1(
+                    col,
+                    format!(
+                        "unknown activation {} for {what}; expected one of: {}",
+                        show(tok),
+                        names.join(", ")
+                    ),
+                )
             }
         },
     }
@@ -332,9 +451,14 @@ fn parse_layer(kind_tok: Tok<'_>, rest: &[Tok<'_>]) -> Result<Layer, Err1> {
             Some(s) => format!("did you mean `{s}`?"),
             None => format!("expected one of: {}", LAYER_KINDS.join(", ")),
         };
-        return e1(kind_tok.col, format!("unknown layer {}; {hint}", show(kind)));
+        return e1(
+            kind_tok.col,
+            format!("unknown layer {}; {hint}", show(kind)),
+        );
     };
-    let mut given = Given { values: vec![None; defs.len()] };
+    let mut given = Given {
+        values: vec![None; defs.len()],
+    };
     let mut npos = 0;
     for (ti, t) in rest.iter().enumerate() {
         match t.text.split_once('=') {
@@ -348,28 +472,50 @@ fn parse_layer(kind_tok: Tok<'_>, rest: &[Tok<'_>]) -> Result<Layer, Err1> {
                 if !positional || npos > 0 {
                     let named: Vec<String> = defs.iter().map(|d| format!("{}=", d.name)).collect();
                     let what = if positional {
-                        format!("`{kind}` takes one positional value ({}); give the others by name", defs[0].name)
+                        format!(
+                            "`{kind}` takes one positional value ({}); give the others by name",
+                            defs[0].name
+                        )
                     } else {
                         format!("`{kind}` takes no positional values")
                     };
-                    let example = if named.is_empty() { String::from(" (it has no arguments)") } else { format!(": {}", named.join(" ")) };
-                    return e1(t.col, format!("unexpected {}: {what}{example}", show(t.text)));
+                    let example = if named.is_empty() {
+                        String::from(" (it has no arguments)")
+                    } else {
+                        format!(": {}", named.join(" "))
+                    };
+                    return e1(
+                        t.col,
+                        format!("unexpected {}: {what}{example}", show(t.text)),
+                    );
                 }
                 npos += 1;
                 if let Some((_, c)) = given.values[0] {
-                    return e1(t.col, format!("`{}` is given twice (first at column {c})", defs[0].name));
+                    return e1(
+                        t.col,
+                        format!("`{}` is given twice (first at column {c})", defs[0].name),
+                    );
                 }
                 let v = parse_value(defs[0].ty, t.text, t.col, &format!("`{}`", defs[0].name))?;
                 given.values[0] = Some((v, t.col));
             }
             Some((key, val)) => {
                 if key.is_empty() {
-                    return e1(t.col, format!("expected `name=value`, found {}", show(t.text)));
+                    return e1(
+                        t.col,
+                        format!("expected `name=value`, found {}", show(t.text)),
+                    );
                 }
                 let Some(idx) = defs.iter().position(|d| d.name == key) else {
                     let names: Vec<&str> = defs.iter().map(|d| d.name).collect();
                     if names.is_empty() {
-                        return e1(t.col, format!("unknown argument {}: `{kind}` takes no arguments", show(key)));
+                        return e1(
+                            t.col,
+                            format!(
+                                "unknown argument {}: `{kind}` takes no arguments",
+                                show(key)
+                            ),
+                        );
                     }
                     let hint = match suggest(key, names.iter().copied()) {
                         Some(s) => format!("did you mean `{s}`? "),
@@ -377,15 +523,25 @@ fn parse_layer(kind_tok: Tok<'_>, rest: &[Tok<'_>]) -> Result<Layer, Err1> {
                     };
                     return e1(
                         t.col,
-                        format!("unknown argument {} for `{kind}`; {hint}(accepted: {})", show(key), names.join(", ")),
+                        format!(
+                            "unknown argument {} for `{kind}`; {hint}(accepted: {})",
+                            show(key),
+                            names.join(", ")
+                        ),
                     );
                 };
                 if let Some((_, c)) = given.values[idx] {
-                    return e1(t.col, format!("`{key}` is given twice (first at column {c})"));
+                    return e1(
+                        t.col,
+                        format!("`{key}` is given twice (first at column {c})"),
+                    );
                 }
                 let vcol = t.col + key.chars().count() + 1;
                 if val.is_empty() {
-                    return e1(vcol, format!("expected a value after `{key}=` (no spaces around `=`)"));
+                    return e1(
+                        vcol,
+                        format!("expected a value after `{key}=` (no spaces around `=`)"),
+                    );
                 }
                 let v = parse_value(defs[idx].ty, val, vcol, &format!("`{key}`"))?;
                 given.values[idx] = Some((v, t.col));
@@ -395,9 +551,18 @@ fn parse_layer(kind_tok: Tok<'_>, rest: &[Tok<'_>]) -> Result<Layer, Err1> {
     for (d, g) in defs.iter().zip(&given.values) {
         if g.is_none() && d.def == Def::Required {
             let how = if positional && d.name == defs[0].name {
-                format!("`{kind}` needs its `{}` value (e.g. `{kind} {}`)", d.name, example_value(d.ty))
+                format!(
+                    "`{kind}` needs its `{}` value (e.g. `{kind} {}`)",
+                    d.name,
+                    example_value(d.ty)
+                )
             } else {
-                format!("`{kind}` needs `{}=` (e.g. `{}={}`)", d.name, d.name, example_value(d.ty))
+                format!(
+                    "`{kind}` needs `{}=` (e.g. `{}={}`)",
+                    d.name,
+                    d.name,
+                    example_value(d.ty)
+                )
             };
             return e1(kind_tok.col, format!("missing argument: {how}"));
         }
@@ -416,7 +581,10 @@ fn example_value(ty: Ty) -> &'static str {
 
 impl Given {
     fn get(&self, defs: &[Arg], name: &str) -> Option<Value> {
-        let i = defs.iter().position(|d| d.name == name).expect("argument name in table");
+        let i = defs
+            .iter()
+            .position(|d| d.name == name)
+            .expect("argument name in table");
         match (self.values[i], defs[i].def) {
             (Some((v, _)), _) => Some(v),
             (None, Def::Is(v)) => Some(v),
@@ -453,14 +621,37 @@ impl Given {
 fn build(kind: &str, d: &[Arg], g: &Given) -> Layer {
     let in_ch = || g.opt(d, "in");
     match kind {
-        "dense" => Layer::Dense { out: g.int(d, "out"), act: g.act(d, "act"), in_ch: in_ch() },
+        "dense" => Layer::Dense {
+            out: g.int(d, "out"),
+            act: g.act(d, "act"),
+            in_ch: in_ch(),
+        },
         "conv2d" | "convBn" => {
-            let (out, kernel, stride, pad, act) =
-                (g.int(d, "out"), g.int(d, "kernel"), g.int(d, "stride"), g.opt(d, "pad"), g.act(d, "act"));
+            let (out, kernel, stride, pad, act) = (
+                g.int(d, "out"),
+                g.int(d, "kernel"),
+                g.int(d, "stride"),
+                g.opt(d, "pad"),
+                g.act(d, "act"),
+            );
             if kind == "conv2d" {
-                Layer::Conv2d { out, kernel, stride, pad, act, in_ch: in_ch() }
+                Layer::Conv2d {
+                    out,
+                    kernel,
+                    stride,
+                    pad,
+                    act,
+                    in_ch: in_ch(),
+                }
             } else {
-                Layer::ConvBn { out, kernel, stride, pad, act, in_ch: in_ch() }
+                Layer::ConvBn {
+                    out,
+                    kernel,
+                    stride,
+                    pad,
+                    act,
+                    in_ch: in_ch(),
+                }
             }
         }
         "batchNorm" => Layer::BatchNorm { in_ch: in_ch() },
@@ -478,8 +669,12 @@ fn build(kind: &str, d: &[Arg], g: &Given) -> Layer {
         }
         "globalAvgPool" => Layer::GlobalAvgPool,
         "flatten" => Layer::Flatten,
-        "dropout" => Layer::Dropout { rate: g.rate(d, "rate") },
-        "act" => Layer::Activation { act: g.act(d, "fn") },
+        "dropout" => Layer::Dropout {
+            rate: g.rate(d, "rate"),
+        },
+        "act" => Layer::Activation {
+            act: g.act(d, "fn"),
+        },
         "residual" => Layer::Residual {
             out: g.int(d, "out"),
             blocks: g.int(d, "blocks"),
@@ -549,7 +744,11 @@ fn build(kind: &str, d: &[Arg], g: &Given) -> Layer {
             expand3x3: g.int(d, "expand3"),
             in_ch: in_ch(),
         },
-        "patchEmbed" => Layer::PatchEmbed { dim: g.int(d, "dim"), patch: g.int(d, "patch"), in_ch: in_ch() },
+        "patchEmbed" => Layer::PatchEmbed {
+            dim: g.int(d, "dim"),
+            patch: g.int(d, "patch"),
+            in_ch: in_ch(),
+        },
         "transformer" => Layer::Transformer {
             heads: g.int(d, "heads"),
             mlp: g.int(d, "mlp"),
@@ -565,8 +764,27 @@ fn layer_values(layer: &Layer) -> Vec<(&'static str, Option<Value>)> {
     use Value::{Act as A, Bool as B, Int as I, Rate as R};
     let opt = |v: Option<usize>| v.map(I);
     match *layer {
-        Layer::Dense { out, act, in_ch } => vec![("out", Some(I(out))), ("act", Some(A(act))), ("in", opt(in_ch))],
-        Layer::Conv2d { out, kernel, stride, pad, act, in_ch } | Layer::ConvBn { out, kernel, stride, pad, act, in_ch } => vec![
+        Layer::Dense { out, act, in_ch } => vec![
+            ("out", Some(I(out))),
+            ("act", Some(A(act))),
+            ("in", opt(in_ch)),
+        ],
+        Layer::Conv2d {
+            out,
+            kernel,
+            stride,
+            pad,
+            act,
+            in_ch,
+        }
+        | Layer::ConvBn {
+            out,
+            kernel,
+            stride,
+            pad,
+            act,
+            in_ch,
+        } => vec![
             ("out", Some(I(out))),
             ("kernel", Some(I(kernel))),
             ("stride", Some(I(stride))),
@@ -574,34 +792,88 @@ fn layer_values(layer: &Layer) -> Vec<(&'static str, Option<Value>)> {
             ("act", Some(A(act))),
             ("in", opt(in_ch)),
         ],
-        Layer::BatchNorm { in_ch } | Layer::LayerNorm { in_ch } | Layer::InstanceNorm { in_ch } => vec![("in", opt(in_ch))],
+        Layer::BatchNorm { in_ch } | Layer::LayerNorm { in_ch } | Layer::InstanceNorm { in_ch } => {
+            vec![("in", opt(in_ch))]
+        }
         Layer::MaxPool { size, stride, pad } | Layer::AvgPool { size, stride, pad } => vec![
             ("size", Some(I(size))),
             // stride defaults to the window size
-            ("stride", if stride == size { None } else { Some(I(stride)) }),
+            (
+                "stride",
+                if stride == size {
+                    None
+                } else {
+                    Some(I(stride))
+                },
+            ),
             ("pad", Some(I(pad))),
         ],
         Layer::GlobalAvgPool | Layer::Flatten => vec![],
         Layer::Dropout { rate } => vec![("rate", Some(R(rate)))],
         Layer::Activation { act } => vec![("fn", Some(A(act)))],
-        Layer::Residual { out, blocks, stride, in_ch } | Layer::Bottleneck { out, blocks, stride, in_ch } => vec![
+        Layer::Residual {
+            out,
+            blocks,
+            stride,
+            in_ch,
+        }
+        | Layer::Bottleneck {
+            out,
+            blocks,
+            stride,
+            in_ch,
+        } => vec![
             ("out", Some(I(out))),
             ("blocks", Some(I(blocks))),
             ("stride", Some(I(stride))),
             ("in", opt(in_ch)),
         ],
-        Layer::SeparableConv { out, stride, act, in_ch } => {
-            vec![("out", Some(I(out))), ("stride", Some(I(stride))), ("act", Some(A(act))), ("in", opt(in_ch))]
+        Layer::SeparableConv {
+            out,
+            stride,
+            act,
+            in_ch,
+        } => {
+            vec![
+                ("out", Some(I(out))),
+                ("stride", Some(I(stride))),
+                ("act", Some(A(act))),
+                ("in", opt(in_ch)),
+            ]
         }
-        Layer::InvertedResidual { out, expand, stride, blocks, in_ch } => vec![
+        Layer::InvertedResidual {
+            out,
+            expand,
+            stride,
+            blocks,
+            in_ch,
+        } => vec![
             ("out", Some(I(out))),
             ("expand", Some(I(expand))),
             ("stride", Some(I(stride))),
             ("blocks", Some(I(blocks))),
             ("in", opt(in_ch)),
         ],
-        Layer::MbConv { out, expand, kernel, stride, blocks, se, act, in_ch }
-        | Layer::FusedMbConv { out, expand, kernel, stride, blocks, se, act, in_ch } => vec![
+        Layer::MbConv {
+            out,
+            expand,
+            kernel,
+            stride,
+            blocks,
+            se,
+            act,
+            in_ch,
+        }
+        | Layer::FusedMbConv {
+            out,
+            expand,
+            kernel,
+            stride,
+            blocks,
+            se,
+            act,
+            in_ch,
+        } => vec![
             ("out", Some(I(out))),
             ("expand", Some(I(expand))),
             ("kernel", Some(I(kernel))),
@@ -611,7 +883,15 @@ fn layer_values(layer: &Layer) -> Vec<(&'static str, Option<Value>)> {
             ("act", Some(A(act))),
             ("in", opt(in_ch)),
         ],
-        Layer::MbConvV3 { out, expanded, kernel, stride, se, act, in_ch } => vec![
+        Layer::MbConvV3 {
+            out,
+            expanded,
+            kernel,
+            stride,
+            se,
+            act,
+            in_ch,
+        } => vec![
             ("out", Some(I(out))),
             ("expanded", Some(I(expanded))),
             ("kernel", Some(I(kernel))),
@@ -620,7 +900,15 @@ fn layer_values(layer: &Layer) -> Vec<(&'static str, Option<Value>)> {
             ("act", Some(A(act))),
             ("in", opt(in_ch)),
         ],
-        Layer::Uib { out, expand, start_kernel, mid_kernel, stride, act, in_ch } => vec![
+        Layer::Uib {
+            out,
+            expand,
+            start_kernel,
+            mid_kernel,
+            stride,
+            act,
+            in_ch,
+        } => vec![
             ("out", Some(I(out))),
             ("expand", Some(I(expand))),
             ("start", Some(I(start_kernel))),
@@ -629,16 +917,30 @@ fn layer_values(layer: &Layer) -> Vec<(&'static str, Option<Value>)> {
             ("act", Some(A(act))),
             ("in", opt(in_ch)),
         ],
-        Layer::Fire { squeeze, expand1x1, expand3x3, in_ch } => vec![
+        Layer::Fire {
+            squeeze,
+            expand1x1,
+            expand3x3,
+            in_ch,
+        } => vec![
             ("squeeze", Some(I(squeeze))),
             ("expand1", Some(I(expand1x1))),
             ("expand3", Some(I(expand3x3))),
             ("in", opt(in_ch)),
         ],
         Layer::PatchEmbed { dim, patch, in_ch } => {
-            vec![("dim", Some(I(dim))), ("patch", Some(I(patch))), ("in", opt(in_ch))]
+            vec![
+                ("dim", Some(I(dim))),
+                ("patch", Some(I(patch))),
+                ("in", opt(in_ch)),
+            ]
         }
-        Layer::Transformer { heads, mlp, blocks, in_ch } => vec![
+        Layer::Transformer {
+            heads,
+            mlp,
+            blocks,
+            in_ch,
+        } => vec![
             ("heads", Some(I(heads))),
             ("mlp", Some(I(mlp))),
             ("blocks", Some(I(blocks))),
@@ -687,7 +989,10 @@ pub fn print_layer(layer: &Layer) -> String {
 /// The whole spec in the text format; `parse(print(s).as_bytes()) == Ok(s)` for valid specs.
 pub fn print(spec: &NetSpec) -> String {
     let [c, h, w] = spec.input;
-    let mut s = format!("name {}\ninput {c} {h} {w}\nclasses {}\n\n", spec.name, spec.num_classes);
+    let mut s = format!(
+        "name {}\ninput {c} {h} {w}\nclasses {}\n\n",
+        spec.name, spec.num_classes
+    );
     for l in &spec.layers {
         s.push_str(&print_layer(l));
         s.push('\n');
@@ -726,7 +1031,11 @@ pub fn parse_checked(text: &[u8]) -> Result<NetSpec, ParseError> {
                 Some((i, _)) => l.layer_pos[i],
                 None => (l.input_line, 1),
             };
-            Err(ParseError { line, col, message: e.to_string() })
+            Err(ParseError {
+                line,
+                col,
+                message: e.to_string(),
+            })
         }
     }
 }
@@ -742,7 +1051,10 @@ fn parse_located(bytes: &[u8]) -> Result<Located, ParseError> {
             return Err(ParseError {
                 line,
                 col,
-                message: format!("invalid UTF-8 (byte 0x{:02X}); spec files must be UTF-8 text", bytes[good]),
+                message: format!(
+                    "invalid UTF-8 (byte 0x{:02X}); spec files must be UTF-8 text",
+                    bytes[good]
+                ),
             });
         }
     };
@@ -758,8 +1070,14 @@ fn parse_located(bytes: &[u8]) -> Result<Located, ParseError> {
         last_line = ln;
         last_len = line.chars().count();
         let toks = tokenize(line);
-        let Some((&head, rest)) = toks.split_first() else { continue };
-        let err = |e: Err1| ParseError { line: ln, col: e.col, message: e.message };
+        let Some((&head, rest)) = toks.split_first() else {
+            continue;
+        };
+        let err = |e: Err1| ParseError {
+            line: ln,
+            col: e.col,
+            message: e.message,
+        };
         match head.text {
             "name" | "input" | "classes" => {
                 let prev_line = match head.text {
@@ -768,12 +1086,18 @@ fn parse_located(bytes: &[u8]) -> Result<Located, ParseError> {
                     _ => classes.map(|c| c.1),
                 };
                 if let Some(p) = prev_line {
-                    return Err(err(Err1 { col: head.col, message: format!("`{}` is given twice (first on line {p})", head.text) }));
+                    return Err(err(Err1 {
+                        col: head.col,
+                        message: format!("`{}` is given twice (first on line {p})", head.text),
+                    }));
                 }
                 if !layers.is_empty() {
                     return Err(err(Err1 {
                         col: head.col,
-                        message: format!("`{}` must come before the first layer (line {})", head.text, layer_pos[0].0),
+                        message: format!(
+                            "`{}` must come before the first layer (line {})",
+                            head.text, layer_pos[0].0
+                        ),
                     }));
                 }
                 match head.text {
@@ -806,29 +1130,64 @@ fn parse_located(bytes: &[u8]) -> Result<Located, ParseError> {
             }
         }
     }
-    let eof = |message: &str| ParseError { line: last_line, col: last_len + 1, message: message.to_string() };
-    let (Some((name, _)), Some((input, input_line)), Some((num_classes, _))) = (name, input, classes) else {
+    let eof = |message: &str| ParseError {
+        line: last_line,
+        col: last_len + 1,
+        message: message.to_string(),
+    };
+    let (Some((name, _)), Some((input, input_line)), Some((num_classes, _))) =
+        (name, input, classes)
+    else {
         return Err(eof(
             "unexpected end of file: a spec needs `name NAME`, `input C H W` and `classes N` lines, then one layer per line",
         ));
     };
     if layers.is_empty() {
-        return Err(eof("unexpected end of file: the spec has no layers; add at least a `dense` head"));
+        return Err(eof(
+            "unexpected end of file: the spec has no layers; add at least a `dense` head",
+        ));
     }
-    Ok(Located { spec: NetSpec { name, input, num_classes, layers }, layer_pos, input_line })
+    Ok(Located {
+        spec: NetSpec {
+            name,
+            input,
+            num_classes,
+            layers,
+        },
+        layer_pos,
+        input_line,
+    })
 }
 
 fn parse_name(head: Tok<'_>, rest: &[Tok<'_>]) -> Result<String, Err1> {
     let Some(n) = rest.first() else {
-        return e1(head.col + 4, "expected a name after `name` (letters, digits, `_`, `-`, `.`)");
+        return e1(
+            head.col + 4,
+            "expected a name after `name` (letters, digits, `_`, `-`, `.`)",
+        );
     };
     if let Some(extra) = rest.get(1) {
-        return e1(extra.col, format!("unexpected {} after the name (names have no spaces)", show(extra.text)));
+        return e1(
+            extra.col,
+            format!(
+                "unexpected {} after the name (names have no spaces)",
+                show(extra.text)
+            ),
+        );
     }
-    if let Some((i, ch)) =
-        n.text.chars().enumerate().find(|&(_, ch)| !(ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-' | '.')))
+    if let Some((i, ch)) = n
+        .text
+        .chars()
+        .enumerate()
+        .find(|&(_, ch)| !(ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-' | '.')))
     {
-        return e1(n.col + i, format!("unexpected {} in the name: use letters, digits, `_`, `-` and `.`", show(&ch.to_string())));
+        return e1(
+            n.col + i,
+            format!(
+                "unexpected {} in the name: use letters, digits, `_`, `-` and `.`",
+                show(&ch.to_string())
+            ),
+        );
     }
     Ok(n.text.to_string())
 }
@@ -838,23 +1197,46 @@ fn parse_input(head: Tok<'_>, rest: &[Tok<'_>]) -> Result<[usize; 3], Err1> {
     let mut v = [0; 3];
     for i in 0..3 {
         let Some(t) = rest.get(i) else {
-            let col = rest.last().map_or(head.col + 5, |t| t.col + t.text.chars().count());
-            return e1(col, format!("`input` needs three numbers C H W (e.g. `input 3 224 224`); the {} is missing", what[i]));
+            let col = rest
+                .last()
+                .map_or(head.col + 5, |t| t.col + t.text.chars().count());
+            return e1(
+                col,
+                format!(
+                    "`input` needs three numbers C H W (e.g. `input 3 224 224`); the {} is missing",
+                    what[i]
+                ),
+            );
         };
         v[i] = parse_int(t.text, t.col, what[i], 1)?;
     }
     if let Some(extra) = rest.get(3) {
-        return e1(extra.col, format!("unexpected {}: `input` takes exactly three numbers C H W", show(extra.text)));
+        return e1(
+            extra.col,
+            format!(
+                "unexpected {}: `input` takes exactly three numbers C H W",
+                show(extra.text)
+            ),
+        );
     }
     Ok(v)
 }
 
 fn parse_classes(head: Tok<'_>, rest: &[Tok<'_>]) -> Result<usize, Err1> {
     let Some(t) = rest.first() else {
-        return e1(head.col + 7, "`classes` needs the number of classes (e.g. `classes 10`)");
+        return e1(
+            head.col + 7,
+            "`classes` needs the number of classes (e.g. `classes 10`)",
+        );
     };
     if let Some(extra) = rest.get(1) {
-        return e1(extra.col, format!("unexpected {}: `classes` takes one number", show(extra.text)));
+        return e1(
+            extra.col,
+            format!(
+                "unexpected {}: `classes` takes one number",
+                show(extra.text)
+            ),
+        );
     }
     parse_int(t.text, t.col, "classes", 1)
 }

@@ -61,7 +61,15 @@ pub fn get(name: &str) -> Option<NetSpec> {
 pub fn get_with_classes(name: &str, classes: usize) -> Option<NetSpec> {
     let k = classes;
     let (input, layers) = match name {
-        "mnist-mlp" => ([1, 28, 28], vec![Layer::Flatten, dense(512, Act::Relu), dense(512, Act::Relu), dense(k, Act::Identity)]),
+        "mnist-mlp" => (
+            [1, 28, 28],
+            vec![
+                Layer::Flatten,
+                dense(512, Act::Relu),
+                dense(512, Act::Relu),
+                dense(k, Act::Identity),
+            ],
+        ),
         "mnist-cnn" => ([1, 28, 28], small_cnn(true, &[512], k)),
         "cifar-cnn" => ([3, 32, 32], small_cnn(false, &[512, 512], k)),
         "cifar-cnn-bn" => ([3, 32, 32], small_cnn(true, &[512, 512], k)),
@@ -79,14 +87,28 @@ pub fn get_with_classes(name: &str, classes: usize) -> Option<NetSpec> {
         "vit-tiny" => (
             IMG,
             vec![
-                Layer::PatchEmbed { dim: 192, patch: 16, in_ch: None },
-                Layer::Transformer { heads: 3, mlp: 768, blocks: 12, in_ch: None },
+                Layer::PatchEmbed {
+                    dim: 192,
+                    patch: 16,
+                    in_ch: None,
+                },
+                Layer::Transformer {
+                    heads: 3,
+                    mlp: 768,
+                    blocks: 12,
+                    in_ch: None,
+                },
                 dense(k, Act::Identity),
             ],
         ),
         _ => return None,
     };
-    Some(NetSpec { name: name.to_string(), input, num_classes: classes, layers })
+    Some(NetSpec {
+        name: name.to_string(),
+        input,
+        num_classes: classes,
+        layers,
+    })
 }
 
 /// The default training recipe of a zoo model (lean4-mlir's recipes, §5 of the anchor notes):
@@ -99,7 +121,10 @@ pub fn recipe(name: &str) -> Option<Recipe> {
     let cifar = Recipe {
         epochs: 25,
         warmup_epochs: 2,
-        augment: Augment { random_crop: false, hflip: true },
+        augment: Augment {
+            random_crop: false,
+            hflip: true,
+        },
         dataset: Dataset::Cifar10,
         ..base.clone()
     };
@@ -112,7 +137,10 @@ pub fn recipe(name: &str) -> Option<Recipe> {
         warmup_epochs: 3,
         schedule: Schedule::Cosine,
         label_smoothing: 0.1,
-        augment: Augment { random_crop: true, hflip: true },
+        augment: Augment {
+            random_crop: true,
+            hflip: true,
+        },
         dataset: Dataset::Imagenette,
         ..base.clone()
     };
@@ -120,10 +148,26 @@ pub fn recipe(name: &str) -> Option<Recipe> {
         "mnist-mlp" => base,
         "mnist-cnn" => Recipe { epochs: 15, ..base },
         "cifar-cnn" => cifar,
-        "cifar-cnn-bn" => Recipe { epochs: 30, ..cifar },
-        "vit-tiny" => Recipe { lr: 3e-4, warmup_epochs: 5, ..imagenette },
-        "resnet18" | "resnet34" | "resnet50" | "vgg16-bn" | "squeezenet-1.1" | "mobilenet-v1" | "mobilenet-v2"
-        | "mobilenet-v3-large" | "mobilenet-v4-medium" | "efficientnet-b0" | "efficientnet-v2-s" => imagenette,
+        "cifar-cnn-bn" => Recipe {
+            epochs: 30,
+            ..cifar
+        },
+        "vit-tiny" => Recipe {
+            lr: 3e-4,
+            warmup_epochs: 5,
+            ..imagenette
+        },
+        "resnet18"
+        | "resnet34"
+        | "resnet50"
+        | "vgg16-bn"
+        | "squeezenet-1.1"
+        | "mobilenet-v1"
+        | "mobilenet-v2"
+        | "mobilenet-v3-large"
+        | "mobilenet-v4-medium"
+        | "efficientnet-b0"
+        | "efficientnet-v2-s" => imagenette,
         _ => return None,
     })
 }
@@ -131,15 +175,33 @@ pub fn recipe(name: &str) -> Option<Recipe> {
 const IMG: [usize; 3] = [3, 224, 224];
 
 fn dense(out: usize, act: Act) -> Layer {
-    Layer::Dense { out, act, in_ch: None }
+    Layer::Dense {
+        out,
+        act,
+        in_ch: None,
+    }
 }
 
 fn conv_bn(out: usize, kernel: usize, stride: usize, act: Act) -> Layer {
-    Layer::ConvBn { out, kernel, stride, pad: None, act, in_ch: None }
+    Layer::ConvBn {
+        out,
+        kernel,
+        stride,
+        pad: None,
+        act,
+        in_ch: None,
+    }
 }
 
 fn conv(out: usize, kernel: usize, act: Act) -> Layer {
-    Layer::Conv2d { out, kernel, stride: 1, pad: None, act, in_ch: None }
+    Layer::Conv2d {
+        out,
+        kernel,
+        stride: 1,
+        pad: None,
+        act,
+        in_ch: None,
+    }
 }
 
 fn max_pool(size: usize, stride: usize, pad: usize) -> Layer {
@@ -149,8 +211,22 @@ fn max_pool(size: usize, stride: usize, pad: usize) -> Layer {
 /// lean4-mlir's small CNNs: two conv pairs (32, 64 channels) each followed by a 2×2 max pool,
 /// flatten, ReLU dense layers, dense head.
 fn small_cnn(bn: bool, hidden: &[usize], k: usize) -> Vec<Layer> {
-    let c = |out| if bn { conv_bn(out, 3, 1, Act::Relu) } else { conv(out, 3, Act::Relu) };
-    let mut v = vec![c(32), c(32), max_pool(2, 2, 0), c(64), c(64), max_pool(2, 2, 0), Layer::Flatten];
+    let c = |out| {
+        if bn {
+            conv_bn(out, 3, 1, Act::Relu)
+        } else {
+            conv(out, 3, Act::Relu)
+        }
+    };
+    let mut v = vec![
+        c(32),
+        c(32),
+        max_pool(2, 2, 0),
+        c(64),
+        c(64),
+        max_pool(2, 2, 0),
+        Layer::Flatten,
+    ];
     v.extend(hidden.iter().map(|&h| dense(h, Act::Relu)));
     v.push(dense(k, Act::Identity));
     v
@@ -162,9 +238,19 @@ fn resnet(bottleneck: bool, blocks: &[usize; 4], k: usize) -> Vec<Layer> {
         let stride = if i == 0 { 1 } else { 2 };
         let width = 64 << i;
         v.push(if bottleneck {
-            Layer::Bottleneck { out: width * 4, blocks: n, stride, in_ch: None }
+            Layer::Bottleneck {
+                out: width * 4,
+                blocks: n,
+                stride,
+                in_ch: None,
+            }
         } else {
-            Layer::Residual { out: width, blocks: n, stride, in_ch: None }
+            Layer::Residual {
+                out: width,
+                blocks: n,
+                stride,
+                in_ch: None,
+            }
         });
     }
     v.extend([Layer::GlobalAvgPool, dense(k, Act::Identity)]);
@@ -182,9 +268,21 @@ fn vgg16_bn(k: usize) -> Vec<Layer> {
 }
 
 fn squeezenet(k: usize) -> Vec<Layer> {
-    let fire = |s, e| Layer::Fire { squeeze: s, expand1x1: e, expand3x3: e, in_ch: None };
+    let fire = |s, e| Layer::Fire {
+        squeeze: s,
+        expand1x1: e,
+        expand3x3: e,
+        in_ch: None,
+    };
     vec![
-        Layer::Conv2d { out: 64, kernel: 3, stride: 2, pad: Some(0), act: Act::Relu, in_ch: None },
+        Layer::Conv2d {
+            out: 64,
+            kernel: 3,
+            stride: 2,
+            pad: Some(0),
+            act: Act::Relu,
+            in_ch: None,
+        },
         max_pool(3, 2, 0),
         fire(16, 64),
         fire(16, 64),
@@ -203,20 +301,57 @@ fn squeezenet(k: usize) -> Vec<Layer> {
 }
 
 fn mobilenet_v1(k: usize) -> Vec<Layer> {
-    let sep = |out, stride| Layer::SeparableConv { out, stride, act: Act::Relu, in_ch: None };
-    let mut v = vec![conv_bn(32, 3, 2, Act::Relu), sep(64, 1), sep(128, 2), sep(128, 1), sep(256, 2), sep(256, 1), sep(512, 2)];
+    let sep = |out, stride| Layer::SeparableConv {
+        out,
+        stride,
+        act: Act::Relu,
+        in_ch: None,
+    };
+    let mut v = vec![
+        conv_bn(32, 3, 2, Act::Relu),
+        sep(64, 1),
+        sep(128, 2),
+        sep(128, 1),
+        sep(256, 2),
+        sep(256, 1),
+        sep(512, 2),
+    ];
     v.extend((0..5).map(|_| sep(512, 1)));
-    v.extend([sep(1024, 2), sep(1024, 1), Layer::GlobalAvgPool, dense(k, Act::Identity)]);
+    v.extend([
+        sep(1024, 2),
+        sep(1024, 1),
+        Layer::GlobalAvgPool,
+        dense(k, Act::Identity),
+    ]);
     v
 }
 
 fn mobilenet_v2(k: usize) -> Vec<Layer> {
     let mut v = vec![conv_bn(32, 3, 2, Act::Relu6)];
     // (expand t, out c, blocks n, stride s) from the MobileNetV2 paper / torchvision.
-    for (t, c, n, s) in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)] {
-        v.push(Layer::InvertedResidual { out: c, expand: t, stride: s, blocks: n, in_ch: None });
+    for (t, c, n, s) in [
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ] {
+        v.push(Layer::InvertedResidual {
+            out: c,
+            expand: t,
+            stride: s,
+            blocks: n,
+            in_ch: None,
+        });
     }
-    v.extend([conv_bn(1280, 1, 1, Act::Relu6), Layer::GlobalAvgPool, Layer::Dropout { rate: 0.2 }, dense(k, Act::Identity)]);
+    v.extend([
+        conv_bn(1280, 1, 1, Act::Relu6),
+        Layer::GlobalAvgPool,
+        Layer::Dropout { rate: 0.2 },
+        dense(k, Act::Identity),
+    ]);
     v
 }
 
@@ -241,7 +376,15 @@ fn mobilenet_v3_large(k: usize) -> Vec<Layer> {
         (5, 960, 160, true, hs, 1),
         (5, 960, 160, true, hs, 1),
     ] {
-        v.push(Layer::MbConvV3 { out, expanded, kernel, stride, se, act, in_ch: None });
+        v.push(Layer::MbConvV3 {
+            out,
+            expanded,
+            kernel,
+            stride,
+            se,
+            act,
+            in_ch: None,
+        });
     }
     v.extend([
         conv_bn(960, 1, 1, hs),
@@ -266,7 +409,16 @@ fn mobilenet_v4_medium(k: usize) -> Vec<Layer> {
     let mut v = vec![
         conv_bn(32, 3, 2, Act::Relu),
         // timm "er_r1_k3_s2_e4_c48": EdgeResidual = fused MBConv with expansion.
-        Layer::FusedMbConv { out: 48, expand: 4, kernel: 3, stride: 2, blocks: 1, se: false, act: Act::Relu, in_ch: None },
+        Layer::FusedMbConv {
+            out: 48,
+            expand: 4,
+            kernel: 3,
+            stride: 2,
+            blocks: 1,
+            se: false,
+            act: Act::Relu,
+            in_ch: None,
+        },
     ];
     // timm `mobilenetv4_conv_medium` "uir_r{n}_a{start}_k{mid}_s{s}_e{e}_c{out}", repeats unrolled.
     for (out, e, a, km, s) in [
@@ -297,7 +449,11 @@ fn mobilenet_v4_medium(k: usize) -> Vec<Layer> {
     v.extend([
         conv_bn(960, 1, 1, Act::Relu),
         // timm's head: global pool first, then a bias-free 1×1 conv + BN + ReLU to 1280.
-        Layer::AvgPool { size: 7, stride: 7, pad: 0 },
+        Layer::AvgPool {
+            size: 7,
+            stride: 7,
+            pad: 0,
+        },
         conv_bn(1280, 1, 1, Act::Relu),
         Layer::Flatten,
         dense(k, Act::Identity),
@@ -308,24 +464,71 @@ fn mobilenet_v4_medium(k: usize) -> Vec<Layer> {
 fn efficientnet_b0(k: usize) -> Vec<Layer> {
     let mut v = vec![conv_bn(32, 3, 2, Act::Swish)];
     // (expand, kernel, stride, out, blocks): torchvision `_efficientnet_conf("efficientnet_b0")`.
-    for (expand, kernel, stride, out, blocks) in
-        [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]
-    {
-        v.push(Layer::MbConv { out, expand, kernel, stride, blocks, se: true, act: Act::Swish, in_ch: None });
+    for (expand, kernel, stride, out, blocks) in [
+        (1, 3, 1, 16, 1),
+        (6, 3, 2, 24, 2),
+        (6, 5, 2, 40, 2),
+        (6, 3, 2, 80, 3),
+        (6, 5, 1, 112, 3),
+        (6, 5, 2, 192, 4),
+        (6, 3, 1, 320, 1),
+    ] {
+        v.push(Layer::MbConv {
+            out,
+            expand,
+            kernel,
+            stride,
+            blocks,
+            se: true,
+            act: Act::Swish,
+            in_ch: None,
+        });
     }
-    v.extend([conv_bn(1280, 1, 1, Act::Swish), Layer::GlobalAvgPool, Layer::Dropout { rate: 0.2 }, dense(k, Act::Identity)]);
+    v.extend([
+        conv_bn(1280, 1, 1, Act::Swish),
+        Layer::GlobalAvgPool,
+        Layer::Dropout { rate: 0.2 },
+        dense(k, Act::Identity),
+    ]);
     v
 }
 
 fn efficientnet_v2_s(k: usize) -> Vec<Layer> {
     let mut v = vec![conv_bn(24, 3, 2, Act::Swish)];
     // torchvision `_efficientnet_conf("efficientnet_v2_s")`: (expand, kernel, stride, out, blocks).
-    for (expand, kernel, stride, out, blocks) in [(1, 3, 1, 24, 2), (4, 3, 2, 48, 4), (4, 3, 2, 64, 4)] {
-        v.push(Layer::FusedMbConv { out, expand, kernel, stride, blocks, se: false, act: Act::Swish, in_ch: None });
+    for (expand, kernel, stride, out, blocks) in
+        [(1, 3, 1, 24, 2), (4, 3, 2, 48, 4), (4, 3, 2, 64, 4)]
+    {
+        v.push(Layer::FusedMbConv {
+            out,
+            expand,
+            kernel,
+            stride,
+            blocks,
+            se: false,
+            act: Act::Swish,
+            in_ch: None,
+        });
     }
-    for (expand, kernel, stride, out, blocks) in [(4, 3, 2, 128, 6), (6, 3, 1, 160, 9), (6, 3, 2, 256, 15)] {
-        v.push(Layer::MbConv { out, expand, kernel, stride, blocks, se: true, act: Act::Swish, in_ch: None });
+    for (expand, kernel, stride, out, blocks) in
+        [(4, 3, 2, 128, 6), (6, 3, 1, 160, 9), (6, 3, 2, 256, 15)]
+    {
+        v.push(Layer::MbConv {
+            out,
+            expand,
+            kernel,
+            stride,
+            blocks,
+            se: true,
+            act: Act::Swish,
+            in_ch: None,
+        });
     }
-    v.extend([conv_bn(1280, 1, 1, Act::Swish), Layer::GlobalAvgPool, Layer::Dropout { rate: 0.2 }, dense(k, Act::Identity)]);
+    v.extend([
+        conv_bn(1280, 1, 1, Act::Swish),
+        Layer::GlobalAvgPool,
+        Layer::Dropout { rate: 0.2 },
+        dense(k, Act::Identity),
+    ]);
     v
 }

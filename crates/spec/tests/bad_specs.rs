@@ -27,9 +27,20 @@ fn every_bad_spec_fails_with_the_expected_error() {
                 // The position must lie inside the file (or just after its last character).
                 let text = String::from_utf8_lossy(&bytes);
                 let lines: Vec<&str> = text.split('\n').collect();
-                assert!(e.line >= 1 && e.line <= lines.len(), "{}: line {} of {}", case.display(), e.line, lines.len());
+                assert!(
+                    e.line >= 1 && e.line <= lines.len(),
+                    "{}: line {} of {}",
+                    case.display(),
+                    e.line,
+                    lines.len()
+                );
                 let len = lines[e.line - 1].chars().count();
-                assert!(e.col >= 1 && e.col <= len + 1, "{}: col {} of {len}", case.display(), e.col);
+                assert!(
+                    e.col >= 1 && e.col <= len + 1,
+                    "{}: col {} of {len}",
+                    case.display(),
+                    e.col
+                );
                 e.to_string()
             }
         };
@@ -41,10 +52,19 @@ fn every_bad_spec_fails_with_the_expected_error() {
         let expected = std::fs::read_to_string(&expected_path)
             .unwrap_or_else(|_| format!("<missing {}>", expected_path.display()));
         if expected.trim_end() != got {
-            failures.push(format!("{}\n  expected: {}\n  got:      {got}", case.display(), expected.trim_end()));
+            failures.push(format!(
+                "{}\n  expected: {}\n  got:      {got}",
+                case.display(),
+                expected.trim_end()
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} case(s) differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -52,7 +72,11 @@ fn every_expected_error_has_a_case() {
     for e in std::fs::read_dir(corpus()).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|e| e == "err") {
-            assert!(p.with_extension("ns").exists(), "{} has no .ns", p.display());
+            assert!(
+                p.with_extension("ns").exists(),
+                "{} has no .ns",
+                p.display()
+            );
         }
     }
 }

@@ -13,7 +13,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 static ACCEPTED: AtomicUsize = AtomicUsize::new(0);
 
 fn cases() -> u32 {
-    std::env::var("FUZZ_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(20_000)
+    std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_000)
 }
 
 fn zoo_texts() -> Vec<Vec<u8>> {
@@ -26,12 +29,57 @@ fn zoo_texts() -> Vec<Vec<u8>> {
 
 /// Fragments that tend to reach interesting parser and checker states.
 const FRAGMENTS: &[&str] = &[
-    "=", "-1", "0", "1", "2", "7", "99999999999999999999999", "16777216", "16777217", "kernel=", "stride=0",
-    "stride=2", "pad=9", "in=3", "in=64", "#", "\n", " ", "\t", "\r", "é", "\u{7}", "blocks=1024", "expand=16777216",
-    "transformer heads=7 mlp=1", "patchEmbed 16 patch=2", "act=gelu", "se=true", "1.5", "0.25", "name", "name x",
-    "input 3 1 1", "input 1 28 28", "classes 0", "classes 10", "maxPool 3", "avgPool 7", "globalAvgPool", "flatten",
-    "dense 10", "dense", "convBn 8 kernel=3", "uib 8 expand=2 start=3 stride=2", "fire 4 expand1=4 expand3=4",
-    "layerNorm", "batchNorm", "instanceNorm", "dropout 0.5", "act swish", "mbConvV3 16 expanded=32 kernel=5 se=true",
+    "=",
+    "-1",
+    "0",
+    "1",
+    "2",
+    "7",
+    "99999999999999999999999",
+    "16777216",
+    "16777217",
+    "kernel=",
+    "stride=0",
+    "stride=2",
+    "pad=9",
+    "in=3",
+    "in=64",
+    "#",
+    "\n",
+    " ",
+    "\t",
+    "\r",
+    "é",
+    "\u{7}",
+    "blocks=1024",
+    "expand=16777216",
+    "transformer heads=7 mlp=1",
+    "patchEmbed 16 patch=2",
+    "act=gelu",
+    "se=true",
+    "1.5",
+    "0.25",
+    "name",
+    "name x",
+    "input 3 1 1",
+    "input 1 28 28",
+    "classes 0",
+    "classes 10",
+    "maxPool 3",
+    "avgPool 7",
+    "globalAvgPool",
+    "flatten",
+    "dense 10",
+    "dense",
+    "convBn 8 kernel=3",
+    "uib 8 expand=2 start=3 stride=2",
+    "fire 4 expand1=4 expand3=4",
+    "layerNorm",
+    "batchNorm",
+    "instanceNorm",
+    "dropout 0.5",
+    "act swish",
+    "mbConvV3 16 expanded=32 kernel=5 se=true",
 ];
 
 #[derive(Clone, Debug)]
@@ -100,9 +148,18 @@ fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
         Err(e) => {
             let text = String::from_utf8_lossy(bytes);
             let lines: Vec<&str> = text.split('\n').collect();
-            prop_assert!(e.line >= 1 && e.line <= lines.len(), "line {} of {}: {e}", e.line, lines.len());
+            prop_assert!(
+                e.line >= 1 && e.line <= lines.len(),
+                "line {} of {}: {e}",
+                e.line,
+                lines.len()
+            );
             let len = lines[e.line - 1].chars().count();
-            prop_assert!(e.col >= 1 && e.col <= len + 1, "col {} of {len}: {e}", e.col);
+            prop_assert!(
+                e.col >= 1 && e.col <= len + 1,
+                "col {} of {len}: {e}",
+                e.col
+            );
             prop_assert!(!e.message.is_empty());
         }
         Ok(s) => {
@@ -110,7 +167,11 @@ fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
             let again = spec::parse(spec::print(&s).as_bytes());
             prop_assert_eq!(again.as_ref(), Ok(&s));
             let info = spec::analyze(&s);
-            prop_assert!(info.is_ok(), "parse_checked accepted but analyze failed: {:?}", info);
+            prop_assert!(
+                info.is_ok(),
+                "parse_checked accepted but analyze failed: {:?}",
+                info
+            );
             prop_assert!(spec::summary(&s).is_ok());
         }
     }
@@ -125,45 +186,62 @@ fn run<S: Strategy>(name: &str, strategy: S, f: impl Fn(S::Value) -> Result<(), 
     let n = cases();
     let start = std::time::Instant::now();
     let before = ACCEPTED.load(Ordering::Relaxed);
-    let mut runner = TestRunner::new(Config { cases: n, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config {
+        cases: n,
+        failure_persistence: None,
+        ..Config::default()
+    });
     if let Err(e) = runner.run(&strategy, f) {
         panic!("{name}: {e}");
     }
     // Shown with `cargo test -- --nocapture`; the report quotes these figures.
     let accepted = ACCEPTED.load(Ordering::Relaxed) - before;
-    println!("fuzz {name}: {n} cases in {:.2} s ({accepted} accepted specs)", start.elapsed().as_secs_f64());
+    println!(
+        "fuzz {name}: {n} cases in {:.2} s ({accepted} accepted specs)",
+        start.elapsed().as_secs_f64()
+    );
 }
 
 #[test]
 fn fuzz_random_bytes() {
-    run("random bytes", proptest::collection::vec(any::<u8>(), 0..300), |bytes| check(&bytes));
+    run(
+        "random bytes",
+        proptest::collection::vec(any::<u8>(), 0..300),
+        |bytes| check(&bytes),
+    );
 }
 
 #[test]
 fn fuzz_random_token_soup() {
     // Lines made of valid-looking fragments reach deeper than raw bytes.
     let line = proptest::collection::vec(0..FRAGMENTS.len(), 0..3);
-    run("token soup", (proptest::collection::vec(line, 0..8), any::<bool>()), |(lines, tail)| {
-        let mut text = String::from("name f\ninput 3 32 32\nclasses 10\n");
-        for l in lines {
-            let words: Vec<&str> = l.into_iter().map(|i| FRAGMENTS[i]).collect();
-            text.push_str(&words.join(" "));
-            text.push('\n');
-        }
-        if tail {
-            text.push_str("globalAvgPool\ndense 10\n");
-        }
-        check(text.as_bytes())
-    });
+    run(
+        "token soup",
+        (proptest::collection::vec(line, 0..8), any::<bool>()),
+        |(lines, tail)| {
+            let mut text = String::from("name f\ninput 3 32 32\nclasses 10\n");
+            for l in lines {
+                let words: Vec<&str> = l.into_iter().map(|i| FRAGMENTS[i]).collect();
+                text.push_str(&words.join(" "));
+                text.push('\n');
+            }
+            if tail {
+                text.push_str("globalAvgPool\ndense 10\n");
+            }
+            check(text.as_bytes())
+        },
+    );
 }
 
 #[test]
 fn fuzz_mutated_zoo_specs() {
     let texts = zoo_texts();
     let k = texts.len();
-    run("mutated zoo specs", (0..k, proptest::collection::vec(edit(), 1..5)), |(i, edits)| {
-        check(&apply(texts[i].clone(), &edits))
-    });
+    run(
+        "mutated zoo specs",
+        (0..k, proptest::collection::vec(edit(), 1..5)),
+        |(i, edits)| check(&apply(texts[i].clone(), &edits)),
+    );
 }
 
 #[test]

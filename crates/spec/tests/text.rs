@@ -5,14 +5,31 @@ use spec::{Act, Layer, NetSpec};
 const HEAD: &str = "name t\ninput 1 28 28\nclasses 10\n";
 
 fn layers(body: &str) -> Vec<Layer> {
-    spec::parse_checked(format!("{HEAD}{body}").as_bytes()).unwrap_or_else(|e| panic!("{e}")).layers
+    spec::parse_checked(format!("{HEAD}{body}").as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .layers
 }
 
 #[test]
 fn comments_blank_lines_tabs_and_crlf() {
     let text = "# header comment\r\nname t   # trailing\r\n\r\n\tinput 1 28 28\r\nclasses 10\r\n  flatten\t\r\ndense 10 # head\r\n";
     let s = spec::parse_checked(text.as_bytes()).unwrap();
-    assert_eq!(s, NetSpec { name: "t".into(), input: [1, 28, 28], num_classes: 10, layers: vec![Layer::Flatten, Layer::Dense { out: 10, act: Act::Identity, in_ch: None }] });
+    assert_eq!(
+        s,
+        NetSpec {
+            name: "t".into(),
+            input: [1, 28, 28],
+            num_classes: 10,
+            layers: vec![
+                Layer::Flatten,
+                Layer::Dense {
+                    out: 10,
+                    act: Act::Identity,
+                    in_ch: None
+                }
+            ]
+        }
+    );
 }
 
 #[test]
@@ -20,23 +37,63 @@ fn arguments_in_any_order_and_positional_by_name() {
     let a = layers("convBn 16 stride=2 kernel=3 act=relu6\nglobalAvgPool\ndense 10\n");
     let b = layers("convBn act=relu6 kernel=3 out=16 stride=2\nglobalAvgPool\ndense 10\n");
     assert_eq!(a, b);
-    assert_eq!(a[0], Layer::ConvBn { out: 16, kernel: 3, stride: 2, pad: None, act: Act::Relu6, in_ch: None });
+    assert_eq!(
+        a[0],
+        Layer::ConvBn {
+            out: 16,
+            kernel: 3,
+            stride: 2,
+            pad: None,
+            act: Act::Relu6,
+            in_ch: None
+        }
+    );
 }
 
 #[test]
 fn stated_input_channels_that_match_are_accepted() {
-    let l = layers("convBn 16 kernel=3 in=1\nconvBn 32 kernel=3 in=16\nglobalAvgPool\ndense 10 in=32\n");
-    assert_eq!(l[1], Layer::ConvBn { out: 32, kernel: 3, stride: 1, pad: None, act: Act::Relu, in_ch: Some(16) });
+    let l = layers(
+        "convBn 16 kernel=3 in=1\nconvBn 32 kernel=3 in=16\nglobalAvgPool\ndense 10 in=32\n",
+    );
+    assert_eq!(
+        l[1],
+        Layer::ConvBn {
+            out: 32,
+            kernel: 3,
+            stride: 1,
+            pad: None,
+            act: Act::Relu,
+            in_ch: Some(16)
+        }
+    );
     // and they survive printing
-    let s = spec::parse(format!("{HEAD}convBn 16 kernel=3 in=1\nglobalAvgPool\ndense 10 in=16\n").as_bytes()).unwrap();
+    let s = spec::parse(
+        format!("{HEAD}convBn 16 kernel=3 in=1\nglobalAvgPool\ndense 10 in=16\n").as_bytes(),
+    )
+    .unwrap();
     assert!(spec::print(&s).contains("dense 10 in=16"));
 }
 
 #[test]
 fn pool_stride_defaults_to_the_window() {
-    let l = layers("convBn 8 kernel=3\nmaxPool 2\navgPool 3 stride=1 pad=1\nglobalAvgPool\ndense 10\n");
-    assert_eq!(l[1], Layer::MaxPool { size: 2, stride: 2, pad: 0 });
-    assert_eq!(l[2], Layer::AvgPool { size: 3, stride: 1, pad: 1 });
+    let l =
+        layers("convBn 8 kernel=3\nmaxPool 2\navgPool 3 stride=1 pad=1\nglobalAvgPool\ndense 10\n");
+    assert_eq!(
+        l[1],
+        Layer::MaxPool {
+            size: 2,
+            stride: 2,
+            pad: 0
+        }
+    );
+    assert_eq!(
+        l[2],
+        Layer::AvgPool {
+            size: 3,
+            stride: 1,
+            pad: 1
+        }
+    );
     let shapes = spec::infer_shapes(&spec::parse(format!("{HEAD}convBn 8 kernel=3\nmaxPool 2\navgPool 3 stride=1 pad=1\nglobalAvgPool\ndense 10\n").as_bytes()).unwrap()).unwrap();
     assert_eq!(shapes[2], spec::Shape::Image { c: 8, h: 14, w: 14 });
 }
@@ -65,7 +122,11 @@ fn every_layer_kind_round_trips_with_non_default_arguments() {
     assert_eq!(s.layers.len(), 23);
     let kinds: std::collections::BTreeSet<&str> = s.layers.iter().map(|l| l.kind()).collect();
     // All kinds except the two shape-only ones that cannot follow a transformer (the zoo has those).
-    let missing: Vec<&str> = spec::LAYER_KINDS.iter().copied().filter(|k| !kinds.contains(k)).collect();
+    let missing: Vec<&str> = spec::LAYER_KINDS
+        .iter()
+        .copied()
+        .filter(|k| !kinds.contains(k))
+        .collect();
     assert_eq!(missing, ["globalAvgPool", "flatten"]);
     assert_eq!(spec::parse(spec::print(&s).as_bytes()).unwrap(), s);
     // Every parameter and buffer has a unique name.
@@ -85,6 +146,13 @@ fn every_layer_kind_round_trips_with_non_default_arguments() {
 fn every_activation_name_parses() {
     for a in Act::ALL {
         let l = layers(&format!("flatten\ndense 10 act={}\n", a.name()));
-        assert_eq!(l[1], Layer::Dense { out: 10, act: a, in_ch: None });
+        assert_eq!(
+            l[1],
+            Layer::Dense {
+                out: 10,
+                act: a,
+                in_ch: None
+            }
+        );
     }
 }

@@ -25,7 +25,9 @@ const COUNTS: &[(&str, usize, Option<usize>)] = &[
 ];
 
 fn zoo_file(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../zoo").join(format!("{name}.ns"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../zoo")
+        .join(format!("{name}.ns"))
 }
 
 #[test]
@@ -63,7 +65,8 @@ fn zoo_files_parse_to_the_rust_values() {
     for name in zoo::names() {
         let path = zoo_file(name);
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let parsed = spec::parse_checked(&bytes).unwrap_or_else(|e| panic!("{}:{e}", path.display()));
+        let parsed =
+            spec::parse_checked(&bytes).unwrap_or_else(|e| panic!("{}:{e}", path.display()));
         assert_eq!(parsed, zoo::get(name).unwrap(), "{}", path.display());
     }
 }
@@ -74,7 +77,11 @@ fn print_then_parse_is_identity_for_the_zoo() {
         for classes in [10, 1000] {
             let spec = zoo::get_with_classes(name, classes).unwrap();
             let text = spec::print(&spec);
-            assert_eq!(spec::parse(text.as_bytes()).unwrap(), spec, "{name}:\n{text}");
+            assert_eq!(
+                spec::parse(text.as_bytes()).unwrap(),
+                spec,
+                "{name}:\n{text}"
+            );
         }
     }
 }
@@ -82,7 +89,10 @@ fn print_then_parse_is_identity_for_the_zoo() {
 #[test]
 fn resnet34_fits_in_about_fifteen_lines() {
     let text = std::fs::read_to_string(zoo_file("resnet34")).unwrap();
-    let statements = text.lines().filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')).count();
+    let statements = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .count();
     assert!(statements <= 15, "{statements} statements");
 }
 
@@ -93,7 +103,11 @@ fn parameter_abi_names_follow_the_contract() {
     let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(&names[..3], ["l0.conv.w", "l0.bn.gamma", "l0.bn.beta"]);
     // Stage 2 (layer 3) projects in block 0: conv1, bn1, conv2, bn2, then the downsample unit.
-    let b0: Vec<&str> = names.iter().copied().filter(|n| n.starts_with("l3.b0.")).collect();
+    let b0: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| n.starts_with("l3.b0."))
+        .collect();
     assert_eq!(
         b0,
         [
@@ -108,7 +122,10 @@ fn parameter_abi_names_follow_the_contract() {
             "l3.b0.down.bn.beta",
         ]
     );
-    assert!(!names.iter().any(|n| n.starts_with("l2.b0.down")), "stage 1 keeps 64 channels: no projection");
+    assert!(
+        !names.iter().any(|n| n.starts_with("l2.b0.down")),
+        "stage 1 keeps 64 channels: no projection"
+    );
     assert_eq!(names.last(), Some(&"l7.b"));
     let w = params.iter().find(|p| p.name == "l3.b0.conv1.w").unwrap();
     assert_eq!(w.shape, [128, 64, 3, 3]);
@@ -133,13 +150,20 @@ fn buffers_are_bn_running_statistics() {
     let spec = zoo::get("mnist-cnn").unwrap();
     let bufs = spec::buffers(&spec).unwrap();
     let names: Vec<&str> = bufs.iter().map(|b| b.name.as_str()).collect();
-    assert_eq!(&names[..4], ["l0.bn.mean", "l0.bn.var", "l1.bn.mean", "l1.bn.var"]);
+    assert_eq!(
+        &names[..4],
+        ["l0.bn.mean", "l0.bn.var", "l1.bn.mean", "l1.bn.var"]
+    );
     assert_eq!(bufs.len(), 8);
     let init = spec::init_buffers(&spec).unwrap();
     assert!(init[0].iter().all(|&v| v == 0.0) && init[1].iter().all(|&v| v == 1.0));
     // Models without BN have none; LN/instance norm have no running statistics.
-    assert!(spec::buffers(&zoo::get("vit-tiny").unwrap()).unwrap().is_empty());
-    assert!(spec::buffers(&zoo::get("mnist-mlp").unwrap()).unwrap().is_empty());
+    assert!(spec::buffers(&zoo::get("vit-tiny").unwrap())
+        .unwrap()
+        .is_empty());
+    assert!(spec::buffers(&zoo::get("mnist-mlp").unwrap())
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -149,7 +173,12 @@ fn vit_tiny_layout() {
     assert_eq!(shapes[0], Shape::Tokens { t: 197, d: 192 });
     assert_eq!(shapes[1], Shape::Flat { n: 192 });
     let params = spec::params(&spec).unwrap();
-    let find = |n: &str| params.iter().find(|p| p.name == n).unwrap_or_else(|| panic!("{n}"));
+    let find = |n: &str| {
+        params
+            .iter()
+            .find(|p| p.name == n)
+            .unwrap_or_else(|| panic!("{n}"))
+    };
     assert_eq!(find("l0.w").shape, [192, 3, 16, 16]);
     assert_eq!(find("l0.pos").shape, [197, 192]);
     assert_eq!(find("l0.pos").init, Init::Normal { std: 0.02 });
@@ -163,7 +192,12 @@ fn efficientnet_se_squeezes_from_the_block_input() {
     // torchvision: squeeze = max(1, input_channels / 4), not expanded / 4.
     let spec = zoo::get("efficientnet-b0").unwrap();
     let params = spec::params(&spec).unwrap();
-    let find = |n: &str| params.iter().find(|p| p.name == n).unwrap_or_else(|| panic!("{n}"));
+    let find = |n: &str| {
+        params
+            .iter()
+            .find(|p| p.name == n)
+            .unwrap_or_else(|| panic!("{n}"))
+    };
     // layer 2 = mbConv 24 (input 16 channels, expand 6 → 96): SE 96 → 4.
     assert_eq!(find("l2.b0.se.reduce.w").shape, [4, 96, 1, 1]);
     // block 1 of the same stage has input 24: SE 144 → 6.
@@ -178,7 +212,12 @@ fn efficientnet_se_squeezes_from_the_block_input() {
 fn mobilenet_v3_se_uses_make_divisible() {
     let spec = zoo::get("mobilenet-v3-large").unwrap();
     let params = spec::params(&spec).unwrap();
-    let find = |n: &str| params.iter().find(|p| p.name == n).unwrap_or_else(|| panic!("{n}"));
+    let find = |n: &str| {
+        params
+            .iter()
+            .find(|p| p.name == n)
+            .unwrap_or_else(|| panic!("{n}"))
+    };
     // expanded 72 → make_divisible(18, 8) = 24; 120 → 32; 960 → 240.
     assert_eq!(find("l4.se.reduce.w").shape, [24, 72, 1, 1]);
     assert_eq!(find("l5.se.reduce.w").shape, [32, 120, 1, 1]);
@@ -195,8 +234,19 @@ fn uib_stride_goes_to_the_start_dw_without_a_mid_dw() {
     )
     .unwrap();
     let info = spec::analyze(&spec).unwrap();
-    assert_eq!(info[2].output, Shape::Image { c: 48, h: 28, w: 28 });
-    let dw = info[2].params.iter().find(|p| p.name == "l2.dw_start.conv.w").unwrap();
+    assert_eq!(
+        info[2].output,
+        Shape::Image {
+            c: 48,
+            h: 28,
+            w: 28
+        }
+    );
+    let dw = info[2]
+        .params
+        .iter()
+        .find(|p| p.name == "l2.dw_start.conv.w")
+        .unwrap();
     assert_eq!(dw.shape, [48, 1, 3, 3]);
 }
 
@@ -221,7 +271,10 @@ fn init_is_deterministic_and_he_scaled() {
         first values of l1.w: [0.01780238, -0.0011178735, -0.08109479, 0.055487595]
         digest: f2253be5811ec298
     "#]]
-    .assert_eq(&format!("first values of l1.w: {:?}\ndigest: {h:016x}\n", &a[0][..4]));
+    .assert_eq(&format!(
+        "first values of l1.w: {:?}\ndigest: {h:016x}\n",
+        &a[0][..4]
+    ));
     // l1.w is [784, 512], He std √(2/784).
     let w = &a[0];
     let n = w.len() as f64;
@@ -233,7 +286,10 @@ fn init_is_deterministic_and_he_scaled() {
     assert!(a[1].iter().all(|&v| v == 0.0), "bias zero");
     // Each tensor's stream depends on its name only: a different model with the same tensor
     // name and shape gets the same values.
-    let other = spec::NetSpec { name: "x".into(), ..spec.clone() };
+    let other = spec::NetSpec {
+        name: "x".into(),
+        ..spec.clone()
+    };
     assert_eq!(spec::init(&other, 314_159).unwrap()[0], a[0]);
 }
 
@@ -266,7 +322,11 @@ fn flops_of_known_layers() {
     let info = spec::analyze(&spec).unwrap();
     assert_eq!(info[1].flops, 2 * 784 * 512 + 512 + 512);
     // ResNet-50 is ~4.1 GMACs ⇒ ~8.2 GFLOPs.
-    let total: u64 = spec::analyze(&zoo::get("resnet50").unwrap()).unwrap().iter().map(|l| l.flops).sum();
+    let total: u64 = spec::analyze(&zoo::get("resnet50").unwrap())
+        .unwrap()
+        .iter()
+        .map(|l| l.flops)
+        .sum();
     assert!((8.0e9..8.5e9).contains(&(total as f64)), "{total}");
 }
 
@@ -274,10 +334,19 @@ fn flops_of_known_layers() {
 fn recipes_follow_lean4_mlir() {
     use spec::{Dataset, Optimizer, Schedule};
     let r = zoo::recipe("mnist-mlp").unwrap();
-    assert_eq!((r.optimizer, r.lr, r.batch_size, r.epochs, r.weight_decay), (Optimizer::AdamW, 1e-3, 128, 12, 1e-4));
-    assert_eq!((r.schedule, r.warmup_epochs, r.dataset), (Schedule::Cosine, 1, Dataset::Mnist));
+    assert_eq!(
+        (r.optimizer, r.lr, r.batch_size, r.epochs, r.weight_decay),
+        (Optimizer::AdamW, 1e-3, 128, 12, 1e-4)
+    );
+    assert_eq!(
+        (r.schedule, r.warmup_epochs, r.dataset),
+        (Schedule::Cosine, 1, Dataset::Mnist)
+    );
     let r = zoo::recipe("resnet34").unwrap();
-    assert_eq!((r.batch_size, r.epochs, r.warmup_epochs, r.label_smoothing), (32, 80, 3, 0.1));
+    assert_eq!(
+        (r.batch_size, r.epochs, r.warmup_epochs, r.label_smoothing),
+        (32, 80, 3, 0.1)
+    );
     assert!(r.augment.random_crop && r.augment.hflip);
     let r = zoo::recipe("cifar-cnn").unwrap();
     assert!(r.augment.hflip && !r.augment.random_crop);

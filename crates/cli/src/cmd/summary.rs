@@ -20,7 +20,10 @@ pub fn load(model: &str) -> anyhow::Result<spec::NetSpec> {
     }
     let path = Path::new(model);
     if !path.exists() {
-        anyhow::bail!("`{model}` is neither a zoo model ({}) nor an existing file", spec::zoo::names().join(", "));
+        anyhow::bail!(
+            "`{model}` is neither a zoo model ({}) nor an existing file",
+            spec::zoo::names().join(", ")
+        );
     }
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     spec::parse_checked(&bytes).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))

@@ -13,7 +13,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => print!("{}", spec::summary::zoo_table()),
         Some(name) => match spec::zoo::get(&name) {
             Some(s) => print!("{}", spec::print(&s)),
-            None => anyhow::bail!("no zoo model `{name}`; models: {}", spec::zoo::names().join(", ")),
+            None => anyhow::bail!(
+                "no zoo model `{name}`; models: {}",
+                spec::zoo::names().join(", ")
+            ),
         },
     }
     Ok(())
