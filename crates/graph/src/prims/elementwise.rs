@@ -59,6 +59,10 @@ macro_rules! unary_ops {
         }
 
         impl Graph {
+            /// Applies any unary op (same as the op's own builder method).
+            pub fn unary(&mut self, op: UnaryOp, x: Value) -> Result<Value> {
+                self.push1(Prim::Unary(op), vec![x])
+            }
             $(
                 $(#[$doc])*
                 pub fn $method(&mut self, x: Value) -> Result<Value> {
@@ -179,6 +183,10 @@ macro_rules! binary_ops {
         }
 
         impl Graph {
+            /// Applies any binary op (same as the op's own builder method).
+            pub fn binary(&mut self, op: BinaryOp, a: Value, b: Value) -> Result<Value> {
+                self.push1(Prim::Binary(op), vec![a, b])
+            }
             $(
                 $(#[$doc])*
                 pub fn $method(&mut self, a: Value, b: Value) -> Result<Value> {

@@ -78,6 +78,10 @@ pub(crate) fn shape_broadcast(ins: &[&TensorType], out: &[usize], dims: &[usize]
         bail!("broadcast_in_dim", "{} broadcast dims {dims:?} for operand {x} of rank {} (broadcast_in_dim_c2)", dims.len(), x.rank());
     }
     check_dims("broadcast_in_dim", "broadcast dimension", dims, out.len())?;
+    if dims.windows(2).any(|w| w[0] >= w[1]) {
+        // The spec allows any order, but XLA rejects non-increasing broadcast dimensions.
+        bail!("broadcast_in_dim", "broadcast dims {dims:?} must be strictly increasing (operand {x}, result {res}); transpose first");
+    }
     for (i, &d) in dims.iter().enumerate() {
         if x.dims[i] != 1 && x.dims[i] != out[d] {
             bail!("broadcast_in_dim", "operand {x} dim {i} (size {}) cannot map to result {res} dim {d} (size {}) (broadcast_in_dim_c5)", x.dims[i], out[d]);
