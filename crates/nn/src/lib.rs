@@ -5,6 +5,15 @@
 //! metrics. Its ABI (see ARCHITECTURE.md, "Train-step ABI") is described by [`Program::inputs`] and
 //! [`Program::outputs`], which the training loop follows slot by slot.
 
+mod error;
+pub mod lower;
+pub mod ops;
+mod step;
+
+pub use error::{Error, Result};
+pub use lower::Mode;
+pub use step::{eval_step, forward, grads, predict, train_step, BN_MOMENTUM};
+
 /// Element type of a program slot (what the host must upload / will download).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ElemType {
@@ -33,8 +42,10 @@ pub enum SlotKind {
     Loss,
     /// Number of correct top-1 predictions, i32 scalar.
     Correct,
-    /// Logits `[B, classes]` (predict).
+    /// Logits `[B, classes]` (predict, forward).
     Logits,
+    /// Gradient of the loss with respect to the named parameter (the `grads` program).
+    Grad(String),
 }
 
 /// One input or output of a program.
@@ -80,8 +91,43 @@ pub struct StepConfig {
     pub label_smoothing: f32,
 }
 
-// Entry points (implemented with the lowering):
-//   pub fn train_step(spec: &spec::NetSpec, cfg: &StepConfig) -> Result<Program, Error>
-//   pub fn eval_step(spec: &spec::NetSpec, batch_size: usize) -> Result<Program, Error>
-//   pub fn predict(spec: &spec::NetSpec, batch_size: usize) -> Result<Program, Error>
-// Inputs/outputs follow ARCHITECTURE.md's ABI; `Program::inputs`/`outputs` list them in order.
+impl Program {
+    /// Index of the first input slot of `kind`.
+    pub fn input_index(&self, kind: &SlotKind) -> Option<usize> {
+        self.inputs.iter().position(|s| &s.kind == kind)
+    }
+
+    /// Index of the first output slot of `kind`.
+    pub fn output_index(&self, kind: &SlotKind) -> Option<usize> {
+        self.outputs.iter().position(|s| &s.kind == kind)
+    }
+}
+
+impl Optimizer {
+    /// Adam with the usual constants (β₁ 0.9, β₂ 0.999, ε 1e-8).
+    pub const ADAM: Optimizer = Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    /// AdamW with the usual constants (β₁ 0.9, β₂ 0.999, ε 1e-8).
+    pub const ADAMW: Optimizer = Optimizer::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+
+    /// The train-step optimizer of a `spec::Recipe` optimizer (Momentum from a recipe keeps its μ).
+    pub fn from_recipe(o: spec::Optimizer) -> Optimizer {
+        match o {
+            spec::Optimizer::Sgd => Optimizer::Sgd,
+            spec::Optimizer::Momentum { mu } => Optimizer::Momentum { mu },
+            spec::Optimizer::Adam => Optimizer::ADAM,
+            spec::Optimizer::AdamW => Optimizer::ADAMW,
+        }
+    }
+}
+
+impl StepConfig {
+    /// The step configuration of a training recipe.
+    pub fn from_recipe(r: &spec::Recipe) -> StepConfig {
+        StepConfig {
+            batch_size: r.batch_size,
+            optimizer: Optimizer::from_recipe(r.optimizer),
+            weight_decay: r.weight_decay,
+            label_smoothing: r.label_smoothing,
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! Building blocks shared by the layer lowerings: activations, convolutions, normalisations, pooling
+//! and the softmax cross-entropy. Everything here is a composition of `graph` primitives (no calculus of
+//! its own, except the cross-entropy's closed-form custom VJP).
+
+use graph::{CmpDir, ConvDims, ConvSpec, DType, Graph, Result, TensorType, Value, Window};
+use graph::ReduceOp;
+use spec::Act;
+
+/// `x + c` for a float constant `c`.
+pub fn add_const(g: &mut Graph, x: Value, c: f64) -> Result<Value> {
+    let k = g.full_like(c, x)?;
+    g.add(x, k)
+}
+
+/// Broadcasts a per-feature vector `v : [n]` along dim `dim` of a tensor of dims `out`.
+pub fn along(g: &mut Graph, v: Value, out: &[usize], dim: usize) -> Result<Value> {
+    g.broadcast_in_dim(v, out, &[dim])
+}
+
+/// `x + b` with `b : [features]` broadcast along `dim`.
+pub fn bias(g: &mut Graph, x: Value, b: Value, dim: usize) -> Result<Value> {
+    let out = g.dims(x).to_vec();
+    let bb = along(g, b, &out, dim)?;
+    g.add(x, bb)
+}
+
+/// `clamp(x, lo, hi)` written with selects, so the derivative is 1 strictly inside and 0 outside
+/// (as `jax.nn.relu` / `relu6`: 0 at the kinks).
+fn clamp(g: &mut Graph, x: Value, lo: f64, hi: Option<f64>) -> Result<Value> {
+    let l = g.full_like(lo, x)?;
+    let above = g.compare(x, l, CmpDir::Gt)?;
+    let mut y = g.select(above, x, l)?;
+    if let Some(hi) = hi {
+        let h = g.full_like(hi, x)?;
+        let below = g.compare(x, h, CmpDir::Lt)?;
+        y = g.select(below, y, h)?;
+    }
+    Ok(y)
+}
+
+/// The activation functions of `spec::Act` (formulas in its doc comment).
+pub fn act(g: &mut Graph, a: Act, x: Value) -> Result<Value> {
+    match a {
+        Act::Identity => Ok(x),
+        Act::Relu => clamp(g, x, 0.0, None),
+        Act::Relu6 => clamp(g, x, 0.0, Some(6.0)),
+        Act::Swish => {
+            let s = g.logistic(x)?;
+            g.mul(x, s)
+        }
+        Act::HardSigmoid => hard_sigmoid(g, x),
+        Act::HardSwish => {
+            let s = hard_sigmoid(g, x)?;
+            g.mul(x, s)
+        }
+        Act::Gelu => {
+            // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+            let x2 = g.mul(x, x)?;
+            let x3 = g.mul(x2, x)?;
+            let t = g.scale(x3, 0.044715)?;
+            let t = g.add(x, t)?;
+            let t = g.scale(t, (2.0 / std::f64::consts::PI).sqrt())?;
+            let t = g.tanh(t)?;
+            let t = add_const(g, t, 1.0)?;
+            let hx = g.scale(x, 0.5)?;
+            g.mul(hx, t)
+        }
+        Act::Sigmoid => g.logistic(x),
+    }
+}
+
+/// relu6(x + 3)/6.
+fn hard_sigmoid(g: &mut Graph, x: Value) -> Result<Value> {
+    let t = add_const(g, x, 3.0)?;
+    let t = clamp(g, t, 0.0, Some(6.0))?;
+    g.scale(t, 1.0 / 6.0)
+}
+
+/// 2-D convolution of NCHW `x` with an OIHW kernel `w`: stride `s`, symmetric zero padding `p`,
+/// `groups` feature groups.
+pub fn conv2d(g: &mut Graph, x: Value, w: Value, s: usize, p: usize, groups: usize) -> Result<Value> {
+    let p = p as i64;
+    let spec = ConvSpec::new(ConvDims::nchw(2)).strides(&[s, s]).padding(&[(p, p), (p, p)]).feature_groups(groups);
+    g.convolution(x, w, &spec)
+}
+
+/// `x·w` for `x : [..., N]` and `w : [N, out]` (contracting the last dim of `x`).
+pub fn linear(g: &mut Graph, x: Value, w: Value) -> Result<Value> {
+    let r = g.dims(x).len();
+    let d = graph::DotDims { lhs_batch: vec![], rhs_batch: vec![], lhs_contract: vec![r - 1], rhs_contract: vec![0] };
+    g.dot_general(x, w, &d)
+}
+
+/// Per-channel normalisation statistics: mean and biased variance of `x` over `dims` (kept dims in
+/// order), and the centred input.
+pub fn moments(g: &mut Graph, x: Value, dims: &[usize]) -> Result<(Value, Value, Value)> {
+    let xd = g.dims(x).to_vec();
+    let kept: Vec<usize> = (0..xd.len()).filter(|d| !dims.contains(d)).collect();
+    let mean = g.mean(x, dims)?;
+    let mb = g.broadcast_in_dim(mean, &xd, &kept)?;
+    let xc = g.sub(x, mb)?;
+    let sq = g.mul(xc, xc)?;
+    let var = g.mean(sq, dims)?;
+    Ok((mean, var, xc))
+}
+
+/// `y = xc · rsqrt(var + ε) · γ + β`, where `var` has the kept dims of `reduced` and γ, β lie along
+/// `feature_dim`.
+#[allow(clippy::too_many_arguments)]
+pub fn normalize(
+    g: &mut Graph,
+    xc: Value,
+    var: Value,
+    reduced: &[usize],
+    eps: f64,
+    gamma: Value,
+    beta: Value,
+    feature_dim: usize,
+) -> Result<Value> {
+    let xd = g.dims(xc).to_vec();
+    let kept: Vec<usize> = (0..xd.len()).filter(|d| !reduced.contains(d)).collect();
+    let ve = add_const(g, var, eps)?;
+    let inv = g.rsqrt(ve)?;
+    let inv = g.broadcast_in_dim(inv, &xd, &kept)?;
+    let y = g.mul(xc, inv)?;
+    let gb = along(g, gamma, &xd, feature_dim)?;
+    let y = g.mul(y, gb)?;
+    bias(g, y, beta, feature_dim)
+}
+
+/// Dims reduced by batch norm: (N, H, W) for images, N for flat input.
+pub fn bn_dims(rank: usize) -> Vec<usize> {
+    match rank {
+        4 => vec![0, 2, 3],
+        _ => vec![0],
+    }
+}
+
+/// Batch norm with given per-channel `mean`/`var` (eval: the running statistics):
+/// `y = x·s + (β − mean·s)` with `s = γ·rsqrt(var + ε)` computed once per channel.
+pub fn bn_affine(g: &mut Graph, x: Value, mean: Value, var: Value, gamma: Value, beta: Value, eps: f64) -> Result<Value> {
+    let ve = add_const(g, var, eps)?;
+    let inv = g.rsqrt(ve)?;
+    let s = g.mul(gamma, inv)?;
+    let ms = g.mul(mean, s)?;
+    let shift = g.sub(beta, ms)?;
+    let xd = g.dims(x).to_vec();
+    let sb = along(g, s, &xd, 1)?;
+    let y = g.mul(x, sb)?;
+    bias(g, y, shift, 1)
+}
+
+/// Max or average pooling over the spatial dims of NCHW `x`: window `k×k`, stride `s`, padding `p`
+/// (−∞ for max, zeros for average, which always divides by k²).
+///
+/// Non-overlapping windows (`k == s`, no padding, sides divisible by k) are written as reshape +
+/// reduce: XLA:CPU runs that (and its broadcast-compare backward) much faster than `reduce_window`'s
+/// `select_and_scatter` backward (DESIGN.md §9). Ties in a max window share the cotangent evenly.
+pub fn pool(g: &mut Graph, x: Value, op: ReduceOp, k: usize, s: usize, p: usize) -> Result<Value> {
+    let d = g.dims(x).to_vec();
+    let (b, c, h, w) = (d[0], d[1], d[2], d[3]);
+    let y = if k == s && p == 0 && h % k == 0 && w % k == 0 {
+        let r = g.reshape(x, &[b, c, h / k, k, w / k, k])?;
+        g.reduce(r, op, &[3, 5])?
+    } else {
+        let win = Window::new(&[1, 1, k, k]).strides(&[1, 1, s, s]).padding(&[(0, 0), (0, 0), (p, p), (p, p)]);
+        g.reduce_window(x, op, &win)?
+    };
+    match op {
+        ReduceOp::Sum => g.scale(y, 1.0 / (k * k) as f64),
+        ReduceOp::Max | ReduceOp::Min => Ok(y),
+    }
+}
+
+/// One-hot `[B, K]` f32 rows of labels `y : i32[B]` (a label outside `0..K`, e.g. −1, gives a zero row).
+pub fn one_hot(g: &mut Graph, y: Value, k: usize) -> Result<Value> {
+    let b = g.dims(y)[0];
+    let iota = g.iota(&TensorType::new(DType::I32, &[b, k]), 1)?;
+    let yb = g.broadcast_in_dim(y, &[b, k], &[0])?;
+    let eq = g.compare(iota, yb, CmpDir::Eq)?;
+    g.convert(eq, DType::F32)
+}
+
+/// Log-softmax of `z : [B, K]` over K (max-shifted), and the softmax.
+pub fn log_softmax(g: &mut Graph, z: Value) -> Result<(Value, Value)> {
+    let d = g.dims(z).to_vec();
+    let m = g.max_over(z, &[1])?;
+    let mb = g.broadcast_in_dim(m, &d, &[0])?;
+    let zs = g.sub(z, mb)?;
+    let e = g.exp(zs)?;
+    let se = g.sum(e, &[1])?;
+    let lse = g.log(se)?;
+    let lb = g.broadcast_in_dim(lse, &d, &[0])?;
+    let logp = g.sub(zs, lb)?;
+    let p = g.exp(logp)?;
+    Ok((logp, p))
+}
+
+/// Mean softmax cross-entropy of logits `z : [B, K]` against soft targets `t : [B, K]`
+/// (`−Σ t·log softmax(z) / B`), with the closed-form VJP `ct·(softmax(z) − t)/B` (valid because each
+/// target row sums to 1). No cotangent flows into the targets.
+pub fn softmax_xent_mean(g: &mut Graph, z: Value, t: Value) -> Result<Value> {
+    let b = g.dims(z)[0] as f64;
+    let out = g.custom_vjp(
+        "softmax_xent",
+        &[z, t],
+        |g, ins| {
+            let (logp, p) = log_softmax(g, ins[0])?;
+            let tl = g.mul(ins[1], logp)?;
+            let s = g.sum(tl, &[0, 1])?;
+            let loss = g.scale(s, -1.0 / b)?;
+            Ok((vec![loss], vec![p]))
+        },
+        move |g, cx| {
+            let p = cx.residuals[0];
+            let d = g.sub(p, cx.inputs[1])?;
+            let dims = g.dims(d).to_vec();
+            let ct = g.broadcast_in_dim(cx.cotangents[0], &dims, &[])?;
+            let dz = g.mul(d, ct)?;
+            Ok(vec![Some(g.scale(dz, 1.0 / b)?), None])
+        },
+    )?;
+    Ok(out[0])
+}
+
+/// Label-smoothed targets `(1 − ls)·onehot + ls/K`.
+pub fn smooth_targets(g: &mut Graph, onehot: Value, ls: f64) -> Result<Value> {
+    if ls == 0.0 {
+        return Ok(onehot);
+    }
+    let k = g.dims(onehot)[1] as f64;
+    let t = g.scale(onehot, 1.0 - ls)?;
+    add_const(g, t, ls / k)
+}
+
+/// Top-1 predictions of `z : [B, K]` as i32 `[B]` (the first index of the maximum).
+pub fn argmax(g: &mut Graph, z: Value) -> Result<Value> {
+    let d = g.dims(z).to_vec();
+    let m = g.max_over(z, &[1])?;
+    let mb = g.broadcast_in_dim(m, &d, &[0])?;
+    let is_max = g.compare(z, mb, CmpDir::Eq)?;
+    let iota = g.iota(&TensorType::new(DType::I32, &d), 1)?;
+    let big = g.full_like(d[1] as f64, iota)?;
+    let idx = g.select(is_max, iota, big)?;
+    g.reduce(idx, ReduceOp::Min, &[1])
+}
+
+/// Number of rows where `argmax(z) == y`, as i32 `[]` (labels −1 never match).
+pub fn correct(g: &mut Graph, z: Value, y: Value) -> Result<Value> {
+    let pred = argmax(g, z)?;
+    let eq = g.compare(pred, y, CmpDir::Eq)?;
+    let eq = g.convert(eq, DType::I32)?;
+    g.sum(eq, &[0])
+}
+
+/// Softmax over the last dim, with the closed-form VJP `y·(ct − Σ ct·y)` (the max shift carries no
+/// gradient, as `jax.nn.softmax`).
+pub fn softmax_last(g: &mut Graph, s: Value) -> Result<Value> {
+    let out = g.custom_vjp(
+        "softmax",
+        &[s],
+        |g, ins| {
+            let x = ins[0];
+            let d = g.dims(x).to_vec();
+            let last = d.len() - 1;
+            let kept: Vec<usize> = (0..last).collect();
+            let m = g.max_over(x, &[last])?;
+            let mb = g.broadcast_in_dim(m, &d, &kept)?;
+            let xs = g.sub(x, mb)?;
+            let e = g.exp(xs)?;
+            let se = g.sum(e, &[last])?;
+            let sb = g.broadcast_in_dim(se, &d, &kept)?;
+            Ok((vec![g.div(e, sb)?], vec![]))
+        },
+        |g, cx| {
+            let (y, ct) = (cx.outputs[0], cx.cotangents[0]);
+            let d = g.dims(y).to_vec();
+            let last = d.len() - 1;
+            let kept: Vec<usize> = (0..last).collect();
+            let cy = g.mul(ct, y)?;
+            let s = g.sum(cy, &[last])?;
+            let sb = g.broadcast_in_dim(s, &d, &kept)?;
+            let t = g.sub(ct, sb)?;
+            Ok(vec![Some(g.mul(y, t)?)])
+        },
+    )?;
+    Ok(out[0])
+}

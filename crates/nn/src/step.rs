@@ -1,0 +1,419 @@
+//! The step programs: the fused train step, eval, predict, the train-mode forward and the gradient
+//! program for the JAX oracle. Each is one graph printed as one StableHLO module with a public `@main`
+//! whose signature is listed slot by slot in [`Program::inputs`] / [`Program::outputs`].
+
+use graph::{DType, Graph, TensorType, Value};
+use spec::{Layer, NetSpec, ParamSpec};
+
+use crate::error::{Context, Error, Result};
+use crate::lower::{self, Inputs, Mode};
+use crate::{ops, ElemType, Optimizer, Program, Slot, SlotKind, StepConfig};
+
+/// BN running-statistics momentum: `running ← (1 − m)·running + m·batch`.
+pub const BN_MOMENTUM: f64 = 0.1;
+
+/// Signature under construction: the graph, its parameters and the slot list.
+struct Builder {
+    g: Graph,
+    inputs: Vec<Slot>,
+}
+
+impl Builder {
+    fn new(spec: &NetSpec, program: &str) -> Builder {
+        Builder { g: Graph::new(&module_name(spec, program)), inputs: Vec::new() }
+    }
+
+    fn input(&mut self, kind: SlotKind, elem: ElemType, dims: &[usize]) -> Value {
+        let dt = match elem {
+            ElemType::F32 => DType::F32,
+            ElemType::I32 => DType::I32,
+        };
+        self.inputs.push(Slot { kind, elem, dims: dims.to_vec() });
+        self.g.parameter(TensorType::new(dt, dims))
+    }
+
+    fn params(&mut self, ps: &[ParamSpec]) -> Vec<Value> {
+        ps.iter().map(|p| self.input(SlotKind::Param(p.name.clone()), ElemType::F32, &p.shape)).collect()
+    }
+
+    fn buffers(&mut self, bs: &[ParamSpec]) -> Vec<Value> {
+        bs.iter().map(|b| self.input(SlotKind::Buffer(b.name.clone()), ElemType::F32, &b.shape)).collect()
+    }
+
+    fn images(&mut self, spec: &NetSpec, batch: usize) -> Value {
+        let [c, h, w] = spec.input;
+        self.input(SlotKind::Images, ElemType::F32, &[batch, c, h, w])
+    }
+
+    fn labels(&mut self, batch: usize) -> Value {
+        self.input(SlotKind::Labels, ElemType::I32, &[batch])
+    }
+
+    /// Sets the outputs and prints the module.
+    fn finish(mut self, outputs: &[(Value, SlotKind)], aliases: Vec<Option<usize>>, what: &str) -> Result<Program> {
+        let vals: Vec<Value> = outputs.iter().map(|(v, _)| *v).collect();
+        self.g.set_outputs(&vals).ctx(|| format!("{what}: outputs"))?;
+        let params = self.g.parameters().to_vec();
+        for (i, a) in aliases.iter().enumerate() {
+            if let Some(o) = a {
+                self.g.set_aliasing_output(params[i], *o).ctx(|| format!("{what}: aliasing"))?;
+            }
+        }
+        let outputs = outputs
+            .iter()
+            .map(|(v, kind)| {
+                let t = self.g.ty(*v);
+                let elem = match t.dtype {
+                    DType::I32 => ElemType::I32,
+                    _ => ElemType::F32,
+                };
+                Slot { kind: kind.clone(), elem, dims: t.dims.clone() }
+            })
+            .collect();
+        let mlir = graph::print_module(&self.g).ctx(|| format!("{what}: printing"))?;
+        let flops = self.g.flops();
+        Ok(Program { mlir, inputs: self.inputs, outputs, aliases, flops })
+    }
+}
+
+/// An MLIR module name from the spec name (`resnet-18.v2` → `resnet_18_v2_train_step`).
+fn module_name(spec: &NetSpec, program: &str) -> String {
+    let mut s: String = spec.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    if !s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        s.insert(0, '_');
+    }
+    format!("{s}_{program}")
+}
+
+fn check_batch(batch: usize) -> Result<()> {
+    if batch == 0 {
+        return Err(Error::Config("the batch size must be at least 1".into()));
+    }
+    Ok(())
+}
+
+fn check_ls(ls: f32) -> Result<()> {
+    if !(ls.is_finite() && (0.0..1.0).contains(&ls)) {
+        return Err(Error::Config(format!("label smoothing must be in [0, 1), got {ls}")));
+    }
+    Ok(())
+}
+
+fn check_config(cfg: &StepConfig) -> Result<()> {
+    check_batch(cfg.batch_size)?;
+    check_ls(cfg.label_smoothing)?;
+    if !(cfg.weight_decay.is_finite() && cfg.weight_decay >= 0.0) {
+        return Err(Error::Config(format!("weight decay must be finite and ≥ 0, got {}", cfg.weight_decay)));
+    }
+    let beta = |name: &str, b: f32| -> Result<()> {
+        if !(b.is_finite() && (0.0..1.0).contains(&b)) {
+            return Err(Error::Config(format!("{name} must be in [0, 1), got {b}")));
+        }
+        Ok(())
+    };
+    match cfg.optimizer {
+        Optimizer::Sgd => Ok(()),
+        Optimizer::Momentum { mu } => {
+            if !(mu.is_finite() && mu >= 0.0) {
+                return Err(Error::Config(format!("momentum must be finite and ≥ 0, got {mu}")));
+            }
+            Ok(())
+        }
+        Optimizer::Adam { beta1, beta2, eps } | Optimizer::AdamW { beta1, beta2, eps } => {
+            beta("beta1", beta1)?;
+            beta("beta2", beta2)?;
+            if !(eps.is_finite() && eps > 0.0) {
+                return Err(Error::Config(format!("eps must be finite and > 0, got {eps}")));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Whether the spec has a dropout that is active in training.
+fn has_dropout(spec: &NetSpec) -> bool {
+    spec.layers.iter().any(|l| match l {
+        Layer::Dropout { rate } => *rate > 0.0,
+        _ => false,
+    })
+}
+
+/// Names of the optimizer state tensors per moment (`m`, then `v`).
+fn moments(opt: Optimizer) -> &'static [&'static str] {
+    match opt {
+        Optimizer::Sgd => &[],
+        Optimizer::Momentum { .. } => &["m"],
+        Optimizer::Adam { .. } | Optimizer::AdamW { .. } => &["m", "v"],
+    }
+}
+
+/// Mean loss (label-smoothed CE) and correct count of a train-mode forward.
+fn loss_and_correct(g: &mut Graph, logits: Value, y: Value, ls: f32) -> graph::Result<(Value, Value)> {
+    let k = g.dims(logits)[1];
+    let onehot = ops::one_hot(g, y, k)?;
+    let t = ops::smooth_targets(g, onehot, ls as f64)?;
+    let loss = ops::softmax_xent_mean(g, logits, t)?;
+    let correct = ops::correct(g, logits, y)?;
+    Ok((loss, correct))
+}
+
+/// `s` (a scalar) broadcast to the shape of `like`.
+fn bcast(g: &mut Graph, s: Value, like: Value) -> graph::Result<Value> {
+    let d = g.dims(like).to_vec();
+    g.broadcast_in_dim(s, &d, &[])
+}
+
+/// The fused train step (ARCHITECTURE.md, "Train-step ABI"):
+/// `(params…, opt_state…, bn_running…, step, x, y, lr) -> (params'…, opt_state'…, bn_running'…, step',
+/// loss, correct)`, every state input aliased to the output at the same index.
+///
+/// Optimizer math as documented on [`Optimizer`], with `t = step + 1` for Adam's bias correction and
+/// weight decay on `decay` parameters (kernels) only. BN running statistics are updated in-graph with
+/// momentum 0.1 from the biased batch statistics. Dropout masks derive from the step counter
+/// ([`lower::rng_key`]).
+pub fn train_step(spec: &NetSpec, cfg: &StepConfig) -> Result<Program> {
+    check_config(cfg)?;
+    let ps = spec::params(spec)?;
+    let bs = spec::buffers(spec)?;
+    let mut b = Builder::new(spec, "train_step");
+    let pv = b.params(&ps);
+    let mut state: Vec<Vec<Value>> = Vec::new();
+    for m in moments(cfg.optimizer) {
+        let vals = ps
+            .iter()
+            .map(|p| b.input(SlotKind::OptState(format!("opt.{m}.{}", p.name)), ElemType::F32, &p.shape))
+            .collect();
+        state.push(vals);
+    }
+    let bv = b.buffers(&bs);
+    let step = b.input(SlotKind::Step, ElemType::I32, &[]);
+    let x = b.images(spec, cfg.batch_size);
+    let y = b.labels(cfg.batch_size);
+    let lr = b.input(SlotKind::LearningRate, ElemType::F32, &[]);
+    let n_state = b.inputs.len() - 3;
+
+    let g = &mut b.g;
+    let rng = if has_dropout(spec) { Some(lower::rng_key(g, step).ctx(|| "train step: dropout key".into())?) } else { None };
+    let fwd = lower::lower(g, spec, Mode::Train, x, Inputs { params: &pv, buffers: &bv, rng })?;
+    let what = || "train step".to_string();
+    let (loss, correct) = loss_and_correct(g, fwd.logits, y, cfg.label_smoothing).ctx(what)?;
+    let grads = graph::grad(g, loss, &pv).ctx(|| "train step: backward pass".into())?;
+    let (new_p, new_state) = update(g, cfg, &ps, &pv, &grads, &state, step, lr).ctx(|| "train step: optimizer".into())?;
+    let mut new_b = Vec::new();
+    for (&r, &s) in bv.iter().zip(&fwd.batch_stats) {
+        let a = g.scale(r, 1.0 - BN_MOMENTUM).ctx(what)?;
+        let c = g.scale(s, BN_MOMENTUM).ctx(what)?;
+        new_b.push(g.add(a, c).ctx(what)?);
+    }
+    let one = g.scalar(1.0, DType::I32).ctx(what)?;
+    let step1 = g.add(step, one).ctx(what)?;
+
+    let mut outs: Vec<(Value, SlotKind)> = Vec::new();
+    for (p, v) in ps.iter().zip(&new_p) {
+        outs.push((*v, SlotKind::Param(p.name.clone())));
+    }
+    for (m, vals) in moments(cfg.optimizer).iter().zip(&new_state) {
+        for (p, v) in ps.iter().zip(vals) {
+            outs.push((*v, SlotKind::OptState(format!("opt.{m}.{}", p.name))));
+        }
+    }
+    for (bf, v) in bs.iter().zip(&new_b) {
+        outs.push((*v, SlotKind::Buffer(bf.name.clone())));
+    }
+    outs.push((step1, SlotKind::Step));
+    outs.push((loss, SlotKind::Loss));
+    outs.push((correct, SlotKind::Correct));
+    let mut aliases: Vec<Option<usize>> = (0..n_state).map(Some).collect();
+    aliases.extend([None, None, None]);
+    b.finish(&outs, aliases, "train step")
+}
+
+/// One optimizer update of every parameter: returns the new parameters and the new state
+/// (per moment, per parameter).
+#[allow(clippy::too_many_arguments)]
+fn update(
+    g: &mut Graph,
+    cfg: &StepConfig,
+    ps: &[ParamSpec],
+    pv: &[Value],
+    grads: &[Value],
+    state: &[Vec<Value>],
+    step: Value,
+    lr: Value,
+) -> graph::Result<(Vec<Value>, Vec<Vec<Value>>)> {
+    let wd = cfg.weight_decay as f64;
+    // g + wd·p on decay params (coupled / L2 weight decay).
+    let coupled = |g: &mut Graph, i: usize| -> graph::Result<Value> {
+        if ps[i].decay && wd != 0.0 {
+            let d = g.scale(pv[i], wd)?;
+            g.add(grads[i], d)
+        } else {
+            Ok(grads[i])
+        }
+    };
+    // p − lr·u
+    let descend = |g: &mut Graph, p: Value, u: Value| -> graph::Result<Value> {
+        let l = bcast(g, lr, p)?;
+        let s = g.mul(l, u)?;
+        g.sub(p, s)
+    };
+    let mut new_p = Vec::new();
+    let mut new_state: Vec<Vec<Value>> = state.iter().map(|_| Vec::new()).collect();
+    match cfg.optimizer {
+        Optimizer::Sgd => {
+            for i in 0..pv.len() {
+                let ge = coupled(g, i)?;
+                new_p.push(descend(g, pv[i], ge)?);
+            }
+        }
+        Optimizer::Momentum { mu } => {
+            for i in 0..pv.len() {
+                let ge = coupled(g, i)?;
+                let m = g.scale(state[0][i], mu as f64)?;
+                let m = g.add(m, ge)?;
+                new_state[0].push(m);
+                new_p.push(descend(g, pv[i], m)?);
+            }
+        }
+        Optimizer::Adam { beta1, beta2, eps } | Optimizer::AdamW { beta1, beta2, eps } => {
+            let decoupled = matches!(cfg.optimizer, Optimizer::AdamW { .. });
+            // Bias corrections 1 − βᵗ with t = step + 1, computed in-graph.
+            let one_i = g.scalar(1.0, DType::I32)?;
+            let t = g.add(step, one_i)?;
+            let t = g.convert(t, DType::F32)?;
+            let mut correction = |b: f32| -> graph::Result<Value> {
+                let bc = g.scalar(b as f64, DType::F32)?;
+                let p = g.pow(bc, t)?;
+                let one = g.scalar(1.0, DType::F32)?;
+                g.sub(one, p)
+            };
+            let bc1 = correction(beta1)?;
+            let bc2 = correction(beta2)?;
+            let (b1, b2) = (beta1 as f64, beta2 as f64);
+            for i in 0..pv.len() {
+                let ge = if decoupled { grads[i] } else { coupled(g, i)? };
+                let m = g.scale(state[0][i], b1)?;
+                let gm = g.scale(ge, 1.0 - b1)?;
+                let m = g.add(m, gm)?;
+                let v = g.scale(state[1][i], b2)?;
+                let g2 = g.mul(ge, ge)?;
+                let g2 = g.scale(g2, 1.0 - b2)?;
+                let v = g.add(v, g2)?;
+                new_state[0].push(m);
+                new_state[1].push(v);
+                let c1 = bcast(g, bc1, m)?;
+                let c2 = bcast(g, bc2, v)?;
+                let mh = g.div(m, c1)?;
+                let vh = g.div(v, c2)?;
+                let den = g.sqrt(vh)?;
+                let den = ops::add_const(g, den, eps as f64)?;
+                let mut u = g.div(mh, den)?;
+                if decoupled && ps[i].decay && wd != 0.0 {
+                    let d = g.scale(pv[i], wd)?;
+                    u = g.add(u, d)?;
+                }
+                new_p.push(descend(g, pv[i], u)?);
+            }
+        }
+    }
+    Ok((new_p, new_state))
+}
+
+/// Evaluation with running BN statistics and no dropout:
+/// `(params…, bn_running…, x, y) -> (loss_sum, correct)`. The loss is the plain (unsmoothed)
+/// cross-entropy summed over the examples whose label is ≥ 0; labels −1 mark padding rows, which count
+/// for nothing (so a partial last batch can be padded).
+pub fn eval_step(spec: &NetSpec, batch: usize) -> Result<Program> {
+    check_batch(batch)?;
+    let ps = spec::params(spec)?;
+    let bs = spec::buffers(spec)?;
+    let mut b = Builder::new(spec, "eval_step");
+    let pv = b.params(&ps);
+    let bv = b.buffers(&bs);
+    let x = b.images(spec, batch);
+    let y = b.labels(batch);
+    let g = &mut b.g;
+    let fwd = lower::lower(g, spec, Mode::Eval, x, Inputs { params: &pv, buffers: &bv, rng: None })?;
+    let what = || "eval step".to_string();
+    let (loss_sum, correct) = eval_metrics(g, fwd.logits, y).ctx(what)?;
+    let n = b.inputs.len();
+    b.finish(&[(loss_sum, SlotKind::Loss), (correct, SlotKind::Correct)], vec![None; n], "eval step")
+}
+
+fn eval_metrics(g: &mut Graph, logits: Value, y: Value) -> graph::Result<(Value, Value)> {
+    let k = g.dims(logits)[1];
+    let (logp, _) = ops::log_softmax(g, logits)?;
+    let onehot = ops::one_hot(g, y, k)?;
+    let tl = g.mul(onehot, logp)?;
+    let per = g.sum(tl, &[1])?;
+    let per = g.neg(per)?;
+    let zero_i = g.full_like(0.0, y)?;
+    let valid = g.compare(y, zero_i, graph::CmpDir::Ge)?;
+    let zero = g.zeros_like(per)?;
+    let per = g.select(valid, per, zero)?;
+    let loss_sum = g.sum(per, &[0])?;
+    let correct = ops::correct(g, logits, y)?;
+    Ok((loss_sum, correct))
+}
+
+/// Inference: `(params…, bn_running…, x) -> logits` (running statistics, no dropout).
+pub fn predict(spec: &NetSpec, batch: usize) -> Result<Program> {
+    check_batch(batch)?;
+    let ps = spec::params(spec)?;
+    let bs = spec::buffers(spec)?;
+    let mut b = Builder::new(spec, "predict");
+    let pv = b.params(&ps);
+    let bv = b.buffers(&bs);
+    let x = b.images(spec, batch);
+    let fwd = lower::lower(&mut b.g, spec, Mode::Eval, x, Inputs { params: &pv, buffers: &bv, rng: None })?;
+    let n = b.inputs.len();
+    b.finish(&[(fwd.logits, SlotKind::Logits)], vec![None; n], "predict")
+}
+
+/// The training-mode forward pass: `(params…, x) -> logits` with batch statistics and dropout active
+/// (the dropout key of step 0). For `netspec emit` and inspection.
+pub fn forward(spec: &NetSpec, batch: usize) -> Result<Program> {
+    check_batch(batch)?;
+    let ps = spec::params(spec)?;
+    let mut b = Builder::new(spec, "forward");
+    let pv = b.params(&ps);
+    let x = b.images(spec, batch);
+    let rng = step0_key(&mut b.g, spec)?;
+    let fwd = lower::lower(&mut b.g, spec, Mode::Train, x, Inputs { params: &pv, buffers: &[], rng })?;
+    let n = b.inputs.len();
+    b.finish(&[(fwd.logits, SlotKind::Logits)], vec![None; n], "forward")
+}
+
+fn step0_key(g: &mut Graph, spec: &NetSpec) -> Result<Option<Value>> {
+    if !has_dropout(spec) {
+        return Ok(None);
+    }
+    let what = || "dropout key".to_string();
+    let zero = g.scalar(0.0, DType::I32).ctx(what)?;
+    Ok(Some(lower::rng_key(g, zero).ctx(what)?))
+}
+
+/// Loss and gradients in training mode (batch statistics):
+/// `(params…, x, y) -> (loss, grad(param)…)`, the loss being the mean label-smoothed cross-entropy
+/// exactly as in [`train_step`]. The JAX oracle compares these with `jax.value_and_grad`. Dropout uses
+/// the key of step 0, whose masks JAX cannot reproduce: compare dropout-free specs (or rate 0).
+pub fn grads(spec: &NetSpec, batch: usize, label_smoothing: f32) -> Result<Program> {
+    check_batch(batch)?;
+    check_ls(label_smoothing)?;
+    let ps = spec::params(spec)?;
+    let mut b = Builder::new(spec, "grads");
+    let pv = b.params(&ps);
+    let x = b.images(spec, batch);
+    let y = b.labels(batch);
+    let rng = step0_key(&mut b.g, spec)?;
+    let g = &mut b.g;
+    let fwd = lower::lower(g, spec, Mode::Train, x, Inputs { params: &pv, buffers: &[], rng })?;
+    let (loss, _) = loss_and_correct(g, fwd.logits, y, label_smoothing).ctx(|| "grads".into())?;
+    let gs = graph::grad(g, loss, &pv).ctx(|| "grads: backward pass".into())?;
+    let mut outs = vec![(loss, SlotKind::Loss)];
+    for (p, v) in ps.iter().zip(gs) {
+        outs.push((v, SlotKind::Grad(p.name.clone())));
+    }
+    let n = b.inputs.len();
+    b.finish(&outs, vec![None; n], "grads")
+}
