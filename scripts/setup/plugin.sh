@@ -49,9 +49,12 @@ install() {
   local name=$1 version=$2 sha=$3 key=$4
   local dest="$cpu_dir/$name-$version"
   if [[ -f "$dest/.netspec-wheel-sha256" && "$(cat "$dest/.netspec-wheel-sha256")" == "$sha" \
-        && -f "$dest/$key" ]] && verify_record "$dest" "$key"; then
-    say "$name $version already installed and verified in $dest"
-    return
+        && -f "$dest/$key" ]]; then
+    if verify_record "$dest" "$key" 2>/dev/null; then
+      say "$name $version already installed and verified in $dest"
+      return
+    fi
+    say "$dest/$key does not match its wheel's RECORD hash: reinstalling"
   fi
   say "installing $name==$version into $dest"
   mkdir -p "$cpu_dir"

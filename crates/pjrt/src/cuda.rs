@@ -13,11 +13,7 @@ use std::path::{Path, PathBuf};
 /// preloads the libraries found there. Failures are not fatal here: a library that cannot be loaded
 /// shows up later as a clear plugin error at client creation, with the plugin's own message.
 pub(crate) fn preload_for_plugin(plugin: &Path) {
-    let Some(site) = plugin.parent().and_then(Path::parent).and_then(Path::parent) else {
-        return;
-    };
-    let nvidia = site.join("nvidia");
-    if nvidia.is_dir() {
+    if let Some(nvidia) = nvidia_dir_for_plugin(plugin) {
         let failed = preload_nvidia_libraries(&nvidia);
         if !failed.is_empty() && std::env::var_os("NETSPEC_PJRT_VERBOSE").is_some() {
             for (lib, err) in failed {
@@ -25,6 +21,13 @@ pub(crate) fn preload_for_plugin(plugin: &Path) {
             }
         }
     }
+}
+
+/// The `nvidia/` directory of the pip tree a plugin was installed into
+/// (`<site>/jax_plugins/<name>/<plugin>.so` -> `<site>/nvidia`), if there is one.
+pub fn nvidia_dir_for_plugin(plugin: &Path) -> Option<PathBuf> {
+    let site = plugin.parent()?.parent()?.parent()?;
+    Some(site.join("nvidia")).filter(|d| d.is_dir())
 }
 
 /// All `nvidia/*/lib/*.so*` files, sorted for a deterministic order.

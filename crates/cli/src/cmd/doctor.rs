@@ -30,6 +30,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let path = pjrt::find_plugin(device, args.plugin.as_deref()).context("step 1/4: finding the plugin")?;
     row("plugin", path.display());
 
+    if let Some(nvidia) = pjrt::cuda::nvidia_dir_for_plugin(&path) {
+        // Plugin::load preloads these too; doing it here first lets us report what failed.
+        let found = pjrt::cuda::nvidia_libraries(&nvidia).len();
+        let failed = pjrt::cuda::preload_nvidia_libraries(&nvidia);
+        row("NVIDIA libs", format!("{} of {found} preloaded from {}", found - failed.len(), nvidia.display()));
+        for (lib, err) in &failed {
+            row("  not loaded", format!("{}: {err}", lib.display()));
+        }
+    }
     let t = Instant::now();
     let plugin = Plugin::load(&path).context("step 2/4: loading the plugin")?;
     let load = t.elapsed();
