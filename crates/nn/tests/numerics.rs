@@ -1,0 +1,391 @@
+//! Numerical checks of the step programs against independent host computations in f64:
+//! a dense-relu-dense model's loss, gradients and one update under every optimizer (weight decay on
+//! kernels only, label smoothing, Adam bias correction from the step counter), BN running statistics
+//! and eval with running statistics, eval padding, and `grads()` of a conv+BN model against central
+//! finite differences of its own loss.
+
+mod common;
+
+use common::{compile, noise, run, Host};
+use nn::{Optimizer, SlotKind, StepConfig};
+use spec::{Act, Layer, NetSpec};
+
+const K: usize = 4;
+
+fn mlp() -> NetSpec {
+    NetSpec {
+        name: "tiny-mlp".into(),
+        input: [1, 2, 3],
+        num_classes: K,
+        layers: vec![
+            Layer::Flatten,
+            Layer::Dense { out: 5, act: Act::Relu, in_ch: None },
+            Layer::Dense { out: K, act: Act::Identity, in_ch: None },
+        ],
+    }
+}
+
+fn close(what: &str, got: &[f32], want: &[f64], tol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let err = (g as f64 - w).abs();
+        assert!(err <= tol * (1.0 + w.abs()), "{what}[{i}]: got {g}, want {w} (err {err:e})");
+    }
+}
+
+/// Host model of the tiny MLP: loss and gradients in f64.
+struct HostMlp {
+    loss: f64,
+    grads: Vec<Vec<f64>>, // w1, b1, w2, b2
+    correct: i32,
+}
+
+fn host_mlp(p: &[Vec<f32>], x: &[f32], y: &[i32], ls: f64) -> HostMlp {
+    let (n, hdim) = (6, 5);
+    let b = y.len();
+    let f = |v: &Vec<f32>| v.iter().map(|&a| a as f64).collect::<Vec<f64>>();
+    let (w1, b1, w2, b2) = (f(&p[0]), f(&p[1]), f(&p[2]), f(&p[3]));
+    let mut loss = 0.0;
+    let mut g = vec![vec![0.0; n * hdim], vec![0.0; hdim], vec![0.0; hdim * K], vec![0.0; K]];
+    let mut correct = 0;
+    for r in 0..b {
+        let xr: Vec<f64> = x[r * n..(r + 1) * n].iter().map(|&a| a as f64).collect();
+        let pre: Vec<f64> = (0..hdim).map(|j| b1[j] + (0..n).map(|i| xr[i] * w1[i * hdim + j]).sum::<f64>()).collect();
+        let h: Vec<f64> = pre.iter().map(|&a| a.max(0.0)).collect();
+        let z: Vec<f64> = (0..K).map(|k| b2[k] + (0..hdim).map(|j| h[j] * w2[j * K + k]).sum::<f64>()).collect();
+        let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let lse = m + z.iter().map(|&a| (a - m).exp()).sum::<f64>().ln();
+        let t: Vec<f64> = (0..K).map(|k| (1.0 - ls) * (k as i32 == y[r]) as i32 as f64 + ls / K as f64).collect();
+        loss += -(0..K).map(|k| t[k] * (z[k] - lse)).sum::<f64>() / b as f64;
+        let arg = (0..K).fold(0, |a, k| if z[k] > z[a] { k } else { a });
+        correct += (arg as i32 == y[r]) as i32;
+        let dz: Vec<f64> = (0..K).map(|k| ((z[k] - lse).exp() - t[k]) / b as f64).collect();
+        for j in 0..hdim {
+            for k in 0..K {
+                g[2][j * K + k] += h[j] * dz[k];
+            }
+        }
+        for k in 0..K {
+            g[3][k] += dz[k];
+        }
+        let dh: Vec<f64> = (0..hdim)
+            .map(|j| if pre[j] > 0.0 { (0..K).map(|k| dz[k] * w2[j * K + k]).sum() } else { 0.0 })
+            .collect();
+        for i in 0..n {
+            for j in 0..hdim {
+                g[0][i * hdim + j] += xr[i] * dh[j];
+            }
+        }
+        for j in 0..hdim {
+            g[1][j] += dh[j];
+        }
+    }
+    HostMlp { loss, grads: g, correct }
+}
+
+/// Random parameters (biases non-zero too), a batch, and random optimizer state.
+fn setup(spec: &NetSpec) -> (Vec<Vec<f32>>, Vec<f32>, Vec<i32>) {
+    let ps = spec::params(spec).unwrap();
+    let params: Vec<Vec<f32>> = ps.iter().enumerate().map(|(i, p)| noise(p.numel(), 100 + i as u64)).collect();
+    let [c, h, w] = spec.input;
+    let x = noise(3 * c * h * w, 5);
+    (params, x, vec![1, 3, 0])
+}
+
+/// Runs one train step of the tiny MLP and compares everything with the host.
+fn check_step(opt: Optimizer, wd: f32, ls: f32) {
+    let spec = mlp();
+    let cfg = StepConfig { batch_size: 3, optimizer: opt, weight_decay: wd, label_smoothing: ls };
+    let prog = nn::train_step(&spec, &cfg).unwrap();
+    let exe = compile(&prog);
+    let ps = spec::params(&spec).unwrap();
+    let (params, x, y) = setup(&spec);
+    let step = 4; // t = 5 in the bias correction
+    let lr = 0.05f64;
+    let n_moments = match opt {
+        Optimizer::Sgd => 0,
+        Optimizer::Momentum { .. } => 1,
+        Optimizer::Adam { .. } | Optimizer::AdamW { .. } => 2,
+    };
+    // m random, v random positive.
+    let state: Vec<Vec<Vec<f32>>> = (0..n_moments)
+        .map(|k| {
+            ps.iter()
+                .enumerate()
+                .map(|(i, p)| noise(p.numel(), 500 + 10 * k as u64 + i as u64).iter().map(|&a| if k == 1 { a.abs() * 0.1 } else { a }).collect())
+                .collect()
+        })
+        .collect();
+    let mut args: Vec<Host> = params.iter().cloned().map(Host::F32).collect();
+    for s in &state {
+        args.extend(s.iter().cloned().map(Host::F32));
+    }
+    args.push(Host::I32(vec![step]));
+    args.push(Host::F32(x.clone()));
+    args.push(Host::I32(y.clone()));
+    args.push(Host::F32(vec![lr as f32]));
+    let out = run(&prog, &exe, &args);
+
+    let host = host_mlp(&params, &x, &y, ls as f64);
+    let np = ps.len();
+    let loss = out[out.len() - 2].f32()[0];
+    close("loss", &[loss], &[host.loss], 1e-5);
+    assert_eq!(out[out.len() - 1].i32()[0], host.correct, "correct");
+    assert_eq!(out[out.len() - 3].i32()[0], step + 1, "step'");
+    let wd = wd as f64;
+    for i in 0..np {
+        let p: Vec<f64> = params[i].iter().map(|&a| a as f64).collect();
+        let g = &host.grads[i];
+        let decay = if ps[i].decay { wd } else { 0.0 };
+        let ge: Vec<f64> = g.iter().zip(&p).map(|(g, p)| g + decay * p).collect(); // coupled decay
+        let name = &ps[i].name;
+        match opt {
+            Optimizer::Sgd => {
+                let want: Vec<f64> = p.iter().zip(&ge).map(|(p, g)| p - lr * g).collect();
+                close(&format!("sgd {name}"), out[i].f32(), &want, 1e-5);
+            }
+            Optimizer::Momentum { mu } => {
+                let m: Vec<f64> = state[0][i].iter().zip(&ge).map(|(&m, g)| mu as f64 * m as f64 + g).collect();
+                let want: Vec<f64> = p.iter().zip(&m).map(|(p, m)| p - lr * m).collect();
+                close(&format!("momentum m {name}"), out[np + i].f32(), &m, 1e-5);
+                close(&format!("momentum {name}"), out[i].f32(), &want, 1e-5);
+            }
+            Optimizer::Adam { beta1, beta2, eps } | Optimizer::AdamW { beta1, beta2, eps } => {
+                let adamw = matches!(opt, Optimizer::AdamW { .. });
+                let (b1, b2, eps) = (beta1 as f64, beta2 as f64, eps as f64);
+                let gg = if adamw { g.clone() } else { ge.clone() };
+                let m: Vec<f64> = state[0][i].iter().zip(&gg).map(|(&m, g)| b1 * m as f64 + (1.0 - b1) * g).collect();
+                let v: Vec<f64> = state[1][i].iter().zip(&gg).map(|(&v, g)| b2 * v as f64 + (1.0 - b2) * g * g).collect();
+                let t = (step + 1) as i32;
+                let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+                let want: Vec<f64> = (0..p.len())
+                    .map(|j| {
+                        let u = (m[j] / c1) / ((v[j] / c2).sqrt() + eps);
+                        let u = if adamw { u + decay * p[j] } else { u };
+                        p[j] - lr * u
+                    })
+                    .collect();
+                close(&format!("adam m {name}"), out[np + i].f32(), &m, 1e-5);
+                close(&format!("adam v {name}"), out[2 * np + i].f32(), &v, 1e-5);
+                close(&format!("adam {name}"), out[i].f32(), &want, 1e-4);
+            }
+        }
+    }
+}
+
+#[test]
+fn sgd_step_matches_host() {
+    check_step(Optimizer::Sgd, 0.1, 0.0);
+}
+
+#[test]
+fn momentum_step_matches_host() {
+    check_step(Optimizer::Momentum { mu: 0.9 }, 0.1, 0.1);
+}
+
+#[test]
+fn adam_step_matches_host() {
+    check_step(Optimizer::ADAM, 0.05, 0.0);
+}
+
+#[test]
+fn adamw_step_matches_host() {
+    check_step(Optimizer::AdamW { beta1: 0.8, beta2: 0.99, eps: 1e-6 }, 0.2, 0.2);
+}
+
+#[test]
+fn label_smoothing_changes_the_loss_as_specified() {
+    // grads() with and without smoothing against the host loss: ls = 0.3.
+    let spec = mlp();
+    let (params, x, y) = setup(&spec);
+    for ls in [0.0f32, 0.3] {
+        let prog = nn::grads(&spec, 3, ls).unwrap();
+        let exe = compile(&prog);
+        let mut args: Vec<Host> = params.iter().cloned().map(Host::F32).collect();
+        args.push(Host::F32(x.clone()));
+        args.push(Host::I32(y.clone()));
+        let out = run(&prog, &exe, &args);
+        let host = host_mlp(&params, &x, &y, ls as f64);
+        close(&format!("loss ls={ls}"), out[0].f32(), &[host.loss], 1e-5);
+        for i in 0..4 {
+            assert_eq!(prog.outputs[1 + i].kind, SlotKind::Grad(spec::params(&spec).unwrap()[i].name.clone()));
+            close(&format!("grad {i} ls={ls}"), out[1 + i].f32(), &host.grads[i], 1e-5);
+        }
+    }
+}
+
+#[test]
+fn weight_decay_touches_kernels_only() {
+    // Same step with wd = 0 and wd = 0.5 (AdamW, decoupled): biases identical, kernels differ by
+    // exactly lr·wd·p.
+    let spec = mlp();
+    let (params, x, y) = setup(&spec);
+    let lr = 0.1f32;
+    let step_with = |wd: f32| {
+        let cfg = StepConfig { batch_size: 3, optimizer: Optimizer::ADAMW, weight_decay: wd, label_smoothing: 0.0 };
+        let prog = nn::train_step(&spec, &cfg).unwrap();
+        let exe = compile(&prog);
+        let mut args: Vec<Host> = params.iter().cloned().map(Host::F32).collect();
+        for p in &params {
+            args.push(Host::F32(vec![0.0; p.len()])); // m
+        }
+        for p in &params {
+            args.push(Host::F32(vec![0.0; p.len()])); // v
+        }
+        args.extend([Host::I32(vec![0]), Host::F32(x.clone()), Host::I32(y.clone()), Host::F32(vec![lr])]);
+        run(&prog, &exe, &args)
+    };
+    let a = step_with(0.0);
+    let b = step_with(0.5);
+    let ps = spec::params(&spec).unwrap();
+    for (i, p) in ps.iter().enumerate() {
+        if p.decay {
+            let want: Vec<f64> = a[i].f32().iter().zip(&params[i]).map(|(&u, &w)| u as f64 - 0.1 * 0.5 * w as f64).collect();
+            close(&format!("decayed {}", p.name), b[i].f32(), &want, 1e-6);
+        } else {
+            assert_eq!(a[i].f32(), b[i].f32(), "{} must not be decayed", p.name);
+        }
+    }
+    assert!(ps.iter().any(|p| p.decay) && ps.iter().any(|p| !p.decay));
+}
+
+/// `[B, 2, 3, 3]` → batchNorm → globalAvgPool → dense 4.
+fn bn_model() -> NetSpec {
+    NetSpec {
+        name: "tiny-bn".into(),
+        input: [2, 3, 3],
+        num_classes: K,
+        layers: vec![Layer::BatchNorm { in_ch: None }, Layer::GlobalAvgPool, Layer::Dense { out: K, act: Act::Identity, in_ch: None }],
+    }
+}
+
+#[test]
+fn bn_running_statistics_update_and_eval_use() {
+    let spec = bn_model();
+    let cfg = StepConfig { batch_size: 3, optimizer: Optimizer::Sgd, weight_decay: 0.0, label_smoothing: 0.0 };
+    let prog = nn::train_step(&spec, &cfg).unwrap();
+    let exe = compile(&prog);
+    let ps = spec::params(&spec).unwrap();
+    let params: Vec<Vec<f32>> = ps.iter().enumerate().map(|(i, p)| noise(p.numel(), 40 + i as u64)).collect();
+    let x: Vec<f32> = noise(3 * 2 * 9, 9).iter().map(|a| 2.0 * a + 0.5).collect();
+    let (rm, rv) = (vec![0.3f32, -0.2], vec![1.5f32, 0.7]);
+    let mut args: Vec<Host> = params.iter().cloned().map(Host::F32).collect();
+    args.extend([Host::F32(rm.clone()), Host::F32(rv.clone()), Host::I32(vec![0]), Host::F32(x.clone()), Host::I32(vec![0, 1, 2]), Host::F32(vec![0.0])]);
+    let out = run(&prog, &exe, &args);
+    // Host batch statistics over (N, H, W), biased variance.
+    let (mut mean, mut var) = (vec![0.0f64; 2], vec![0.0f64; 2]);
+    for c in 0..2 {
+        let vals: Vec<f64> = (0..3).flat_map(|b| (0..9).map(move |s| (b, s))).map(|(b, s)| x[b * 18 + c * 9 + s] as f64).collect();
+        mean[c] = vals.iter().sum::<f64>() / 27.0;
+        var[c] = vals.iter().map(|v| (v - mean[c]).powi(2)).sum::<f64>() / 27.0;
+    }
+    let np = ps.len();
+    let want_m: Vec<f64> = (0..2).map(|c| 0.9 * rm[c] as f64 + 0.1 * mean[c]).collect();
+    let want_v: Vec<f64> = (0..2).map(|c| 0.9 * rv[c] as f64 + 0.1 * var[c]).collect();
+    assert_eq!(prog.outputs[np].kind, SlotKind::Buffer("l0.mean".into()));
+    close("running mean", out[np].f32(), &want_m, 1e-5);
+    close("running var", out[np + 1].f32(), &want_v, 1e-5);
+    // lr = 0: parameters unchanged.
+    for i in 0..np {
+        assert_eq!(out[i].f32(), &params[i][..]);
+    }
+
+    // Eval uses the running statistics: compare the logits of predict with the host.
+    let prog = nn::predict(&spec, 3).unwrap();
+    let exe = compile(&prog);
+    let mut args: Vec<Host> = params.iter().cloned().map(Host::F32).collect();
+    args.extend([Host::F32(rm.clone()), Host::F32(rv.clone()), Host::F32(x.clone())]);
+    let logits = run(&prog, &exe, &args);
+    let (gamma, beta, w, bias) = (&params[0], &params[1], &params[2], &params[3]);
+    let mut want = Vec::new();
+    for b in 0..3 {
+        let pooled: Vec<f64> = (0..2)
+            .map(|c| {
+                let s: f64 = (0..9).map(|s| x[b * 18 + c * 9 + s] as f64).sum::<f64>() / 9.0;
+                (s - rm[c] as f64) / (rv[c] as f64 + 1e-5).sqrt() * gamma[c] as f64 + beta[c] as f64
+            })
+            .collect();
+        for k in 0..K {
+            want.push(bias[k] as f64 + (0..2).map(|c| pooled[c] * w[c * K + k] as f64).sum::<f64>());
+        }
+    }
+    close("eval logits", logits[0].f32(), &want, 1e-5);
+}
+
+#[test]
+fn eval_ignores_padding_labels() {
+    let spec = mlp();
+    let (params, x3, _) = setup(&spec);
+    let mut x = x3.clone();
+    x.extend(noise(6, 77)); // a 4th row
+    let prog = nn::eval_step(&spec, 4).unwrap();
+    let exe = compile(&prog);
+    let y = vec![2, 0, -1, -1];
+    let mut args: Vec<Host> = params.iter().cloned().map(Host::F32).collect();
+    args.extend([Host::F32(x.clone()), Host::I32(y.clone())]);
+    let out = run(&prog, &exe, &args);
+    // Host: the summed unsmoothed CE and hits of the first two rows only.
+    let host = host_mlp(&params, &x[..12], &y[..2], 0.0);
+    close("eval loss_sum", out[0].f32(), &[host.loss * 2.0], 1e-5);
+    assert_eq!(out[1].i32()[0], host.correct);
+    // All rows padding: nothing counts.
+    let mut args: Vec<Host> = params.iter().cloned().map(Host::F32).collect();
+    args.extend([Host::F32(x), Host::I32(vec![-1; 4])]);
+    let out = run(&prog, &exe, &args);
+    assert_eq!(out[0].f32()[0], 0.0);
+    assert_eq!(out[1].i32()[0], 0);
+}
+
+#[test]
+fn conv_bn_grads_match_finite_differences() {
+    let spec = NetSpec {
+        name: "tiny-conv-bn".into(),
+        input: [2, 6, 6],
+        num_classes: 3,
+        layers: vec![
+            Layer::ConvBn { out: 3, kernel: 3, stride: 1, pad: None, act: Act::Swish, in_ch: None },
+            Layer::MaxPool { size: 2, stride: 2, pad: 0 },
+            Layer::ConvBn { out: 4, kernel: 3, stride: 2, pad: None, act: Act::Relu, in_ch: None },
+            Layer::GlobalAvgPool,
+            Layer::Dense { out: 3, act: Act::Identity, in_ch: None },
+        ],
+    };
+    let prog = nn::grads(&spec, 3, 0.1).unwrap();
+    let exe = compile(&prog);
+    let ps = spec::params(&spec).unwrap();
+    let params: Vec<Vec<f32>> = ps.iter().enumerate().map(|(i, p)| noise(p.numel(), 300 + i as u64)).collect();
+    let x = noise(3 * 2 * 36, 8);
+    let y = vec![0, 2, 1];
+    let eval = |ps: &[Vec<f32>]| -> Vec<Host> {
+        let mut args: Vec<Host> = ps.iter().cloned().map(Host::F32).collect();
+        args.extend([Host::F32(x.clone()), Host::I32(y.clone())]);
+        run(&prog, &exe, &args)
+    };
+    let base = eval(&params);
+    // Directional derivative along a random direction: ⟨∇L, d⟩ vs (L(p + εd) − L(p − εd)) / 2ε.
+    let dir: Vec<Vec<f32>> = ps.iter().enumerate().map(|(i, p)| noise(p.numel(), 900 + i as u64)).collect();
+    let eps = 1e-3f32;
+    let shifted = |s: f32| -> f64 {
+        let q: Vec<Vec<f32>> = params.iter().zip(&dir).map(|(p, d)| p.iter().zip(d).map(|(a, b)| a + s * b).collect()).collect();
+        eval(&q)[0].f32()[0] as f64
+    };
+    let fd = (shifted(eps) - shifted(-eps)) / (2.0 * eps as f64);
+    let analytic: f64 = (0..ps.len())
+        .map(|i| base[1 + i].f32().iter().zip(&dir[i]).map(|(&g, &d)| g as f64 * d as f64).sum::<f64>())
+        .sum();
+    assert!((fd - analytic).abs() <= 2e-3 * (1.0 + analytic.abs()), "directional derivative: fd {fd}, grads {analytic}");
+    // And a few single coordinates of every parameter (BN γ/β and conv kernels included).
+    for (i, p) in ps.iter().enumerate() {
+        for j in [0, p.numel() / 2, p.numel() - 1] {
+            let h = 1e-2f32;
+            let mut q = params.clone();
+            q[i][j] += h;
+            let up = eval(&q)[0].f32()[0] as f64;
+            q[i][j] -= 2.0 * h;
+            let down = eval(&q)[0].f32()[0] as f64;
+            let fd = (up - down) / (2.0 * h as f64);
+            let g = base[1 + i].f32()[j] as f64;
+            assert!((fd - g).abs() <= 3e-3 + 2e-2 * g.abs(), "{}[{j}]: finite difference {fd}, grads {g}", p.name);
+        }
+    }
+}
