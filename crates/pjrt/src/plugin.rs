@@ -33,7 +33,7 @@ impl Device {
     pub fn setup_command(self) -> &'static str {
         match self {
             Device::Cpu => "./scripts/setup.sh plugin",
-            Device::Cuda => "./scripts/setup/cuda-plugin.sh",
+            Device::Cuda => "./scripts/setup.sh cuda",
         }
     }
 

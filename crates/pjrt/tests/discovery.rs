@@ -78,7 +78,7 @@ fn discovery_order_and_errors() {
     let msg = find_plugin(Device::Cuda, None).err().unwrap().to_string();
     assert!(msg.contains("$NETSPEC_PJRT_CUDA_PLUGIN is not set"), "{msg}");
     assert!(msg.contains("pjrt/cuda/cuda12/jax_plugins/xla_cuda12/xla_cuda_plugin.so"), "{msg}");
-    assert!(msg.contains("./scripts/setup/cuda-plugin.sh"), "{msg}");
+    assert!(msg.contains("fix: run `./scripts/setup.sh cuda`"), "{msg}");
     let cuda13 = home.join("pjrt/cuda/cuda13/jax_plugins/xla_cuda13/xla_cuda_plugin.so");
     touch(&cuda13);
     assert_eq!(find_plugin(Device::Cuda, None).unwrap(), cuda13);
