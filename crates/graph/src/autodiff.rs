@@ -22,7 +22,8 @@ pub struct CustomVjpCtx<'a> {
 }
 
 /// A custom VJP rule: returns one cotangent per composite input (`None` = zero).
-pub type VjpRule = Arc<dyn Fn(&mut Graph, &CustomVjpCtx) -> Result<Vec<Option<Value>>> + Send + Sync>;
+pub type VjpRule =
+    Arc<dyn Fn(&mut Graph, &CustomVjpCtx) -> Result<Vec<Option<Value>>> + Send + Sync>;
 
 /// The attributes of a `Prim::CustomVjp` node.
 #[derive(Clone)]
@@ -35,14 +36,21 @@ pub struct CustomVjp {
 
 impl fmt::Debug for CustomVjp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CustomVjp({}, {} in, {} out)", self.name, self.n_in, self.n_out)
+        write!(
+            f,
+            "CustomVjp({}, {} in, {} out)",
+            self.name, self.n_in, self.n_out
+        )
     }
 }
 
 impl CustomVjp {
     /// The node's results have the types of the composite's outputs.
     pub(crate) fn shape(&self, ins: &[&TensorType]) -> Result<Vec<TensorType>> {
-        Ok(ins[self.n_in..self.n_in + self.n_out].iter().map(|t| (*t).clone()).collect())
+        Ok(ins[self.n_in..self.n_in + self.n_out]
+            .iter()
+            .map(|t| (*t).clone())
+            .collect())
     }
 
     pub(crate) fn vjp(&self, g: &mut Graph, a: &VjpArgs) -> Result<Vec<Option<Value>>> {
@@ -55,15 +63,32 @@ impl CustomVjp {
                 None => g.zeros_like(outputs[i])?,
             });
         }
-        let ctx = CustomVjpCtx { inputs, outputs, residuals, cotangents: &cts };
+        let ctx = CustomVjpCtx {
+            inputs,
+            outputs,
+            residuals,
+            cotangents: &cts,
+        };
         let mut res = (self.rule)(g, &ctx)?;
         if res.len() != self.n_in {
-            bail!("custom_vjp", "rule of `{}` returned {} cotangents for {} inputs", self.name, res.len(), self.n_in);
+            bail!(
+                "custom_vjp",
+                "rule of `{}` returned {} cotangents for {} inputs",
+                self.name,
+                res.len(),
+                self.n_in
+            );
         }
         for (i, c) in res.iter().enumerate() {
             if let Some(c) = c {
                 if g.ty(*c) != g.ty(inputs[i]) {
-                    bail!("custom_vjp", "rule of `{}` returned cotangent {} for input {i} of type {}", self.name, g.ty(*c), g.ty(inputs[i]));
+                    bail!(
+                        "custom_vjp",
+                        "rule of `{}` returned cotangent {} for input {i} of type {}",
+                        self.name,
+                        g.ty(*c),
+                        g.ty(inputs[i])
+                    );
                 }
             }
         }
@@ -78,7 +103,13 @@ impl Graph {
     /// `forward(g, inputs)` builds the composite and returns `(outputs, residuals)`; residuals are forward
     /// values the rule may reuse (e.g. a batch mean). Returns handles to the outputs: differentiate through
     /// these and autodiff calls `rule`; internal nodes are not differentiated (unless used elsewhere).
-    pub fn custom_vjp<F, R>(&mut self, name: &str, inputs: &[Value], forward: F, rule: R) -> Result<Vec<Value>>
+    pub fn custom_vjp<F, R>(
+        &mut self,
+        name: &str,
+        inputs: &[Value],
+        forward: F,
+        rule: R,
+    ) -> Result<Vec<Value>>
     where
         F: FnOnce(&mut Graph, &[Value]) -> Result<(Vec<Value>, Vec<Value>)>,
         R: Fn(&mut Graph, &CustomVjpCtx) -> Result<Vec<Option<Value>>> + Send + Sync + 'static,
@@ -90,8 +121,18 @@ impl Graph {
         if outputs.is_empty() {
             bail!("custom_vjp", "forward of `{name}` returned no outputs");
         }
-        let node_inputs: Vec<Value> = inputs.iter().chain(&outputs).chain(&residuals).copied().collect();
-        let c = CustomVjp { name: name.to_string(), n_in: inputs.len(), n_out: outputs.len(), rule: Arc::new(rule) };
+        let node_inputs: Vec<Value> = inputs
+            .iter()
+            .chain(&outputs)
+            .chain(&residuals)
+            .copied()
+            .collect();
+        let c = CustomVjp {
+            name: name.to_string(),
+            n_in: inputs.len(),
+            n_out: outputs.len(),
+            rule: Arc::new(rule),
+        };
         self.push(Prim::CustomVjp(c), node_inputs)
     }
 }
@@ -102,18 +143,38 @@ impl Graph {
 /// Errors (never a silently wrong gradient): a non-float output, cotangent or `wrt` value; a cotangent whose
 /// type differs from its output; a primitive on the path that has no VJP rule (e.g. `rng_bit_generator`,
 /// convolution with `batch_group_count > 1`). Integer and predicate paths carry no cotangent.
-pub fn vjp(g: &mut Graph, outputs: &[Value], cotangents: &[Value], wrt: &[Value]) -> Result<Vec<Value>> {
+pub fn vjp(
+    g: &mut Graph,
+    outputs: &[Value],
+    cotangents: &[Value],
+    wrt: &[Value],
+) -> Result<Vec<Value>> {
     if outputs.len() != cotangents.len() {
-        bail!("vjp", "{} outputs but {} cotangents", outputs.len(), cotangents.len());
+        bail!(
+            "vjp",
+            "{} outputs but {} cotangents",
+            outputs.len(),
+            cotangents.len()
+        );
     }
     for (&o, &c) in outputs.iter().zip(cotangents) {
         g.check_value(o, "vjp")?;
         g.check_value(c, "vjp")?;
         if !g.dtype(o).is_float() {
-            bail!("vjp", "cannot differentiate output %{} of type {} (only float outputs carry cotangents)", o.node, g.ty(o));
+            bail!(
+                "vjp",
+                "cannot differentiate output %{} of type {} (only float outputs carry cotangents)",
+                o.node,
+                g.ty(o)
+            );
         }
         if g.ty(o) != g.ty(c) {
-            bail!("vjp", "cotangent type {} differs from output type {}", g.ty(c), g.ty(o));
+            bail!(
+                "vjp",
+                "cotangent type {} differs from output type {}",
+                g.ty(c),
+                g.ty(o)
+            );
         }
     }
     for &w in wrt {
@@ -143,26 +204,51 @@ pub fn vjp(g: &mut Graph, outputs: &[Value], cotangents: &[Value], wrt: &[Value]
             continue;
         }
         let n_out = g.nodes[i].outs.len();
-        let results: Vec<Value> = (0..n_out as u32).map(|res| Value { node: i as u32, res }).collect();
+        let results: Vec<Value> = (0..n_out as u32)
+            .map(|res| Value {
+                node: i as u32,
+                res,
+            })
+            .collect();
         let node_cts: Vec<Option<Value>> = results.iter().map(|v| cts.get(v).copied()).collect();
         if node_cts.iter().all(|c| c.is_none()) {
             continue;
         }
         let inputs = g.nodes[i].inputs.clone();
-        let needs: Vec<bool> = inputs.iter().map(|v| depends[v.node()] && g.dtype(*v).is_float()).collect();
+        let needs: Vec<bool> = inputs
+            .iter()
+            .map(|v| depends[v.node()] && g.dtype(*v).is_float())
+            .collect();
         if !needs.iter().any(|&b| b) {
             continue;
         }
         let prim = g.nodes[i].prim.clone();
-        let args = VjpArgs { inputs: &inputs, outputs: &results, cts: &node_cts, needs: &needs };
+        let args = VjpArgs {
+            inputs: &inputs,
+            outputs: &results,
+            cts: &node_cts,
+            needs: &needs,
+        };
         let in_cts = prims::vjp(g, &prim, &args).map_err(|e| context(e, &prim, i))?;
         if in_cts.len() != inputs.len() {
-            bail!("vjp", "internal: rule of {} returned {} cotangents for {} operands", prim.name(), in_cts.len(), inputs.len());
+            bail!(
+                "vjp",
+                "internal: rule of {} returned {} cotangents for {} operands",
+                prim.name(),
+                in_cts.len(),
+                inputs.len()
+            );
         }
         for (k, c) in in_cts.into_iter().enumerate() {
             if let (true, Some(c)) = (needs[k], c) {
                 if g.ty(c) != g.ty(inputs[k]) {
-                    bail!("vjp", "internal: rule of {} produced cotangent {} for operand {k} of type {}", prim.name(), g.ty(c), g.ty(inputs[k]));
+                    bail!(
+                        "vjp",
+                        "internal: rule of {} produced cotangent {} for operand {k} of type {}",
+                        prim.name(),
+                        g.ty(c),
+                        g.ty(inputs[k])
+                    );
                 }
                 accumulate(g, &mut cts, inputs[k], c)?;
             }
@@ -177,7 +263,14 @@ pub fn vjp(g: &mut Graph, outputs: &[Value], cotangents: &[Value], wrt: &[Value]
 }
 
 fn context(e: Error, prim: &Prim, node: usize) -> Error {
-    Error::new(e.op, format!("{} (while differentiating {} node %{node})", e.message, prim.name()))
+    Error::new(
+        e.op,
+        format!(
+            "{} (while differentiating {} node %{node})",
+            e.message,
+            prim.name()
+        ),
+    )
 }
 
 fn accumulate(g: &mut Graph, cts: &mut HashMap<Value, Value>, v: Value, c: Value) -> Result<()> {

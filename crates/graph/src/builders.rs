@@ -17,7 +17,10 @@ impl Graph {
 
     /// Mean over `dims` (sum times 1/count).
     pub fn mean(&mut self, x: Value, dims: &[usize]) -> Result<Value> {
-        let count: usize = dims.iter().map(|&d| self.dims(x).get(d).copied().unwrap_or(1)).product();
+        let count: usize = dims
+            .iter()
+            .map(|&d| self.dims(x).get(d).copied().unwrap_or(1))
+            .product();
         let s = self.sum(x, dims)?;
         let inv = self.full_like(1.0 / count as f64, s)?;
         self.mul(s, inv)
@@ -27,7 +30,12 @@ impl Graph {
     pub fn broadcast_to(&mut self, x: Value, out: &[usize]) -> Result<Value> {
         let xd = self.dims(x).to_vec();
         if xd.len() > out.len() {
-            bail!("broadcast_to", "cannot broadcast {} to a lower rank {:?}", self.ty(x), out);
+            bail!(
+                "broadcast_to",
+                "cannot broadcast {} to a lower rank {:?}",
+                self.ty(x),
+                out
+            );
         }
         if xd == out {
             return Ok(x);

@@ -14,7 +14,10 @@ pub struct Error {
 
 impl Error {
     pub fn new(op: impl Into<String>, message: impl Into<String>) -> Error {
-        Error { op: op.into(), message: message.into() }
+        Error {
+            op: op.into(),
+            message: message.into(),
+        }
     }
 }
 

@@ -18,10 +18,23 @@ fn splat(g: &Graph, v: Value) -> Option<Literal> {
 }
 
 /// Returns a replacement value for the node `prim(inputs)` of result types `outs`, or `None` to build it.
-pub(crate) fn fold(g: &mut Graph, prim: &Prim, inputs: &[Value], outs: &[TensorType]) -> Result<Option<Value>> {
-    let fsplat = |g: &Graph, i: usize| inputs.get(i).and_then(|&v| splat(g, v)).and_then(|l| l.splat_f64());
+pub(crate) fn fold(
+    g: &mut Graph,
+    prim: &Prim,
+    inputs: &[Value],
+    outs: &[TensorType],
+) -> Result<Option<Value>> {
+    let fsplat = |g: &Graph, i: usize| {
+        inputs
+            .get(i)
+            .and_then(|&v| splat(g, v))
+            .and_then(|l| l.splat_f64())
+    };
     match prim {
-        Prim::BroadcastInDim { .. } | Prim::Reshape { .. } | Prim::Transpose { .. } | Prim::Reverse { .. } => {
+        Prim::BroadcastInDim { .. }
+        | Prim::Reshape { .. }
+        | Prim::Transpose { .. }
+        | Prim::Reverse { .. } => {
             if let Some(lit) = splat(g, inputs[0]) {
                 return g.constant(&outs[0], lit).map(Some);
             }
@@ -37,7 +50,9 @@ pub(crate) fn fold(g: &mut Graph, prim: &Prim, inputs: &[Value], outs: &[TensorT
                     Literal::Int(_) => None,
                 };
                 if let Some(x) = x {
-                    return g.constant(&outs[0], Literal::Float(vec![round_to(x, *to)])).map(Some);
+                    return g
+                        .constant(&outs[0], Literal::Float(vec![round_to(x, *to)]))
+                        .map(Some);
                 }
             }
         }
@@ -55,12 +70,18 @@ pub(crate) fn fold(g: &mut Graph, prim: &Prim, inputs: &[Value], outs: &[TensorT
                 BinaryOp::Sub => both(|a, b| a - b),
                 BinaryOp::Mul => both(|a, b| a * b),
                 BinaryOp::Div => both(|a, b| a / b),
-                BinaryOp::Max | BinaryOp::Min | BinaryOp::Pow | BinaryOp::And | BinaryOp::Or | BinaryOp::Xor => None,
+                BinaryOp::Max
+                | BinaryOp::Min
+                | BinaryOp::Pow
+                | BinaryOp::And
+                | BinaryOp::Or
+                | BinaryOp::Xor => None,
             };
             if let Some(x) = folded {
                 return g.constant(&outs[0], Literal::Float(vec![x])).map(Some);
             }
-            let is = |v: Option<f64>, c: f64| v.map(|v| v.to_bits() == c.to_bits()).unwrap_or(false);
+            let is =
+                |v: Option<f64>, c: f64| v.map(|v| v.to_bits() == c.to_bits()).unwrap_or(false);
             let keep = match op {
                 BinaryOp::Mul if is(b, 1.0) => Some(inputs[0]),
                 BinaryOp::Mul if is(a, 1.0) => Some(inputs[1]),

@@ -88,7 +88,14 @@ impl Graph {
     /// Adds a function argument of type `ty`; arguments are numbered in creation order.
     pub fn parameter(&mut self, ty: TensorType) -> Value {
         let index = self.params.len();
-        let v = self.push_unchecked(Prim::Parameter { index, ty: ty.clone() }, vec![], vec![ty]);
+        let v = self.push_unchecked(
+            Prim::Parameter {
+                index,
+                ty: ty.clone(),
+            },
+            vec![],
+            vec![ty],
+        );
         self.params.push(v);
         self.arg_attrs.push(ArgAttrs::default());
         v
@@ -143,7 +150,12 @@ impl Graph {
         self.check_value(v, op)?;
         match &self.nodes[v.node()].prim {
             Prim::Parameter { index, .. } => Ok(*index),
-            other => bail!(op, "value %{} is a {} result, not a parameter", v.node, other.name()),
+            other => bail!(
+                op,
+                "value %{} is a {} result, not a parameter",
+                v.node,
+                other.name()
+            ),
         }
     }
 
@@ -189,7 +201,10 @@ impl Graph {
 
     fn push_unchecked(&mut self, prim: Prim, inputs: Vec<Value>, outs: Vec<TensorType>) -> Value {
         self.nodes.push(Node { prim, inputs, outs });
-        Value { node: (self.nodes.len() - 1) as u32, res: 0 }
+        Value {
+            node: (self.nodes.len() - 1) as u32,
+            res: 0,
+        }
     }
 
     /// Adds a node after checking its shape rule; returns all its results. Constants are de-duplicated and
@@ -227,7 +242,9 @@ impl Graph {
                 v.node
             }
         };
-        Ok((0..outs.len() as u32).map(|res| Value { node, res }).collect())
+        Ok((0..outs.len() as u32)
+            .map(|res| Value { node, res })
+            .collect())
     }
 
     /// [`Graph::push`] for single-result primitives.
@@ -238,7 +255,13 @@ impl Graph {
     /// A constant of type `ty` holding `lit` (a splat, or exactly `numel` elements row-major).
     pub fn constant(&mut self, ty: &TensorType, lit: Literal) -> Result<Value> {
         lit.check(ty)?;
-        self.push1(Prim::Constant { ty: ty.clone(), lit }, vec![])
+        self.push1(
+            Prim::Constant {
+                ty: ty.clone(),
+                lit,
+            },
+            vec![],
+        )
     }
 
     /// A constant tensor whose every element is `value` (rounded to float types; integers must be exact).
@@ -272,7 +295,12 @@ impl Graph {
     pub fn constant_f64(&mut self, values: &[f64], ty: &TensorType) -> Result<Value> {
         let lit = Literal::from_f64s(values, ty.dtype)?;
         if lit.len() != ty.numel() {
-            bail!("constant", "{} values given for type {ty} with {} elements", values.len(), ty.numel());
+            bail!(
+                "constant",
+                "{} values given for type {ty} with {} elements",
+                values.len(),
+                ty.numel()
+            );
         }
         self.constant(ty, lit)
     }

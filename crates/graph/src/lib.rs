@@ -18,14 +18,16 @@ mod error;
 mod fold;
 mod graph;
 mod literal;
-mod printer;
 mod prims;
+mod printer;
 mod types;
 
 pub use autodiff::{grad, vjp, CustomVjp, CustomVjpCtx, VjpRule};
 pub use error::{Error, Result};
 pub use graph::{ArgAttrs, Graph, Node, Value};
 pub use literal::{round_to, Literal};
+pub use prims::{
+    BinaryOp, CmpDir, ConvDims, ConvSpec, DotDims, Prim, ReduceOp, RngAlgorithm, UnaryOp, Window,
+};
 pub use printer::print_module;
-pub use prims::{BinaryOp, CmpDir, ConvDims, ConvSpec, DotDims, Prim, ReduceOp, RngAlgorithm, UnaryOp, Window};
 pub use types::{DType, TensorType};

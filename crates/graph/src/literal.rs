@@ -69,13 +69,47 @@ impl Literal {
             Ok(x)
         };
         Ok(match dtype {
-            DType::F32 | DType::F64 | DType::BF16 => Literal::Float(values.iter().map(|&x| round_to(x, dtype)).collect()),
-            DType::I32 => Literal::Int(values.iter().map(|&x| exact_int(x, i32::MIN as f64, i32::MAX as f64).map(|x| x as i64)).collect::<Result<_>>()?),
-            DType::I64 => Literal::Int(values.iter().map(|&x| exact_int(x, -9.007199254740992e15, 9.007199254740992e15).map(|x| x as i64)).collect::<Result<_>>()?),
-            DType::U8 => Literal::UInt(values.iter().map(|&x| exact_int(x, 0.0, 255.0).map(|x| x as u64)).collect::<Result<_>>()?),
-            DType::U32 => Literal::UInt(values.iter().map(|&x| exact_int(x, 0.0, u32::MAX as f64).map(|x| x as u64)).collect::<Result<_>>()?),
-            DType::U64 => Literal::UInt(values.iter().map(|&x| exact_int(x, 0.0, 1.8446744073709552e19).map(|x| x as u64)).collect::<Result<_>>()?),
-            DType::Pred => Literal::Bool(values.iter().map(|&x| exact_int(x, 0.0, 1.0).map(|x| x != 0.0)).collect::<Result<_>>()?),
+            DType::F32 | DType::F64 | DType::BF16 => {
+                Literal::Float(values.iter().map(|&x| round_to(x, dtype)).collect())
+            }
+            DType::I32 => Literal::Int(
+                values
+                    .iter()
+                    .map(|&x| exact_int(x, i32::MIN as f64, i32::MAX as f64).map(|x| x as i64))
+                    .collect::<Result<_>>()?,
+            ),
+            DType::I64 => Literal::Int(
+                values
+                    .iter()
+                    .map(|&x| {
+                        exact_int(x, -9.007199254740992e15, 9.007199254740992e15).map(|x| x as i64)
+                    })
+                    .collect::<Result<_>>()?,
+            ),
+            DType::U8 => Literal::UInt(
+                values
+                    .iter()
+                    .map(|&x| exact_int(x, 0.0, 255.0).map(|x| x as u64))
+                    .collect::<Result<_>>()?,
+            ),
+            DType::U32 => Literal::UInt(
+                values
+                    .iter()
+                    .map(|&x| exact_int(x, 0.0, u32::MAX as f64).map(|x| x as u64))
+                    .collect::<Result<_>>()?,
+            ),
+            DType::U64 => Literal::UInt(
+                values
+                    .iter()
+                    .map(|&x| exact_int(x, 0.0, 1.8446744073709552e19).map(|x| x as u64))
+                    .collect::<Result<_>>()?,
+            ),
+            DType::Pred => Literal::Bool(
+                values
+                    .iter()
+                    .map(|&x| exact_int(x, 0.0, 1.0).map(|x| x != 0.0))
+                    .collect::<Result<_>>()?,
+            ),
         })
     }
 
@@ -88,10 +122,19 @@ impl Literal {
             Literal::Bool(_) => ty.dtype == DType::Pred,
         };
         if !kind_ok {
-            bail!("constant", "literal kind {} does not match type {ty}", self.kind());
+            bail!(
+                "constant",
+                "literal kind {} does not match type {ty}",
+                self.kind()
+            );
         }
         if self.len() != 1 && self.len() != ty.numel() {
-            bail!("constant", "literal has {} elements but type {ty} has {}", self.len(), ty.numel());
+            bail!(
+                "constant",
+                "literal has {} elements but type {ty} has {}",
+                self.len(),
+                ty.numel()
+            );
         }
         Ok(())
     }
@@ -126,7 +169,13 @@ impl Literal {
 }
 
 /// Writes elements as nested `[…]` lists following `dims` (row-major).
-fn nested(s: &mut String, dims: &[usize], depth: usize, next: &mut usize, elem: &dyn Fn(usize) -> String) {
+fn nested(
+    s: &mut String,
+    dims: &[usize],
+    depth: usize,
+    next: &mut usize,
+    elem: &dyn Fn(usize) -> String,
+) {
     if depth == dims.len() {
         s.push_str(&elem(*next));
         *next += 1;
@@ -176,13 +225,11 @@ fn hex_bits(x: f64, dtype: DType) -> String {
         DType::F64 => format!("0x{:016X}", x.to_bits()),
         DType::F32 => format!("0x{:08X}", (x as f32).to_bits()),
         DType::BF16 => format!("0x{:04X}", (x as f32).to_bits() >> 16),
-        DType::I32 | DType::I64 | DType::U8 | DType::U32 | DType::U64 | DType::Pred => unreachable_int(),
+        // Float literals only ever carry float dtypes (checked by `Literal::check`).
+        DType::I32 | DType::I64 | DType::U8 | DType::U32 | DType::U64 | DType::Pred => {
+            format!("{x}")
+        }
     }
-}
-
-fn unreachable_int() -> String {
-    // Float literals only ever carry float dtypes (checked by `Literal::check`).
-    String::from("0")
 }
 
 /// Formats a float so the MLIR parser reads back exactly the same value: the shortest decimal that
@@ -194,7 +241,13 @@ pub(crate) fn fmt_float(x: f64, dtype: DType) -> String {
     }
     let s = match dtype {
         DType::F32 | DType::BF16 => format!("{:?}", x as f32),
-        DType::F64 | DType::I32 | DType::I64 | DType::U8 | DType::U32 | DType::U64 | DType::Pred => format!("{x:?}"),
+        DType::F64
+        | DType::I32
+        | DType::I64
+        | DType::U8
+        | DType::U32
+        | DType::U64
+        | DType::Pred => format!("{x:?}"),
     };
     // The parser reads the decimal as f64, then rounds to the element type.
     let back = s.parse::<f64>().map(|v| round_to(v, dtype));
@@ -215,7 +268,18 @@ mod tests {
 
     #[test]
     fn floats_round_trip() {
-        for &x in &[0.0, -0.0, 1.0, 0.1, 1e-5, 3.4e38, 1e-45, 123456789.0, -2.5e-300, 1e300] {
+        for &x in &[
+            0.0,
+            -0.0,
+            1.0,
+            0.1,
+            1e-5,
+            3.4e38,
+            1e-45,
+            123456789.0,
+            -2.5e-300,
+            1e300,
+        ] {
             for dt in [DType::F32, DType::F64, DType::BF16] {
                 let v = round_to(x, dt);
                 let s = fmt_float(v, dt);
@@ -244,6 +308,9 @@ mod tests {
     #[test]
     fn dense_is_nested() {
         let l = Literal::Int(vec![1, 2, 3, 4, 5, 6]);
-        assert_eq!(l.to_mlir(&TensorType::new(DType::I32, &[2, 3])), "dense<[[1, 2, 3], [4, 5, 6]]>");
+        assert_eq!(
+            l.to_mlir(&TensorType::new(DType::I32, &[2, 3])),
+            "dense<[[1, 2, 3], [4, 5, 6]]>"
+        );
     }
 }

@@ -12,6 +12,18 @@ use crate::prims::{self, OpText, Prim};
 /// another type, or if two arguments alias the same output.
 pub fn print_module(g: &Graph) -> Result<String> {
     check_aliases(g)?;
+    let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '.';
+    if !g
+        .name
+        .starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        || !g.name.chars().all(bare)
+    {
+        bail!(
+            "print_module",
+            "module name `{}` is not an MLIR bare identifier ([A-Za-z_][A-Za-z0-9_$.]*)",
+            g.name
+        );
+    }
     let live = g.live_nodes();
     let mut names: Vec<String> = vec![String::new(); g.nodes.len()];
     let mut counter = 0usize;
@@ -31,10 +43,23 @@ pub fn print_module(g: &Graph) -> Result<String> {
         let id = counter;
         counter += 1;
         names[i] = format!("%{id}");
-        let res = if node.outs.len() == 1 { names[i].clone() } else { format!("%{id}:{}", node.outs.len()) };
+        let res = if node.outs.len() == 1 {
+            names[i].clone()
+        } else {
+            format!("%{id}:{}", node.outs.len())
+        };
         let args: Vec<String> = node.inputs.iter().map(|&v| name(g, &names, v)).collect();
         let ins = node.inputs.iter().map(|&v| g.ty(v)).collect();
-        let text = prims::print(&node.prim, &OpText { id, res, args, ins, outs: &node.outs });
+        let text = prims::print(
+            &node.prim,
+            &OpText {
+                id,
+                res,
+                args,
+                ins,
+                outs: &node.outs,
+            },
+        );
         for line in text.lines() {
             let _ = writeln!(body, "    {line}");
         }
@@ -50,9 +75,16 @@ pub fn print_module(g: &Graph) -> Result<String> {
                 a.push(format!("tf.aliasing_output = {o} : i32"));
             }
             if let Some(s) = &attrs.sharding {
-                a.push(format!("mhlo.sharding = \"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")));
+                a.push(format!(
+                    "mhlo.sharding = \"{}\"",
+                    s.replace('\\', "\\\\").replace('"', "\\\"")
+                ));
             }
-            let attrs = if a.is_empty() { String::new() } else { format!(" {{{}}}", a.join(", ")) };
+            let attrs = if a.is_empty() {
+                String::new()
+            } else {
+                format!(" {{{}}}", a.join(", "))
+            };
             format!("%arg{i}: {}{attrs}", g.ty(p))
         })
         .collect();
@@ -64,12 +96,22 @@ pub fn print_module(g: &Graph) -> Result<String> {
         "module @{} attributes {{mhlo.num_partitions = {} : i32, mhlo.num_replicas = {} : i32}} {{",
         g.name, g.num_partitions, g.num_replicas
     );
-    let _ = writeln!(s, "  func.func public @main({}) -> ({}) {{", args.join(", "), out_tys.join(", "));
+    let _ = writeln!(
+        s,
+        "  func.func public @main({}) -> ({}) {{",
+        args.join(", "),
+        out_tys.join(", ")
+    );
     s.push_str(&body);
     if g.outputs.is_empty() {
         let _ = writeln!(s, "    return");
     } else {
-        let _ = writeln!(s, "    return {} : {}", out_names.join(", "), out_tys.join(", "));
+        let _ = writeln!(
+            s,
+            "    return {} : {}",
+            out_names.join(", "),
+            out_tys.join(", ")
+        );
     }
     s.push_str("  }\n}\n");
     Ok(s)
@@ -91,9 +133,19 @@ fn check_aliases(g: &Graph) -> Result<()> {
         if let Some(o) = a.aliasing_output {
             let p = g.ty(g.params[i]);
             match g.outputs.get(o) {
-                None => bail!("print_module", "argument {i} aliases output {o}, but there are {} outputs", g.outputs.len()),
-                Some(&v) if g.ty(v) != p => bail!("print_module", "argument {i} of type {p} aliases output {o} of type {}", g.ty(v)),
-                Some(_) if used[o] => bail!("print_module", "output {o} is aliased by two arguments"),
+                None => bail!(
+                    "print_module",
+                    "argument {i} aliases output {o}, but there are {} outputs",
+                    g.outputs.len()
+                ),
+                Some(&v) if g.ty(v) != p => bail!(
+                    "print_module",
+                    "argument {i} of type {p} aliases output {o} of type {}",
+                    g.ty(v)
+                ),
+                Some(_) if used[o] => {
+                    bail!("print_module", "output {o} is aliased by two arguments")
+                }
                 Some(_) => used[o] = true,
             }
         }

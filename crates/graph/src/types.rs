@@ -44,7 +44,13 @@ impl DType {
     pub fn is_signed_int(self) -> bool {
         match self {
             DType::I32 | DType::I64 => true,
-            DType::F32 | DType::F64 | DType::BF16 | DType::U8 | DType::U32 | DType::U64 | DType::Pred => false,
+            DType::F32
+            | DType::F64
+            | DType::BF16
+            | DType::U8
+            | DType::U32
+            | DType::U64
+            | DType::Pred => false,
         }
     }
 
@@ -88,12 +94,18 @@ pub struct TensorType {
 impl TensorType {
     /// A tensor type from an element type and dimensions.
     pub fn new(dtype: DType, dims: &[usize]) -> TensorType {
-        TensorType { dtype, dims: dims.to_vec() }
+        TensorType {
+            dtype,
+            dims: dims.to_vec(),
+        }
     }
 
     /// A rank-0 tensor type.
     pub fn scalar(dtype: DType) -> TensorType {
-        TensorType { dtype, dims: Vec::new() }
+        TensorType {
+            dtype,
+            dims: Vec::new(),
+        }
     }
 
     /// Number of dimensions.
@@ -108,7 +120,10 @@ impl TensorType {
 
     /// The same dimensions with another element type.
     pub fn with_dtype(&self, dtype: DType) -> TensorType {
-        TensorType { dtype, dims: self.dims.clone() }
+        TensorType {
+            dtype,
+            dims: self.dims.clone(),
+        }
     }
 }
 

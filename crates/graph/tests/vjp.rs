@@ -15,7 +15,8 @@ mod harness;
 use std::collections::BTreeMap;
 
 use graph::{
-    vjp, BinaryOp, CmpDir, ConvDims, ConvSpec, DType, DotDims, Graph, ReduceOp, Result, TensorType, UnaryOp, Value, Window,
+    vjp, BinaryOp, CmpDir, ConvDims, ConvSpec, DType, DotDims, Graph, ReduceOp, Result, TensorType,
+    UnaryOp, Value, Window,
 };
 use harness::{buffer, dot, run, to_f64, Rng};
 
@@ -35,7 +36,11 @@ struct Input {
 }
 
 fn inp(dims: &[usize], gen: Gen) -> Input {
-    Input { ty: TensorType::new(DType::F64, dims), gen, diff: true }
+    Input {
+        ty: TensorType::new(DType::F64, dims),
+        gen,
+        diff: true,
+    }
 }
 
 type Build = Box<dyn Fn(&mut Graph, &[Value]) -> Result<Value>>;
@@ -52,7 +57,15 @@ struct Inst {
 }
 
 fn inst(label: impl Into<String>, inputs: Vec<Input>, build: Build) -> Inst {
-    Inst { label: label.into(), inputs, build, linear: vec![], eps: 1e-6, tol_fd: 1e-6, tol_adj: 1e-12 }
+    Inst {
+        label: label.into(),
+        inputs,
+        build,
+        linear: vec![],
+        eps: 1e-6,
+        tol_fd: 1e-6,
+        tol_adj: 1e-12,
+    }
 }
 
 impl Inst {
@@ -66,9 +79,17 @@ fn gen_data(rng: &mut Rng, n: usize, gen: Gen) -> Vec<f64> {
     match gen {
         Gen::Normal => (0..n).map(|_| rng.normal()).collect(),
         Gen::Positive => (0..n).map(|_| 0.5 + 1.5 * rng.uniform()).collect(),
-        Gen::AwayFromZero => (0..n).map(|_| (0.5 + 1.5 * rng.uniform()) * if rng.coin() { 1.0 } else { -1.0 }).collect(),
-        Gen::OffGrid => (0..n).map(|_| (rng.range(0, 6) as f64 - 3.0) + 0.2 + 0.6 * rng.uniform()).collect(),
-        Gen::Distinct => rng.perm(n).into_iter().map(|p| (p as f64 - n as f64 / 2.0) * 0.05).collect(),
+        Gen::AwayFromZero => (0..n)
+            .map(|_| (0.5 + 1.5 * rng.uniform()) * if rng.coin() { 1.0 } else { -1.0 })
+            .collect(),
+        Gen::OffGrid => (0..n)
+            .map(|_| (rng.range(0, 6) as f64 - 3.0) + 0.2 + 0.6 * rng.uniform())
+            .collect(),
+        Gen::Distinct => rng
+            .perm(n)
+            .into_iter()
+            .map(|p| (p as f64 - n as f64 / 2.0) * 0.05)
+            .collect(),
     }
 }
 
@@ -86,7 +107,10 @@ fn check(rng: &mut Rng, c: &Inst) -> std::result::Result<Outcome, String> {
     let mut g = Graph::new("vjp_check");
     let xs: Vec<Value> = c.inputs.iter().map(|i| g.parameter(i.ty.clone())).collect();
     let diff: Vec<usize> = (0..xs.len()).filter(|&i| c.inputs[i].diff).collect();
-    let ts: Vec<Value> = diff.iter().map(|&i| g.parameter(c.inputs[i].ty.clone())).collect();
+    let ts: Vec<Value> = diff
+        .iter()
+        .map(|&i| g.parameter(c.inputs[i].ty.clone()))
+        .collect();
     let err = |e: graph::Error| e.to_string();
     let y = (c.build)(&mut g, &xs).map_err(err)?;
     let yty = g.ty(y).clone();
@@ -110,28 +134,59 @@ fn check(rng: &mut Rng, c: &Inst) -> std::result::Result<Outcome, String> {
     for group in &c.linear {
         let mut args = xs.clone();
         for &i in group {
-            args[i] = ts[diff.iter().position(|&d| d == i).expect("linear operand must be differentiated")];
+            args[i] = ts[diff
+                .iter()
+                .position(|&d| d == i)
+                .expect("linear operand must be differentiated")];
         }
         outs.push((c.build)(&mut g, &args).map_err(err)?);
     }
     g.set_outputs(&outs).map_err(err)?;
     let text = graph::print_module(&g).map_err(err)?;
 
-    let xdata: Vec<Vec<f64>> = c.inputs.iter().map(|i| gen_data(rng, i.ty.numel(), i.gen)).collect();
-    let tdata: Vec<Vec<f64>> = diff.iter().map(|&i| gen_data(rng, c.inputs[i].ty.numel(), Gen::Normal)).collect();
+    let xdata: Vec<Vec<f64>> = c
+        .inputs
+        .iter()
+        .map(|i| gen_data(rng, i.ty.numel(), i.gen))
+        .collect();
+    let tdata: Vec<Vec<f64>> = diff
+        .iter()
+        .map(|&i| gen_data(rng, c.inputs[i].ty.numel(), Gen::Normal))
+        .collect();
     let cdata = gen_data(rng, yty.numel(), Gen::Normal);
-    let mut bufs: Vec<pjrt::Buffer> = c.inputs.iter().zip(&xdata).map(|(i, d)| buffer(&i.ty, d)).collect();
-    bufs.extend(diff.iter().zip(&tdata).map(|(&i, d)| buffer(&c.inputs[i].ty, d)));
+    let mut bufs: Vec<pjrt::Buffer> = c
+        .inputs
+        .iter()
+        .zip(&xdata)
+        .map(|(i, d)| buffer(&i.ty, d))
+        .collect();
+    bufs.extend(
+        diff.iter()
+            .zip(&tdata)
+            .map(|(&i, d)| buffer(&c.inputs[i].ty, d)),
+    );
     bufs.push(buffer(&yty, &cdata));
     let res = run(&text, &bufs);
     let fp = to_f64(&res[0], yty.dtype);
     let fm = to_f64(&res[1], yty.dtype);
-    let fd: Vec<f64> = fp.iter().zip(&fm).map(|(p, m)| (p - m) / (2.0 * c.eps)).collect();
+    let fd: Vec<f64> = fp
+        .iter()
+        .zip(&fm)
+        .map(|(p, m)| (p - m) / (2.0 * c.eps))
+        .collect();
     let lhs = dot(&fd, &cdata);
     // ⟨t, Jᵀc⟩, rounding t as the device saw it (f32 inputs).
-    let rounded = |i: usize, d: &[f64]| -> Vec<f64> { d.iter().map(|&x| graph::round_to(x, c.inputs[i].ty.dtype)).collect() };
-    let jtc: Vec<Vec<f64>> = (0..diff.len()).map(|k| to_f64(&res[2 + k], c.inputs[diff[k]].ty.dtype)).collect();
-    let rhs: f64 = (0..diff.len()).map(|k| dot(&rounded(diff[k], &tdata[k]), &jtc[k])).sum();
+    let rounded = |i: usize, d: &[f64]| -> Vec<f64> {
+        d.iter()
+            .map(|&x| graph::round_to(x, c.inputs[i].ty.dtype))
+            .collect()
+    };
+    let jtc: Vec<Vec<f64>> = (0..diff.len())
+        .map(|k| to_f64(&res[2 + k], c.inputs[diff[k]].ty.dtype))
+        .collect();
+    let rhs: f64 = (0..diff.len())
+        .map(|k| dot(&rounded(diff[k], &tdata[k]), &jtc[k]))
+        .sum();
     if lhs.is_nan() || rhs.is_nan() {
         return Err(format!("NaN: fd {lhs}, vjp {rhs}"));
     }
@@ -213,7 +268,11 @@ fn structural_cases() -> Vec<(&'static str, Maker)> {
             let ty = TensorType::new(if to32 { DType::F64 } else { DType::F32 }, &dims);
             let mut c = inst(
                 format!("{ty} -> {}", if to32 { "f32" } else { "f64" }),
-                vec![Input { ty, gen: Gen::Normal, diff: true }],
+                vec![Input {
+                    ty,
+                    gen: Gen::Normal,
+                    diff: true,
+                }],
                 Box::new(move |g, x| g.convert(x[0], if to32 { DType::F32 } else { DType::F64 })),
             )
             .linear(&[&[0]]);
@@ -225,12 +284,20 @@ fn structural_cases() -> Vec<(&'static str, Maker)> {
         ("select", |rng, _i| {
             let dims = rand_dims(rng, 0, 3);
             let label = format!("{dims:?}");
-            let p = Input { ty: TensorType::new(DType::F64, &dims), gen: Gen::Normal, diff: false };
-            inst(label, vec![p, inp(&dims, Gen::Normal), inp(&dims, Gen::Normal)], Box::new(|g, x| {
-                let z = g.zeros_like(x[0])?;
-                let p = g.compare(x[0], z, CmpDir::Gt)?;
-                g.select(p, x[1], x[2])
-            }))
+            let p = Input {
+                ty: TensorType::new(DType::F64, &dims),
+                gen: Gen::Normal,
+                diff: false,
+            };
+            inst(
+                label,
+                vec![p, inp(&dims, Gen::Normal), inp(&dims, Gen::Normal)],
+                Box::new(|g, x| {
+                    let z = g.zeros_like(x[0])?;
+                    let p = g.compare(x[0], z, CmpDir::Gt)?;
+                    g.select(p, x[1], x[2])
+                }),
+            )
             .linear(&[&[1, 2]])
         }),
         ("broadcast_in_dim", |rng, _i| {
@@ -240,27 +307,54 @@ fn structural_cases() -> Vec<(&'static str, Maker)> {
             if dims.is_empty() {
                 dims.push(0);
             }
-            let xd: Vec<usize> = dims.iter().map(|&d| if rng.coin() { out[d] } else { 1 }).collect();
+            let xd: Vec<usize> = dims
+                .iter()
+                .map(|&d| if rng.coin() { out[d] } else { 1 })
+                .collect();
             let label = format!("{xd:?} -> {out:?} dims {dims:?}");
-            inst(label, vec![inp(&xd, Gen::Normal)], Box::new(move |g, x| g.broadcast_in_dim(x[0], &out, &dims))).linear(&[&[0]])
+            inst(
+                label,
+                vec![inp(&xd, Gen::Normal)],
+                Box::new(move |g, x| g.broadcast_in_dim(x[0], &out, &dims)),
+            )
+            .linear(&[&[0]])
         }),
         ("reshape", |rng, _i| {
             let d = rand_dims(rng, 2, 3);
             let out = vec![d[0] * d[1], d[2..].iter().product()];
-            inst(format!("{d:?} -> {out:?}"), vec![inp(&d, Gen::Normal)], Box::new(move |g, x| g.reshape(x[0], &out))).linear(&[&[0]])
+            inst(
+                format!("{d:?} -> {out:?}"),
+                vec![inp(&d, Gen::Normal)],
+                Box::new(move |g, x| g.reshape(x[0], &out)),
+            )
+            .linear(&[&[0]])
         }),
         ("transpose", |rng, _i| {
             let d = rand_dims(rng, 2, 4);
             let perm = rng.perm(d.len());
-            inst(format!("{d:?} perm {perm:?}"), vec![inp(&d, Gen::Normal)], Box::new(move |g, x| g.transpose(x[0], &perm))).linear(&[&[0]])
+            inst(
+                format!("{d:?} perm {perm:?}"),
+                vec![inp(&d, Gen::Normal)],
+                Box::new(move |g, x| g.transpose(x[0], &perm)),
+            )
+            .linear(&[&[0]])
         }),
         ("slice", |rng, _i| {
             let d: Vec<usize> = (0..rng.range(1, 3)).map(|_| rng.range(3, 7)).collect();
             let start: Vec<usize> = d.iter().map(|&n| rng.range(0, n - 2)).collect();
-            let limit: Vec<usize> = d.iter().zip(&start).map(|(&n, &s)| rng.range(s + 1, n)).collect();
+            let limit: Vec<usize> = d
+                .iter()
+                .zip(&start)
+                .map(|(&n, &s)| rng.range(s + 1, n))
+                .collect();
             let strides: Vec<usize> = d.iter().map(|_| rng.range(1, 3)).collect();
             let label = format!("{d:?} [{start:?}:{limit:?}:{strides:?}]");
-            inst(label, vec![inp(&d, Gen::Normal)], Box::new(move |g, x| g.slice(x[0], &start, &limit, &strides))).linear(&[&[0]])
+            inst(
+                label,
+                vec![inp(&d, Gen::Normal)],
+                Box::new(move |g, x| g.slice(x[0], &start, &limit, &strides)),
+            )
+            .linear(&[&[0]])
         }),
         ("pad", |rng, _i| {
             // Negative lo/hi crop; interior padding; the padding value is differentiated too.
@@ -269,8 +363,12 @@ fn structural_cases() -> Vec<(&'static str, Maker)> {
             let hi: Vec<i64> = d.iter().map(|_| rng.range(0, 3) as i64 - 1).collect();
             let interior: Vec<usize> = d.iter().map(|_| rng.range(0, 2)).collect();
             let label = format!("{d:?} lo {lo:?} hi {hi:?} interior {interior:?}");
-            inst(label, vec![inp(&d, Gen::Normal), inp(&[], Gen::Normal)], Box::new(move |g, x| g.pad(x[0], x[1], &lo, &hi, &interior)))
-                .linear(&[&[0, 1]])
+            inst(
+                label,
+                vec![inp(&d, Gen::Normal), inp(&[], Gen::Normal)],
+                Box::new(move |g, x| g.pad(x[0], x[1], &lo, &hi, &interior)),
+            )
+            .linear(&[&[0, 1]])
         }),
         ("concatenate", |rng, _i| {
             let mut d = rand_dims(rng, 1, 3);
@@ -292,42 +390,81 @@ fn structural_cases() -> Vec<(&'static str, Maker)> {
             let d = rand_dims(rng, 1, 3);
             let dims: Vec<usize> = (0..d.len()).filter(|_| rng.coin()).collect();
             let dims = if dims.is_empty() { vec![0] } else { dims };
-            inst(format!("{d:?} dims {dims:?}"), vec![inp(&d, Gen::Normal)], Box::new(move |g, x| g.reverse(x[0], &dims))).linear(&[&[0]])
+            inst(
+                format!("{d:?} dims {dims:?}"),
+                vec![inp(&d, Gen::Normal)],
+                Box::new(move |g, x| g.reverse(x[0], &dims)),
+            )
+            .linear(&[&[0]])
         }),
         ("reduce(sum)", |rng, _i| {
             let d = rand_dims(rng, 1, 4);
             let dims = nonempty_subset(rng, d.len());
-            inst(format!("{d:?} dims {dims:?}"), vec![inp(&d, Gen::Normal)], Box::new(move |g, x| g.reduce(x[0], ReduceOp::Sum, &dims))).linear(&[&[0]])
+            inst(
+                format!("{d:?} dims {dims:?}"),
+                vec![inp(&d, Gen::Normal)],
+                Box::new(move |g, x| g.reduce(x[0], ReduceOp::Sum, &dims)),
+            )
+            .linear(&[&[0]])
         }),
         ("reduce(max)", |rng, _i| {
             let d = rand_dims(rng, 1, 4);
             let dims = nonempty_subset(rng, d.len());
-            inst(format!("{d:?} dims {dims:?}"), vec![inp(&d, Gen::Distinct)], Box::new(move |g, x| g.reduce(x[0], ReduceOp::Max, &dims)))
+            inst(
+                format!("{d:?} dims {dims:?}"),
+                vec![inp(&d, Gen::Distinct)],
+                Box::new(move |g, x| g.reduce(x[0], ReduceOp::Max, &dims)),
+            )
         }),
         ("reduce(min)", |rng, _i| {
             let d = rand_dims(rng, 1, 4);
             let dims = nonempty_subset(rng, d.len());
-            inst(format!("{d:?} dims {dims:?}"), vec![inp(&d, Gen::Distinct)], Box::new(move |g, x| g.reduce(x[0], ReduceOp::Min, &dims)))
+            inst(
+                format!("{d:?} dims {dims:?}"),
+                vec![inp(&d, Gen::Distinct)],
+                Box::new(move |g, x| g.reduce(x[0], ReduceOp::Min, &dims)),
+            )
         }),
         ("reduce_window(sum)", |rng, i| {
             let (d, w) = random_window(rng, i, true);
             let label = window_label(&d, &w);
-            inst(label, vec![inp(&d, Gen::Normal)], Box::new(move |g, x| g.reduce_window(x[0], ReduceOp::Sum, &w))).linear(&[&[0]])
+            inst(
+                label,
+                vec![inp(&d, Gen::Normal)],
+                Box::new(move |g, x| g.reduce_window(x[0], ReduceOp::Sum, &w)),
+            )
+            .linear(&[&[0]])
         }),
         ("reduce_window(max)", |rng, i| {
             let (d, w) = random_window(rng, i, false);
             let label = window_label(&d, &w);
-            inst(label, vec![inp(&d, Gen::Distinct)], Box::new(move |g, x| g.reduce_window(x[0], ReduceOp::Max, &w)))
+            inst(
+                label,
+                vec![inp(&d, Gen::Distinct)],
+                Box::new(move |g, x| g.reduce_window(x[0], ReduceOp::Max, &w)),
+            )
         }),
         ("reduce_window(max, dilated)", |rng, i| {
             let (d, w) = dilated_window(rng, i);
             let label = window_label(&d, &w);
-            inst(label, vec![inp(&d, Gen::Distinct)], Box::new(move |g, x| g.reduce_window(x[0], ReduceOp::Max, &w)))
+            inst(
+                label,
+                vec![inp(&d, Gen::Distinct)],
+                Box::new(move |g, x| g.reduce_window(x[0], ReduceOp::Max, &w)),
+            )
         }),
         ("reduce_window(min)", |rng, i| {
-            let (d, w) = if i % 2 == 0 { random_window(rng, i / 2, false) } else { dilated_window(rng, i / 2) };
+            let (d, w) = if i.is_multiple_of(2) {
+                random_window(rng, i / 2, false)
+            } else {
+                dilated_window(rng, i / 2)
+            };
             let label = window_label(&d, &w);
-            inst(label, vec![inp(&d, Gen::Distinct)], Box::new(move |g, x| g.reduce_window(x[0], ReduceOp::Min, &w)))
+            inst(
+                label,
+                vec![inp(&d, Gen::Distinct)],
+                Box::new(move |g, x| g.reduce_window(x[0], ReduceOp::Min, &w)),
+            )
         }),
         ("select_and_scatter", |rng, i| {
             // Linear in the source; the operand (distinct values) is differentiated too: its gradient is 0.
@@ -336,50 +473,96 @@ fn structural_cases() -> Vec<(&'static str, Maker)> {
             let out: Vec<usize> = (0..d.len())
                 .map(|i| (d[i] + w.padding[i].0 + w.padding[i].1 - w.dims[i]) / w.strides[i] + 1)
                 .collect();
-            inst(label, vec![inp(&d, Gen::Distinct), inp(&out, Gen::Normal)], Box::new(move |g, x| g.select_and_scatter(x[0], x[1], &w)))
-                .linear(&[&[1]])
+            inst(
+                label,
+                vec![inp(&d, Gen::Distinct), inp(&out, Gen::Normal)],
+                Box::new(move |g, x| g.select_and_scatter(x[0], x[1], &w)),
+            )
+            .linear(&[&[1]])
         }),
         ("dot_general", |rng, i| {
-            let (b, m, k, k2, n) = (rng.range(1, 3), rng.range(1, 4), rng.range(1, 4), rng.range(1, 3), rng.range(1, 4));
+            let (b, m, k, k2, n) = (
+                rng.range(1, 3),
+                rng.range(1, 4),
+                rng.range(1, 4),
+                rng.range(1, 3),
+                rng.range(1, 4),
+            );
             let (label, l, r, dd) = match i % 4 {
                 0 => ("matmul", vec![m, k], vec![k, n], DotDims::matmul()),
-                1 => ("batch (1,0), contract (0,2)", vec![k, b, m], vec![b, n, k], DotDims {
-                    lhs_batch: vec![1], rhs_batch: vec![0], lhs_contract: vec![0], rhs_contract: vec![2],
-                }),
-                2 => ("two contracting dims (0,2)x(1,0)", vec![k, m, k2], vec![k2, k, n], DotDims {
-                    lhs_batch: vec![], rhs_batch: vec![], lhs_contract: vec![0, 2], rhs_contract: vec![1, 0],
-                }),
-                _ => ("batched matmul + outer batch", vec![b, m, k], vec![b, k, n], DotDims {
-                    lhs_batch: vec![0], rhs_batch: vec![0], lhs_contract: vec![2], rhs_contract: vec![1],
-                }),
+                1 => (
+                    "batch (1,0), contract (0,2)",
+                    vec![k, b, m],
+                    vec![b, n, k],
+                    DotDims {
+                        lhs_batch: vec![1],
+                        rhs_batch: vec![0],
+                        lhs_contract: vec![0],
+                        rhs_contract: vec![2],
+                    },
+                ),
+                2 => (
+                    "two contracting dims (0,2)x(1,0)",
+                    vec![k, m, k2],
+                    vec![k2, k, n],
+                    DotDims {
+                        lhs_batch: vec![],
+                        rhs_batch: vec![],
+                        lhs_contract: vec![0, 2],
+                        rhs_contract: vec![1, 0],
+                    },
+                ),
+                _ => (
+                    "batched matmul + outer batch",
+                    vec![b, m, k],
+                    vec![b, k, n],
+                    DotDims {
+                        lhs_batch: vec![0],
+                        rhs_batch: vec![0],
+                        lhs_contract: vec![2],
+                        rhs_contract: vec![1],
+                    },
+                ),
             };
             let label = format!("{label}: {l:?} x {r:?}");
-            inst(label, vec![inp(&l, Gen::Normal), inp(&r, Gen::Normal)], Box::new(move |g, x| g.dot_general(x[0], x[1], &dd)))
-                .linear(&[&[0], &[1]])
+            inst(
+                label,
+                vec![inp(&l, Gen::Normal), inp(&r, Gen::Normal)],
+                Box::new(move |g, x| g.dot_general(x[0], x[1], &dd)),
+            )
+            .linear(&[&[0], &[1]])
         }),
         ("convolution", |rng, i| {
             let (label, xd, wd, spec) = conv_case(rng, i);
-            inst(label, vec![inp(&xd, Gen::Normal), inp(&wd, Gen::Normal)], Box::new(move |g, x| g.convolution(x[0], x[1], &spec)))
-                .linear(&[&[0], &[1]])
+            inst(
+                label,
+                vec![inp(&xd, Gen::Normal), inp(&wd, Gen::Normal)],
+                Box::new(move |g, x| g.convolution(x[0], x[1], &spec)),
+            )
+            .linear(&[&[0], &[1]])
         }),
         ("custom_vjp", |rng, _i| {
             // softplus(x) = log(1 + e^x) with the closed-form rule ct · σ(x).
             let d = rand_dims(rng, 1, 3);
-            inst(format!("softplus {d:?}"), vec![inp(&d, Gen::Normal)], Box::new(|g, x| {
-                let out = g.custom_vjp(
-                    "softplus",
-                    &x[..1],
-                    |g, xs| {
-                        let e = g.exp(xs[0])?;
-                        Ok((vec![g.log1p(e)?], vec![]))
-                    },
-                    |g, cx| {
-                        let s = g.logistic(cx.inputs[0])?;
-                        Ok(vec![Some(g.mul(cx.cotangents[0], s)?)])
-                    },
-                )?;
-                Ok(out[0])
-            }))
+            inst(
+                format!("softplus {d:?}"),
+                vec![inp(&d, Gen::Normal)],
+                Box::new(|g, x| {
+                    let out = g.custom_vjp(
+                        "softplus",
+                        &x[..1],
+                        |g, xs| {
+                            let e = g.exp(xs[0])?;
+                            Ok((vec![g.log1p(e)?], vec![]))
+                        },
+                        |g, cx| {
+                            let s = g.logistic(cx.inputs[0])?;
+                            Ok(vec![Some(g.mul(cx.cotangents[0], s)?)])
+                        },
+                    )?;
+                    Ok(out[0])
+                }),
+            )
         }),
     ]
 }
@@ -403,16 +586,28 @@ fn window_label(d: &[usize], w: &Window) -> String {
 /// A [N, C, H, W] operand with a 2-D window that is overlapping (3×3 / 2×2 stride 1) or not (2×2 stride 2),
 /// with padding below the window size; for sums also with base/window dilation.
 fn random_window(rng: &mut Rng, i: usize, dilation: bool) -> (Vec<usize>, Window) {
-    let d = vec![rng.range(1, 2), rng.range(1, 2), rng.range(4, 7), rng.range(4, 7)];
+    let d = vec![
+        rng.range(1, 2),
+        rng.range(1, 2),
+        rng.range(4, 7),
+        rng.range(4, 7),
+    ];
     let (k, s) = match i % 3 {
         0 => (2, 2),
         1 => (3, 2),
         _ => (2, 1),
     };
     let p = rng.range(0, k - 1);
-    let mut w = Window::new(&[1, 1, k, k]).strides(&[1, 1, s, s]).padding(&[(0, 0), (0, 0), (p, k - 1 - p), (p, 0)]);
+    let mut w = Window::new(&[1, 1, k, k]).strides(&[1, 1, s, s]).padding(&[
+        (0, 0),
+        (0, 0),
+        (p, k - 1 - p),
+        (p, 0),
+    ]);
     if dilation && i % 2 == 1 {
-        w = w.base_dilation(&[1, 1, rng.range(1, 2), 2]).window_dilation(&[1, 1, 2, rng.range(1, 2)]);
+        w = w
+            .base_dilation(&[1, 1, rng.range(1, 2), 2])
+            .window_dilation(&[1, 1, 2, rng.range(1, 2)]);
     }
     (d, w)
 }
@@ -420,10 +615,16 @@ fn random_window(rng: &mut Rng, i: usize, dilation: bool) -> (Vec<usize>, Window
 /// Max/min windows with dilation, chosen so that no window lies entirely in padding or dilation holes.
 fn dilated_window(rng: &mut Rng, i: usize) -> (Vec<usize>, Window) {
     let d = vec![1, rng.range(1, 2), rng.range(4, 6), rng.range(4, 6)];
-    let w = if i % 2 == 0 {
-        Window::new(&[1, 1, 2, 2]).strides(&[1, 1, 1, 2]).window_dilation(&[1, 1, 2, 2]).padding(&[(0, 0), (0, 0), (1, 1), (0, 2)])
+    let w = if i.is_multiple_of(2) {
+        Window::new(&[1, 1, 2, 2])
+            .strides(&[1, 1, 1, 2])
+            .window_dilation(&[1, 1, 2, 2])
+            .padding(&[(0, 0), (0, 0), (1, 1), (0, 2)])
     } else {
-        Window::new(&[1, 1, 3, 3]).strides(&[1, 1, 2, 1]).base_dilation(&[1, 1, 2, 2]).padding(&[(0, 0), (0, 0), (1, 0), (2, 1)])
+        Window::new(&[1, 1, 3, 3])
+            .strides(&[1, 1, 2, 1])
+            .base_dilation(&[1, 1, 2, 2])
+            .padding(&[(0, 0), (0, 0), (1, 0), (2, 1)])
     };
     (d, w)
 }
@@ -437,23 +638,94 @@ fn conv_case(rng: &mut Rng, i: usize) -> (String, Vec<usize>, Vec<usize>, ConvSp
     let hw = rng.range(5, 7);
     let nchw = ConvDims::nchw(2);
     match i % CONV_VARIANTS {
-        0 => ("3x3 pad 1".into(), vec![n, 2, hw, hw], vec![3, 2, 3, 3], ConvSpec::new(nchw).padding(&[(1, 1), (1, 1)])),
-        1 => ("stride 2, pad (1,0)/(0,1)".into(), vec![n, 2, hw, hw], vec![3, 2, 3, 2], ConvSpec::new(nchw).strides(&[2, 2]).padding(&[(1, 0), (0, 1)])),
-        2 => ("lhs dilation 2 (transposed conv), pad 2".into(), vec![n, 2, 4, 3], vec![2, 2, 3, 3], ConvSpec::new(nchw).lhs_dilation(&[2, 2]).padding(&[(2, 2), (1, 2)])),
-        3 => ("rhs dilation 2, stride (1,2)".into(), vec![n, 2, hw, hw], vec![2, 2, 2, 3], ConvSpec::new(nchw).rhs_dilation(&[2, 2]).strides(&[1, 2])),
-        4 => ("feature groups 2, stride 2".into(), vec![n, 4, hw, hw], vec![6, 2, 3, 3], ConvSpec::new(nchw).feature_groups(2).strides(&[2, 2]).padding(&[(1, 1), (1, 1)])),
-        5 => ("depthwise C=3 x2, pad 1".into(), vec![n, 3, hw, hw], vec![6, 1, 3, 3], ConvSpec::new(nchw).feature_groups(3).padding(&[(1, 1), (1, 1)])),
+        0 => (
+            "3x3 pad 1".into(),
+            vec![n, 2, hw, hw],
+            vec![3, 2, 3, 3],
+            ConvSpec::new(nchw).padding(&[(1, 1), (1, 1)]),
+        ),
+        1 => (
+            "stride 2, pad (1,0)/(0,1)".into(),
+            vec![n, 2, hw, hw],
+            vec![3, 2, 3, 2],
+            ConvSpec::new(nchw)
+                .strides(&[2, 2])
+                .padding(&[(1, 0), (0, 1)]),
+        ),
+        2 => (
+            "lhs dilation 2 (transposed conv), pad 2".into(),
+            vec![n, 2, 4, 3],
+            vec![2, 2, 3, 3],
+            ConvSpec::new(nchw)
+                .lhs_dilation(&[2, 2])
+                .padding(&[(2, 2), (1, 2)]),
+        ),
+        3 => (
+            "rhs dilation 2, stride (1,2)".into(),
+            vec![n, 2, hw, hw],
+            vec![2, 2, 2, 3],
+            ConvSpec::new(nchw).rhs_dilation(&[2, 2]).strides(&[1, 2]),
+        ),
+        4 => (
+            "feature groups 2, stride 2".into(),
+            vec![n, 4, hw, hw],
+            vec![6, 2, 3, 3],
+            ConvSpec::new(nchw)
+                .feature_groups(2)
+                .strides(&[2, 2])
+                .padding(&[(1, 1), (1, 1)]),
+        ),
+        5 => (
+            "depthwise C=3 x2, pad 1".into(),
+            vec![n, 3, hw, hw],
+            vec![6, 1, 3, 3],
+            ConvSpec::new(nchw)
+                .feature_groups(3)
+                .padding(&[(1, 1), (1, 1)]),
+        ),
         6 => {
             // NHWC input/output, HWIO kernel, stride 2, padding larger than the kernel and a negative one.
             let dims = ConvDims {
-                input_batch: 0, input_feature: 3, input_spatial: vec![1, 2],
-                kernel_in: 2, kernel_out: 3, kernel_spatial: vec![0, 1],
-                output_batch: 0, output_feature: 3, output_spatial: vec![1, 2],
+                input_batch: 0,
+                input_feature: 3,
+                input_spatial: vec![1, 2],
+                kernel_in: 2,
+                kernel_out: 3,
+                kernel_spatial: vec![0, 1],
+                output_batch: 0,
+                output_feature: 3,
+                output_spatial: vec![1, 2],
             };
-            ("NHWC/HWIO, stride 2, pad (3,2)/(-1,1)".into(), vec![n, hw, hw, 2], vec![2, 2, 2, 3], ConvSpec::new(dims).strides(&[2, 2]).padding(&[(3, 2), (-1, 1)]))
+            (
+                "NHWC/HWIO, stride 2, pad (3,2)/(-1,1)".into(),
+                vec![n, hw, hw, 2],
+                vec![2, 2, 2, 3],
+                ConvSpec::new(dims)
+                    .strides(&[2, 2])
+                    .padding(&[(3, 2), (-1, 1)]),
+            )
         }
-        7 => ("1-D, stride 3, rhs dilation 2, groups 2".into(), vec![n, 4, 11], vec![4, 2, 3], ConvSpec::new(ConvDims::nchw(1)).strides(&[3]).rhs_dilation(&[2]).feature_groups(2).padding(&[(2, 1)])),
-        _ => ("all: stride 2, lhs dil 2, rhs dil 2, groups 2".into(), vec![n, 2, 4, 4], vec![2, 1, 2, 2], ConvSpec::new(nchw).strides(&[2, 2]).lhs_dilation(&[2, 2]).rhs_dilation(&[2, 2]).feature_groups(2).padding(&[(1, 2), (2, 1)])),
+        7 => (
+            "1-D, stride 3, rhs dilation 2, groups 2".into(),
+            vec![n, 4, 11],
+            vec![4, 2, 3],
+            ConvSpec::new(ConvDims::nchw(1))
+                .strides(&[3])
+                .rhs_dilation(&[2])
+                .feature_groups(2)
+                .padding(&[(2, 1)]),
+        ),
+        _ => (
+            "all: stride 2, lhs dil 2, rhs dil 2, groups 2".into(),
+            vec![n, 2, 4, 4],
+            vec![2, 1, 2, 2],
+            ConvSpec::new(nchw)
+                .strides(&[2, 2])
+                .lhs_dilation(&[2, 2])
+                .rhs_dilation(&[2, 2])
+                .feature_groups(2)
+                .padding(&[(1, 2), (2, 1)]),
+        ),
     }
 }
 
@@ -464,7 +736,7 @@ struct Row {
     adj_max: Option<f64>,
 }
 
-const SHAPES_PER_CASE: usize = 4;
+const SHAPES_PER_CASE: usize = 3;
 
 #[test]
 fn every_primitive_vjp_matches_finite_differences_and_adjoint() {
@@ -474,7 +746,11 @@ fn every_primitive_vjp_matches_finite_differences_and_adjoint() {
         if let Some((gen, linear)) = unary_case(op) {
             for _ in 0..SHAPES_PER_CASE {
                 let d = rand_dims(&mut rng, 0, 3);
-                let mut c = inst(format!("{d:?}"), vec![inp(&d, gen)], Box::new(move |g, x| g.unary(op, x[0])));
+                let mut c = inst(
+                    format!("{d:?}"),
+                    vec![inp(&d, gen)],
+                    Box::new(move |g, x| g.unary(op, x[0])),
+                );
                 if linear {
                     c = c.linear(&[&[0]]);
                 }
@@ -486,7 +762,11 @@ fn every_primitive_vjp_matches_finite_differences_and_adjoint() {
         if let Some((ga, gb, linear)) = binary_case(op) {
             for _ in 0..SHAPES_PER_CASE {
                 let d = rand_dims(&mut rng, 0, 3);
-                let c = inst(format!("{d:?}"), vec![inp(&d, ga), inp(&d, gb)], Box::new(move |g, x| g.binary(op, x[0], x[1])));
+                let c = inst(
+                    format!("{d:?}"),
+                    vec![inp(&d, ga), inp(&d, gb)],
+                    Box::new(move |g, x| g.binary(op, x[0], x[1])),
+                );
                 cases.push((op.mlir().to_string(), c.linear(linear)));
             }
         }
@@ -494,7 +774,8 @@ fn every_primitive_vjp_matches_finite_differences_and_adjoint() {
     for (name, make) in structural_cases() {
         let n = match name {
             "convolution" => 2 * CONV_VARIANTS,
-            "dot_general" | "reduce_window(sum)" | "reduce_window(max)" | "reduce_window(min)" | "select_and_scatter" => 2 * SHAPES_PER_CASE,
+            "dot_general" | "reduce_window(sum)" | "reduce_window(max)" | "reduce_window(min)"
+            | "select_and_scatter" => 2 * SHAPES_PER_CASE,
             _ => SHAPES_PER_CASE,
         };
         for i in 0..n {
@@ -514,20 +795,41 @@ fn every_primitive_vjp_matches_finite_differences_and_adjoint() {
                     row.adj_max = Some(row.adj_max.unwrap_or(0.0f64).max(a));
                 }
                 if o.fd_err > c.tol_fd {
-                    failures.push(format!("{name} {}: finite differences disagree, rel err {:.3e}", c.label, o.fd_err));
+                    failures.push(format!(
+                        "{name} {}: finite differences disagree, rel err {:.3e}",
+                        c.label, o.fd_err
+                    ));
                 }
                 if o.adj_err.map(|a| a > c.tol_adj).unwrap_or(false) {
-                    failures.push(format!("{name} {}: adjoint identity fails, rel err {:.3e}", c.label, o.adj_err.unwrap_or(0.0)));
+                    failures.push(format!(
+                        "{name} {}: adjoint identity fails, rel err {:.3e}",
+                        c.label,
+                        o.adj_err.unwrap_or(0.0)
+                    ));
                 }
             }
             Err(e) => failures.push(format!("{name} {}: {e}", c.label)),
         }
     }
-    println!("{:<28} {:>6} {:>12} {:>12}", "primitive", "cases", "max fd err", "max adj err");
+    println!(
+        "{:<28} {:>6} {:>12} {:>12}",
+        "primitive", "cases", "max fd err", "max adj err"
+    );
     for (name, r) in &table {
-        let adj = r.adj_max.map(|a| format!("{a:.1e}")).unwrap_or_else(|| "-".into());
-        println!("{:<28} {:>6} {:>12.1e} {:>12}", name, r.shapes, r.fd_max, adj);
+        let adj = r
+            .adj_max
+            .map(|a| format!("{a:.1e}"))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:<28} {:>6} {:>12.1e} {:>12}",
+            name, r.shapes, r.fd_max, adj
+        );
     }
     println!("{} cases", cases.len());
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

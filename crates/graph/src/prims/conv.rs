@@ -66,26 +66,32 @@ impl ConvSpec {
             batch_group_count: 1,
         }
     }
+    /// Sets the window strides.
     pub fn strides(mut self, s: &[usize]) -> ConvSpec {
         self.strides = s.to_vec();
         self
     }
+    /// Sets the (low, high) padding per spatial dim.
     pub fn padding(mut self, p: &[(i64, i64)]) -> ConvSpec {
         self.padding = p.to_vec();
         self
     }
+    /// Sets the input (lhs) dilation.
     pub fn lhs_dilation(mut self, d: &[usize]) -> ConvSpec {
         self.lhs_dilation = d.to_vec();
         self
     }
+    /// Sets the kernel (rhs) dilation.
     pub fn rhs_dilation(mut self, d: &[usize]) -> ConvSpec {
         self.rhs_dilation = d.to_vec();
         self
     }
+    /// Sets `feature_group_count` (C for depthwise).
     pub fn feature_groups(mut self, g: usize) -> ConvSpec {
         self.feature_group_count = g;
         self
     }
+    /// Sets `batch_group_count` (no VJP rule when > 1).
     pub fn batch_groups(mut self, g: usize) -> ConvSpec {
         self.batch_group_count = g;
         self
@@ -107,10 +113,22 @@ struct Geometry {
 }
 
 fn geometry(n: usize, k: usize, s: usize, (lo, hi): (i64, i64), ld: usize, rd: usize) -> Geometry {
-    let nd = if n == 0 { 0 } else { (n as i64 - 1) * ld as i64 + 1 };
-    let ke = if k == 0 { 0 } else { (k as i64 - 1) * rd as i64 + 1 };
+    let nd = if n == 0 {
+        0
+    } else {
+        (n as i64 - 1) * ld as i64 + 1
+    };
+    let ke = if k == 0 {
+        0
+    } else {
+        (k as i64 - 1) * rd as i64 + 1
+    };
     let np = nd + lo + hi;
-    let m = if np < ke { -1 } else { (np - ke) / s as i64 + 1 };
+    let m = if np < ke {
+        -1
+    } else {
+        (np - ke) / s as i64 + 1
+    };
     Geometry { nd, ke, m }
 }
 
@@ -122,10 +140,22 @@ pub(crate) fn shape_convolution(ins: &[&TensorType], c: &ConvSpec) -> Result<Ten
     if x.dtype != w.dtype {
         bail!(op, "element types differ: input {x}, kernel {w}");
     }
-    if x.rank() != ns + 2 || w.rank() != ns + 2 || d.kernel_spatial.len() != ns || d.output_spatial.len() != ns {
-        bail!(op, "input {x} and kernel {w} must have rank {} for {ns} spatial dims", ns + 2);
+    if x.rank() != ns + 2
+        || w.rank() != ns + 2
+        || d.kernel_spatial.len() != ns
+        || d.output_spatial.len() != ns
+    {
+        bail!(
+            op,
+            "input {x} and kernel {w} must have rank {} for {ns} spatial dims",
+            ns + 2
+        );
     }
-    for (what, v) in [("strides", &c.strides), ("lhs_dilation", &c.lhs_dilation), ("rhs_dilation", &c.rhs_dilation)] {
+    for (what, v) in [
+        ("strides", &c.strides),
+        ("lhs_dilation", &c.lhs_dilation),
+        ("rhs_dilation", &c.rhs_dilation),
+    ] {
         if v.len() != ns || v.contains(&0) {
             bail!(op, "{what} {v:?} must have {ns} positive entries");
         }
@@ -133,15 +163,30 @@ pub(crate) fn shape_convolution(ins: &[&TensorType], c: &ConvSpec) -> Result<Ten
     if c.padding.len() != ns {
         bail!(op, "padding {:?} must have {ns} entries", c.padding);
     }
-    let in_dims: Vec<usize> = [d.input_batch, d.input_feature].iter().chain(&d.input_spatial).copied().collect();
-    let k_dims: Vec<usize> = [d.kernel_in, d.kernel_out].iter().chain(&d.kernel_spatial).copied().collect();
-    let out_dims: Vec<usize> = [d.output_batch, d.output_feature].iter().chain(&d.output_spatial).copied().collect();
+    let in_dims: Vec<usize> = [d.input_batch, d.input_feature]
+        .iter()
+        .chain(&d.input_spatial)
+        .copied()
+        .collect();
+    let k_dims: Vec<usize> = [d.kernel_in, d.kernel_out]
+        .iter()
+        .chain(&d.kernel_spatial)
+        .copied()
+        .collect();
+    let out_dims: Vec<usize> = [d.output_batch, d.output_feature]
+        .iter()
+        .chain(&d.output_spatial)
+        .copied()
+        .collect();
     check_dims(op, "input dimension number", &in_dims, x.rank())?;
     check_dims(op, "kernel dimension number", &k_dims, w.rank())?;
     check_dims(op, "output dimension number", &out_dims, x.rank())?;
     let (fg, bg) = (c.feature_group_count, c.batch_group_count);
     if fg == 0 || bg == 0 || (fg > 1 && bg > 1) {
-        bail!(op, "feature_group_count {fg} and batch_group_count {bg} must be positive and not both > 1");
+        bail!(
+            op,
+            "feature_group_count {fg} and batch_group_count {bg} must be positive and not both > 1"
+        );
     }
     let (n, cin) = (x.dims[d.input_batch], x.dims[d.input_feature]);
     let (kin, kout) = (w.dims[d.kernel_in], w.dims[d.kernel_out]);
@@ -156,13 +201,23 @@ pub(crate) fn shape_convolution(ins: &[&TensorType], c: &ConvSpec) -> Result<Ten
     dims[d.output_feature] = kout;
     for i in 0..ns {
         let (xs, ks) = (x.dims[d.input_spatial[i]], w.dims[d.kernel_spatial[i]]);
-        let geo = geometry(xs, ks, c.strides[i], c.padding[i], c.lhs_dilation[i], c.rhs_dilation[i]);
+        let geo = geometry(
+            xs,
+            ks,
+            c.strides[i],
+            c.padding[i],
+            c.lhs_dilation[i],
+            c.rhs_dilation[i],
+        );
         if geo.m < 0 || ks == 0 {
             bail!(op, "spatial dim {i}: padded input ({} after dilation and padding {:?}) is smaller than the dilated window {} (input {x}, kernel {w})", geo.nd + c.padding[i].0 + c.padding[i].1, c.padding[i], geo.ke);
         }
         dims[d.output_spatial[i]] = geo.m as usize;
     }
-    Ok(TensorType { dtype: x.dtype, dims })
+    Ok(TensorType {
+        dtype: x.dtype,
+        dims,
+    })
 }
 
 /// `[b, f, 0, 1]` labels for a layout.
@@ -181,11 +236,30 @@ pub(crate) fn print_convolution(c: &ConvSpec, t: &OpText) -> String {
     let r = t.ins[0].rank();
     let dn = format!(
         "{}x{}->{}",
-        labels(r, (d.input_batch, "b"), (d.input_feature, "f"), &d.input_spatial),
-        labels(r, (d.kernel_out, "o"), (d.kernel_in, "i"), &d.kernel_spatial),
-        labels(r, (d.output_batch, "b"), (d.output_feature, "f"), &d.output_spatial),
+        labels(
+            r,
+            (d.input_batch, "b"),
+            (d.input_feature, "f"),
+            &d.input_spatial
+        ),
+        labels(
+            r,
+            (d.kernel_out, "o"),
+            (d.kernel_in, "i"),
+            &d.kernel_spatial
+        ),
+        labels(
+            r,
+            (d.output_batch, "b"),
+            (d.output_feature, "f"),
+            &d.output_spatial
+        ),
     );
-    let pad: Vec<String> = c.padding.iter().map(|(l, h)| format!("[{l}, {h}]")).collect();
+    let pad: Vec<String> = c
+        .padding
+        .iter()
+        .map(|(l, h)| format!("[{l}, {h}]"))
+        .collect();
     format!(
         "{} = stablehlo.convolution({}, {}) dim_numbers = {}, window = {{stride = [{}], pad = [{}], lhs_dilate = [{}], rhs_dilate = [{}]}} {{batch_group_count = {} : i64, feature_group_count = {} : i64}} : {}",
         t.res, t.args[0], t.args[1], dn, list(&c.strides), pad.join(", "), list(&c.lhs_dilation), list(&c.rhs_dilation),
@@ -210,7 +284,11 @@ pub(crate) fn print_convolution(c: &ConvSpec, t: &OpText) -> String {
 /// read with stride rd: convolution(x, ct; lhs_dilation = ld, rhs_dilation = s, stride = rd,
 /// padding = (lo, (k−1)·rd + (m−1)·s + 1 − nd − lo)), which yields exactly k positions. With G feature
 /// groups, batch_group_count = G pairs input-feature group g with output-feature group g.
-pub(crate) fn vjp_convolution(g: &mut Graph, c: &ConvSpec, a: &VjpArgs) -> Result<Vec<Option<Value>>> {
+pub(crate) fn vjp_convolution(
+    g: &mut Graph,
+    c: &ConvSpec,
+    a: &VjpArgs,
+) -> Result<Vec<Option<Value>>> {
     let (x, w, ct) = (a.inputs[0], a.inputs[1], a.ct());
     if c.batch_group_count != 1 {
         bail!("vjp", "convolution with batch_group_count {} > 1 has no VJP rule (only feature groups are supported)", c.batch_group_count);
@@ -220,7 +298,14 @@ pub(crate) fn vjp_convolution(g: &mut Graph, c: &ConvSpec, a: &VjpArgs) -> Resul
     let (xt, wt) = (g.ty(x).clone(), g.ty(w).clone());
     let geo: Vec<Geometry> = (0..ns)
         .map(|i| {
-            geometry(xt.dims[d.input_spatial[i]], wt.dims[d.kernel_spatial[i]], c.strides[i], c.padding[i], c.lhs_dilation[i], c.rhs_dilation[i])
+            geometry(
+                xt.dims[d.input_spatial[i]],
+                wt.dims[d.kernel_spatial[i]],
+                c.strides[i],
+                c.padding[i],
+                c.lhs_dilation[i],
+                c.rhs_dilation[i],
+            )
         })
         .collect();
     let fg = c.feature_group_count;

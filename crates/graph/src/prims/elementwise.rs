@@ -237,7 +237,13 @@ binary_ops! {
 }
 
 /// VJP of max (`dir = Gt`) / min (`dir = Lt`): a gets ct where it wins, half of ct where tied.
-fn choose_vjp(g: &mut Graph, a: Value, b: Value, ct: Value, dir: CmpDir) -> Result<(Option<Value>, Option<Value>)> {
+fn choose_vjp(
+    g: &mut Graph,
+    a: Value,
+    b: Value,
+    ct: Value,
+    dir: CmpDir,
+) -> Result<(Option<Value>, Option<Value>)> {
     let wins = g.compare(a, b, dir)?;
     let ties = g.compare(a, b, CmpDir::Eq)?;
     let dt = g.dtype(ct);
@@ -298,7 +304,11 @@ impl Graph {
 pub(crate) fn shape_unary(op: UnaryOp, ins: &[&TensorType]) -> Result<TensorType> {
     let x = ins[0];
     if !op.accepts(x.dtype) {
-        bail!(op.mlir(), "element type {} is not supported (operand {x})", x.dtype);
+        bail!(
+            op.mlir(),
+            "element type {} is not supported (operand {x})",
+            x.dtype
+        );
     }
     Ok(x.clone())
 }
@@ -313,7 +323,12 @@ fn same_types(op: &str, a: &TensorType, b: &TensorType) -> Result<()> {
 pub(crate) fn shape_binary(op: BinaryOp, ins: &[&TensorType]) -> Result<TensorType> {
     same_types(op.mlir(), ins[0], ins[1])?;
     if !op.accepts(ins[0].dtype) {
-        bail!(op.mlir(), "element type {} is not supported (operands {})", ins[0].dtype, ins[0]);
+        bail!(
+            op.mlir(),
+            "element type {} is not supported (operands {})",
+            ins[0].dtype,
+            ins[0]
+        );
     }
     Ok(ins[0].clone())
 }
@@ -330,7 +345,10 @@ pub(crate) fn shape_select(ins: &[&TensorType]) -> Result<TensorType> {
         bail!("select", "predicate must be i1, got {p} (select_c1)");
     }
     if p.rank() != 0 && p.dims != t.dims {
-        bail!("select", "predicate shape {p} must be a scalar or match the operands {t} (select_c1)");
+        bail!(
+            "select",
+            "predicate shape {p} must be a scalar or match the operands {t} (select_c1)"
+        );
     }
     Ok(t.clone())
 }
@@ -340,11 +358,24 @@ pub(crate) fn shape_convert(ins: &[&TensorType], to: DType) -> Result<TensorType
 }
 
 pub(crate) fn print_unary(op: UnaryOp, t: &OpText) -> String {
-    format!("{} = stablehlo.{} {} : {}", t.res, op.mlir(), t.args[0], t.outs[0])
+    format!(
+        "{} = stablehlo.{} {} : {}",
+        t.res,
+        op.mlir(),
+        t.args[0],
+        t.outs[0]
+    )
 }
 
 pub(crate) fn print_binary(op: BinaryOp, t: &OpText) -> String {
-    format!("{} = stablehlo.{} {}, {} : {}", t.res, op.mlir(), t.args[0], t.args[1], t.outs[0])
+    format!(
+        "{} = stablehlo.{} {}, {} : {}",
+        t.res,
+        op.mlir(),
+        t.args[0],
+        t.args[1],
+        t.outs[0]
+    )
 }
 
 pub(crate) fn print_compare(dir: CmpDir, t: &OpText) -> String {
@@ -356,15 +387,35 @@ pub(crate) fn print_compare(dir: CmpDir, t: &OpText) -> String {
     } else {
         "UNSIGNED"
     };
-    format!("{} = stablehlo.compare {}, {}, {}, {} : {}", t.res, dir.mlir(), t.args[0], t.args[1], kind, t.fn_type())
+    format!(
+        "{} = stablehlo.compare {}, {}, {}, {} : {}",
+        t.res,
+        dir.mlir(),
+        t.args[0],
+        t.args[1],
+        kind,
+        t.fn_type()
+    )
 }
 
 pub(crate) fn print_select(t: &OpText) -> String {
-    format!("{} = stablehlo.select {}, {}, {} : {}", t.res, t.args[0], t.args[1], t.args[2], t.fn_type())
+    format!(
+        "{} = stablehlo.select {}, {}, {} : {}",
+        t.res,
+        t.args[0],
+        t.args[1],
+        t.args[2],
+        t.fn_type()
+    )
 }
 
 pub(crate) fn print_convert(t: &OpText) -> String {
-    format!("{} = stablehlo.convert {} : {}", t.res, t.args[0], t.fn_type())
+    format!(
+        "{} = stablehlo.convert {} : {}",
+        t.res,
+        t.args[0],
+        t.fn_type()
+    )
 }
 
 pub(crate) fn vjp_unary(g: &mut Graph, op: UnaryOp, a: &VjpArgs) -> Result<Vec<Option<Value>>> {
@@ -386,8 +437,16 @@ pub(crate) fn vjp_binary(g: &mut Graph, op: BinaryOp, a: &VjpArgs) -> Result<Vec
 pub(crate) fn vjp_select(g: &mut Graph, a: &VjpArgs) -> Result<Vec<Option<Value>>> {
     let (p, ct) = (a.inputs[0], a.ct());
     let zero = g.zeros_like(ct)?;
-    let dt = if a.needs[1] { Some(g.select(p, ct, zero)?) } else { None };
-    let df = if a.needs[2] { Some(g.select(p, zero, ct)?) } else { None };
+    let dt = if a.needs[1] {
+        Some(g.select(p, ct, zero)?)
+    } else {
+        None
+    };
+    let df = if a.needs[2] {
+        Some(g.select(p, zero, ct)?)
+    } else {
+        None
+    };
     Ok(vec![None, dt, df])
 }
 

@@ -9,12 +9,24 @@ use crate::types::{DType, TensorType};
 impl Graph {
     /// `stablehlo.iota`: values `0, 1, …` along `dim`, of type `ty`.
     pub fn iota(&mut self, ty: &TensorType, dim: usize) -> Result<Value> {
-        self.push1(Prim::Iota { ty: ty.clone(), dim }, vec![])
+        self.push1(
+            Prim::Iota {
+                ty: ty.clone(),
+                dim,
+            },
+            vec![],
+        )
     }
 
     /// `stablehlo.broadcast_in_dim`: operand dim `i` maps to result dim `dims[i]` (size equal, or 1 to expand).
     pub fn broadcast_in_dim(&mut self, x: Value, out: &[usize], dims: &[usize]) -> Result<Value> {
-        self.push1(Prim::BroadcastInDim { out: out.to_vec(), dims: dims.to_vec() }, vec![x])
+        self.push1(
+            Prim::BroadcastInDim {
+                out: out.to_vec(),
+                dims: dims.to_vec(),
+            },
+            vec![x],
+        )
     }
 
     /// `stablehlo.reshape` to `out` (row-major; same element count). No node when the shape is unchanged.
@@ -30,18 +42,50 @@ impl Graph {
         if perm.iter().enumerate().all(|(i, &p)| i == p) && perm.len() == self.ty(x).rank() {
             return Ok(x);
         }
-        self.push1(Prim::Transpose { perm: perm.to_vec() }, vec![x])
+        self.push1(
+            Prim::Transpose {
+                perm: perm.to_vec(),
+            },
+            vec![x],
+        )
     }
 
     /// `stablehlo.slice`: elements `start[d], start[d] + strides[d], … < limit[d]` of each dim.
-    pub fn slice(&mut self, x: Value, start: &[usize], limit: &[usize], strides: &[usize]) -> Result<Value> {
-        self.push1(Prim::Slice { start: start.to_vec(), limit: limit.to_vec(), strides: strides.to_vec() }, vec![x])
+    pub fn slice(
+        &mut self,
+        x: Value,
+        start: &[usize],
+        limit: &[usize],
+        strides: &[usize],
+    ) -> Result<Value> {
+        self.push1(
+            Prim::Slice {
+                start: start.to_vec(),
+                limit: limit.to_vec(),
+                strides: strides.to_vec(),
+            },
+            vec![x],
+        )
     }
 
     /// `stablehlo.pad` with the scalar `value`: `interior` elements between neighbours, then `lo`/`hi` at the
     /// ends (negative `lo`/`hi` crop).
-    pub fn pad(&mut self, x: Value, value: Value, lo: &[i64], hi: &[i64], interior: &[usize]) -> Result<Value> {
-        self.push1(Prim::Pad { lo: lo.to_vec(), hi: hi.to_vec(), interior: interior.to_vec() }, vec![x, value])
+    pub fn pad(
+        &mut self,
+        x: Value,
+        value: Value,
+        lo: &[i64],
+        hi: &[i64],
+        interior: &[usize],
+    ) -> Result<Value> {
+        self.push1(
+            Prim::Pad {
+                lo: lo.to_vec(),
+                hi: hi.to_vec(),
+                interior: interior.to_vec(),
+            },
+            vec![x, value],
+        )
     }
 
     /// `stablehlo.concatenate` along `dim`. A single operand is returned as is.
@@ -57,7 +101,12 @@ impl Graph {
         if dims.is_empty() {
             return Ok(x);
         }
-        self.push1(Prim::Reverse { dims: dims.to_vec() }, vec![x])
+        self.push1(
+            Prim::Reverse {
+                dims: dims.to_vec(),
+            },
+            vec![x],
+        )
     }
 }
 
@@ -71,11 +120,20 @@ pub(crate) fn shape_iota(ty: &TensorType, dim: usize) -> Result<TensorType> {
     Ok(ty.clone())
 }
 
-pub(crate) fn shape_broadcast(ins: &[&TensorType], out: &[usize], dims: &[usize]) -> Result<TensorType> {
+pub(crate) fn shape_broadcast(
+    ins: &[&TensorType],
+    out: &[usize],
+    dims: &[usize],
+) -> Result<TensorType> {
     let x = ins[0];
     let res = TensorType::new(x.dtype, out);
     if dims.len() != x.rank() {
-        bail!("broadcast_in_dim", "{} broadcast dims {dims:?} for operand {x} of rank {} (broadcast_in_dim_c2)", dims.len(), x.rank());
+        bail!(
+            "broadcast_in_dim",
+            "{} broadcast dims {dims:?} for operand {x} of rank {} (broadcast_in_dim_c2)",
+            dims.len(),
+            x.rank()
+        );
     }
     check_dims("broadcast_in_dim", "broadcast dimension", dims, out.len())?;
     if dims.windows(2).any(|w| w[0] >= w[1]) {
@@ -93,7 +151,11 @@ pub(crate) fn shape_broadcast(ins: &[&TensorType], out: &[usize], dims: &[usize]
 pub(crate) fn shape_reshape(ins: &[&TensorType], out: &[usize]) -> Result<TensorType> {
     let res = TensorType::new(ins[0].dtype, out);
     if res.numel() != ins[0].numel() {
-        bail!("reshape", "operand {} and result {res} have different element counts (reshape_c1)", ins[0]);
+        bail!(
+            "reshape",
+            "operand {} and result {res} have different element counts (reshape_c1)",
+            ins[0]
+        );
     }
     Ok(res)
 }
@@ -101,13 +163,24 @@ pub(crate) fn shape_reshape(ins: &[&TensorType], out: &[usize]) -> Result<Tensor
 pub(crate) fn shape_transpose(ins: &[&TensorType], perm: &[usize]) -> Result<TensorType> {
     let x = ins[0];
     if perm.len() != x.rank() {
-        bail!("transpose", "permutation {perm:?} does not match operand {x} (transpose_c2)");
+        bail!(
+            "transpose",
+            "permutation {perm:?} does not match operand {x} (transpose_c2)"
+        );
     }
     check_dims("transpose", "permutation entry", perm, x.rank())?;
-    Ok(TensorType { dtype: x.dtype, dims: perm.iter().map(|&p| x.dims[p]).collect() })
+    Ok(TensorType {
+        dtype: x.dtype,
+        dims: perm.iter().map(|&p| x.dims[p]).collect(),
+    })
 }
 
-pub(crate) fn shape_slice(ins: &[&TensorType], start: &[usize], limit: &[usize], strides: &[usize]) -> Result<TensorType> {
+pub(crate) fn shape_slice(
+    ins: &[&TensorType],
+    start: &[usize],
+    limit: &[usize],
+    strides: &[usize],
+) -> Result<TensorType> {
     let x = ins[0];
     if start.len() != x.rank() || limit.len() != x.rank() || strides.len() != x.rank() {
         bail!("slice", "start {start:?}, limit {limit:?}, strides {strides:?} must each have one entry per dim of {x} (slice_c2)");
@@ -115,20 +188,37 @@ pub(crate) fn shape_slice(ins: &[&TensorType], start: &[usize], limit: &[usize],
     let mut dims = Vec::new();
     for d in 0..x.rank() {
         if start[d] > limit[d] || limit[d] > x.dims[d] {
-            bail!("slice", "dim {d}: need 0 <= start {} <= limit {} <= size {} of operand {x} (slice_c3)", start[d], limit[d], x.dims[d]);
+            bail!(
+                "slice",
+                "dim {d}: need 0 <= start {} <= limit {} <= size {} of operand {x} (slice_c3)",
+                start[d],
+                limit[d],
+                x.dims[d]
+            );
         }
         if strides[d] == 0 {
             bail!("slice", "dim {d}: stride must be positive (slice_c4)");
         }
         dims.push((limit[d] - start[d]).div_ceil(strides[d]));
     }
-    Ok(TensorType { dtype: x.dtype, dims })
+    Ok(TensorType {
+        dtype: x.dtype,
+        dims,
+    })
 }
 
-pub(crate) fn shape_pad(ins: &[&TensorType], lo: &[i64], hi: &[i64], interior: &[usize]) -> Result<TensorType> {
+pub(crate) fn shape_pad(
+    ins: &[&TensorType],
+    lo: &[i64],
+    hi: &[i64],
+    interior: &[usize],
+) -> Result<TensorType> {
     let (x, v) = (ins[0], ins[1]);
     if v.rank() != 0 || v.dtype != x.dtype {
-        bail!("pad", "padding value {v} must be a scalar of the operand's element type ({x}) (pad_c1)");
+        bail!(
+            "pad",
+            "padding value {v} must be a scalar of the operand's element type ({x}) (pad_c1)"
+        );
     }
     if lo.len() != x.rank() || hi.len() != x.rank() || interior.len() != x.rank() {
         bail!("pad", "lo {lo:?}, hi {hi:?}, interior {interior:?} must each have one entry per dim of {x} (pad_c2)");
@@ -138,11 +228,19 @@ pub(crate) fn shape_pad(ins: &[&TensorType], lo: &[i64], hi: &[i64], interior: &
         let n = x.dims[d] as i64;
         let size = lo[d] + hi[d] + n + (n - 1).max(0) * interior[d] as i64;
         if size < 0 {
-            bail!("pad", "dim {d} of {x} would have negative size {size} (lo {}, hi {}) (pad_c4)", lo[d], hi[d]);
+            bail!(
+                "pad",
+                "dim {d} of {x} would have negative size {size} (lo {}, hi {}) (pad_c4)",
+                lo[d],
+                hi[d]
+            );
         }
         dims.push(size as usize);
     }
-    Ok(TensorType { dtype: x.dtype, dims })
+    Ok(TensorType {
+        dtype: x.dtype,
+        dims,
+    })
 }
 
 pub(crate) fn shape_concatenate(ins: &[&TensorType], dim: usize) -> Result<TensorType> {
@@ -151,18 +249,28 @@ pub(crate) fn shape_concatenate(ins: &[&TensorType], dim: usize) -> Result<Tenso
     }
     let first = ins[0];
     if dim >= first.rank() {
-        bail!("concatenate", "dimension {dim} is out of range for {first} (concatenate_c4)");
+        bail!(
+            "concatenate",
+            "dimension {dim} is out of range for {first} (concatenate_c4)"
+        );
     }
     let mut dims = first.dims.clone();
     dims[dim] = 0;
     for t in ins {
-        let same_other = t.rank() == first.rank() && (0..t.rank()).all(|d| d == dim || t.dims[d] == first.dims[d]);
+        let same_other = t.rank() == first.rank()
+            && (0..t.rank()).all(|d| d == dim || t.dims[d] == first.dims[d]);
         if t.dtype != first.dtype || !same_other {
-            bail!("concatenate", "operands {first} and {t} differ outside dimension {dim} (concatenate_c1, c5)");
+            bail!(
+                "concatenate",
+                "operands {first} and {t} differ outside dimension {dim} (concatenate_c1, c5)"
+            );
         }
         dims[dim] += t.dims[dim];
     }
-    Ok(TensorType { dtype: first.dtype, dims })
+    Ok(TensorType {
+        dtype: first.dtype,
+        dims,
+    })
 }
 
 pub(crate) fn shape_reverse(ins: &[&TensorType], dims: &[usize]) -> Result<TensorType> {
@@ -171,18 +279,40 @@ pub(crate) fn shape_reverse(ins: &[&TensorType], dims: &[usize]) -> Result<Tenso
 }
 
 pub(crate) fn print_broadcast(dims: &[usize], t: &OpText) -> String {
-    format!("{} = stablehlo.broadcast_in_dim {}, dims = [{}] : {}", t.res, t.args[0], list(dims), t.fn_type())
+    format!(
+        "{} = stablehlo.broadcast_in_dim {}, dims = [{}] : {}",
+        t.res,
+        t.args[0],
+        list(dims),
+        t.fn_type()
+    )
 }
 
 pub(crate) fn print_reshape(t: &OpText) -> String {
-    format!("{} = stablehlo.reshape {} : {}", t.res, t.args[0], t.fn_type())
+    format!(
+        "{} = stablehlo.reshape {} : {}",
+        t.res,
+        t.args[0],
+        t.fn_type()
+    )
 }
 
 pub(crate) fn print_transpose(perm: &[usize], t: &OpText) -> String {
-    format!("{} = stablehlo.transpose {}, dims = [{}] : {}", t.res, t.args[0], list(perm), t.fn_type())
+    format!(
+        "{} = stablehlo.transpose {}, dims = [{}] : {}",
+        t.res,
+        t.args[0],
+        list(perm),
+        t.fn_type()
+    )
 }
 
-pub(crate) fn print_slice(start: &[usize], limit: &[usize], strides: &[usize], t: &OpText) -> String {
+pub(crate) fn print_slice(
+    start: &[usize],
+    limit: &[usize],
+    strides: &[usize],
+    t: &OpText,
+) -> String {
     let ranges: Vec<String> = (0..start.len())
         .map(|d| {
             if strides[d] == 1 {
@@ -192,38 +322,73 @@ pub(crate) fn print_slice(start: &[usize], limit: &[usize], strides: &[usize], t
             }
         })
         .collect();
-    format!("{} = stablehlo.slice {} [{}] : {}", t.res, t.args[0], ranges.join(", "), t.fn_type())
+    format!(
+        "{} = stablehlo.slice {} [{}] : {}",
+        t.res,
+        t.args[0],
+        ranges.join(", "),
+        t.fn_type()
+    )
 }
 
 pub(crate) fn print_pad(lo: &[i64], hi: &[i64], interior: &[usize], t: &OpText) -> String {
     format!(
         "{} = stablehlo.pad {}, {}, low = [{}], high = [{}], interior = [{}] : {}",
-        t.res, t.args[0], t.args[1], list(lo), list(hi), list(interior), t.fn_type()
+        t.res,
+        t.args[0],
+        t.args[1],
+        list(lo),
+        list(hi),
+        list(interior),
+        t.fn_type()
     )
 }
 
 pub(crate) fn print_concatenate(dim: usize, t: &OpText) -> String {
-    format!("{} = stablehlo.concatenate {}, dim = {} : {}", t.res, t.args.join(", "), dim, t.fn_type())
+    format!(
+        "{} = stablehlo.concatenate {}, dim = {} : {}",
+        t.res,
+        t.args.join(", "),
+        dim,
+        t.fn_type()
+    )
 }
 
 pub(crate) fn print_reverse(dims: &[usize], t: &OpText) -> String {
-    format!("{} = stablehlo.reverse {}, dims = [{}] : {}", t.res, t.args[0], list(dims), t.outs[0])
+    format!(
+        "{} = stablehlo.reverse {}, dims = [{}] : {}",
+        t.res,
+        t.args[0],
+        list(dims),
+        t.outs[0]
+    )
 }
 
 /// broadcast_in_dim transposes to a sum over the broadcast dims (new dims and expanded size-1 dims),
 /// then a transpose back into operand order (when `dims` is not increasing) and a reshape that
 /// re-inserts the size-1 dims.
-pub(crate) fn vjp_broadcast(g: &mut Graph, dims: &[usize], a: &VjpArgs) -> Result<Vec<Option<Value>>> {
+pub(crate) fn vjp_broadcast(
+    g: &mut Graph,
+    dims: &[usize],
+    a: &VjpArgs,
+) -> Result<Vec<Option<Value>>> {
     let (x, ct) = (a.inputs[0], a.ct());
     let xdims = g.dims(x).to_vec();
     let out = g.dims(ct).to_vec();
-    let kept: Vec<usize> = (0..xdims.len()).filter(|&i| xdims[i] == out[dims[i]]).collect();
-    let summed: Vec<usize> = (0..out.len()).filter(|d| !kept.iter().any(|&i| dims[i] == *d)).collect();
+    let kept: Vec<usize> = (0..xdims.len())
+        .filter(|&i| xdims[i] == out[dims[i]])
+        .collect();
+    let summed: Vec<usize> = (0..out.len())
+        .filter(|d| !kept.iter().any(|&i| dims[i] == *d))
+        .collect();
     let r = g.reduce(ct, crate::ReduceOp::Sum, &summed)?;
     // r's dims are the kept result dims in increasing order; order them as in the operand.
     let mut by_out: Vec<usize> = kept.clone();
     by_out.sort_by_key(|&i| dims[i]);
-    let perm: Vec<usize> = kept.iter().map(|i| by_out.iter().position(|j| j == i).unwrap_or(0)).collect();
+    let perm: Vec<usize> = kept
+        .iter()
+        .map(|i| by_out.iter().position(|j| j == i).unwrap_or(0))
+        .collect();
     let r = g.transpose(r, &perm)?;
     Ok(vec![Some(g.reshape(r, &xdims)?)])
 }
@@ -233,7 +398,11 @@ pub(crate) fn vjp_reshape(g: &mut Graph, a: &VjpArgs) -> Result<Vec<Option<Value
     Ok(vec![Some(g.reshape(a.ct(), &xdims)?)])
 }
 
-pub(crate) fn vjp_transpose(g: &mut Graph, perm: &[usize], a: &VjpArgs) -> Result<Vec<Option<Value>>> {
+pub(crate) fn vjp_transpose(
+    g: &mut Graph,
+    perm: &[usize],
+    a: &VjpArgs,
+) -> Result<Vec<Option<Value>>> {
     let mut inv = vec![0; perm.len()];
     for (i, &p) in perm.iter().enumerate() {
         inv[p] = i;
@@ -242,7 +411,12 @@ pub(crate) fn vjp_transpose(g: &mut Graph, perm: &[usize], a: &VjpArgs) -> Resul
 }
 
 /// slice transposes to a pad with zeros: `start` before, stride − 1 between, and the unused tail after.
-pub(crate) fn vjp_slice(g: &mut Graph, start: &[usize], strides: &[usize], a: &VjpArgs) -> Result<Vec<Option<Value>>> {
+pub(crate) fn vjp_slice(
+    g: &mut Graph,
+    start: &[usize],
+    strides: &[usize],
+    a: &VjpArgs,
+) -> Result<Vec<Option<Value>>> {
     let (x, ct) = (a.inputs[0], a.ct());
     let xdims = g.dims(x).to_vec();
     let out = g.dims(ct).to_vec();
@@ -251,14 +425,22 @@ pub(crate) fn vjp_slice(g: &mut Graph, start: &[usize], strides: &[usize], a: &V
     }
     let zero = g.scalar(0.0, g.dtype(ct))?;
     let lo: Vec<i64> = start.iter().map(|&s| s as i64).collect();
-    let hi: Vec<i64> = (0..xdims.len()).map(|d| (xdims[d] - start[d] - ((out[d] - 1) * strides[d] + 1)) as i64).collect();
+    let hi: Vec<i64> = (0..xdims.len())
+        .map(|d| (xdims[d] - start[d] - ((out[d] - 1) * strides[d] + 1)) as i64)
+        .collect();
     let interior: Vec<usize> = strides.iter().map(|s| s - 1).collect();
     Ok(vec![Some(g.pad(ct, zero, &lo, &hi, &interior)?)])
 }
 
 /// pad transposes to: undo lo/hi (a pad with −lo/−hi, which also restores cropped zeros), then a strided
 /// slice that drops the interior padding. The padding value's cotangent is what remains: Σct − Σct_x.
-pub(crate) fn vjp_pad(g: &mut Graph, lo: &[i64], hi: &[i64], interior: &[usize], a: &VjpArgs) -> Result<Vec<Option<Value>>> {
+pub(crate) fn vjp_pad(
+    g: &mut Graph,
+    lo: &[i64],
+    hi: &[i64],
+    interior: &[usize],
+    a: &VjpArgs,
+) -> Result<Vec<Option<Value>>> {
     let ct = a.ct();
     let rank = lo.len();
     let zero = g.scalar(0.0, g.dtype(ct))?;
@@ -279,7 +461,11 @@ pub(crate) fn vjp_pad(g: &mut Graph, lo: &[i64], hi: &[i64], interior: &[usize],
     Ok(vec![Some(dx), dv])
 }
 
-pub(crate) fn vjp_concatenate(g: &mut Graph, dim: usize, a: &VjpArgs) -> Result<Vec<Option<Value>>> {
+pub(crate) fn vjp_concatenate(
+    g: &mut Graph,
+    dim: usize,
+    a: &VjpArgs,
+) -> Result<Vec<Option<Value>>> {
     let ct = a.ct();
     let cdims = g.dims(ct).to_vec();
     let mut offset = 0;
@@ -300,6 +486,10 @@ pub(crate) fn vjp_concatenate(g: &mut Graph, dim: usize, a: &VjpArgs) -> Result<
     Ok(res)
 }
 
-pub(crate) fn vjp_reverse(g: &mut Graph, dims: &[usize], a: &VjpArgs) -> Result<Vec<Option<Value>>> {
+pub(crate) fn vjp_reverse(
+    g: &mut Graph,
+    dims: &[usize],
+    a: &VjpArgs,
+) -> Result<Vec<Option<Value>>> {
     Ok(vec![Some(g.reverse(a.ct(), dims)?)])
 }

@@ -49,9 +49,17 @@ pub enum Prim {
     /// `stablehlo.transpose`: result dim `i` is operand dim `perm[i]`.
     Transpose { perm: Vec<usize> },
     /// `stablehlo.slice` with strides.
-    Slice { start: Vec<usize>, limit: Vec<usize>, strides: Vec<usize> },
+    Slice {
+        start: Vec<usize>,
+        limit: Vec<usize>,
+        strides: Vec<usize>,
+    },
     /// `stablehlo.pad(operand, padding_value)`; `lo`/`hi` may be negative (cropping).
-    Pad { lo: Vec<i64>, hi: Vec<i64>, interior: Vec<usize> },
+    Pad {
+        lo: Vec<i64>,
+        hi: Vec<i64>,
+        interior: Vec<usize>,
+    },
     /// `stablehlo.concatenate` along `dim`.
     Concatenate { dim: usize },
     /// `stablehlo.reverse` along `dims`.
@@ -68,7 +76,10 @@ pub enum Prim {
     /// `stablehlo.convolution`.
     Convolution(ConvSpec),
     /// `stablehlo.rng_bit_generator(state)` → (new state, bits of type `out`).
-    RngBitGenerator { algorithm: RngAlgorithm, out: TensorType },
+    RngBitGenerator {
+        algorithm: RngAlgorithm,
+        out: TensorType,
+    },
     /// A composite with a user VJP rule. Inputs: the composite's inputs, then its outputs, then residuals;
     /// results alias the outputs (nothing is printed for it).
     CustomVjp(CustomVjp),
@@ -120,7 +131,11 @@ pub(crate) fn infer(prim: &Prim, ins: &[&TensorType]) -> Result<Vec<TensorType>>
         Prim::BroadcastInDim { out, dims } => one(layout::shape_broadcast(ins, out, dims)),
         Prim::Reshape { out } => one(layout::shape_reshape(ins, out)),
         Prim::Transpose { perm } => one(layout::shape_transpose(ins, perm)),
-        Prim::Slice { start, limit, strides } => one(layout::shape_slice(ins, start, limit, strides)),
+        Prim::Slice {
+            start,
+            limit,
+            strides,
+        } => one(layout::shape_slice(ins, start, limit, strides)),
         Prim::Pad { lo, hi, interior } => one(layout::shape_pad(ins, lo, hi, interior)),
         Prim::Concatenate { dim } => one(layout::shape_concatenate(ins, *dim)),
         Prim::Reverse { dims } => one(layout::shape_reverse(ins, dims)),
@@ -150,7 +165,11 @@ impl OpText<'_> {
     pub(crate) fn fn_type(&self) -> String {
         let ins: Vec<String> = self.ins.iter().map(|t| t.to_string()).collect();
         let outs: Vec<String> = self.outs.iter().map(|t| t.to_string()).collect();
-        let outs = if outs.len() == 1 { outs[0].clone() } else { format!("({})", outs.join(", ")) };
+        let outs = if outs.len() == 1 {
+            outs[0].clone()
+        } else {
+            format!("({})", outs.join(", "))
+        };
         format!("({}) -> {}", ins.join(", "), outs)
     }
 }
@@ -160,7 +179,12 @@ impl OpText<'_> {
 pub(crate) fn print(prim: &Prim, t: &OpText) -> String {
     match prim {
         Prim::Parameter { .. } | Prim::CustomVjp(_) => String::new(),
-        Prim::Constant { ty, lit } => format!("{} = stablehlo.constant {} : {}", t.res, lit.to_mlir(ty), ty),
+        Prim::Constant { ty, lit } => format!(
+            "{} = stablehlo.constant {} : {}",
+            t.res,
+            lit.to_mlir(ty),
+            ty
+        ),
         Prim::Iota { ty, dim } => format!("{} = stablehlo.iota dim = {} : {}", t.res, dim, ty),
         Prim::Convert { .. } => elementwise::print_convert(t),
         Prim::Unary(op) => elementwise::print_unary(*op, t),
@@ -170,7 +194,11 @@ pub(crate) fn print(prim: &Prim, t: &OpText) -> String {
         Prim::BroadcastInDim { dims, .. } => layout::print_broadcast(dims, t),
         Prim::Reshape { .. } => layout::print_reshape(t),
         Prim::Transpose { perm } => layout::print_transpose(perm, t),
-        Prim::Slice { start, limit, strides } => layout::print_slice(start, limit, strides, t),
+        Prim::Slice {
+            start,
+            limit,
+            strides,
+        } => layout::print_slice(start, limit, strides, t),
         Prim::Pad { lo, hi, interior } => layout::print_pad(lo, hi, interior, t),
         Prim::Concatenate { dim } => layout::print_concatenate(*dim, t),
         Prim::Reverse { dims } => layout::print_reverse(dims, t),
@@ -202,7 +230,9 @@ impl VjpArgs<'_> {
 /// VJP rule: cotangents for the operands (`None` = zero or not needed), appended to `g`.
 pub(crate) fn vjp(g: &mut Graph, prim: &Prim, a: &VjpArgs) -> Result<Vec<Option<Value>>> {
     match prim {
-        Prim::Parameter { .. } | Prim::Constant { .. } | Prim::Iota { .. } => Ok(vec![None; a.inputs.len()]),
+        Prim::Parameter { .. } | Prim::Constant { .. } | Prim::Iota { .. } => {
+            Ok(vec![None; a.inputs.len()])
+        }
         Prim::Convert { .. } => elementwise::vjp_convert(g, a),
         Prim::Unary(op) => elementwise::vjp_unary(g, *op, a),
         Prim::Binary(op) => elementwise::vjp_binary(g, *op, a),
@@ -243,11 +273,23 @@ pub(crate) fn flops(prim: &Prim, ins: &[&TensorType], outs: &[TensorType]) -> u6
         | Prim::Reverse { .. }
         | Prim::RngBitGenerator { .. }
         | Prim::CustomVjp(_) => 0,
-        Prim::Convert { .. } | Prim::Unary(_) | Prim::Binary(_) | Prim::Compare(_) | Prim::Select => out_n,
+        Prim::Convert { .. }
+        | Prim::Unary(_)
+        | Prim::Binary(_)
+        | Prim::Compare(_)
+        | Prim::Select => out_n,
         Prim::Reduce { .. } => ins[0].numel() as u64,
         Prim::ReduceWindow { window, .. } => out_n * window.dims.iter().product::<usize>() as u64,
-        Prim::SelectAndScatter { window } => 2 * ins[1].numel() as u64 * window.dims.iter().product::<usize>() as u64,
-        Prim::DotGeneral(d) => 2 * out_n * d.lhs_contract.iter().map(|&i| ins[0].dims[i] as u64).product::<u64>(),
+        Prim::SelectAndScatter { window } => {
+            2 * ins[1].numel() as u64 * window.dims.iter().product::<usize>() as u64
+        }
+        Prim::DotGeneral(d) => {
+            2 * out_n
+                * d.lhs_contract
+                    .iter()
+                    .map(|&i| ins[0].dims[i] as u64)
+                    .product::<u64>()
+        }
         Prim::Convolution(c) => {
             let k = &ins[1].dims;
             let window: u64 = c.dims.kernel_spatial.iter().map(|&i| k[i] as u64).product();
@@ -258,7 +300,10 @@ pub(crate) fn flops(prim: &Prim, ins: &[&TensorType], outs: &[TensorType]) -> u6
 
 /// Joins numbers as `1, 2, 3`.
 pub(crate) fn list<T: std::fmt::Display>(xs: &[T]) -> String {
-    xs.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+    xs.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Checks that `dims` are distinct and `< rank`; names `op` and `what` in the error.
@@ -266,7 +311,10 @@ pub(crate) fn check_dims(op: &str, what: &str, dims: &[usize], rank: usize) -> R
     let mut seen = vec![false; rank];
     for &d in dims {
         if d >= rank {
-            crate::error::bail!(op, "{what} {d} is out of range for rank {rank} (dims {dims:?})");
+            crate::error::bail!(
+                op,
+                "{what} {d} is out of range for rank {rank} (dims {dims:?})"
+            );
         }
         if seen[d] {
             crate::error::bail!(op, "{what} {d} appears twice in {dims:?}");

@@ -29,17 +29,21 @@ impl ReduceOp {
         let (lo, hi): (f64, f64) = match dtype {
             DType::F32 | DType::F64 | DType::BF16 => (f64::NEG_INFINITY, f64::INFINITY),
             DType::I32 => (i32::MIN as f64, i32::MAX as f64),
-            DType::I64 => return Ok(Literal::Int(vec![match self {
-                ReduceOp::Sum => 0,
-                ReduceOp::Max => i64::MIN,
-                ReduceOp::Min => i64::MAX,
-            }])),
+            DType::I64 => {
+                return Ok(Literal::Int(vec![match self {
+                    ReduceOp::Sum => 0,
+                    ReduceOp::Max => i64::MIN,
+                    ReduceOp::Min => i64::MAX,
+                }]))
+            }
             DType::U8 => (0.0, 255.0),
             DType::U32 => (0.0, u32::MAX as f64),
-            DType::U64 => return Ok(Literal::UInt(vec![match self {
-                ReduceOp::Sum | ReduceOp::Max => 0,
-                ReduceOp::Min => u64::MAX,
-            }])),
+            DType::U64 => {
+                return Ok(Literal::UInt(vec![match self {
+                    ReduceOp::Sum | ReduceOp::Max => 0,
+                    ReduceOp::Min => u64::MAX,
+                }]))
+            }
             DType::Pred => bail!("reduce", "reductions over i1 are not supported"),
         };
         let v = match self {
@@ -65,30 +69,58 @@ impl Graph {
     }
 }
 
-pub(crate) fn shape_reduce(op: ReduceOp, ins: &[&TensorType], dims: &[usize]) -> Result<TensorType> {
+pub(crate) fn shape_reduce(
+    op: ReduceOp,
+    ins: &[&TensorType],
+    dims: &[usize],
+) -> Result<TensorType> {
     let x = ins[0];
     if ins[1].rank() != 0 || ins[1].dtype != x.dtype {
-        bail!("reduce", "init value {} must be a scalar of the operand's element type ({x}) (reduce_c2)", ins[1]);
+        bail!(
+            "reduce",
+            "init value {} must be a scalar of the operand's element type ({x}) (reduce_c2)",
+            ins[1]
+        );
     }
     if x.dtype == DType::Pred {
-        bail!("reduce", "{} reduction over i1 operand {x} is not supported", op.mlir());
+        bail!(
+            "reduce",
+            "{} reduction over i1 operand {x} is not supported",
+            op.mlir()
+        );
     }
     check_dims("reduce", "dimension", dims, x.rank())?;
-    let kept = (0..x.rank()).filter(|d| !dims.contains(d)).map(|d| x.dims[d]).collect();
-    Ok(TensorType { dtype: x.dtype, dims: kept })
+    let kept = (0..x.rank())
+        .filter(|d| !dims.contains(d))
+        .map(|d| x.dims[d])
+        .collect();
+    Ok(TensorType {
+        dtype: x.dtype,
+        dims: kept,
+    })
 }
 
 pub(crate) fn print_reduce(op: ReduceOp, dims: &[usize], t: &OpText) -> String {
     format!(
         "{} = stablehlo.reduce({} init: {}) applies stablehlo.{} across dimensions = [{}] : {}",
-        t.res, t.args[0], t.args[1], op.mlir(), list(dims), t.fn_type()
+        t.res,
+        t.args[0],
+        t.args[1],
+        op.mlir(),
+        list(dims),
+        t.fn_type()
     )
 }
 
 /// Sum: broadcast the cotangent back over the reduced dims.
 /// Max/min: the cotangent goes to the positions equal to the result, split evenly among ties
 /// (mask / count), so the rule is exact wherever the extremum is unique.
-pub(crate) fn vjp_reduce(g: &mut Graph, op: ReduceOp, dims: &[usize], a: &VjpArgs) -> Result<Vec<Option<Value>>> {
+pub(crate) fn vjp_reduce(
+    g: &mut Graph,
+    op: ReduceOp,
+    dims: &[usize],
+    a: &VjpArgs,
+) -> Result<Vec<Option<Value>>> {
     let (x, y, ct) = (a.inputs[0], a.outputs[0], a.ct());
     if !g.dtype(x).is_float() {
         return Ok(vec![None, None]);

@@ -26,13 +26,28 @@ impl RngAlgorithm {
 impl Graph {
     /// `stablehlo.rng_bit_generator`: from a `ui64` state vector, returns `(new_state, bits)` with `bits` of
     /// type `out` (an integer type). The bits carry no gradient.
-    pub fn rng_bit_generator(&mut self, state: Value, algorithm: RngAlgorithm, out: &TensorType) -> Result<(Value, Value)> {
-        let r = self.push(Prim::RngBitGenerator { algorithm, out: out.clone() }, vec![state])?;
+    pub fn rng_bit_generator(
+        &mut self,
+        state: Value,
+        algorithm: RngAlgorithm,
+        out: &TensorType,
+    ) -> Result<(Value, Value)> {
+        let r = self.push(
+            Prim::RngBitGenerator {
+                algorithm,
+                out: out.clone(),
+            },
+            vec![state],
+        )?;
         Ok((r[0], r[1]))
     }
 }
 
-pub(crate) fn shape_rng(ins: &[&TensorType], algorithm: RngAlgorithm, out: &TensorType) -> Result<Vec<TensorType>> {
+pub(crate) fn shape_rng(
+    ins: &[&TensorType],
+    algorithm: RngAlgorithm,
+    out: &TensorType,
+) -> Result<Vec<TensorType>> {
     let s = ins[0];
     let ok_len = match algorithm {
         RngAlgorithm::ThreeFry => s.dims == [2],
@@ -43,15 +58,27 @@ pub(crate) fn shape_rng(ins: &[&TensorType], algorithm: RngAlgorithm, out: &Tens
         bail!("rng_bit_generator", "state {s} must be a ui64 vector of the size {} needs (2 for THREE_FRY, 2 or 3 for PHILOX) (rng_bit_generator_c2)", algorithm.mlir());
     }
     if !out.dtype.is_int() {
-        bail!("rng_bit_generator", "output type {out} must have an integer element type");
+        bail!(
+            "rng_bit_generator",
+            "output type {out} must have an integer element type"
+        );
     }
     Ok(vec![s.clone(), out.clone()])
 }
 
 pub(crate) fn print_rng(algorithm: RngAlgorithm, t: &OpText) -> String {
-    format!("{} = stablehlo.rng_bit_generator {}, algorithm = {} : {}", t.res, t.args[0], algorithm.mlir(), t.fn_type())
+    format!(
+        "{} = stablehlo.rng_bit_generator {}, algorithm = {} : {}",
+        t.res,
+        t.args[0],
+        algorithm.mlir(),
+        t.fn_type()
+    )
 }
 
 pub(crate) fn vjp_rng() -> Result<Vec<Option<Value>>> {
-    bail!("vjp", "rng_bit_generator is not differentiable (its state and bits are integers)")
+    bail!(
+        "vjp",
+        "rng_bit_generator is not differentiable (its state and bits are integers)"
+    )
 }

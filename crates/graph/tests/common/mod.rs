@@ -1,7 +1,9 @@
 //! Graphs shared by the golden-text and compile tests.
 #![allow(dead_code)]
 
-use graph::{grad, CmpDir, ConvDims, ConvSpec, DType, Graph, ReduceOp, Result, TensorType, Value, Window};
+use graph::{
+    grad, CmpDir, ConvDims, ConvSpec, DType, Graph, ReduceOp, Result, TensorType, Value, Window,
+};
 
 fn t(dtype: DType, dims: &[usize]) -> TensorType {
     TensorType::new(dtype, dims)
@@ -67,11 +69,23 @@ pub fn conv_pool() -> Result<Graph> {
     let mut g = Graph::new("conv_pool");
     let x = g.parameter(t(DType::F32, &[2, 3, 8, 8]));
     let w = g.parameter(t(DType::F32, &[4, 3, 3, 3]));
-    let c = g.convolution(x, w, &ConvSpec::new(ConvDims::nchw(2)).padding(&[(1, 1), (1, 1)]))?;
+    let c = g.convolution(
+        x,
+        w,
+        &ConvSpec::new(ConvDims::nchw(2)).padding(&[(1, 1), (1, 1)]),
+    )?;
     let zero = g.zeros_like(c)?;
     let r = g.max(c, zero)?;
-    let p = g.reduce_window(r, ReduceOp::Max, &Window::new(&[1, 1, 2, 2]).strides(&[1, 1, 2, 2]))?;
-    let a = g.reduce_window(p, ReduceOp::Sum, &Window::new(&[1, 1, 2, 2]).strides(&[1, 1, 2, 2]))?;
+    let p = g.reduce_window(
+        r,
+        ReduceOp::Max,
+        &Window::new(&[1, 1, 2, 2]).strides(&[1, 1, 2, 2]),
+    )?;
+    let a = g.reduce_window(
+        p,
+        ReduceOp::Sum,
+        &Window::new(&[1, 1, 2, 2]).strides(&[1, 1, 2, 2]),
+    )?;
     let a = g.scale(a, 0.25)?;
     g.set_outputs(&[a])?;
     Ok(g)
@@ -82,11 +96,22 @@ pub fn conv_pool_grad() -> Result<Graph> {
     let mut g = Graph::new("conv_pool_grad");
     let x = g.parameter(t(DType::F64, &[2, 2, 9, 9]));
     let w = g.parameter(t(DType::F64, &[4, 2, 3, 3]));
-    let spec = ConvSpec::new(ConvDims::nchw(2)).strides(&[2, 2]).padding(&[(1, 1), (1, 1)]);
+    let spec = ConvSpec::new(ConvDims::nchw(2))
+        .strides(&[2, 2])
+        .padding(&[(1, 1), (1, 1)]);
     let c = g.convolution(x, w, &spec)?;
     let zero = g.zeros_like(c)?;
     let r = g.max(c, zero)?;
-    let p = g.reduce_window(r, ReduceOp::Max, &Window::new(&[1, 1, 3, 3]).strides(&[1, 1, 2, 2]).padding(&[(0, 0), (0, 0), (1, 1), (1, 1)]))?;
+    let p = g.reduce_window(
+        r,
+        ReduceOp::Max,
+        &Window::new(&[1, 1, 3, 3]).strides(&[1, 1, 2, 2]).padding(&[
+            (0, 0),
+            (0, 0),
+            (1, 1),
+            (1, 1),
+        ]),
+    )?;
     let loss = g.sum(p, &[0, 1, 2, 3])?;
     let grads = grad(&mut g, loss, &[x, w])?;
     g.set_outputs(&[loss, grads[0], grads[1]])?;

@@ -77,7 +77,12 @@ pub fn buffer(ty: &TensorType, data: &[f64]) -> pjrt::Buffer {
 pub fn to_f64(b: &pjrt::Buffer, dtype: DType) -> Vec<f64> {
     match dtype {
         DType::F64 => b.to_vec::<f64>().unwrap(),
-        DType::F32 => b.to_vec::<f32>().unwrap().into_iter().map(|x| x as f64).collect(),
+        DType::F32 => b
+            .to_vec::<f32>()
+            .unwrap()
+            .into_iter()
+            .map(|x| x as f64)
+            .collect(),
         other => panic!("test harness: cannot read {other} as f64"),
     }
 }
@@ -89,7 +94,10 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 /// Compiles `text` and runs it on `args`.
 pub fn run(text: &str, args: &[pjrt::Buffer]) -> Vec<pjrt::Buffer> {
-    let exe = client().compile(text).unwrap_or_else(|e| panic!("compile failed: {e}\n{text}"));
+    let exe = client()
+        .compile(text)
+        .unwrap_or_else(|e| panic!("compile failed: {e}\n{text}"));
     let refs: Vec<&pjrt::Buffer> = args.iter().collect();
-    exe.run(&refs).unwrap_or_else(|e| panic!("run failed: {e}\n{text}"))
+    exe.run(&refs)
+        .unwrap_or_else(|e| panic!("run failed: {e}\n{text}"))
 }
