@@ -404,13 +404,16 @@ fn float_constants_round_trip_through_the_plugin() {
         f64::NEG_INFINITY,
         -0.0,
     ];
-    for dt in [DType::F32, DType::F64] {
+    for dt in [DType::F32, DType::F64, DType::BF16] {
         let mut g = Graph::new("consts");
         let ty = t(dt, &[vals.len()]);
         let c = g.constant_f64(&vals, &ty).unwrap();
+        // bf16 is read back through an exact conversion to f32.
+        let read = if dt == DType::BF16 { DType::F32 } else { dt };
+        let c = g.convert(c, read).unwrap();
         g.set_outputs(&[c]).unwrap();
         let out = run(&print_module(&g).unwrap(), &[]);
-        let got = to_f64(&out[0], dt);
+        let got = to_f64(&out[0], read);
         for (v, got) in vals.iter().zip(got) {
             let want = graph::round_to(*v, dt);
             assert_eq!(

@@ -542,7 +542,7 @@ fn structural_cases() -> Vec<(&'static str, Maker)> {
             .linear(&[&[0], &[1]])
         }),
         ("custom_vjp", |rng, _i| {
-            // softplus(x) = log(1 + e^x) with the closed-form rule ct · σ(x).
+            // softplus(x) = log(1 + e^x) with the closed-form rule ct · e^x / (1 + e^x), reusing the residual e^x.
             let d = rand_dims(rng, 1, 3);
             inst(
                 format!("softplus {d:?}"),
@@ -553,10 +553,13 @@ fn structural_cases() -> Vec<(&'static str, Maker)> {
                         &x[..1],
                         |g, xs| {
                             let e = g.exp(xs[0])?;
-                            Ok((vec![g.log1p(e)?], vec![]))
+                            Ok((vec![g.log1p(e)?], vec![e]))
                         },
                         |g, cx| {
-                            let s = g.logistic(cx.inputs[0])?;
+                            let e = cx.residuals[0];
+                            let one = g.ones_like(e)?;
+                            let d = g.add(one, e)?;
+                            let s = g.div(e, d)?;
                             Ok(vec![Some(g.mul(cx.cotangents[0], s)?)])
                         },
                     )?;
