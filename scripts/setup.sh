@@ -4,6 +4,7 @@
 #   data    Fashion-MNIST (Debian package dataset-fashion-mnist, sha256-checked files)
 #   oracle  the JAX venv used only by tests (pinned wheels) into $NETSPEC_HOME/oracle
 #   cuda    the CUDA PJRT plugin + NVIDIA wheels (GBs; only on machines with an NVIDIA GPU)
+#   bench   the benchmark harness venv (JAX + PyTorch, pinned; not used by tests or CI)
 # $NETSPEC_HOME defaults to ${XDG_CACHE_HOME:-~/.cache}/netspec.
 # Usage: scripts/setup.sh [plugin|data|oracle|cuda]...   (no argument: plugin data)
 set -euo pipefail
@@ -16,6 +17,7 @@ for p in "${parts[@]}"; do
     data) "$here/setup/data.sh" ;;
     oracle) "$here/setup/oracle.sh" ;;
     cuda) "$here/setup/cuda-plugin.sh" ;;
-    *) echo "setup.sh: unknown part '$p' (expected plugin, data, oracle or cuda)" >&2; exit 2 ;;
+    bench) "$here/setup/bench.sh" ;;
+    *) echo "setup.sh: unknown part '$p' (expected plugin, data, oracle, cuda or bench)" >&2; exit 2 ;;
   esac
 done
