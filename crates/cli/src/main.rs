@@ -18,6 +18,7 @@ enum Command {
     /// Check the PJRT runtime: plugin, versions, devices, a compiled module's exact result, timings
     Doctor(cmd::doctor::Args),
     DiffTraces(cmd::diff_traces::Args),
+    ExportJax(cmd::export_jax::Args),
     Plot(cmd::plot::Args),
     Summary(cmd::summary::Args),
     Zoo(cmd::zoo::Args),
@@ -29,6 +30,7 @@ fn main() {
         // One line per subcommand: `Command::Name(a) => cmd::name::run(a),`
         Command::Doctor(a) => cmd::doctor::run(a),
         Command::DiffTraces(a) => cmd::diff_traces::run(a),
+        Command::ExportJax(a) => cmd::export_jax::run(a),
         Command::Plot(a) => cmd::plot::run(a),
         Command::Summary(a) => cmd::summary::run(a),
         Command::Zoo(a) => cmd::zoo::run(a),

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 pub mod diff_traces;
+pub mod export_jax;
 pub mod plot;
 pub mod summary;
 pub mod zoo;

@@ -1,0 +1,59 @@
+//! `netspec export-jax MODEL|FILE -o train.py`: the network and its recipe as a self-contained JAX
+//! training script (see the `jaxgen` crate). The recipe is the zoo model's (by name), else the
+//! default recipe; flags override single fields.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+/// Write a readable JAX training script (also the gradient oracle) for a network.
+#[derive(clap::Args)]
+pub struct Args {
+    /// A zoo model name (see `netspec zoo`) or a spec file.
+    pub model: String,
+    /// Output file ("-" for stdout).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Data set: mnist, fashion-mnist, cifar10, imagenette.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Peak learning rate.
+    #[arg(long)]
+    pub lr: Option<f32>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Seed of init and data order.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let net = crate::cmd::summary::load(&args.model)?;
+    let mut recipe = spec::zoo::recipe(&args.model).unwrap_or_default();
+    if let Some(d) = &args.dataset {
+        recipe.dataset = spec::Dataset::from_name(d)
+            .with_context(|| format!("unknown dataset `{d}` (mnist, fashion-mnist, cifar10, imagenette)"))?;
+    }
+    if let Some(v) = args.lr {
+        recipe.lr = v;
+    }
+    if let Some(v) = args.batch_size {
+        recipe.batch_size = v;
+    }
+    if let Some(v) = args.epochs {
+        recipe.epochs = v;
+    }
+    if let Some(v) = args.seed {
+        recipe.seed = v;
+    }
+    let script = jaxgen::export(&net, &recipe)?;
+    if args.output.as_os_str() == "-" {
+        print!("{script}");
+    } else {
+        std::fs::write(&args.output, script).with_context(|| format!("writing {}", args.output.display()))?;
+        eprintln!("wrote {} ({} for {})", args.output.display(), net.name, recipe.dataset.name());
+    }
+    Ok(())
+}
