@@ -28,6 +28,20 @@ pub enum Error {
     #[error("batch producer: {0}")]
     Producer(String),
 
+    /// The PJRT runtime failed while doing `what` (compiling, uploading, running a step, …).
+    #[error("{what}: {err}")]
+    Device { what: String, err: pjrt::Error },
+
+    /// The training loss became NaN or infinite; no state from that step was saved.
+    #[error("training diverged at step {step}: the loss is {loss}; no state from this step was saved{}",
+        match checkpoint { Some(p) => format!(" (the last good checkpoint is {})", p.display()), None => String::new() })]
+    NonFinite { step: u64, loss: f32, checkpoint: Option<PathBuf> },
+
+    /// Training was interrupted (Ctrl-C) after finishing step `step`.
+    #[error("interrupted after step {step}; {}",
+        match checkpoint { Some(p) => format!("saved {} (continue with --resume {})", p.display(), p.display()), None => "nothing was saved".into() })]
+    Interrupted { step: u64, checkpoint: Option<PathBuf> },
+
     /// An error from outside this crate, e.g. from a batch hook that uploads to a device.
     #[error(transparent)]
     External(Box<dyn std::error::Error + Send + Sync>),
@@ -40,6 +54,11 @@ impl Error {
 
     pub(crate) fn format(path: &Path, offset: u64, msg: impl Into<String>) -> Error {
         Error::Format { path: path.to_path_buf(), offset, msg: msg.into() }
+    }
+
+    /// A PJRT error with what was being done.
+    pub fn device(what: impl Into<String>, err: pjrt::Error) -> Error {
+        Error::Device { what: what.into(), err }
     }
 
     /// Wraps any error (for hooks whose own error type is not this crate's).

@@ -9,19 +9,26 @@
 //! - [`schedule`]: learning-rate schedules;
 //! - [`trace`]: JSONL traces (writer, reader, tolerance diff);
 //! - [`checkpoint`]: safetensors files, written atomically;
-//! - [`plot`]: loss and accuracy curves as SVG or PNG.
+//! - [`plot`]: loss and accuracy curves as SVG or PNG;
+//! - [`bench`]: timing of the compiled train step (`netspec bench`).
 //!
-//! The training loop itself lives beside these modules and uses them.
+//! The training loop lives beside these modules and uses them:
+//! - [`trainer`]: the compiled train/eval steps with the state resident on the device;
+//! - [`run`]: a whole run (data, code generation, the step loop, evaluation, traces, checkpoints,
+//!   resume, interruption, divergence) and checkpoint evaluation.
 
 pub mod augment;
 pub mod batch;
+pub mod bench;
 pub mod checkpoint;
 pub mod data;
 mod error;
 pub mod order;
 pub mod plot;
 mod png;
+pub mod run;
 pub mod schedule;
 pub mod trace;
+pub mod trainer;
 
 pub use error::{Error, Result};

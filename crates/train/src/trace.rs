@@ -187,6 +187,13 @@ impl TraceWriter {
         Ok(w)
     }
 
+    /// Opens an existing trace to add lines after its last one (a resumed run continues its trace);
+    /// writes no header.
+    pub fn append(path: &Path) -> Result<TraceWriter> {
+        let file = std::fs::OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, e))?;
+        Ok(TraceWriter { path: path.to_path_buf(), out: BufWriter::new(file) })
+    }
+
     pub fn step(&mut self, s: &Step) -> Result<()> {
         self.line(&s.to_line())
     }
