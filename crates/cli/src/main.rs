@@ -22,6 +22,10 @@ enum Command {
     Plot(cmd::plot::Args),
     Summary(cmd::summary::Args),
     Zoo(cmd::zoo::Args),
+    /// Train a model (defaults from its recipe); traces, checkpoints, --resume
+    Train(cmd::train::Args),
+    /// Evaluate a checkpoint on the test split
+    Eval(cmd::eval::Args),
 }
 
 fn main() {
@@ -34,6 +38,8 @@ fn main() {
         Command::Plot(a) => cmd::plot::run(a),
         Command::Summary(a) => cmd::summary::run(a),
         Command::Zoo(a) => cmd::zoo::run(a),
+        Command::Train(a) => cmd::train::run(a),
+        Command::Eval(a) => cmd::eval::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -5,3 +5,5 @@ pub mod plot;
 pub mod summary;
 pub mod zoo;
 pub mod doctor;
+pub mod train;
+pub mod eval;

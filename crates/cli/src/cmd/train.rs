@@ -1,0 +1,313 @@
+//! `netspec train MODEL|FILE`: train on the CPU or a GPU through PJRT, with traces and checkpoints.
+//!
+//! Defaults come from the model's recipe (`spec::zoo::recipe`; a spec file gets the MNIST recipe and
+//! the dataset its input shape implies). With `--resume` the checkpoint's configuration is the
+//! default instead, and a flag that contradicts it is an error (the resumed run must be the same run).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use train::run::{self, EpochReport, Hyper, Observer, Options, StepReport};
+
+/// Train a model; one line per epoch with test accuracy, the last line states the final test accuracy.
+#[derive(clap::Args)]
+pub struct Args {
+    /// A zoo model name (see `netspec zoo`) or a spec file.
+    pub model: String,
+    /// Dataset directory (default: the dataset's installed location).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// fashion-mnist, mnist, cifar10 or imagenette (default: from the recipe).
+    #[arg(long)]
+    pub dataset: Option<String>,
+    #[arg(long)]
+    pub epochs: Option<u64>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Peak learning rate.
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// sgd, momentum, adam or adamw.
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
+    #[arg(long)]
+    pub label_smoothing: Option<f32>,
+    #[arg(long)]
+    pub warmup_epochs: Option<u64>,
+    /// constant or cosine (per step, after a linear warmup).
+    #[arg(long)]
+    pub schedule: Option<String>,
+    /// Seed of the initial parameters and the data order.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Visit the training set in file order every epoch.
+    #[arg(long)]
+    pub no_shuffle: bool,
+    /// Stop after this many steps in all (counting from the start of training), saving a checkpoint.
+    #[arg(long)]
+    pub max_steps: Option<u64>,
+    /// cpu or cuda.
+    #[arg(long, default_value = "cpu")]
+    pub device: pjrt::Device,
+    /// The PJRT plugin file (default: found as `netspec doctor` finds it).
+    #[arg(long)]
+    pub plugin: Option<PathBuf>,
+    /// Write a JSONL trace here (a resumed run continues it).
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+    /// Where `last.safetensors` is written (default: checkpoints/<model name>).
+    #[arg(long)]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Continue from a checkpoint file, or a directory's last.safetensors (no value: the checkpoint dir).
+    #[arg(long, num_args = 0..=1)]
+    pub resume: Option<Option<PathBuf>>,
+    /// Initial parameters (and BN buffers) from a safetensors file instead of the seeded init.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Batch size of the evaluation program (default: the training batch size).
+    #[arg(long)]
+    pub eval_batch_size: Option<usize>,
+    /// Batch producer threads.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+}
+
+/// Flags over a base configuration (the recipe's, or the resumed checkpoint's).
+fn hyper(args: &Args, mut h: Hyper) -> anyhow::Result<Hyper> {
+    if let Some(d) = &args.dataset {
+        h.dataset = d.parse()?;
+    }
+    if let Some(v) = args.epochs {
+        h.epochs = v;
+    }
+    if let Some(v) = args.batch_size {
+        h.batch_size = v;
+    }
+    if let Some(v) = args.lr {
+        h.lr = v;
+    }
+    if let Some(o) = &args.optimizer {
+        let o = run::parse_optimizer(o)?;
+        // Keep a resumed run's momentum constant when the flag names the same optimizer.
+        if run::optimizer_name(o) != run::optimizer_name(h.optimizer) {
+            h.optimizer = o;
+        }
+    }
+    if let Some(v) = args.weight_decay {
+        h.weight_decay = v;
+    }
+    if let Some(v) = args.label_smoothing {
+        h.label_smoothing = v;
+    }
+    if let Some(v) = args.warmup_epochs {
+        h.warmup_epochs = v;
+    }
+    if let Some(s) = &args.schedule {
+        h.schedule = run::parse_schedule(s)?;
+    }
+    if let Some(v) = args.seed {
+        h.seed = v;
+    }
+    if args.no_shuffle {
+        h.shuffle = false;
+    }
+    Ok(h)
+}
+
+/// Progress: a bar on a terminal, plain lines otherwise; epoch lines on stdout.
+struct Progress {
+    bar: Option<ProgressBar>,
+    t0: Instant,
+    last_line: Instant,
+    epochs: u64,
+    per_epoch: u64,
+    first: u64,
+}
+
+impl Observer for Progress {
+    fn info(&mut self, msg: &str) {
+        match &self.bar {
+            Some(b) => b.println(msg),
+            None => eprintln!("{msg}"),
+        }
+    }
+
+    fn start(&mut self, first: u64, last: u64, per_epoch: u64) {
+        self.per_epoch = per_epoch;
+        self.first = first;
+        self.t0 = Instant::now();
+        if std::io::stderr().is_terminal() {
+            let b = ProgressBar::new(last);
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{bar:30} {pos}/{len} steps  epoch {prefix}  {msg}  [{elapsed_precise}<{eta}]",
+                )
+                .expect("a valid template"),
+            );
+            b.set_position(first);
+            self.bar = Some(b);
+        }
+    }
+
+    fn step(&mut self, s: &StepReport) {
+        let done = s.step - self.first;
+        let ips = (done * s.batch_size as u64) as f64 / self.t0.elapsed().as_secs_f64().max(1e-9);
+        match &self.bar {
+            Some(b) => {
+                b.set_position(s.step);
+                b.set_prefix(format!("{}/{}", s.epoch + 1, self.epochs));
+                b.set_message(format!(
+                    "loss {:.4}  lr {:.2e}  {ips:.0} img/s",
+                    s.loss, s.lr
+                ));
+            }
+            None => {
+                if self.last_line.elapsed().as_secs_f64() >= 10.0 {
+                    self.last_line = Instant::now();
+                    eprintln!(
+                        "step {} (epoch {}, batch {}/{}): loss {:.4}, lr {:.3e}, {ips:.0} img/s",
+                        s.step,
+                        s.epoch + 1,
+                        (s.step - 1) % self.per_epoch + 1,
+                        self.per_epoch,
+                        s.loss,
+                        s.lr
+                    );
+                }
+            }
+        }
+    }
+
+    fn epoch(&mut self, e: &EpochReport) {
+        let line = format!(
+            "epoch {}/{}: train loss {:.4}, train acc {:.2}%, test loss {:.4}, test acc {:.2}% ({}/{}); \
+             {:.1} s train + {:.1} s eval, data wait {:.3} s, {:.0} img/s",
+            e.epoch + 1,
+            self.epochs,
+            e.train_loss,
+            100.0 * e.train_acc,
+            e.test.mean_loss(),
+            100.0 * e.test.accuracy(),
+            e.test.correct,
+            e.test.total,
+            e.train_time.as_secs_f64(),
+            e.eval_time.as_secs_f64(),
+            e.data_wait.as_secs_f64(),
+            e.images_per_sec
+        );
+        match &self.bar {
+            Some(b) => b.println(&line),
+            None => println!("{line}"),
+        }
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let spec = super::summary::load(&args.model)?;
+    let ck_dir = args
+        .checkpoint_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("checkpoints").join(&spec.name));
+    let resume = args
+        .resume
+        .as_ref()
+        .map(|p| p.clone().unwrap_or_else(|| ck_dir.clone()));
+    let base = match &resume {
+        Some(p) => {
+            run::resume_info(p)
+                .with_context(|| {
+                    format!("reading the checkpoint to resume from ({})", p.display())
+                })?
+                .1
+                .hyper
+        }
+        None => match spec::zoo::recipe(&spec.name) {
+            Some(r) => Hyper::from_recipe(&r),
+            None => {
+                let mut h = Hyper::from_recipe(&spec::Recipe::default());
+                if let Some(k) = run::dataset_for_input(spec.input) {
+                    h.dataset = k;
+                }
+                h
+            }
+        },
+    };
+    let hyper = hyper(&args, base)?;
+
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("\nsecond interrupt: exiting without saving");
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupt: finishing the current step and saving a checkpoint (Ctrl-C again to quit at once)");
+    })
+    .context("installing the Ctrl-C handler")?;
+
+    let opts = Options {
+        data_dir: args.data.clone(),
+        max_steps: args.max_steps,
+        device: args.device,
+        plugin: args.plugin.clone(),
+        trace: args.trace.clone(),
+        checkpoint_dir: Some(ck_dir),
+        resume,
+        init: args.init.clone(),
+        interrupt: Some(interrupt),
+        threads: args.threads.max(1),
+        prefetch: 2 * args.threads.max(1),
+        eval_batch_size: args.eval_batch_size,
+    };
+    eprintln!(
+        "training {} on {} ({}): {}",
+        spec.name,
+        hyper.dataset,
+        args.device,
+        hyper.to_json()
+    );
+    let mut progress = Progress {
+        bar: None,
+        t0: Instant::now(),
+        last_line: Instant::now(),
+        epochs: hyper.epochs,
+        per_epoch: 1,
+        first: 0,
+    };
+    let result = run::train(&spec, &hyper, &opts, &mut progress);
+    if let Some(b) = &progress.bar {
+        b.finish_and_clear();
+    }
+    let s = result?;
+    let secs_per_epoch: Vec<String> = s
+        .epochs
+        .iter()
+        .map(|e| format!("{:.1}", e.train_time.as_secs_f64()))
+        .collect();
+    println!(
+        "done: {} steps in {:.1} s (code generation {:.2} s, compile {:.2} s + {:.2} s, data wait {:.3} s; train s/epoch: [{}]){}",
+        s.step,
+        s.wall.as_secs_f64(),
+        s.codegen_time.as_secs_f64(),
+        s.compile_time.0.as_secs_f64(),
+        s.compile_time.1.as_secs_f64(),
+        s.data_wait.as_secs_f64(),
+        secs_per_epoch.join(", "),
+        s.checkpoint.as_ref().map(|p| format!("; checkpoint {}", p.display())).unwrap_or_default()
+    );
+    println!(
+        "test accuracy: {:.2}% ({}/{}) after {} steps",
+        100.0 * s.test.accuracy(),
+        s.test.correct,
+        s.test.total,
+        s.step
+    );
+    Ok(())
+}
