@@ -17,6 +17,8 @@ enum Command {
     // Subcommands are added here, one line each: `Name(cmd::name::Args),`
     /// Check the PJRT runtime: plugin, versions, devices, a compiled module's exact result, timings
     Doctor(cmd::doctor::Args),
+    /// Time the compiled train step: compile time, ms/step, img/s, GFLOP/s (one JSON line)
+    Bench(cmd::bench::Args),
     DiffTraces(cmd::diff_traces::Args),
     ExportJax(cmd::export_jax::Args),
     Plot(cmd::plot::Args),
@@ -33,6 +35,7 @@ fn main() {
     let result: anyhow::Result<()> = match cli.command {
         // One line per subcommand: `Command::Name(a) => cmd::name::run(a),`
         Command::Doctor(a) => cmd::doctor::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
         Command::DiffTraces(a) => cmd::diff_traces::run(a),
         Command::ExportJax(a) => cmd::export_jax::run(a),
         Command::Plot(a) => cmd::plot::run(a),

@@ -1,4 +1,5 @@
 //! One module per subcommand.
+pub mod bench;
 pub mod diff_traces;
 pub mod export_jax;
 pub mod plot;

@@ -1,0 +1,112 @@
+//! `netspec bench MODEL|FILE --batch-size B`: code-generation and compile time, ms/step (median and
+//! spread) of the donated train step with the batch already on the device, images/s, FLOPs per step
+//! from the graph, GFLOP/s, peak host memory; `--e2e` adds the step fed by the batch producers.
+//! One JSON line on stdout (keys in BENCHMARKS.md), a readable table on stderr.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use train::bench::{self, DataSource, Options};
+
+/// Time the compiled train step of a model; prints one JSON line (stdout) and a table (stderr).
+#[derive(clap::Args)]
+pub struct Args {
+    /// A zoo model name (see `netspec zoo`) or a spec file.
+    pub model: String,
+    /// Batch size (default: the model's recipe).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Timed steps.
+    #[arg(long, default_value_t = 50)]
+    pub steps: usize,
+    /// Untimed steps before them.
+    #[arg(long, default_value_t = 5)]
+    pub warmup: usize,
+    /// cpu or cuda.
+    #[arg(long, default_value = "cpu")]
+    pub device: pjrt::Device,
+    /// The PJRT plugin file (default: found as `netspec doctor` finds it).
+    #[arg(long)]
+    pub plugin: Option<PathBuf>,
+    /// sgd, momentum, adam or adamw (default: the model's recipe).
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// Weight decay on kernels (default: the model's recipe).
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
+    /// Label smoothing (default: the model's recipe).
+    #[arg(long)]
+    pub label_smoothing: Option<f32>,
+    /// Also time the step fed by the batch producers (upload on their threads).
+    #[arg(long)]
+    pub e2e: bool,
+    /// Fashion-MNIST directory for --e2e (default: its installed location when the model takes
+    /// 1×28×28 images and the files are there; otherwise synthetic images of the model's input shape).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Use synthetic images for --e2e even when Fashion-MNIST is available.
+    #[arg(long)]
+    pub synthetic: bool,
+    /// Batch producer threads for --e2e.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Seed of the initial parameters and the batch.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+fn data_source(net: &spec::NetSpec, args: &Args) -> anyhow::Result<DataSource> {
+    if args.synthetic {
+        return Ok(DataSource::Synthetic(
+            4096.max(args.batch_size.unwrap_or(0) * 4),
+        ));
+    }
+    if let Some(dir) = &args.data {
+        anyhow::ensure!(dir.is_dir(), "--data {}: not a directory", dir.display());
+        return Ok(DataSource::FashionMnist(dir.clone()));
+    }
+    let installed = train::data::DatasetKind::FashionMnist
+        .default_dir()
+        .filter(|d| d.is_dir());
+    Ok(match installed {
+        Some(dir) if net.input == [1, 28, 28] => DataSource::FashionMnist(dir),
+        Some(_) | None => DataSource::Synthetic(4096.max(args.batch_size.unwrap_or(0) * 4)),
+    })
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(args.steps > 0, "--steps must be at least 1");
+    anyhow::ensure!(args.threads > 0, "--threads must be at least 1");
+    let net = super::summary::load(&args.model)?;
+    if let Some(b) = args.batch_size {
+        anyhow::ensure!(b > 0, "--batch-size must be at least 1");
+    }
+    let recipe = spec::zoo::recipe(&net.name).unwrap_or_default();
+    let cfg = bench::step_config(
+        &recipe,
+        args.batch_size,
+        args.optimizer.as_deref(),
+        args.weight_decay,
+        args.label_smoothing,
+    )?;
+    let client = pjrt::Client::open(args.device, args.plugin.as_deref()).with_context(|| {
+        format!(
+            "opening the {} device (check with: netspec doctor --device {})",
+            args.device, args.device
+        )
+    })?;
+    let opts = Options {
+        steps: args.steps,
+        warmup: args.warmup,
+        e2e: args.e2e,
+        data: data_source(&net, &args)?,
+        threads: args.threads,
+        prefetch: 2 * args.threads,
+        seed: args.seed,
+        ..Options::default()
+    };
+    let report = bench::run(&net, &cfg, &client, &opts)?;
+    eprint!("{}", report.table());
+    println!("{}", report.to_json());
+    Ok(())
+}

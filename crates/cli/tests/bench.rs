@@ -1,0 +1,84 @@
+//! `netspec bench` through the real binary and the CPU plugin.
+
+use std::process::Command;
+
+fn netspec(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_netspec"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// The number after `"key":` in a one-line JSON object (the CLI crate has no JSON parser).
+fn number(json: &str, key: &str) -> Option<f64> {
+    let at = json.find(&format!("\"{key}\":"))? + key.len() + 3;
+    let rest = &json[at..];
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+#[test]
+fn bench_prints_one_json_line_and_a_table() {
+    let (code, out, err) = netspec(&[
+        "bench",
+        "mnist-mlp",
+        "--batch-size",
+        "8",
+        "--steps",
+        "3",
+        "--warmup",
+        "1",
+        "--e2e",
+        "--synthetic",
+    ]);
+    assert_eq!(code, 0, "stderr: {err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "stdout: {out}");
+    let j = lines[0];
+    assert!(j.starts_with('{') && j.ends_with('}'), "{j}");
+    assert!(
+        j.contains("\"model\":\"mnist-mlp\"") && j.contains("\"optimizer\":\"adamw\""),
+        "{j}"
+    );
+    assert_eq!(number(j, "batch_size"), Some(8.0), "{j}");
+    for k in [
+        "codegen_ms",
+        "compile_s",
+        "ms_per_step_median",
+        "img_per_s",
+        "flops_per_step",
+        "gflops",
+        "e2e_img_per_s",
+    ] {
+        assert!(number(j, k).is_some_and(|v| v > 0.0), "{k} in {j}");
+    }
+    assert!(
+        err.contains("XLA compile") && err.contains("GFLOP/s"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bench_rejects_bad_arguments() {
+    let (code, _, err) = netspec(&[
+        "bench",
+        "mnist-mlp",
+        "--batch-size",
+        "8",
+        "--optimizer",
+        "lamb",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("lamb"), "{err}");
+    let (code, _, err) = netspec(&["bench", "no-such-model", "--batch-size", "8"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no-such-model"), "{err}");
+    let (code, _, err) = netspec(&["bench", "mnist-mlp", "--batch-size", "0"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--batch-size"), "{err}");
+}

@@ -1,0 +1,702 @@
+//! Timing of the compiled train step (`netspec bench`).
+//!
+//! [`run`] generates the train step of a spec ([`nn::train_step`]), compiles it, puts the initial state
+//! and one batch on the device, and times `steps` steps after `warmup` steps. Each step donates the
+//! whole state, keeps the batch and the learning rate, takes the aliased outputs as the next state and
+//! reads the loss back (as the training loop does), so a step's time is the time until its result is
+//! on the host. With [`Options::e2e`] a second phase feeds the same step from the crate's prefetching
+//! [`Batcher`], whose hook uploads each batch on a producer thread, and reports that throughput beside
+//! the step-only one.
+//!
+//! FLOPs per step come from the graph ([`nn::Program::flops`]); GFLOP/s = FLOPs / median step time.
+//! Peak host memory is the process's `VmHWM` (Linux only; `None` elsewhere).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nn::{ElemType, Program, SlotKind, StepConfig};
+use pjrt::{Arg, Buffer, Client, Executable};
+use serde_json::{json, Value};
+use spec::NetSpec;
+
+use crate::augment::Preprocess;
+use crate::batch::{BatchConfig, Batcher, Mode, Position};
+use crate::data::{self, Dataset, DatasetKind, Split};
+use crate::{Error, Result};
+
+/// Where the batches of the end-to-end phase come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DataSource {
+    /// Fashion-MNIST's training split from this directory (the spec's input must be `[1, 28, 28]`).
+    FashionMnist(std::path::PathBuf),
+    /// `n` random `u8` images of the spec's input shape, generated in memory (seeded).
+    Synthetic(usize),
+}
+
+/// What to time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    /// Timed steps (at least 1).
+    pub steps: usize,
+    /// Untimed steps first (the first execution of an executable pays one-time costs).
+    pub warmup: usize,
+    /// Also time steps fed by the batch producers (see the module doc).
+    pub e2e: bool,
+    /// Data of the end-to-end phase.
+    pub data: DataSource,
+    /// Producer threads and prefetch depth of the end-to-end phase.
+    pub threads: usize,
+    pub prefetch: usize,
+    /// Learning rate fed to the step (the value changes nothing about the timing).
+    pub lr: f32,
+    /// Seed of the initial parameters and of the batch.
+    pub seed: u64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            steps: 50,
+            warmup: 5,
+            e2e: false,
+            data: DataSource::Synthetic(4096),
+            threads: 2,
+            prefetch: 4,
+            lr: 1e-3,
+            seed: 0,
+        }
+    }
+}
+
+/// Order statistics of a list of durations, in milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stats {
+    pub median: f64,
+    pub p10: f64,
+    pub p90: f64,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+impl Stats {
+    /// Statistics of `samples` (must not be empty). Percentiles are the nearest-rank values
+    /// (index `round(q·(n−1))` of the sorted list); the median of an even count is the mean of the
+    /// two middle values.
+    pub fn of(samples: &[Duration]) -> Stats {
+        assert!(!samples.is_empty(), "Stats::of needs at least one sample");
+        let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+        ms.sort_by(f64::total_cmp);
+        let n = ms.len();
+        let at = |q: f64| ms[((q * (n - 1) as f64).round() as usize).min(n - 1)];
+        let median = if n % 2 == 1 {
+            ms[n / 2]
+        } else {
+            (ms[n / 2 - 1] + ms[n / 2]) / 2.0
+        };
+        Stats {
+            median,
+            p10: at(0.1),
+            p90: at(0.9),
+            min: ms[0],
+            max: ms[n - 1],
+            mean: ms.iter().sum::<f64>() / n as f64,
+        }
+    }
+}
+
+/// The end-to-end phase's figures.
+#[derive(Clone, Debug, PartialEq)]
+pub struct E2e {
+    /// `fashion-mnist` or `synthetic`.
+    pub source: String,
+    /// Per step: waiting for the next uploaded batch + the step.
+    pub step: Stats,
+    /// Whole-phase throughput: `steps · B / wall time`.
+    pub img_per_s: f64,
+    /// Time the consumer spent waiting for batches, over the timed steps.
+    pub data_wait_ms: f64,
+}
+
+/// Everything `netspec bench` reports.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub model: String,
+    pub batch_size: usize,
+    pub optimizer: String,
+    /// The PJRT platform name (`cpu`, `cuda`).
+    pub platform: String,
+    pub codegen_ms: f64,
+    pub compile_s: f64,
+    pub steps: usize,
+    pub warmup: usize,
+    pub step: Stats,
+    /// `B / median step time`.
+    pub img_per_s: f64,
+    pub flops_per_step: u64,
+    /// `flops_per_step / median step time`, in 10⁹ FLOP/s.
+    pub gflops: f64,
+    /// Bytes of the state kept on the device (parameters, optimizer state, BN statistics, counter).
+    pub state_bytes: u64,
+    /// The loss of the last timed step (a finite value shows that the step really computed).
+    pub last_loss: f32,
+    pub peak_rss_mib: Option<f64>,
+    pub e2e: Option<E2e>,
+}
+
+impl Report {
+    /// The JSON line of `netspec bench` (keys documented in BENCHMARKS.md).
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({
+            "model": self.model,
+            "batch_size": self.batch_size,
+            "optimizer": self.optimizer,
+            "platform": self.platform,
+            "codegen_ms": round(self.codegen_ms, 3),
+            "compile_s": round(self.compile_s, 3),
+            "steps": self.steps,
+            "warmup": self.warmup,
+            "ms_per_step_median": round(self.step.median, 4),
+            "ms_per_step_p10": round(self.step.p10, 4),
+            "ms_per_step_p90": round(self.step.p90, 4),
+            "ms_per_step_min": round(self.step.min, 4),
+            "ms_per_step_max": round(self.step.max, 4),
+            "img_per_s": round(self.img_per_s, 1),
+            "flops_per_step": self.flops_per_step,
+            "gflops": round(self.gflops, 2),
+            "state_mib": round(self.state_bytes as f64 / (1 << 20) as f64, 2),
+            "last_loss": self.last_loss,
+            "peak_rss_mib": self.peak_rss_mib.map(|m| round(m, 1)),
+        });
+        if let Some(e) = &self.e2e {
+            v["e2e_source"] = json!(e.source);
+            v["e2e_ms_per_step_median"] = json!(round(e.step.median, 4));
+            v["e2e_ms_per_step_p10"] = json!(round(e.step.p10, 4));
+            v["e2e_ms_per_step_p90"] = json!(round(e.step.p90, 4));
+            v["e2e_img_per_s"] = json!(round(e.img_per_s, 1));
+            v["e2e_data_wait_ms"] = json!(round(e.data_wait_ms, 3));
+            v["e2e_vs_step_only"] = json!(round(e.img_per_s / self.img_per_s, 4));
+        }
+        v
+    }
+
+    /// A readable table (what `netspec bench` prints on stderr).
+    pub fn table(&self) -> String {
+        let s = &self.step;
+        let mut t = String::new();
+        let mut row = |k: &str, v: String| t.push_str(&format!("{k:<22} {v}\n"));
+        row(
+            "model",
+            format!(
+                "{} (batch {}, {}, {})",
+                self.model, self.batch_size, self.optimizer, self.platform
+            ),
+        );
+        row("code generation", format!("{:.1} ms", self.codegen_ms));
+        row("XLA compile", format!("{:.2} s", self.compile_s));
+        row(
+            "step (state donated)",
+            format!(
+                "median {:.3} ms  p10 {:.3}  p90 {:.3}  min {:.3}  max {:.3}  ({} steps after {} warm-up)",
+                s.median, s.p10, s.p90, s.min, s.max, self.steps, self.warmup
+            ),
+        );
+        row("throughput", format!("{:.1} img/s", self.img_per_s));
+        row(
+            "FLOPs per step",
+            format!(
+                "{:.4} GFLOP (from the graph)",
+                self.flops_per_step as f64 / 1e9
+            ),
+        );
+        row("achieved", format!("{:.1} GFLOP/s", self.gflops));
+        row(
+            "state on device",
+            format!("{:.2} MiB", self.state_bytes as f64 / (1 << 20) as f64),
+        );
+        row("last loss", format!("{}", self.last_loss));
+        if let Some(m) = self.peak_rss_mib {
+            row("peak host memory", format!("{m:.1} MiB (VmHWM)"));
+        }
+        if let Some(e) = &self.e2e {
+            row(
+                "end to end",
+                format!(
+                    "median {:.3} ms/step, {:.1} img/s ({:.1}% of step-only), data wait {:.1} ms in all ({})",
+                    e.step.median,
+                    e.img_per_s,
+                    100.0 * e.img_per_s / self.img_per_s,
+                    e.data_wait_ms,
+                    e.source
+                ),
+            );
+        }
+        t
+    }
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
+}
+
+/// The process's peak resident set (`VmHWM` of `/proc/self/status`) in MiB; `None` where there is none.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
+}
+
+/// The name of an optimizer as the command line spells it.
+pub fn optimizer_name(o: &nn::Optimizer) -> &'static str {
+    match o {
+        nn::Optimizer::Sgd => "sgd",
+        nn::Optimizer::Momentum { .. } => "momentum",
+        nn::Optimizer::Adam { .. } => "adam",
+        nn::Optimizer::AdamW { .. } => "adamw",
+    }
+}
+
+/// The optimizer named on the command line (`momentum` uses μ = 0.9).
+pub fn parse_optimizer(s: &str) -> Result<nn::Optimizer> {
+    Ok(match s {
+        "sgd" => nn::Optimizer::Sgd,
+        "momentum" => nn::Optimizer::Momentum { mu: 0.9 },
+        "adam" => nn::Optimizer::ADAM,
+        "adamw" => nn::Optimizer::ADAMW,
+        other => {
+            return Err(Error::Invalid(format!(
+                "optimizer `{other}`: expected sgd, momentum, adam or adamw"
+            )))
+        }
+    })
+}
+
+/// The benchmarked step's configuration: the recipe's, with each given value in its place.
+pub fn step_config(
+    recipe: &spec::Recipe,
+    batch_size: Option<usize>,
+    optimizer: Option<&str>,
+    weight_decay: Option<f32>,
+    label_smoothing: Option<f32>,
+) -> Result<StepConfig> {
+    let mut cfg = StepConfig::from_recipe(recipe);
+    if let Some(b) = batch_size {
+        cfg.batch_size = b;
+    }
+    if let Some(o) = optimizer {
+        cfg.optimizer = parse_optimizer(o)?;
+    }
+    if let Some(wd) = weight_decay {
+        cfg.weight_decay = wd;
+    }
+    if let Some(ls) = label_smoothing {
+        if !(0.0..1.0).contains(&ls) {
+            return Err(Error::Invalid(format!(
+                "label smoothing {ls}: expected a value in [0, 1)"
+            )));
+        }
+        cfg.label_smoothing = ls;
+    }
+    Ok(cfg)
+}
+
+fn device_err(what: &str) -> impl Fn(pjrt::Error) -> Error + '_ {
+    move |e| Error::Invalid(format!("{what}: {e}"))
+}
+
+/// The step's state and batch on the device, in the program's input order.
+struct Step<'a> {
+    exe: &'a Executable,
+    program: &'a Program,
+    /// `Some` for state inputs (donated each step), `None` for x, y, lr.
+    state: Vec<Option<Buffer>>,
+    /// For each state input, the output that becomes its next value.
+    next: Vec<usize>,
+    x_at: usize,
+    y_at: usize,
+    lr_at: usize,
+    loss_at: usize,
+}
+
+fn find_input(p: &Program, kind: SlotKind) -> Result<usize> {
+    p.inputs
+        .iter()
+        .position(|s| s.kind == kind)
+        .ok_or_else(|| Error::Invalid(format!("the train program has no {kind:?} input")))
+}
+
+impl<'a> Step<'a> {
+    /// Uploads the initial state: parameters from `spec::init`, BN statistics from `spec::init_buffers`,
+    /// optimizer state zeros, counter 0.
+    fn new(
+        client: &Client,
+        exe: &'a Executable,
+        program: &'a Program,
+        net: &NetSpec,
+        seed: u64,
+    ) -> Result<Step<'a>> {
+        let spec_err = |e: spec::SpecError| Error::Invalid(format!("{}: {e}", net.name));
+        let names = spec::params(net).map_err(spec_err)?;
+        let values = spec::init(net, seed).map_err(spec_err)?;
+        let bnames = spec::buffers(net).map_err(spec_err)?;
+        let bvalues = spec::init_buffers(net).map_err(spec_err)?;
+        let lookup =
+            |list: &[spec::ParamSpec], vals: &[Vec<f32>], name: &str| -> Result<Vec<f32>> {
+                list.iter()
+                    .position(|p| p.name == name)
+                    .map(|i| vals[i].clone())
+                    .ok_or_else(|| {
+                        Error::Invalid(format!(
+                            "the train program names `{name}`, which {} does not have",
+                            net.name
+                        ))
+                    })
+            };
+        let upload = device_err("uploading the initial state");
+        let mut state = Vec::with_capacity(program.inputs.len());
+        let mut next = Vec::with_capacity(program.inputs.len());
+        for (i, slot) in program.inputs.iter().enumerate() {
+            let dims: Vec<i64> = slot.dims.iter().map(|&d| d as i64).collect();
+            let n: usize = slot.dims.iter().product();
+            let values = match &slot.kind {
+                SlotKind::Param(name) => Some(lookup(&names, &values, name)?),
+                SlotKind::Buffer(name) => Some(lookup(&bnames, &bvalues, name)?),
+                SlotKind::OptState(_) => Some(vec![0.0; n]),
+                SlotKind::Step => None,
+                SlotKind::Images | SlotKind::Labels | SlotKind::LearningRate => {
+                    state.push(None);
+                    next.push(usize::MAX);
+                    continue;
+                }
+                SlotKind::Loss | SlotKind::Correct | SlotKind::Logits | SlotKind::Grad(_) => {
+                    return Err(Error::Invalid(format!(
+                        "input {i} of the train program is an output kind {:?}",
+                        slot.kind
+                    )))
+                }
+            };
+            let buf = match (values, slot.elem) {
+                (Some(v), ElemType::F32) => client.buffer(&v, &dims).map_err(&upload)?,
+                (None, ElemType::I32) => client.buffer(&vec![0i32; n], &dims).map_err(&upload)?,
+                (Some(_), ElemType::I32) | (None, ElemType::F32) => {
+                    return Err(Error::Invalid(format!(
+                        "input {i} ({:?}) has an unexpected element type",
+                        slot.kind
+                    )))
+                }
+            };
+            let out = program.aliases.get(i).copied().flatten().ok_or_else(|| {
+                Error::Invalid(format!(
+                    "state input {i} ({:?}) of the train program is not aliased to an output",
+                    slot.kind
+                ))
+            })?;
+            state.push(Some(buf));
+            next.push(out);
+        }
+        let loss_at = program
+            .outputs
+            .iter()
+            .position(|s| s.kind == SlotKind::Loss)
+            .ok_or_else(|| Error::Invalid("the train program has no loss output".into()))?;
+        Ok(Step {
+            exe,
+            program,
+            state,
+            next,
+            x_at: find_input(program, SlotKind::Images)?,
+            y_at: find_input(program, SlotKind::Labels)?,
+            lr_at: find_input(program, SlotKind::LearningRate)?,
+            loss_at,
+        })
+    }
+
+    fn state_bytes(&self) -> u64 {
+        self.program
+            .inputs
+            .iter()
+            .zip(&self.state)
+            .filter(|(_, b)| b.is_some())
+            .map(|(s, _)| 4 * s.dims.iter().product::<usize>() as u64)
+            .sum()
+    }
+
+    /// One step: donate the state, keep the batch; returns the loss.
+    fn run(&mut self, x: &Buffer, y: &Buffer, lr: &Buffer) -> Result<f32> {
+        let mut args = Vec::with_capacity(self.state.len());
+        for i in 0..self.state.len() {
+            let arg = if i == self.x_at {
+                Arg::Keep(x)
+            } else if i == self.y_at {
+                Arg::Keep(y)
+            } else if i == self.lr_at {
+                Arg::Keep(lr)
+            } else {
+                let b = self.state[i].take().ok_or_else(|| {
+                    Error::Invalid("the state was lost in an earlier failed step".into())
+                })?;
+                Arg::Donate(b)
+            };
+            args.push(arg);
+        }
+        let outs = self
+            .exe
+            .execute(args)
+            .map_err(device_err("running the train step"))?;
+        let mut outs: Vec<Option<Buffer>> = outs.into_iter().map(Some).collect();
+        let loss = outs[self.loss_at]
+            .as_ref()
+            .ok_or_else(|| Error::Invalid("the loss output is missing".into()))?
+            .scalar::<f32>()
+            .map_err(device_err("reading the loss"))?;
+        for i in 0..self.state.len() {
+            if self.next[i] != usize::MAX {
+                self.state[i] = outs[self.next[i]].take();
+            }
+        }
+        Ok(loss)
+    }
+}
+
+/// A deterministic batch of the program's image shape: values in [0, 1), labels `i mod classes`.
+fn synthetic_batch(dims: &[usize], classes: usize, seed: u64) -> (Vec<f32>, Vec<i32>) {
+    let n: usize = dims.iter().product();
+    let mut s = seed ^ 0x9e37_79b9_7f4a_7c15;
+    let x = (0..n)
+        .map(|_| {
+            // xorshift64*: enough for timing data; the values only need to be ordinary floats.
+            s ^= s >> 12;
+            s ^= s << 25;
+            s ^= s >> 27;
+            (s.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40) as f32 / (1u64 << 24) as f32
+        })
+        .collect();
+    let y = (0..dims[0]).map(|i| (i % classes.max(1)) as i32).collect();
+    (x, y)
+}
+
+/// Generates, compiles and times the train step of `net` (see the module doc).
+pub fn run(net: &NetSpec, cfg: &StepConfig, client: &Client, opts: &Options) -> Result<Report> {
+    if opts.steps == 0 {
+        return Err(Error::Invalid("bench: --steps must be at least 1".into()));
+    }
+    if cfg.batch_size == 0 {
+        return Err(Error::Invalid(
+            "bench: the batch size must be at least 1".into(),
+        ));
+    }
+    let t0 = Instant::now();
+    let program = nn::train_step(net, cfg)
+        .map_err(|e| Error::Invalid(format!("generating the train step of {}: {e}", net.name)))?;
+    let codegen = t0.elapsed();
+    let t1 = Instant::now();
+    let exe = client
+        .compile(&program.mlir)
+        .map_err(device_err("compiling the train step"))?;
+    let compile = t1.elapsed();
+
+    let mut step = Step::new(client, &exe, &program, net, opts.seed)?;
+    let x_dims = program.inputs[step.x_at].dims.clone();
+    let (x, y) = synthetic_batch(&x_dims, net.num_classes, opts.seed);
+    let up = device_err("uploading the batch");
+    let xd: Vec<i64> = x_dims.iter().map(|&d| d as i64).collect();
+    let xb = client.buffer(&x, &xd).map_err(&up)?;
+    let yb = client.buffer(&y, &[y.len() as i64]).map_err(&up)?;
+    let lr = client.scalar(opts.lr).map_err(&up)?;
+
+    for _ in 0..opts.warmup {
+        step.run(&xb, &yb, &lr)?;
+    }
+    let mut times = Vec::with_capacity(opts.steps);
+    let mut last_loss = f32::NAN;
+    for _ in 0..opts.steps {
+        let t = Instant::now();
+        last_loss = step.run(&xb, &yb, &lr)?;
+        times.push(t.elapsed());
+    }
+    let stats = Stats::of(&times);
+    let b = cfg.batch_size as f64;
+    let e2e = if opts.e2e {
+        Some(end_to_end(net, client, &mut step, &x_dims, &lr, opts)?)
+    } else {
+        None
+    };
+    Ok(Report {
+        model: net.name.clone(),
+        batch_size: cfg.batch_size,
+        optimizer: optimizer_name(&cfg.optimizer).into(),
+        platform: client.platform_name(),
+        codegen_ms: codegen.as_secs_f64() * 1e3,
+        compile_s: compile.as_secs_f64(),
+        steps: opts.steps,
+        warmup: opts.warmup,
+        step: stats,
+        img_per_s: b / stats.median * 1e3,
+        flops_per_step: program.flops,
+        gflops: program.flops as f64 / stats.median / 1e6,
+        state_bytes: step.state_bytes(),
+        last_loss,
+        peak_rss_mib: peak_rss_mib(),
+        e2e,
+    })
+}
+
+/// The end-to-end phase: the same step fed by the batch producers (upload in their hook).
+fn end_to_end(
+    net: &NetSpec,
+    client: &Client,
+    step: &mut Step<'_>,
+    x_dims: &[usize],
+    lr: &Buffer,
+    opts: &Options,
+) -> Result<E2e> {
+    let [c, h, w] = net.input;
+    let (ds, pre, source) = match &opts.data {
+        DataSource::FashionMnist(dir) => {
+            if net.input != [1, 28, 28] {
+                return Err(Error::Invalid(format!(
+                    "bench --e2e: Fashion-MNIST images are 1×28×28, {} takes {c}×{h}×{w}",
+                    net.name
+                )));
+            }
+            let ds = data::load(dir, DatasetKind::FashionMnist, Split::Train)?;
+            (
+                ds,
+                Preprocess::for_kind(DatasetKind::FashionMnist, true, false),
+                "fashion-mnist",
+            )
+        }
+        DataSource::Synthetic(n) => {
+            let (x, _) = synthetic_batch(&[*n, c, h, w], 1, opts.seed ^ 1);
+            let images: Vec<u8> = x.iter().map(|v| (v * 255.0) as u8).collect();
+            let labels: Vec<u8> = (0..*n).map(|i| (i % net.num_classes) as u8).collect();
+            (
+                Dataset::new(images, labels, c, h, w, net.num_classes)?,
+                Preprocess::plain(h, w),
+                "synthetic",
+            )
+        }
+    };
+    let batch = x_dims[0];
+    let total = opts.warmup + opts.steps;
+    let per_epoch = crate::batch::batches_per_epoch(ds.len(), batch, Mode::Train) as usize;
+    if per_epoch == 0 {
+        return Err(Error::Invalid(format!(
+            "bench --e2e: the data has {} images, fewer than one batch of {batch}",
+            ds.len()
+        )));
+    }
+    let cfg = BatchConfig {
+        batch_size: batch,
+        seed: opts.seed,
+        shuffle: true,
+        mode: Mode::Train,
+        start: Position::default(),
+        epochs: Some(total.div_ceil(per_epoch) as u64),
+        prefetch: opts.prefetch,
+        threads: opts.threads,
+        pad_last: false,
+    };
+    let hook_client = client.clone();
+    let dims: Vec<i64> = x_dims.iter().map(|&d| d as i64).collect();
+    let mut batcher = Batcher::new(Arc::new(ds), pre, cfg, move |b| {
+        let x = hook_client.buffer(&b.x, &dims).map_err(Error::external)?;
+        let y = hook_client
+            .buffer(&b.y, &[b.y.len() as i64])
+            .map_err(Error::external)?;
+        Ok((x, y))
+    })?;
+    let mut times = Vec::with_capacity(opts.steps);
+    let mut wait_before = Duration::ZERO;
+    let mut started = Instant::now();
+    for i in 0..total {
+        if i == opts.warmup {
+            wait_before = batcher.data_wait();
+            started = Instant::now();
+        }
+        let t = Instant::now();
+        let ready = batcher
+            .next_batch()
+            .ok_or_else(|| Error::Producer("the batch stream ended early".into()))??;
+        let (xb, yb) = &ready.value;
+        step.run(xb, yb, lr)?;
+        if i >= opts.warmup {
+            times.push(t.elapsed());
+        }
+    }
+    let wall = started.elapsed();
+    Ok(E2e {
+        source: source.into(),
+        step: Stats::of(&times),
+        img_per_s: (opts.steps * batch) as f64 / wall.as_secs_f64(),
+        data_wait_ms: (batcher.data_wait() - wait_before).as_secs_f64() * 1e3,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_order_statistics() {
+        let d: Vec<Duration> = [5u64, 1, 4, 2, 3, 10, 6, 7, 9, 8]
+            .iter()
+            .map(|&m| Duration::from_millis(m))
+            .collect();
+        let s = Stats::of(&d);
+        assert_eq!(s.median, 5.5);
+        assert_eq!(s.min, 1.0);
+        assert_eq!(s.max, 10.0);
+        assert_eq!(s.mean, 5.5);
+        // round(0.1·9) = 1 → 2nd smallest; round(0.9·9) = 8 → 9th.
+        assert_eq!(s.p10, 2.0);
+        assert_eq!(s.p90, 9.0);
+        let one = Stats::of(&[Duration::from_micros(1500)]);
+        assert_eq!((one.median, one.p10, one.p90), (1.5, 1.5, 1.5));
+    }
+
+    #[test]
+    fn synthetic_batch_is_deterministic_and_in_range() {
+        let (x, y) = synthetic_batch(&[4, 1, 3, 3], 3, 7);
+        assert_eq!(x.len(), 36);
+        assert!(x.iter().all(|v| (0.0..1.0).contains(v)));
+        assert_eq!(y, vec![0, 1, 2, 0]);
+        assert_eq!(synthetic_batch(&[4, 1, 3, 3], 3, 7).0, x);
+        assert_ne!(synthetic_batch(&[4, 1, 3, 3], 3, 8).0, x);
+        // Not constant: the batch must exercise the network.
+        assert!(x.iter().any(|&v| v != x[0]));
+    }
+
+    #[test]
+    fn step_config_overrides_the_recipe() {
+        let r = spec::Recipe::default();
+        let c = step_config(&r, Some(32), Some("sgd"), Some(0.5), Some(0.1)).unwrap();
+        assert_eq!(
+            (c.batch_size, c.optimizer, c.weight_decay, c.label_smoothing),
+            (32, nn::Optimizer::Sgd, 0.5, 0.1)
+        );
+        let d = step_config(&r, None, None, None, None).unwrap();
+        assert_eq!(d, StepConfig::from_recipe(&r));
+        let e = step_config(&r, None, Some("lamb"), None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("lamb") && e.contains("adamw"), "{e}");
+        assert!(step_config(&r, None, None, None, Some(1.0)).is_err());
+    }
+
+    #[test]
+    fn peak_rss_is_read_on_linux() {
+        if cfg!(target_os = "linux") {
+            let m = peak_rss_mib().expect("VmHWM in /proc/self/status");
+            assert!(m > 1.0 && m < 1e6, "{m}");
+        }
+    }
+}
