@@ -54,7 +54,9 @@ fn py_shape(shape: &[usize]) -> String {
 fn py_init(init: Init) -> String {
     match init {
         Init::HeNormal { fan_in } => format!("(\"he\", {fan_in})"),
-        Init::Normal { std } => format!("(\"normal\", {})", py_f32(std)),
+        // spec::init multiplies by `std as f64`: write that exact value (0.019999999552965164 for
+        // 0.02f32), or the Python init would differ in the last bits.
+        Init::Normal { std } => format!("(\"normal\", {:?})", std as f64),
         Init::Zeros => "(\"zeros\",)".into(),
         Init::Ones => "(\"ones\",)".into(),
     }
