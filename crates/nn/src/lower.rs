@@ -156,11 +156,10 @@ impl Lower<'_> {
         let iv = self.buffer_slot(&format!("{unit}.var"))?;
         match self.mode {
             Mode::Train => {
-                let dims = ops::bn_dims(self.g.dims(x).len());
-                let (mean, var, xc) = ops::moments(self.g, x, &dims)?;
+                let (y, mean, var) = ops::batch_norm_train(self.g, x, gamma, beta, BN_EPS)?;
                 self.stats[im] = Some(mean);
                 self.stats[iv] = Some(var);
-                ops::normalize(self.g, xc, var, &dims, BN_EPS, gamma, beta, 1)
+                Ok(y)
             }
             Mode::Eval => {
                 let (mean, var) = (self.buffers[im], self.buffers[iv]);
@@ -173,7 +172,7 @@ impl Lower<'_> {
     #[allow(clippy::too_many_arguments)]
     fn conv_bn_pad(&mut self, unit: &str, x: Value, k_stride: usize, p: usize, groups: usize, act: Act) -> graph::Result<Value> {
         let w = self.p(&join(unit, "conv.w"))?;
-        let y = ops::conv2d(self.g, x, w, k_stride, p, groups)?;
+        let y = ops::conv(self.g, x, w, k_stride, p, groups)?;
         let y = self.bn(&join(unit, "bn"), y)?;
         ops::act(self.g, act, y)
     }
@@ -200,7 +199,7 @@ impl Lower<'_> {
     fn conv_bias(&mut self, unit: &str, x: Value, stride: usize, pad: usize, act: Act) -> graph::Result<Value> {
         let w = self.p(&join(unit, "w"))?;
         let b = self.p(&join(unit, "b"))?;
-        let y = ops::conv2d(self.g, x, w, stride, pad, 1)?;
+        let y = ops::conv(self.g, x, w, stride, pad, 1)?;
         let y = ops::bias(self.g, y, b, 1)?;
         ops::act(self.g, act, y)
     }
@@ -403,7 +402,7 @@ impl Lower<'_> {
                 let cls = self.p(&format!("{l}.cls"))?;
                 let pos = self.p(&format!("{l}.pos"))?;
                 let g = &mut *self.g;
-                let y = ops::conv2d(g, x, w, patch, 0, 1)?;
+                let y = ops::conv(g, x, w, patch, 0, 1)?;
                 let y = ops::bias(g, y, b, 1)?; // [B, D, h, w]
                 let d = g.dims(y).to_vec();
                 let (bsz, dim, n) = (d[0], d[1], d[2] * d[3]);
@@ -447,11 +446,11 @@ impl Lower<'_> {
     /// torchvision BasicBlock (`Layer::Residual`).
     fn basic_block(&mut self, b: &str, x: Value, out: usize, s: usize) -> graph::Result<Value> {
         let w1 = self.p(&format!("{b}.conv1.w"))?;
-        let h = ops::conv2d(self.g, x, w1, s, 1, 1)?;
+        let h = ops::conv(self.g, x, w1, s, 1, 1)?;
         let h = self.bn(&format!("{b}.bn1"), h)?;
         let h = ops::act(self.g, Act::Relu, h)?;
         let w2 = self.p(&format!("{b}.conv2.w"))?;
-        let h = ops::conv2d(self.g, h, w2, 1, 1, 1)?;
+        let h = ops::conv(self.g, h, w2, 1, 1, 1)?;
         let h = self.bn(&format!("{b}.bn2"), h)?;
         let sc = self.shortcut(b, x, out, s)?;
         let y = self.g.add(h, sc)?;
@@ -461,15 +460,15 @@ impl Lower<'_> {
     /// torchvision Bottleneck v1.5 (`Layer::Bottleneck`).
     fn bottleneck_block(&mut self, b: &str, x: Value, out: usize, s: usize) -> graph::Result<Value> {
         let w1 = self.p(&format!("{b}.conv1.w"))?;
-        let h = ops::conv2d(self.g, x, w1, 1, 0, 1)?;
+        let h = ops::conv(self.g, x, w1, 1, 0, 1)?;
         let h = self.bn(&format!("{b}.bn1"), h)?;
         let h = ops::act(self.g, Act::Relu, h)?;
         let w2 = self.p(&format!("{b}.conv2.w"))?;
-        let h = ops::conv2d(self.g, h, w2, s, 1, 1)?;
+        let h = ops::conv(self.g, h, w2, s, 1, 1)?;
         let h = self.bn(&format!("{b}.bn2"), h)?;
         let h = ops::act(self.g, Act::Relu, h)?;
         let w3 = self.p(&format!("{b}.conv3.w"))?;
-        let h = ops::conv2d(self.g, h, w3, 1, 0, 1)?;
+        let h = ops::conv(self.g, h, w3, 1, 0, 1)?;
         let h = self.bn(&format!("{b}.bn3"), h)?;
         let sc = self.shortcut(b, x, out, s)?;
         let y = self.g.add(h, sc)?;

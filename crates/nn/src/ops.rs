@@ -84,6 +84,34 @@ pub fn conv2d(g: &mut Graph, x: Value, w: Value, s: usize, p: usize, groups: usi
     g.convolution(x, w, &spec)
 }
 
+/// A convolution as the lowering emits it: 1×1 convolutions without padding or groups become a
+/// matrix product over the channels (after striding the input), other convolutions stay
+/// convolutions. XLA:CPU runs the matrix product and its two matrix-product VJPs several times
+/// faster than a 1×1 convolution's backward convolutions.
+pub fn conv(g: &mut Graph, x: Value, w: Value, s: usize, p: usize, groups: usize) -> Result<Value> {
+    let wd = g.dims(w).to_vec();
+    if wd[2] == 1 && wd[3] == 1 && p == 0 && groups == 1 {
+        pointwise(g, x, w, s)
+    } else {
+        conv2d(g, x, w, s, p, groups)
+    }
+}
+
+/// 1×1 convolution, stride `s`, no padding: `y[b, o, h, w] = Σ_c w[o, c] · x[b, c, s·h, s·w]`.
+fn pointwise(g: &mut Graph, x: Value, w: Value, s: usize) -> Result<Value> {
+    let d = g.dims(x).to_vec();
+    let x = if s > 1 { g.slice(x, &[0, 0, 0, 0], &d, &[1, 1, s, s])? } else { x };
+    let d = g.dims(x).to_vec();
+    let (b, c, h, wd) = (d[0], d[1], d[2], d[3]);
+    let o = g.dims(w)[0];
+    let x3 = g.reshape(x, &[b, c, h * wd])?;
+    let w2 = g.reshape(w, &[o, c])?;
+    let dd = graph::DotDims { lhs_batch: vec![], rhs_batch: vec![], lhs_contract: vec![1], rhs_contract: vec![1] };
+    let y = g.dot_general(w2, x3, &dd)?; // [O, B, HW]
+    let y = g.transpose(y, &[1, 0, 2])?;
+    g.reshape(y, &[b, o, h, wd])
+}
+
 /// `x·w` for `x : [..., N]` and `w : [N, out]` (contracting the last dim of `x`).
 pub fn linear(g: &mut Graph, x: Value, w: Value) -> Result<Value> {
     let r = g.dims(x).len();
@@ -285,4 +313,55 @@ pub fn softmax_last(g: &mut Graph, s: Value) -> Result<Value> {
         },
     )?;
     Ok(out[0])
+}
+
+
+/// Training-mode batch norm of `x` (`[B, C, H, W]` or `[B, C]`, statistics over every dim but 1):
+/// returns `(y, batch mean, biased batch variance)`.
+///
+/// Closed-form VJP (x̂ = (x − μ)·r, r = 1/√(σ² + ε), N = elements per channel):
+/// `dβ = Σ dy`, `dγ = Σ dy·x̂`, `dx = γ·r·(dy − dβ/N − x̂·dγ/N)` — two reductions instead of the four
+/// that differentiating the composite would give. The statistics outputs carry no cotangent (they
+/// only feed the running statistics, never the loss).
+pub fn batch_norm_train(g: &mut Graph, x: Value, gamma: Value, beta: Value, eps: f64) -> Result<(Value, Value, Value)> {
+    let out = g.custom_vjp(
+        "batch_norm",
+        &[x, gamma, beta],
+        move |g, ins| {
+            let (x, gamma, beta) = (ins[0], ins[1], ins[2]);
+            let xd = g.dims(x).to_vec();
+            let red = bn_dims(xd.len());
+            let (mean, var, xc) = moments(g, x, &red)?;
+            let ve = add_const(g, var, eps)?;
+            let r = g.rsqrt(ve)?;
+            let rb = along(g, r, &xd, 1)?;
+            let xhat = g.mul(xc, rb)?;
+            let gb = along(g, gamma, &xd, 1)?;
+            let y = g.mul(xhat, gb)?;
+            let y = bias(g, y, beta, 1)?;
+            Ok((vec![y, mean, var], vec![xhat, r]))
+        },
+        move |g, cx| {
+            let (gamma, dy) = (cx.inputs[1], cx.cotangents[0]);
+            let (xhat, r) = (cx.residuals[0], cx.residuals[1]);
+            let xd = g.dims(dy).to_vec();
+            let red = bn_dims(xd.len());
+            let n: usize = red.iter().map(|&d| xd[d]).product();
+            let dbeta = g.sum(dy, &red)?;
+            let dyx = g.mul(dy, xhat)?;
+            let dgamma = g.sum(dyx, &red)?;
+            let mb = g.scale(dbeta, 1.0 / n as f64)?;
+            let mb = along(g, mb, &xd, 1)?;
+            let mg = g.scale(dgamma, 1.0 / n as f64)?;
+            let mg = along(g, mg, &xd, 1)?;
+            let t = g.sub(dy, mb)?;
+            let u = g.mul(xhat, mg)?;
+            let t = g.sub(t, u)?;
+            let s = g.mul(gamma, r)?;
+            let s = along(g, s, &xd, 1)?;
+            let dx = g.mul(t, s)?;
+            Ok(vec![Some(dx), Some(dgamma), Some(dbeta)])
+        },
+    )?;
+    Ok((out[0], out[1], out[2]))
 }

@@ -345,7 +345,11 @@ fn conv_bn_grads_match_finite_differences() {
         layers: vec![
             Layer::ConvBn { out: 3, kernel: 3, stride: 1, pad: None, act: Act::Swish, in_ch: None },
             Layer::MaxPool { size: 2, stride: 2, pad: 0 },
-            Layer::ConvBn { out: 4, kernel: 3, stride: 2, pad: None, act: Act::Relu, in_ch: None },
+            // depthwise 3×3 + BN, then a 1×1 (matrix-product form) + BN
+            Layer::SeparableConv { out: 4, stride: 1, act: Act::Relu6, in_ch: None },
+            // 1×1 stride 2 (strided matrix-product form)
+            Layer::ConvBn { out: 4, kernel: 1, stride: 2, pad: None, act: Act::HardSwish, in_ch: None },
+            Layer::ConvBn { out: 4, kernel: 3, stride: 1, pad: None, act: Act::Relu, in_ch: None },
             Layer::GlobalAvgPool,
             Layer::Dense { out: 3, act: Act::Identity, in_ch: None },
         ],
@@ -377,7 +381,7 @@ fn conv_bn_grads_match_finite_differences() {
     // And a few single coordinates of every parameter (BN γ/β and conv kernels included).
     for (i, p) in ps.iter().enumerate() {
         for j in [0, p.numel() / 2, p.numel() - 1] {
-            let h = 1e-2f32;
+            let h = 1e-3f32;
             let mut q = params.clone();
             q[i][j] += h;
             let up = eval(&q)[0].f32()[0] as f64;
@@ -388,4 +392,68 @@ fn conv_bn_grads_match_finite_differences() {
             assert!((fd - g).abs() <= 3e-3 + 2e-2 * g.abs(), "{}[{j}]: finite difference {fd}, grads {g}", p.name);
         }
     }
+}
+
+#[test]
+fn conv_forward_matches_host() {
+    // conv2d 3×3 stride 2 pad 1 (a convolution) then conv2d 1×1 stride 2 (the matrix-product form),
+    // both with bias, against a direct host loop.
+    let spec = NetSpec {
+        name: "tiny-conv".into(),
+        input: [2, 7, 7],
+        num_classes: 3,
+        layers: vec![
+            Layer::Conv2d { out: 3, kernel: 3, stride: 2, pad: Some(1), act: Act::Identity, in_ch: None },
+            Layer::Conv2d { out: 2, kernel: 1, stride: 2, pad: None, act: Act::Identity, in_ch: None },
+            Layer::Flatten,
+            Layer::Dense { out: 3, act: Act::Identity, in_ch: None },
+        ],
+    };
+    let ps = spec::params(&spec).unwrap();
+    let params: Vec<Vec<f32>> = ps.iter().enumerate().map(|(i, p)| noise(p.numel(), 60 + i as u64)).collect();
+    let x = noise(2 * 2 * 49, 61);
+    let prog = nn::predict(&spec, 2).unwrap();
+    let exe = compile(&prog);
+    let mut args: Vec<Host> = params.iter().cloned().map(Host::F32).collect();
+    args.push(Host::F32(x.clone()));
+    let got = run(&prog, &exe, &args);
+    // Host convolution: x [B, C, H, W], w [O, C, k, k], stride s, padding p, plus bias.
+    let conv = |x: &[f64], c: usize, h: usize, w: &[f32], b: &[f32], o: usize, k: usize, s: usize, p: usize| {
+        let ho = (h + 2 * p - k) / s + 1;
+        let mut y = vec![0.0f64; 2 * o * ho * ho];
+        for n in 0..2 {
+            for oc in 0..o {
+                for i in 0..ho {
+                    for j in 0..ho {
+                        let mut acc = b[oc] as f64;
+                        for ic in 0..c {
+                            for di in 0..k {
+                                for dj in 0..k {
+                                    let (r, q) = ((i * s + di) as i64 - p as i64, (j * s + dj) as i64 - p as i64);
+                                    if r >= 0 && q >= 0 && (r as usize) < h && (q as usize) < h {
+                                        acc += x[((n * c + ic) * h + r as usize) * h + q as usize]
+                                            * w[((oc * c + ic) * k + di) * k + dj] as f64;
+                                    }
+                                }
+                            }
+                        }
+                        y[((n * o + oc) * ho + i) * ho + j] = acc;
+                    }
+                }
+            }
+        }
+        (y, ho)
+    };
+    let xf: Vec<f64> = x.iter().map(|&a| a as f64).collect();
+    let (h1, s1) = conv(&xf, 2, 7, &params[0], &params[1], 3, 3, 2, 1);
+    let (h2, s2) = conv(&h1, 3, s1, &params[2], &params[3], 2, 1, 2, 0);
+    assert_eq!((s1, s2), (4, 2));
+    let n = 2 * s2 * s2;
+    let mut want = Vec::new();
+    for b in 0..2 {
+        for k in 0..3 {
+            want.push(params[5][k] as f64 + (0..n).map(|i| h2[b * n + i] * params[4][i * 3 + k] as f64).sum::<f64>());
+        }
+    }
+    close("logits", got[0].f32(), &want, 1e-5);
 }
