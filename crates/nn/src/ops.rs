@@ -84,14 +84,18 @@ pub fn conv2d(g: &mut Graph, x: Value, w: Value, s: usize, p: usize, groups: usi
     g.convolution(x, w, &spec)
 }
 
-/// A convolution as the lowering emits it: 1×1 convolutions without padding or groups become a
-/// matrix product over the channels (after striding the input), other convolutions stay
-/// convolutions. XLA:CPU runs the matrix product and its two matrix-product VJPs several times
-/// faster than a 1×1 convolution's backward convolutions.
+/// A convolution as the lowering emits it, in the form XLA:CPU runs fastest forward *and* backward:
+/// 1×1 convolutions without padding or groups become a matrix product over the channels (after
+/// striding the input; `step_bench` on a 1×1 convBN, 64 channels, 56×56, batch 8: 256 ms against
+/// 504 ms per step as a convolution), depthwise convolutions become shifted multiply-adds
+/// ([`depthwise_taps`]), other convolutions stay `stablehlo.convolution`.
 pub fn conv(g: &mut Graph, x: Value, w: Value, s: usize, p: usize, groups: usize) -> Result<Value> {
     let wd = g.dims(w).to_vec();
+    let c = g.dims(x)[1];
     if wd[2] == 1 && wd[3] == 1 && p == 0 && groups == 1 {
         pointwise(g, x, w, s)
+    } else if groups > 1 && groups == c && wd[0] == c {
+        depthwise_taps(g, x, w, s, p)
     } else {
         conv2d(g, x, w, s, p, groups)
     }
@@ -364,4 +368,39 @@ pub fn batch_norm_train(g: &mut Graph, x: Value, gamma: Value, beta: Value, eps:
         },
     )?;
     Ok((out[0], out[1], out[2]))
+}
+
+/// Depthwise convolution (`groups = C`, kernel `[C, 1, k, k]`) as `k²` shifted multiply-adds:
+/// `y = Σ_{i,j} xpad[:, :, i::s, j::s] · w[:, 0, i, j]`. A pure composition: its VJP is pads of `ct·w`
+/// (input) and reductions of `ct·x` (kernel), which XLA:CPU fuses. Measured with `step_bench` on a
+/// separable 3×3 block (512 channels, 14×14, batch 8): 126 ms per train step against 1,612 ms with a
+/// `feature_group_count` convolution, whose kernel VJP is a `batch_group_count` convolution that
+/// XLA:CPU expands into a dense one.
+pub fn depthwise_taps(g: &mut Graph, x: Value, w: Value, s: usize, p: usize) -> Result<Value> {
+    let xd = g.dims(x).to_vec();
+    let k = g.dims(w)[3];
+    let (ho, wo) = ((xd[2] + 2 * p - k) / s + 1, (xd[3] + 2 * p - k) / s + 1);
+    let pi = p as i64;
+    let zero = g.scalar(0.0, g.dtype(x))?;
+    let xp = if p > 0 { g.pad(x, zero, &[0, 0, pi, pi], &[0, 0, pi, pi], &[0, 0, 0, 0])? } else { x };
+    let c = xd[1];
+    let w2 = g.reshape(w, &[c, k * k])?;
+    let out = [xd[0], c, ho, wo];
+    let mut acc: Option<Value> = None;
+    for i in 0..k {
+        for j in 0..k {
+            let lim = [xd[0], c, i + (ho - 1) * s + 1, j + (wo - 1) * s + 1];
+            let xs = g.slice(xp, &[0, 0, i, j], &lim, &[1, 1, s, s])?;
+            let t = i * k + j;
+            let wt = g.slice(w2, &[0, t], &[c, t + 1], &[1, 1])?;
+            let wt = g.reshape(wt, &[c])?;
+            let wb = g.broadcast_in_dim(wt, &out, &[1])?;
+            let term = g.mul(xs, wb)?;
+            acc = Some(match acc {
+                Some(a) => g.add(a, term)?,
+                None => term,
+            });
+        }
+    }
+    Ok(acc.expect("k ≥ 1"))
 }
