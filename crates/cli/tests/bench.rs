@@ -82,3 +82,35 @@ fn bench_rejects_bad_arguments() {
     assert_eq!(code, 1);
     assert!(err.contains("--batch-size"), "{err}");
 }
+
+#[test]
+fn bench_runs_a_dumped_module_and_rejects_a_broken_one() {
+    let dir = std::env::temp_dir().join(format!("netspec-cli-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("step.mlir");
+    let fs = f.to_str().unwrap();
+    let base = [
+        "bench",
+        "mnist-mlp",
+        "--batch-size",
+        "4",
+        "--steps",
+        "1",
+        "--warmup",
+        "0",
+    ];
+    let (code, out, err) = netspec(&[&base[..], &["--dump-mlir", fs]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"mlir\":\"generated\""), "{out}");
+    assert!(std::fs::read_to_string(&f)
+        .unwrap()
+        .contains("func.func public @main"));
+    let (code, out, err) = netspec(&[&base[..], &["--mlir", fs]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"mlir\":\"file\""), "{out}");
+    std::fs::write(&f, "this is not StableHLO").unwrap();
+    let (code, _, err) = netspec(&[&base[..], &["--mlir", fs]].concat());
+    assert_eq!(code, 1);
+    assert!(err.contains("compiling the train step"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

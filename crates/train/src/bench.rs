@@ -51,6 +51,10 @@ pub struct Options {
     pub lr: f32,
     /// Seed of the initial parameters and of the batch.
     pub seed: u64,
+    /// Compile this StableHLO text instead of the generated module (for experiments with a
+    /// hand-edited step). It must have the generated module's signature; FLOPs and the ABI are
+    /// still those of the generated program.
+    pub mlir: Option<String>,
 }
 
 impl Default for Options {
@@ -64,6 +68,7 @@ impl Default for Options {
             prefetch: 4,
             lr: 1e-3,
             seed: 0,
+            mlir: None,
         }
     }
 }
@@ -141,6 +146,8 @@ pub struct Report {
     /// The loss of the last timed step (a finite value shows that the step really computed).
     pub last_loss: f32,
     pub peak_rss_mib: Option<f64>,
+    /// True when [`Options::mlir`] replaced the generated module.
+    pub mlir_replaced: bool,
     pub e2e: Option<E2e>,
 }
 
@@ -167,6 +174,7 @@ impl Report {
             "state_mib": round(self.state_bytes as f64 / (1 << 20) as f64, 2),
             "last_loss": self.last_loss,
             "peak_rss_mib": self.peak_rss_mib.map(|m| round(m, 1)),
+            "mlir": if self.mlir_replaced { "file" } else { "generated" },
         });
         if let Some(e) = &self.e2e {
             v["e2e_source"] = json!(e.source);
@@ -193,6 +201,9 @@ impl Report {
             ),
         );
         row("code generation", format!("{:.1} ms", self.codegen_ms));
+        if self.mlir_replaced {
+            row("module", "from --mlir (not the generated one)".into());
+        }
         row("XLA compile", format!("{:.2} s", self.compile_s));
         row(
             "step (state donated)",
@@ -309,7 +320,7 @@ pub fn step_config(
 }
 
 fn device_err(what: &str) -> impl Fn(pjrt::Error) -> Error + '_ {
-    move |e| Error::Invalid(format!("{what}: {e}"))
+    move |e| Error::device(what, e)
 }
 
 /// The step's state and batch on the device, in the program's input order.
@@ -483,6 +494,13 @@ fn synthetic_batch(dims: &[usize], classes: usize, seed: u64) -> (Vec<f32>, Vec<
     (x, y)
 }
 
+/// The StableHLO text of the train step that [`run`] compiles (for `--dump-mlir`).
+pub fn emit(net: &NetSpec, cfg: &StepConfig) -> Result<String> {
+    nn::train_step(net, cfg)
+        .map(|p| p.mlir)
+        .map_err(|e| Error::Invalid(format!("generating the train step of {}: {e}", net.name)))
+}
+
 /// Generates, compiles and times the train step of `net` (see the module doc).
 pub fn run(net: &NetSpec, cfg: &StepConfig, client: &Client, opts: &Options) -> Result<Report> {
     if opts.steps == 0 {
@@ -498,8 +516,9 @@ pub fn run(net: &NetSpec, cfg: &StepConfig, client: &Client, opts: &Options) -> 
         .map_err(|e| Error::Invalid(format!("generating the train step of {}: {e}", net.name)))?;
     let codegen = t0.elapsed();
     let t1 = Instant::now();
+    let text = opts.mlir.as_deref().unwrap_or(&program.mlir);
     let exe = client
-        .compile(&program.mlir)
+        .compile(text)
         .map_err(device_err("compiling the train step"))?;
     let compile = t1.elapsed();
 
@@ -545,6 +564,7 @@ pub fn run(net: &NetSpec, cfg: &StepConfig, client: &Client, opts: &Options) -> 
         state_bytes: step.state_bytes(),
         last_loss,
         peak_rss_mib: peak_rss_mib(),
+        mlir_replaced: opts.mlir.is_some(),
         e2e,
     })
 }

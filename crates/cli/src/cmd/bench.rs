@@ -50,6 +50,13 @@ pub struct Args {
     /// Batch producer threads for --e2e.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// Write the generated train-step StableHLO here (and still run it).
+    #[arg(long)]
+    pub dump_mlir: Option<PathBuf>,
+    /// Compile this StableHLO file instead of the generated step (same signature required): for
+    /// timing hand-edited variants of the step.
+    #[arg(long)]
+    pub mlir: Option<PathBuf>,
     /// Seed of the initial parameters and the batch.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -89,6 +96,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.weight_decay,
         args.label_smoothing,
     )?;
+    if let Some(path) = &args.dump_mlir {
+        let text = bench::emit(&net, &cfg)?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let mlir = match &args.mlir {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading --mlir {}", path.display()))?,
+        ),
+        None => None,
+    };
     let client = pjrt::Client::open(args.device, args.plugin.as_deref()).with_context(|| {
         format!(
             "opening the {} device (check with: netspec doctor --device {})",
@@ -103,6 +121,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         threads: args.threads,
         prefetch: 2 * args.threads,
         seed: args.seed,
+        mlir,
         ..Options::default()
     };
     let report = bench::run(&net, &cfg, &client, &opts)?;
