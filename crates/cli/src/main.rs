@@ -20,6 +20,8 @@ enum Command {
     /// Time the compiled train step: compile time, ms/step, img/s, GFLOP/s (one JSON line)
     Bench(cmd::bench::Args),
     DiffTraces(cmd::diff_traces::Args),
+    /// Write the StableHLO of a step program (train, eval, predict, forward, grads)
+    Emit(cmd::emit::Args),
     ExportJax(cmd::export_jax::Args),
     Plot(cmd::plot::Args),
     Summary(cmd::summary::Args),
@@ -37,6 +39,7 @@ fn main() {
         Command::Doctor(a) => cmd::doctor::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::DiffTraces(a) => cmd::diff_traces::run(a),
+        Command::Emit(a) => cmd::emit::run(a),
         Command::ExportJax(a) => cmd::export_jax::run(a),
         Command::Plot(a) => cmd::plot::run(a),
         Command::Summary(a) => cmd::summary::run(a),

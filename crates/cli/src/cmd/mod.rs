@@ -1,6 +1,7 @@
 //! One module per subcommand.
 pub mod bench;
 pub mod diff_traces;
+pub mod emit;
 pub mod export_jax;
 pub mod plot;
 pub mod summary;
