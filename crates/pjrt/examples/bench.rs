@@ -34,9 +34,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("load        {}", fmt_duration(load));
     println!("client      {}", fmt_duration(create));
     let r = tiny(&client, 2000)?;
-    println!("tiny        compile {}, first execute {}", fmt_duration(r.compile), fmt_duration(r.first_execute));
-    println!("tiny        execute {} (median of {}, inputs on device)", fmt_duration(r.execute_median), r.runs);
-    println!("tiny        H2D x2 + execute + D2H x2 {} (median)", fmt_duration(r.round_trip_median));
+    println!(
+        "tiny        compile {}, first execute {}",
+        fmt_duration(r.compile),
+        fmt_duration(r.first_execute)
+    );
+    println!(
+        "tiny        execute {} (median of {}, inputs on device)",
+        fmt_duration(r.execute_median),
+        r.runs
+    );
+    println!(
+        "tiny        H2D x2 + execute + D2H x2 {} (median)",
+        fmt_duration(r.round_trip_median)
+    );
     let n = state_mib * (1 << 20) / 4;
     let l = donated_loop(&client, n, steps)?;
     println!(

@@ -49,31 +49,103 @@ pub(crate) use {call, entry};
 
 /// Entries every operation of the safe API needs; a plugin lacking one is refused at load time.
 const REQUIRED: &[(&str, usize)] = &[
-    ("PJRT_Error_Destroy", offset_of!(PJRT_Api, PJRT_Error_Destroy)),
-    ("PJRT_Error_Message", offset_of!(PJRT_Api, PJRT_Error_Message)),
-    ("PJRT_Plugin_Initialize", offset_of!(PJRT_Api, PJRT_Plugin_Initialize)),
-    ("PJRT_Event_Destroy", offset_of!(PJRT_Api, PJRT_Event_Destroy)),
+    (
+        "PJRT_Error_Destroy",
+        offset_of!(PJRT_Api, PJRT_Error_Destroy),
+    ),
+    (
+        "PJRT_Error_Message",
+        offset_of!(PJRT_Api, PJRT_Error_Message),
+    ),
+    (
+        "PJRT_Plugin_Initialize",
+        offset_of!(PJRT_Api, PJRT_Plugin_Initialize),
+    ),
+    (
+        "PJRT_Event_Destroy",
+        offset_of!(PJRT_Api, PJRT_Event_Destroy),
+    ),
     ("PJRT_Event_Await", offset_of!(PJRT_Api, PJRT_Event_Await)),
-    ("PJRT_Client_Create", offset_of!(PJRT_Api, PJRT_Client_Create)),
-    ("PJRT_Client_Destroy", offset_of!(PJRT_Api, PJRT_Client_Destroy)),
-    ("PJRT_Client_PlatformName", offset_of!(PJRT_Api, PJRT_Client_PlatformName)),
-    ("PJRT_Client_PlatformVersion", offset_of!(PJRT_Api, PJRT_Client_PlatformVersion)),
-    ("PJRT_Client_AddressableDevices", offset_of!(PJRT_Api, PJRT_Client_AddressableDevices)),
-    ("PJRT_Client_Compile", offset_of!(PJRT_Api, PJRT_Client_Compile)),
-    ("PJRT_Client_BufferFromHostBuffer", offset_of!(PJRT_Api, PJRT_Client_BufferFromHostBuffer)),
-    ("PJRT_DeviceDescription_Id", offset_of!(PJRT_Api, PJRT_DeviceDescription_Id)),
-    ("PJRT_DeviceDescription_Kind", offset_of!(PJRT_Api, PJRT_DeviceDescription_Kind)),
-    ("PJRT_Device_GetDescription", offset_of!(PJRT_Api, PJRT_Device_GetDescription)),
-    ("PJRT_Executable_Destroy", offset_of!(PJRT_Api, PJRT_Executable_Destroy)),
-    ("PJRT_Executable_NumOutputs", offset_of!(PJRT_Api, PJRT_Executable_NumOutputs)),
-    ("PJRT_LoadedExecutable_Destroy", offset_of!(PJRT_Api, PJRT_LoadedExecutable_Destroy)),
-    ("PJRT_LoadedExecutable_GetExecutable", offset_of!(PJRT_Api, PJRT_LoadedExecutable_GetExecutable)),
-    ("PJRT_LoadedExecutable_Execute", offset_of!(PJRT_Api, PJRT_LoadedExecutable_Execute)),
-    ("PJRT_Buffer_Destroy", offset_of!(PJRT_Api, PJRT_Buffer_Destroy)),
-    ("PJRT_Buffer_ElementType", offset_of!(PJRT_Api, PJRT_Buffer_ElementType)),
-    ("PJRT_Buffer_Dimensions", offset_of!(PJRT_Api, PJRT_Buffer_Dimensions)),
-    ("PJRT_Buffer_ToHostBuffer", offset_of!(PJRT_Api, PJRT_Buffer_ToHostBuffer)),
-    ("PJRT_Buffer_IsDeleted", offset_of!(PJRT_Api, PJRT_Buffer_IsDeleted)),
+    (
+        "PJRT_Client_Create",
+        offset_of!(PJRT_Api, PJRT_Client_Create),
+    ),
+    (
+        "PJRT_Client_Destroy",
+        offset_of!(PJRT_Api, PJRT_Client_Destroy),
+    ),
+    (
+        "PJRT_Client_PlatformName",
+        offset_of!(PJRT_Api, PJRT_Client_PlatformName),
+    ),
+    (
+        "PJRT_Client_PlatformVersion",
+        offset_of!(PJRT_Api, PJRT_Client_PlatformVersion),
+    ),
+    (
+        "PJRT_Client_AddressableDevices",
+        offset_of!(PJRT_Api, PJRT_Client_AddressableDevices),
+    ),
+    (
+        "PJRT_Client_Compile",
+        offset_of!(PJRT_Api, PJRT_Client_Compile),
+    ),
+    (
+        "PJRT_Client_BufferFromHostBuffer",
+        offset_of!(PJRT_Api, PJRT_Client_BufferFromHostBuffer),
+    ),
+    (
+        "PJRT_DeviceDescription_Id",
+        offset_of!(PJRT_Api, PJRT_DeviceDescription_Id),
+    ),
+    (
+        "PJRT_DeviceDescription_Kind",
+        offset_of!(PJRT_Api, PJRT_DeviceDescription_Kind),
+    ),
+    (
+        "PJRT_Device_GetDescription",
+        offset_of!(PJRT_Api, PJRT_Device_GetDescription),
+    ),
+    (
+        "PJRT_Executable_Destroy",
+        offset_of!(PJRT_Api, PJRT_Executable_Destroy),
+    ),
+    (
+        "PJRT_Executable_NumOutputs",
+        offset_of!(PJRT_Api, PJRT_Executable_NumOutputs),
+    ),
+    (
+        "PJRT_LoadedExecutable_Destroy",
+        offset_of!(PJRT_Api, PJRT_LoadedExecutable_Destroy),
+    ),
+    (
+        "PJRT_LoadedExecutable_GetExecutable",
+        offset_of!(PJRT_Api, PJRT_LoadedExecutable_GetExecutable),
+    ),
+    (
+        "PJRT_LoadedExecutable_Execute",
+        offset_of!(PJRT_Api, PJRT_LoadedExecutable_Execute),
+    ),
+    (
+        "PJRT_Buffer_Destroy",
+        offset_of!(PJRT_Api, PJRT_Buffer_Destroy),
+    ),
+    (
+        "PJRT_Buffer_ElementType",
+        offset_of!(PJRT_Api, PJRT_Buffer_ElementType),
+    ),
+    (
+        "PJRT_Buffer_Dimensions",
+        offset_of!(PJRT_Api, PJRT_Buffer_Dimensions),
+    ),
+    (
+        "PJRT_Buffer_ToHostBuffer",
+        offset_of!(PJRT_Api, PJRT_Buffer_ToHostBuffer),
+    ),
+    (
+        "PJRT_Buffer_IsDeleted",
+        offset_of!(PJRT_Api, PJRT_Buffer_IsDeleted),
+    ),
 ];
 
 impl Api {
@@ -108,7 +180,11 @@ impl Api {
                 ),
             ));
         }
-        let api = Api { raw, table_size, version };
+        let api = Api {
+            raw,
+            table_size,
+            version,
+        };
         let missing: Vec<&str> = REQUIRED
             .iter()
             .filter(|(_, off)| !api.has(*off) || api.slot_is_null(*off))
@@ -144,7 +220,13 @@ impl Api {
 
     fn slot_is_null(&self, offset: usize) -> bool {
         // SAFETY: called only for offsets below table_size; every entry is one nullable pointer.
-        unsafe { (self.raw as *const u8).add(offset).cast::<*const ()>().read().is_null() }
+        unsafe {
+            (self.raw as *const u8)
+                .add(offset)
+                .cast::<*const ()>()
+                .read()
+                .is_null()
+        }
     }
 
     pub(crate) fn missing(&self, entry: &str, ctx: impl Into<String>) -> Error {
@@ -160,7 +242,11 @@ impl Api {
 
     /// Converts a returned `PJRT_Error*` into a `Result`, taking the plugin's message and code, and frees
     /// the error object.
-    pub(crate) fn check<C: Into<String>>(&self, err: *mut PJRT_Error, ctx: impl FnOnce() -> C) -> Result<()> {
+    pub(crate) fn check<C: Into<String>>(
+        &self,
+        err: *mut PJRT_Error,
+        ctx: impl FnOnce() -> C,
+    ) -> Result<()> {
         if err.is_null() {
             return Ok(());
         }

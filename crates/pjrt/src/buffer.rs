@@ -171,7 +171,10 @@ pub(crate) fn element_count(dims: &[i64], ctx: &str) -> Result<usize> {
     let mut n: usize = 1;
     for (i, &d) in dims.iter().enumerate() {
         if d < 0 {
-            return Err(Error::invalid(ctx, format!("dimension {i} of {dims:?} is negative")));
+            return Err(Error::invalid(
+                ctx,
+                format!("dimension {i} of {dims:?} is negative"),
+            ));
         }
         n = n
             .checked_mul(d as usize)
@@ -196,8 +199,17 @@ unsafe impl Sync for Buffer {}
 impl Buffer {
     /// Wraps a buffer the plugin handed us, reading its shape and type once (so that `dims` and
     /// `element_type` are infallible afterwards). On error the buffer is destroyed.
-    pub(crate) fn from_raw(client: Arc<ClientInner>, raw: *mut PJRT_Buffer, ctx: &str) -> Result<Buffer> {
-        let mut b = Buffer { raw, client, dims: Vec::new(), ty: ElementType::Other(0) };
+    pub(crate) fn from_raw(
+        client: Arc<ClientInner>,
+        raw: *mut PJRT_Buffer,
+        ctx: &str,
+    ) -> Result<Buffer> {
+        let mut b = Buffer {
+            raw,
+            client,
+            dims: Vec::new(),
+            ty: ElementType::Other(0),
+        };
         let api = b.client.api;
         let mut d = PJRT_Buffer_Dimensions_Args::new();
         d.buffer = raw;
@@ -254,7 +266,10 @@ impl Buffer {
             // claiming they are valid `bool`s.
             let raw = unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), bytes) };
             if let Some(i) = raw.iter().position(|&b| b > 1) {
-                return Err(Error::invalid(ctx, format!("predicate element {i} is {}, not 0 or 1", raw[i])));
+                return Err(Error::invalid(
+                    ctx,
+                    format!("predicate element {i} is {}, not 0 or 1", raw[i]),
+                ));
             }
         }
         // SAFETY: copy_to_host initialised exactly n elements; every bit pattern is valid for the sealed
@@ -267,10 +282,9 @@ impl Buffer {
     /// known byte size.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let ctx = "copying a device buffer to the host";
-        let size = self
-            .ty
-            .byte_size()
-            .ok_or_else(|| Error::invalid(ctx, format!("cannot copy elements of type {}", self.ty)))?;
+        let size = self.ty.byte_size().ok_or_else(|| {
+            Error::invalid(ctx, format!("cannot copy elements of type {}", self.ty))
+        })?;
         let mut v = vec![0u8; self.element_count() * size];
         self.copy_to_host(v.as_mut_ptr().cast(), v.len(), ctx)?;
         Ok(v)
@@ -283,7 +297,11 @@ impl Buffer {
             [x] => Ok(*x),
             _ => Err(Error::invalid(
                 "reading a scalar buffer",
-                format!("the buffer has shape {:?} ({} elements), not one element", self.dims, v.len()),
+                format!(
+                    "the buffer has shape {:?} ({} elements), not one element",
+                    self.dims,
+                    v.len()
+                ),
             )),
         }
     }
@@ -293,7 +311,12 @@ impl Buffer {
     pub fn device_pointer(&self) -> Result<usize> {
         let mut a = PJRT_Buffer_UnsafePointer_Args::new();
         a.buffer = self.raw;
-        call!(self.client.api, PJRT_Buffer_UnsafePointer, &mut a, "reading a buffer's device pointer")?;
+        call!(
+            self.client.api,
+            PJRT_Buffer_UnsafePointer,
+            &mut a,
+            "reading a buffer's device pointer"
+        )?;
         Ok(a.buffer_pointer)
     }
 
@@ -301,7 +324,12 @@ impl Buffer {
     pub(crate) fn is_deleted(&self) -> Result<bool> {
         let mut a = PJRT_Buffer_IsDeleted_Args::new();
         a.buffer = self.raw;
-        call!(self.client.api, PJRT_Buffer_IsDeleted, &mut a, "querying a buffer")?;
+        call!(
+            self.client.api,
+            PJRT_Buffer_IsDeleted,
+            &mut a,
+            "querying a buffer"
+        )?;
         Ok(a.is_deleted)
     }
 
@@ -339,7 +367,12 @@ impl Drop for Buffer {
         let mut a = PJRT_Buffer_Destroy_Args::new();
         a.buffer = self.raw;
         // A failing destroy cannot be reported from drop; there is nothing else to free.
-        let _ = call!(self.client.api, PJRT_Buffer_Destroy, &mut a, "destroying a buffer");
+        let _ = call!(
+            self.client.api,
+            PJRT_Buffer_Destroy,
+            &mut a,
+            "destroying a buffer"
+        );
     }
 }
 

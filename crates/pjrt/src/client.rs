@@ -108,7 +108,12 @@ impl Drop for ClientInner {
     fn drop(&mut self) {
         let mut a = PJRT_Client_Destroy_Args::new();
         a.client = self.raw;
-        let _ = call!(self.api, PJRT_Client_Destroy, &mut a, "destroying the PJRT client");
+        let _ = call!(
+            self.api,
+            PJRT_Client_Destroy,
+            &mut a,
+            "destroying the PJRT client"
+        );
     }
 }
 
@@ -123,7 +128,12 @@ impl Client {
     /// Creates a client on a loaded plugin.
     pub fn new(plugin: &Plugin, opts: &ClientOptions) -> Result<Client> {
         let api = plugin.api();
-        let ctx = || format!("creating a PJRT client with plugin {}", plugin.path().display());
+        let ctx = || {
+            format!(
+                "creating a PJRT client with plugin {}",
+                plugin.path().display()
+            )
+        };
         let values = named_values(opts);
         let nvs: Vec<PJRT_NamedValue> = values
             .iter()
@@ -162,11 +172,19 @@ impl Client {
             })
             .collect();
         let mut a = PJRT_Client_Create_Args::new();
-        a.create_options = if nvs.is_empty() { std::ptr::null() } else { nvs.as_ptr() };
+        a.create_options = if nvs.is_empty() {
+            std::ptr::null()
+        } else {
+            nvs.as_ptr()
+        };
         a.num_options = nvs.len();
         call!(api, PJRT_Client_Create, &mut a, ctx()).map_err(explain_no_gpu)?;
         if a.client.is_null() {
-            return Err(Error::new(ErrorKind::Plugin, ctx(), "PJRT_Client_Create returned no client"));
+            return Err(Error::new(
+                ErrorKind::Plugin,
+                ctx(),
+                "PJRT_Client_Create returned no client",
+            ));
         }
         // From here on the client is owned: any early return destroys it.
         let mut inner = ClientInner {
@@ -186,10 +204,15 @@ impl Client {
             Vec::new()
         } else {
             // SAFETY: the plugin returns an array of num_addressable_devices handles owned by the client.
-            unsafe { std::slice::from_raw_parts(d.addressable_devices, d.num_addressable_devices) }.to_vec()
+            unsafe { std::slice::from_raw_parts(d.addressable_devices, d.num_addressable_devices) }
+                .to_vec()
         };
         let Some(&first) = raw_devices.first() else {
-            return Err(Error::new(ErrorKind::Plugin, ctx(), "the client has no addressable devices"));
+            return Err(Error::new(
+                ErrorKind::Plugin,
+                ctx(),
+                "the client has no addressable devices",
+            ));
         };
         inner.device = first;
         for dev in raw_devices {
@@ -206,7 +229,9 @@ impl Client {
         call!(api, PJRT_Client_PlatformVersion, &mut v, ctx())?;
         // SAFETY: as above.
         inner.platform_version = unsafe { lossy(v.platform_version, v.platform_version_size) };
-        Ok(Client { inner: Arc::new(inner) })
+        Ok(Client {
+            inner: Arc::new(inner),
+        })
     }
 
     /// A CPU client from the default plugin (see [`find_plugin`]) with default options.
@@ -249,7 +274,11 @@ impl Client {
         if n != data.len() {
             return Err(Error::invalid(
                 ctx,
-                format!("shape {dims:?} has {n} elements but {} {} values were given", data.len(), T::TYPE),
+                format!(
+                    "shape {dims:?} has {n} elements but {} {} values were given",
+                    data.len(),
+                    T::TYPE
+                ),
             ));
         }
         // SAFETY: data is n valid elements of T, whose layout is that of T::TYPE on the host.
@@ -264,17 +293,25 @@ impl Client {
     /// Copies raw little-endian bytes (dense, row-major) of element type `ty` to a new device buffer.
     pub fn buffer_from_bytes(&self, ty: ElementType, bytes: &[u8], dims: &[i64]) -> Result<Buffer> {
         let ctx = "copying host bytes to the device";
-        let size = ty.byte_size().ok_or_else(|| Error::invalid(ctx, format!("cannot copy elements of type {ty}")))?;
+        let size = ty
+            .byte_size()
+            .ok_or_else(|| Error::invalid(ctx, format!("cannot copy elements of type {ty}")))?;
         let n = element_count(dims, ctx)?;
         if n.checked_mul(size) != Some(bytes.len()) {
             return Err(Error::invalid(
                 ctx,
-                format!("shape {dims:?} of {ty} needs {n}×{size} bytes but {} were given", bytes.len()),
+                format!(
+                    "shape {dims:?} of {ty} needs {n}×{size} bytes but {} were given",
+                    bytes.len()
+                ),
             ));
         }
         if ty == ElementType::Pred {
             if let Some(i) = bytes.iter().position(|&b| b > 1) {
-                return Err(Error::invalid(ctx, format!("predicate byte {i} is {}, not 0 or 1", bytes[i])));
+                return Err(Error::invalid(
+                    ctx,
+                    format!("predicate byte {i} is {}, not 0 or 1", bytes[i]),
+                ));
             }
         }
         // SAFETY: bytes holds exactly the buffer's data, checked above.
@@ -283,7 +320,13 @@ impl Client {
 
     /// # Safety
     /// `data` must point to the dense row-major contents of a `ty` array of shape `dims`.
-    unsafe fn buffer_from_ptr(&self, data: *const u8, ty: ElementType, dims: &[i64], ctx: &str) -> Result<Buffer> {
+    unsafe fn buffer_from_ptr(
+        &self,
+        data: *const u8,
+        ty: ElementType,
+        dims: &[i64],
+        ctx: &str,
+    ) -> Result<Buffer> {
         let inner = &self.inner;
         let mut a = PJRT_Client_BufferFromHostBuffer_Args::new();
         a.client = inner.raw;
@@ -303,12 +346,15 @@ impl Client {
         awaited?;
         Ok(buffer)
     }
-
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Client({} {}, {:?})", self.inner.platform_name, self.inner.platform_version, self.inner.plugin)
+        write!(
+            f,
+            "Client({} {}, {:?})",
+            self.inner.platform_name, self.inner.platform_version, self.inner.plugin
+        )
     }
 }
 
@@ -342,7 +388,9 @@ fn device_info(api: &Api, dev: *mut PJRT_Device) -> Result<DeviceInfo> {
 
 /// Adds a hint to the CUDA plugin's "no GPU" error.
 fn explain_no_gpu(e: Error) -> Error {
-    if e.message().contains("No visible GPU devices") || e.message().contains("no CUDA-capable device") {
+    if e.message().contains("No visible GPU devices")
+        || e.message().contains("no CUDA-capable device")
+    {
         let message = format!(
             "{} — the CUDA plugin found no usable NVIDIA GPU (check `nvidia-smi`, the driver and \
              CUDA_VISIBLE_DEVICES), or use --device cpu",

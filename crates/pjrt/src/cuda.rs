@@ -58,8 +58,10 @@ pub fn nvidia_libraries(nvidia: &Path) -> Vec<PathBuf> {
 /// progress (dependency order without hard-coding it). Returns the libraries that never loaded.
 pub fn preload_nvidia_libraries(nvidia: &Path) -> Vec<(PathBuf, String)> {
     use libloading::os::unix::{Library, RTLD_GLOBAL, RTLD_NOW};
-    let mut pending: Vec<(PathBuf, String)> =
-        nvidia_libraries(nvidia).into_iter().map(|p| (p, String::new())).collect();
+    let mut pending: Vec<(PathBuf, String)> = nvidia_libraries(nvidia)
+        .into_iter()
+        .map(|p| (p, String::new()))
+        .collect();
     loop {
         let before = pending.len();
         pending.retain_mut(|(path, err)| {

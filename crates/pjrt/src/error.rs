@@ -30,12 +30,26 @@ pub struct Error {
 }
 
 impl Error {
-    pub(crate) fn new(kind: ErrorKind, context: impl Into<String>, message: impl Into<String>) -> Error {
-        Error { kind, context: context.into(), message: message.into(), code: None }
+    pub(crate) fn new(
+        kind: ErrorKind,
+        context: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Error {
+        Error {
+            kind,
+            context: context.into(),
+            message: message.into(),
+            code: None,
+        }
     }
 
     pub(crate) fn plugin(context: impl Into<String>, message: String, code: Option<i32>) -> Error {
-        Error { kind: ErrorKind::Plugin, context: context.into(), message, code }
+        Error {
+            kind: ErrorKind::Plugin,
+            context: context.into(),
+            message,
+            code,
+        }
     }
 
     pub(crate) fn invalid(context: impl Into<String>, message: impl Into<String>) -> Error {

@@ -52,7 +52,12 @@ impl Drop for Executable {
     fn drop(&mut self) {
         let mut a = PJRT_LoadedExecutable_Destroy_Args::new();
         a.executable = self.raw;
-        let _ = call!(self.client.api, PJRT_LoadedExecutable_Destroy, &mut a, "destroying an executable");
+        let _ = call!(
+            self.client.api,
+            PJRT_LoadedExecutable_Destroy,
+            &mut a,
+            "destroying an executable"
+        );
     }
 }
 
@@ -83,7 +88,11 @@ impl Client {
         a.compile_options_size = options.len();
         call!(api, PJRT_Client_Compile, &mut a, ctx)?;
         if a.executable.is_null() {
-            return Err(Error::new(ErrorKind::Plugin, ctx, "PJRT_Client_Compile returned no executable"));
+            return Err(Error::new(
+                ErrorKind::Plugin,
+                ctx,
+                "PJRT_Client_Compile returned no executable",
+            ));
         }
         // Own it now so that errors below destroy it.
         let mut exe = Executable {
@@ -101,7 +110,10 @@ impl Client {
 }
 
 /// Number of outputs, and their types and dims when the plugin reports them.
-fn output_info(api: &Api, loaded: *mut PJRT_LoadedExecutable) -> Result<(usize, Option<Vec<OutputShape>>)> {
+fn output_info(
+    api: &Api,
+    loaded: *mut PJRT_LoadedExecutable,
+) -> Result<(usize, Option<Vec<OutputShape>>)> {
     let ctx = "reading a compiled executable's outputs";
     let mut g = PJRT_LoadedExecutable_GetExecutable_Args::new();
     g.loaded_executable = loaded;
@@ -132,7 +144,10 @@ fn output_shapes(api: &Api, exe: *mut PJRT_Executable, n: usize) -> Option<Vec<O
     let mut d = PJRT_Executable_OutputDimensions_Args::new();
     d.executable = exe;
     call!(api, PJRT_Executable_OutputDimensions, &mut d, "").ok()?;
-    if t.num_output_types != n || d.num_outputs != n || (n > 0 && (t.output_types.is_null() || d.dim_sizes.is_null())) {
+    if t.num_output_types != n
+        || d.num_outputs != n
+        || (n > 0 && (t.output_types.is_null() || d.dim_sizes.is_null()))
+    {
         return None;
     }
     let mut shapes = Vec::with_capacity(n);
@@ -140,9 +155,16 @@ fn output_shapes(api: &Api, exe: *mut PJRT_Executable, n: usize) -> Option<Vec<O
     for i in 0..n {
         // SAFETY: arrays of n entries (and sum(dim_sizes) dims) owned by the executable.
         let (ty, rank) = unsafe { (*t.output_types.add(i), *d.dim_sizes.add(i)) };
-        let dims = if rank == 0 { Vec::new() } else { unsafe { std::slice::from_raw_parts(d.dims.add(offset), rank) }.to_vec() };
+        let dims = if rank == 0 {
+            Vec::new()
+        } else {
+            unsafe { std::slice::from_raw_parts(d.dims.add(offset), rank) }.to_vec()
+        };
         offset += rank;
-        shapes.push(OutputShape { element_type: ElementType::from_raw(ty), dims });
+        shapes.push(OutputShape {
+            element_type: ElementType::from_raw(ty),
+            dims,
+        });
     }
     Some(shapes)
 }
@@ -230,7 +252,11 @@ impl Executable {
             return Err(Error::new(
                 ErrorKind::Plugin,
                 ctx,
-                format!("the plugin returned {} outputs, expected {}", outputs.len(), self.num_outputs),
+                format!(
+                    "the plugin returned {} outputs, expected {}",
+                    outputs.len(),
+                    self.num_outputs
+                ),
             ));
         }
         Ok((outputs, consumed))
@@ -246,7 +272,10 @@ impl Executable {
         let ctx = "executing a compiled program";
         for (i, a) in args.iter().enumerate() {
             if !Arc::ptr_eq(&a.buffer().client, &self.client) {
-                return Err(Error::invalid(ctx, format!("argument {i} is a buffer of another client")));
+                return Err(Error::invalid(
+                    ctx,
+                    format!("argument {i} is a buffer of another client"),
+                ));
             }
         }
         let Some(sig) = &self.signature else {
@@ -255,18 +284,30 @@ impl Executable {
         if args.len() != sig.params.len() {
             return Err(Error::invalid(
                 ctx,
-                format!("@main takes {} arguments, {} were given", sig.params.len(), args.len()),
+                format!(
+                    "@main takes {} arguments, {} were given",
+                    sig.params.len(),
+                    args.len()
+                ),
             ));
         }
         for (i, (a, p)) in args.iter().zip(&sig.params).enumerate() {
             let Some(want) = &p.ty else { continue };
             let b = a.buffer();
             let dims_match = want.dims.len() == b.shape().len()
-                && want.dims.iter().zip(b.shape()).all(|(w, got)| w.is_none_or(|w| w == *got));
+                && want
+                    .dims
+                    .iter()
+                    .zip(b.shape())
+                    .all(|(w, got)| w.is_none_or(|w| w == *got));
             if want.element_type != b.element_type() || !dims_match {
                 return Err(Error::invalid(
                     ctx,
-                    format!("argument {i} of @main must be {want}, got {}{:?}", b.element_type(), b.shape()),
+                    format!(
+                        "argument {i} of @main must be {want}, got {}{:?}",
+                        b.element_type(),
+                        b.shape()
+                    ),
                 ));
             }
         }

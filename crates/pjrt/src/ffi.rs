@@ -12,7 +12,12 @@
 //! - C enums are `int`-sized, so they are plain `i32` aliases with constants (a Rust enum would be UB
 //!   for values a newer plugin might return);
 //! - opaque handles are zero-sized `repr(C)` structs used only behind pointers.
-#![allow(non_camel_case_types, non_snake_case, non_upper_case_globals, dead_code)]
+#![allow(
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals,
+    dead_code
+)]
 
 use std::ffi::{c_char, c_int, c_void};
 use std::mem::{offset_of, size_of};

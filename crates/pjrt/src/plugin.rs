@@ -65,7 +65,9 @@ impl std::str::FromStr for Device {
         match s.to_ascii_lowercase().as_str() {
             "cpu" => Ok(Device::Cpu),
             "cuda" | "gpu" => Ok(Device::Cuda),
-            other => Err(format!("unknown device `{other}` (expected `cpu` or `cuda`)")),
+            other => Err(format!(
+                "unknown device `{other}` (expected `cpu` or `cuda`)"
+            )),
         }
     }
 }
@@ -73,7 +75,11 @@ impl std::str::FromStr for Device {
 /// The netspec cache root: `$NETSPEC_HOME`, else `$XDG_CACHE_HOME/netspec`, else `~/.cache/netspec`.
 /// (Empty variables count as unset.) `None` only when not even `$HOME` is set.
 pub fn cache_dir() -> Option<PathBuf> {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     var("NETSPEC_HOME")
         .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("netspec")))
         .or_else(|| var("HOME").map(|h| h.join(".cache").join("netspec")))
@@ -81,7 +87,9 @@ pub fn cache_dir() -> Option<PathBuf> {
 
 /// The PJRT C header the bindings are checked against, as installed by `scripts/setup/plugin.sh`.
 pub fn abi_header_path() -> Option<PathBuf> {
-    cache_dir().map(|d| d.join("pjrt/cpu/xla-cpu-pjrt-0.0.1/xla_plugins/xla_cpu_pjrt/include/pjrt_c_api.h"))
+    cache_dir().map(|d| {
+        d.join("pjrt/cpu/xla-cpu-pjrt-0.0.1/xla_plugins/xla_cpu_pjrt/include/pjrt_c_api.h")
+    })
 }
 
 /// Finds the plugin file for `device`. Order: `explicit` (a `--plugin` flag), then the environment
@@ -97,7 +105,10 @@ pub fn find_plugin(device: Device, explicit: Option<&Path>) -> Result<PathBuf> {
         return Err(Error::new(
             ErrorKind::PluginNotFound,
             ctx,
-            format!("the plugin path given explicitly does not exist or is not a file: {}", p.display()),
+            format!(
+                "the plugin path given explicitly does not exist or is not a file: {}",
+                p.display()
+            ),
         ));
     }
     let var = device.env_var();
@@ -162,15 +173,26 @@ impl Plugin {
     pub fn load(path: &Path) -> Result<Plugin> {
         let ctx = || format!("loading PJRT plugin {}", path.display());
         let canonical = std::fs::canonicalize(path).map_err(|e| {
-            Error::new(ErrorKind::PluginNotFound, ctx(), format!("cannot open the plugin file: {e}"))
+            Error::new(
+                ErrorKind::PluginNotFound,
+                ctx(),
+                format!("cannot open the plugin file: {e}"),
+            )
         })?;
         if !canonical.is_file() {
-            return Err(Error::new(ErrorKind::PluginNotFound, ctx(), "not a regular file"));
+            return Err(Error::new(
+                ErrorKind::PluginNotFound,
+                ctx(),
+                "not a regular file",
+            ));
         }
         // Hold the lock while loading so that two threads do not initialise the same plugin twice.
         let mut loaded = LOADED.lock().unwrap_or_else(|poison| poison.into_inner());
         if let Some((_, api)) = loaded.iter().find(|(p, _)| *p == canonical) {
-            return Ok(Plugin { api, path: canonical });
+            return Ok(Plugin {
+                api,
+                path: canonical,
+            });
         }
         crate::cuda::preload_for_plugin(&canonical);
         let api = open(&canonical)?;
@@ -178,7 +200,10 @@ impl Plugin {
         let mut init = PJRT_Plugin_Initialize_Args::new();
         call!(api, PJRT_Plugin_Initialize, &mut init, ctx())?;
         loaded.push((canonical.clone(), api));
-        Ok(Plugin { api, path: canonical })
+        Ok(Plugin {
+            api,
+            path: canonical,
+        })
     }
 
     /// The plugin's PJRT C API version (major, minor).
@@ -195,7 +220,14 @@ impl Plugin {
     /// as (name, value) strings. Empty if the plugin does not provide them.
     pub fn attributes(&self) -> Vec<(String, String)> {
         let mut a = PJRT_Plugin_Attributes_Args::new();
-        if call!(self.api, PJRT_Plugin_Attributes, &mut a, "reading plugin attributes").is_err() {
+        if call!(
+            self.api,
+            PJRT_Plugin_Attributes,
+            &mut a,
+            "reading plugin attributes"
+        )
+        .is_err()
+        {
             return Vec::new();
         }
         let mut out = Vec::new();
@@ -242,7 +274,11 @@ fn open(path: &Path) -> Result<Api> {
     // SAFETY: calling the plugin's entry point, which takes no arguments.
     let raw = unsafe { get() };
     if raw.is_null() {
-        return Err(Error::new(ErrorKind::PluginLoad, ctx(), "GetPjrtApi returned a null table"));
+        return Err(Error::new(
+            ErrorKind::PluginLoad,
+            ctx(),
+            "GetPjrtApi returned a null table",
+        ));
     }
     // SAFETY: raw is the plugin's table; the library is never unloaded.
     unsafe { Api::from_raw(raw, &path.display().to_string()) }
@@ -259,8 +295,11 @@ pub(crate) unsafe fn named_value_to_string(nv: &PJRT_NamedValue) -> String {
         PJRT_NamedValue_kInt64 => nv.value.int64_value.to_string(),
         PJRT_NamedValue_kInt64List => {
             let p = nv.value.int64_array_value;
-            let v: &[i64] =
-                if p.is_null() || nv.value_size == 0 { &[] } else { std::slice::from_raw_parts(p, nv.value_size) };
+            let v: &[i64] = if p.is_null() || nv.value_size == 0 {
+                &[]
+            } else {
+                std::slice::from_raw_parts(p, nv.value_size)
+            };
             format!("{v:?}")
         }
         PJRT_NamedValue_kFloat => nv.value.float_value.to_string(),

@@ -37,7 +37,12 @@ pub struct CompileOptions {
 
 impl Default for CompileOptions {
     fn default() -> Self {
-        CompileOptions { num_replicas: 1, num_partitions: 1, device_ordinal: -1, xla_options: Vec::new() }
+        CompileOptions {
+            num_replicas: 1,
+            num_partitions: 1,
+            device_ordinal: -1,
+            xla_options: Vec::new(),
+        }
     }
 }
 
@@ -108,7 +113,8 @@ mod tests {
         // executable_build_options (field 3, 15 bytes): device_ordinal = -1 (ten-byte varint),
         // num_replicas = 1, num_partitions = 1.
         let want = [
-            0x1a, 0x0f, 0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x20, 0x01, 0x28, 0x01,
+            0x1a, 0x0f, 0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x20,
+            0x01, 0x28, 0x01,
         ];
         assert_eq!(CompileOptions::default().to_proto_bytes(), want);
     }
@@ -131,6 +137,9 @@ mod tests {
         };
         let bytes = opts.to_proto_bytes();
         // entry = key "ab" (0a 02 61 62) + value (12 02 {10 01}) = 8 bytes
-        assert_eq!(&bytes[17..], [0x3a, 0x08, 0x0a, 0x02, b'a', b'b', 0x12, 0x02, 0x10, 0x01]);
+        assert_eq!(
+            &bytes[17..],
+            [0x3a, 0x08, 0x0a, 0x02, b'a', b'b', 0x12, 0x02, 0x10, 0x01]
+        );
     }
 }

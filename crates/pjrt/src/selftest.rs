@@ -36,7 +36,11 @@ pub struct TinyReport {
 }
 
 fn mismatch(what: &str, got: String, want: String) -> Error {
-    Error::new(ErrorKind::SelfTest, "checking the tiny module's result", format!("{what} is {got}, expected {want}"))
+    Error::new(
+        ErrorKind::SelfTest,
+        "checking the tiny module's result",
+        format!("{what} is {got}, expected {want}"),
+    )
 }
 
 /// Compiles and runs [`TINY_MODULE`], checks the exact result, and times it.
@@ -51,11 +55,19 @@ pub fn tiny(client: &Client, runs: usize) -> Result<TinyReport> {
     let first_execute = t.elapsed();
     let product = out[0].to_vec::<f32>()?;
     if product != TINY_PRODUCT || out[0].dims() != [2, 2] {
-        return Err(mismatch("a @ b", format!("{product:?} {:?}", out[0].dims()), format!("{TINY_PRODUCT:?} [2, 2]")));
+        return Err(mismatch(
+            "a @ b",
+            format!("{product:?} {:?}", out[0].dims()),
+            format!("{TINY_PRODUCT:?} [2, 2]"),
+        ));
     }
     let sum = out[1].scalar::<f32>()?;
     if sum != TINY_SUM {
-        return Err(mismatch("sum(a @ b)", sum.to_string(), TINY_SUM.to_string()));
+        return Err(mismatch(
+            "sum(a @ b)",
+            sum.to_string(),
+            TINY_SUM.to_string(),
+        ));
     }
     let mut exec = Vec::with_capacity(runs);
     for _ in 0..runs {
@@ -74,7 +86,11 @@ pub fn tiny(client: &Client, runs: usize) -> Result<TinyReport> {
         let s = out[1].scalar::<f32>()?;
         round.push(t.elapsed());
         if p != TINY_PRODUCT || s != TINY_SUM {
-            return Err(mismatch("a repeated run", format!("{p:?}, {s}"), format!("{TINY_PRODUCT:?}, {TINY_SUM}")));
+            return Err(mismatch(
+                "a repeated run",
+                format!("{p:?}, {s}"),
+                format!("{TINY_PRODUCT:?}, {TINY_SUM}"),
+            ));
         }
     }
     Ok(TinyReport {
@@ -116,16 +132,17 @@ func.func @main(%state: tensor<{n}xf32> {{tf.aliasing_output = 0 : i32}}, %step:
     let t = Instant::now();
     let exe = client.compile(&module)?;
     let compile = t.elapsed();
-    let len = usize::try_from(n).map_err(|_| Error::invalid("running the donated loop", "negative size"))?;
+    let len = usize::try_from(n)
+        .map_err(|_| Error::invalid("running the donated loop", "negative size"))?;
     // With x = 1 the state converges to the fixed point 2 (s = s/2 + 1), reached exactly in f32.
     let x = client.buffer(&vec![1.0f32; len], &[n])?;
     let mut state = client.buffer(&vec![0.0f32; len], &[n])?;
     let mut step = client.scalar(0i32)?;
     let run = |state, step| -> Result<(Buffer, Buffer)> {
         let out = exe.execute(vec![Arg::Donate(state), Arg::Donate(step), Arg::Keep(&x)])?;
-        let [state, step]: [Buffer; 2] = out
-            .try_into()
-            .map_err(|v: Vec<Buffer>| mismatch("the number of outputs", v.len().to_string(), "2".into()))?;
+        let [state, step]: [Buffer; 2] = out.try_into().map_err(|v: Vec<Buffer>| {
+            mismatch("the number of outputs", v.len().to_string(), "2".into())
+        })?;
         Ok((state, step))
     };
     let warmup = 20;
@@ -144,7 +161,11 @@ func.func @main(%state: tensor<{n}xf32> {{tf.aliasing_output = 0 : i32}}, %step:
     let elapsed = t.elapsed();
     let count = step.scalar::<i32>()?;
     if count as usize != warmup + steps {
-        return Err(mismatch("the step counter", count.to_string(), (warmup + steps).to_string()));
+        return Err(mismatch(
+            "the step counter",
+            count.to_string(),
+            (warmup + steps).to_string(),
+        ));
     }
     let s = state.to_vec::<f32>()?;
     if warmup + steps >= 30 {

@@ -152,7 +152,10 @@ fn parse_param(arg: &str) -> Option<Param> {
         let close = matching_angle(inner)?;
         parse_tensor_body(&inner[..close])
     });
-    Some(Param { ty, aliasing_output: aliasing_output(rest) })
+    Some(Param {
+        ty,
+        aliasing_output: aliasing_output(rest),
+    })
 }
 
 /// Index of the '>' closing a '<' that was just consumed.
@@ -193,13 +196,19 @@ fn parse_tensor_body(body: &str) -> Option<TensorType> {
         }
         break;
     }
-    Some(TensorType { dims, element_type: ElementType::from_mlir_name(rest.trim())? })
+    Some(TensorType {
+        dims,
+        element_type: ElementType::from_mlir_name(rest.trim())?,
+    })
 }
 
 /// The value of `tf.aliasing_output = N` in an argument's attributes, if present.
 fn aliasing_output(s: &str) -> Option<usize> {
     let i = s.find("tf.aliasing_output")?;
-    let rest = s[i + "tf.aliasing_output".len()..].trim_start().strip_prefix('=')?.trim_start();
+    let rest = s[i + "tf.aliasing_output".len()..]
+        .trim_start()
+        .strip_prefix('=')?
+        .trim_start();
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
     rest[..digits].parse().ok()
 }
@@ -243,16 +252,28 @@ mod tests {
     fn no_arguments_and_unknown_types() {
         let sig = parse_main_signature("func.func @main() -> tensor<f32> {").unwrap();
         assert!(sig.params.is_empty());
-        let sig = parse_main_signature("func.func @main(%t: !stablehlo.token, %x: tensor<f8E4M3FN>) -> ()").unwrap();
+        let sig = parse_main_signature(
+            "func.func @main(%t: !stablehlo.token, %x: tensor<f8E4M3FN>) -> ()",
+        )
+        .unwrap();
         assert_eq!(sig.params.len(), 2);
-        assert!(sig.params.iter().all(|p| p.ty.is_none()), "unknown types are not checked");
+        assert!(
+            sig.params.iter().all(|p| p.ty.is_none()),
+            "unknown types are not checked"
+        );
     }
 
     #[test]
     fn no_main_means_no_signature() {
         assert!(parse_main_signature("func.func @other(%x: tensor<f32>) -> tensor<f32>").is_none());
-        assert!(parse_main_signature("%0 = func.call @main(%x) : (tensor<f32>) -> tensor<f32>").is_none());
+        assert!(
+            parse_main_signature("%0 = func.call @main(%x) : (tensor<f32>) -> tensor<f32>")
+                .is_none()
+        );
         assert!(parse_main_signature("ML\u{ef}R\u{0}bytecode").is_none());
-        assert!(parse_main_signature("func.func @main(%x: tensor<2xf32>").is_none(), "unterminated");
+        assert!(
+            parse_main_signature("func.func @main(%x: tensor<2xf32>").is_none(),
+            "unterminated"
+        );
     }
 }

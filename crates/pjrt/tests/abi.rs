@@ -44,9 +44,15 @@ const BUFFER_TYPES: &[(&str, ElementType)] = &[
 /// Other enumerators and macros the bindings hard-code, with the Rust value.
 fn constants() -> Vec<(&'static str, i64)> {
     let mut v: Vec<(&str, i64)> = vec![
-        ("PJRT_NamedValue_kString", ffi::PJRT_NamedValue_kString.into()),
+        (
+            "PJRT_NamedValue_kString",
+            ffi::PJRT_NamedValue_kString.into(),
+        ),
         ("PJRT_NamedValue_kInt64", ffi::PJRT_NamedValue_kInt64.into()),
-        ("PJRT_NamedValue_kInt64List", ffi::PJRT_NamedValue_kInt64List.into()),
+        (
+            "PJRT_NamedValue_kInt64List",
+            ffi::PJRT_NamedValue_kInt64List.into(),
+        ),
         ("PJRT_NamedValue_kFloat", ffi::PJRT_NamedValue_kFloat.into()),
         ("PJRT_NamedValue_kBool", ffi::PJRT_NamedValue_kBool.into()),
         (
@@ -56,15 +62,25 @@ fn constants() -> Vec<(&'static str, i64)> {
         ("PJRT_API_MAJOR", ffi::BINDINGS_API_VERSION.0.into()),
         ("PJRT_API_MINOR", ffi::BINDINGS_API_VERSION.1.into()),
     ];
-    v.extend(BUFFER_TYPES.iter().map(|(n, t)| (*n, i64::from(t.to_raw()))));
+    v.extend(
+        BUFFER_TYPES
+            .iter()
+            .map(|(n, t)| (*n, i64::from(t.to_raw()))),
+    );
     v
 }
 
 fn c_program(layouts: &[StructLayout]) -> String {
-    let mut c = String::from("#include <stdio.h>\n#include <stddef.h>\n#include \"pjrt_c_api.h\"\nint main(void) {\n");
+    let mut c = String::from(
+        "#include <stdio.h>\n#include <stddef.h>\n#include \"pjrt_c_api.h\"\nint main(void) {\n",
+    );
     for s in layouts {
         let n = s.name;
-        writeln!(c, "  printf(\"S {n} %zu %zu\\n\", sizeof({n}), (size_t){n}_STRUCT_SIZE);").unwrap();
+        writeln!(
+            c,
+            "  printf(\"S {n} %zu %zu\\n\", sizeof({n}), (size_t){n}_STRUCT_SIZE);"
+        )
+        .unwrap();
         for f in &s.fields {
             let fld = f.name;
             writeln!(
@@ -148,9 +164,18 @@ fn rust_bindings_match_the_pinned_header() {
             errors.push(format!("{name}: C = {:?}, Rust = {value}", c[name]));
         }
     }
-    assert!(errors.is_empty(), "ABI mismatches with {}:\n{}", header.display(), errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "ABI mismatches with {}:\n{}",
+        header.display(),
+        errors.join("\n")
+    );
     // Guard against the check silently covering nothing.
-    assert!(layouts.len() >= 30 && checked >= 250, "only {} structs / {checked} fields checked", layouts.len());
+    assert!(
+        layouts.len() >= 30 && checked >= 250,
+        "only {} structs / {checked} fields checked",
+        layouts.len()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -24,7 +24,9 @@ fn cc(args: &[&str], out: &Path, src: &str) {
 fn is_loaded(p: &Path) -> bool {
     const RTLD_NOLOAD: i32 = 4;
     // SAFETY: with RTLD_NOLOAD nothing is loaded or initialised.
-    match unsafe { libloading::os::unix::Library::open(Some(p), RTLD_NOLOAD | libloading::os::unix::RTLD_NOW) } {
+    match unsafe {
+        libloading::os::unix::Library::open(Some(p), RTLD_NOLOAD | libloading::os::unix::RTLD_NOW)
+    } {
         Ok(lib) => {
             std::mem::forget(lib);
             true
@@ -36,14 +38,19 @@ fn is_loaded(p: &Path) -> bool {
 /// site/nvidia/{aaa,zzz}/lib with libdep (in `aaa`, loaded first by name order) needing libbase (in
 /// `zzz`) and no rpath between them, plus one file that is not a library.
 fn fake_site(name: &str) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
-    let site = std::env::temp_dir().join(format!("netspec-pjrt-cuda-{name}-{}", std::process::id()));
+    let site =
+        std::env::temp_dir().join(format!("netspec-pjrt-cuda-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&site);
     let a = site.join("nvidia/aaa/lib");
     let z = site.join("nvidia/zzz/lib");
     std::fs::create_dir_all(&a).unwrap();
     std::fs::create_dir_all(&z).unwrap();
     let base = z.join(format!("libnsbase_{name}.so.1"));
-    cc(&[&format!("-Wl,-soname,libnsbase_{name}.so.1")], &base, "int ns_base(void) { return 41; }\n");
+    cc(
+        &[&format!("-Wl,-soname,libnsbase_{name}.so.1")],
+        &base,
+        "int ns_base(void) { return 41; }\n",
+    );
     let dep = a.join(format!("libnsdep_{name}.so.1"));
     let link = z.join(format!("libnsbase_{name}.so"));
     std::os::unix::fs::symlink(&base, &link).unwrap();
@@ -62,7 +69,11 @@ fn fake_site(name: &str) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
 fn nvidia_libraries_are_preloaded_in_dependency_order() {
     let (site, base, dep, broken) = fake_site("order");
     let libs = cuda::nvidia_libraries(&site.join("nvidia"));
-    assert_eq!(libs, vec![broken.clone(), dep.clone(), base.clone()], "sorted, all `lib*.so*` files");
+    assert_eq!(
+        libs,
+        vec![broken.clone(), dep.clone(), base.clone()],
+        "sorted, all `lib*.so*` files"
+    );
     assert!(!is_loaded(&dep) && !is_loaded(&base));
     // libdep comes first but cannot load before libbase: the second pass loads it.
     let failed = cuda::preload_nvidia_libraries(&site.join("nvidia"));
@@ -93,7 +104,10 @@ const struct api *GetPjrtApi(void) { return &table; }
     );
     let err = Plugin::load(&plugin).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::Version, "{err}");
-    assert!(is_loaded(&base) && is_loaded(&dep), "NVIDIA libraries beside the plugin were preloaded");
+    assert!(
+        is_loaded(&base) && is_loaded(&dep),
+        "NVIDIA libraries beside the plugin were preloaded"
+    );
     let _ = std::fs::remove_dir_all(&site);
 }
 
@@ -102,5 +116,8 @@ fn cuda_client_options_do_not_preallocate() {
     let o = pjrt::ClientOptions::for_device(pjrt::Device::Cuda);
     assert_eq!(o.platform_name.as_deref(), Some("cuda"));
     assert_eq!(o.preallocate, Some(false));
-    assert_eq!(pjrt::ClientOptions::for_device(pjrt::Device::Cpu), pjrt::ClientOptions::default());
+    assert_eq!(
+        pjrt::ClientOptions::for_device(pjrt::Device::Cpu),
+        pjrt::ClientOptions::default()
+    );
 }

@@ -10,14 +10,20 @@ fn touch(p: &Path) {
 }
 
 fn clear_env() {
-    for k in ["NETSPEC_HOME", "XDG_CACHE_HOME", "NETSPEC_PJRT_PLUGIN", "NETSPEC_PJRT_CUDA_PLUGIN"] {
+    for k in [
+        "NETSPEC_HOME",
+        "XDG_CACHE_HOME",
+        "NETSPEC_PJRT_PLUGIN",
+        "NETSPEC_PJRT_CUDA_PLUGIN",
+    ] {
         std::env::remove_var(k);
     }
 }
 
 #[test]
 fn discovery_order_and_errors() {
-    let t: PathBuf = std::env::temp_dir().join(format!("netspec-pjrt-discovery-{}", std::process::id()));
+    let t: PathBuf =
+        std::env::temp_dir().join(format!("netspec-pjrt-discovery-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&t);
     let home = t.join("home");
     clear_env();
@@ -27,14 +33,21 @@ fn discovery_order_and_errors() {
     let err = find_plugin(Device::Cpu, None).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::PluginNotFound);
     let msg = err.to_string();
-    let lammps = home.join("pjrt/cpu/lammps-jax-pjrt-cpu-0.11.2/lammps_jax_pjrt_cpu/pjrt_c_api_cpu_plugin.so");
+    let lammps = home
+        .join("pjrt/cpu/lammps-jax-pjrt-cpu-0.11.2/lammps_jax_pjrt_cpu/pjrt_c_api_cpu_plugin.so");
     let alt = home.join("pjrt/cpu/xla-cpu-pjrt-0.0.1/xla_plugins/xla_cpu_pjrt/xla_cpu_pjrt.so");
     assert!(msg.contains(&lammps.display().to_string()), "{msg}");
     assert!(msg.contains(&alt.display().to_string()), "{msg}");
     assert!(msg.contains("$NETSPEC_PJRT_PLUGIN is not set"), "{msg}");
-    assert!(msg.contains("fix: run `./scripts/setup.sh plugin`"), "{msg}");
+    assert!(
+        msg.contains("fix: run `./scripts/setup.sh plugin`"),
+        "{msg}"
+    );
     // The same error surfaces from Client::cpu.
-    assert_eq!(Client::cpu().err().unwrap().kind(), ErrorKind::PluginNotFound);
+    assert_eq!(
+        Client::cpu().err().unwrap().kind(),
+        ErrorKind::PluginNotFound
+    );
 
     // The alternate is used when it is the only one; the pinned default wins when both exist.
     touch(&alt);
@@ -49,13 +62,18 @@ fn discovery_order_and_errors() {
     assert_eq!(find_plugin(Device::Cpu, None).unwrap(), env_plugin);
     std::env::set_var("NETSPEC_PJRT_PLUGIN", t.join("env/missing.so"));
     let msg = find_plugin(Device::Cpu, None).err().unwrap().to_string();
-    assert!(msg.contains("$NETSPEC_PJRT_PLUGIN names") && msg.contains("missing.so"), "{msg}");
+    assert!(
+        msg.contains("$NETSPEC_PJRT_PLUGIN names") && msg.contains("missing.so"),
+        "{msg}"
+    );
 
     // An explicit path beats everything, and must exist.
     let explicit = t.join("explicit.so");
     touch(&explicit);
     assert_eq!(find_plugin(Device::Cpu, Some(&explicit)).unwrap(), explicit);
-    let err = find_plugin(Device::Cpu, Some(&t.join("nope.so"))).err().unwrap();
+    let err = find_plugin(Device::Cpu, Some(&t.join("nope.so")))
+        .err()
+        .unwrap();
     assert_eq!(err.kind(), ErrorKind::PluginNotFound);
     assert!(err.to_string().contains("nope.so"), "{err}");
 
@@ -76,8 +94,14 @@ fn discovery_order_and_errors() {
     clear_env();
     std::env::set_var("NETSPEC_HOME", &home);
     let msg = find_plugin(Device::Cuda, None).err().unwrap().to_string();
-    assert!(msg.contains("$NETSPEC_PJRT_CUDA_PLUGIN is not set"), "{msg}");
-    assert!(msg.contains("pjrt/cuda/cuda12/jax_plugins/xla_cuda12/xla_cuda_plugin.so"), "{msg}");
+    assert!(
+        msg.contains("$NETSPEC_PJRT_CUDA_PLUGIN is not set"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("pjrt/cuda/cuda12/jax_plugins/xla_cuda12/xla_cuda_plugin.so"),
+        "{msg}"
+    );
     assert!(msg.contains("fix: run `./scripts/setup.sh cuda`"), "{msg}");
     let cuda13 = home.join("pjrt/cuda/cuda13/jax_plugins/xla_cuda13/xla_cuda_plugin.so");
     touch(&cuda13);
@@ -94,5 +118,8 @@ fn discovery_order_and_errors() {
 fn device_names_parse() {
     assert_eq!("cpu".parse::<Device>().unwrap(), Device::Cpu);
     assert_eq!("CUDA".parse::<Device>().unwrap(), Device::Cuda);
-    assert!("tpu".parse::<Device>().unwrap_err().contains("unknown device `tpu`"));
+    assert!("tpu"
+        .parse::<Device>()
+        .unwrap_err()
+        .contains("unknown device `tpu`"));
 }

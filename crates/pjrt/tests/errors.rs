@@ -15,11 +15,19 @@ func.func @main(%a: tensor<2x2xf32>, %b: tensor<2x2xf32>) -> tensor<2x2xf32> {
 #[test]
 fn malformed_mlir_is_a_compile_error_with_the_plugins_diagnostic() {
     let c = client();
-    let err = c.compile("func.func @main(%a: tensor<2xf32>) -> tensor<2xf32> { %0 = stablehlo.bogus_op %a }").err().unwrap();
+    let err = c
+        .compile(
+            "func.func @main(%a: tensor<2xf32>) -> tensor<2xf32> { %0 = stablehlo.bogus_op %a }",
+        )
+        .err()
+        .unwrap();
     assert_eq!(err.kind(), ErrorKind::Plugin);
     let msg = err.to_string();
     assert!(msg.starts_with("compiling a StableHLO module:"), "{msg}");
-    assert!(msg.contains("bogus_op"), "the plugin's MLIR diagnostic should name the bad op: {msg}");
+    assert!(
+        msg.contains("bogus_op"),
+        "the plugin's MLIR diagnostic should name the bad op: {msg}"
+    );
 
     let err = c.compile("this is not MLIR at all").err().unwrap();
     assert_eq!(err.kind(), ErrorKind::Plugin);
@@ -46,11 +54,22 @@ fn wrong_argument_count() {
     let a = c.buffer(&[1f32; 4], &[2, 2]).unwrap();
     let err = exe.run(&[&a]).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
-    assert!(err.to_string().contains("@main takes 2 arguments, 1 were given"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("@main takes 2 arguments, 1 were given"),
+        "{err}"
+    );
     let err = exe.run(&[&a, &a, &a]).err().unwrap();
-    assert!(err.to_string().contains("@main takes 2 arguments, 3 were given"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("@main takes 2 arguments, 3 were given"),
+        "{err}"
+    );
     // Same buffer twice is fine when it is only read.
-    assert_eq!(exe.run(&[&a, &a]).unwrap()[0].to_vec::<f32>().unwrap(), vec![2.0; 4]);
+    assert_eq!(
+        exe.run(&[&a, &a]).unwrap()[0].to_vec::<f32>().unwrap(),
+        vec![2.0; 4]
+    );
 }
 
 #[test]
@@ -67,7 +86,12 @@ fn wrong_shape_even_with_the_same_byte_size() {
         "executing a compiled program: argument 1 of @main must be tensor<2x2xf32>, got f32[4]"
     );
     let big = c.buffer(&[1f32; 6], &[2, 3]).unwrap();
-    assert!(exe.run(&[&big, &good]).err().unwrap().to_string().contains("argument 0 of @main must be tensor<2x2xf32>"));
+    assert!(exe
+        .run(&[&big, &good])
+        .err()
+        .unwrap()
+        .to_string()
+        .contains("argument 0 of @main must be tensor<2x2xf32>"));
 }
 
 #[test]
@@ -78,9 +102,16 @@ fn wrong_dtype_even_with_the_same_byte_size() {
     let ints = c.buffer(&[1i32; 4], &[2, 2]).unwrap();
     let err = exe.run(&[&ints, &good]).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
-    assert!(err.to_string().contains("argument 0 of @main must be tensor<2x2xf32>, got i32[2, 2]"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("argument 0 of @main must be tensor<2x2xf32>, got i32[2, 2]"),
+        "{err}"
+    );
     // Donated arguments are checked the same way (and consumed).
-    let err = exe.execute(vec![Arg::Keep(&good), Arg::Donate(ints)]).err().unwrap();
+    let err = exe
+        .execute(vec![Arg::Keep(&good), Arg::Donate(ints)])
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("argument 1"), "{err}");
 }
 
@@ -89,15 +120,26 @@ fn bad_host_data_and_read_back_type() {
     let c = client();
     let err = c.buffer(&[1f32, 2., 3.], &[2, 2]).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
-    assert!(err.to_string().contains("shape [2, 2] has 4 elements but 3 f32 values were given"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("shape [2, 2] has 4 elements but 3 f32 values were given"),
+        "{err}"
+    );
     let err = c.buffer(&[1f32], &[-1]).err().unwrap();
     assert!(err.to_string().contains("negative"), "{err}");
-    let err = c.buffer_from_bytes(pjrt::ElementType::Pred, &[0, 2], &[2]).err().unwrap();
+    let err = c
+        .buffer_from_bytes(pjrt::ElementType::Pred, &[0, 2], &[2])
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("predicate byte 1 is 2"), "{err}");
     let b = c.buffer(&[1f32; 4], &[2, 2]).unwrap();
     let err = b.to_vec::<i32>().err().unwrap();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
-    assert!(err.to_string().contains("asked for i32 elements but the buffer holds f32"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("asked for i32 elements but the buffer holds f32"),
+        "{err}"
+    );
     let err = b.scalar::<f32>().err().unwrap();
     assert!(err.to_string().contains("not one element"), "{err}");
 }
@@ -107,12 +149,19 @@ fn missing_plugin_path() {
     let bogus = Path::new("/nonexistent/netspec/libbogus_pjrt_plugin.so");
     let err = pjrt::find_plugin(Device::Cpu, Some(bogus)).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::PluginNotFound);
-    assert!(err.to_string().contains("/nonexistent/netspec/libbogus_pjrt_plugin.so"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("/nonexistent/netspec/libbogus_pjrt_plugin.so"),
+        "{err}"
+    );
     let err = Client::open(Device::Cpu, Some(bogus)).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::PluginNotFound);
     let err = Plugin::load(bogus).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::PluginNotFound);
-    assert!(err.to_string().contains("cannot open the plugin file"), "{err}");
+    assert!(
+        err.to_string().contains("cannot open the plugin file"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -138,7 +187,11 @@ fn build_so(name: &str, src: &str) -> std::path::PathBuf {
         .arg(&c)
         .output()
         .unwrap_or_else(|e| panic!("cannot run the C compiler `{cc}`: {e}"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     so
 }
 
@@ -177,7 +230,11 @@ fn too_old_or_wrong_major_plugins_are_refused() {
     let old = fake_plugin("old", 0, 54, "sizeof(struct api)");
     let err = Plugin::load(&old).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::Version);
-    assert!(err.to_string().contains("implements PJRT C API 0.54, netspec needs 0.x with x >= 81"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("implements PJRT C API 0.54, netspec needs 0.x with x >= 81"),
+        "{err}"
+    );
 
     let major = fake_plugin("major", 1, 0, "sizeof(struct api)");
     let err = Plugin::load(&major).err().unwrap();
@@ -188,10 +245,17 @@ fn too_old_or_wrong_major_plugins_are_refused() {
     let short = fake_plugin("short", 0, 90, "40");
     let err = Plugin::load(&short).err().unwrap();
     assert_eq!(err.kind(), ErrorKind::Version);
-    assert!(err.to_string().contains("function table lacks PJRT_Error_Destroy"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("function table lacks PJRT_Error_Destroy"),
+        "{err}"
+    );
 
     // Full-size table with null entries.
     let null = fake_plugin("null", 0, 90, "sizeof(struct api)");
     let err = Plugin::load(&null).err().unwrap();
-    assert!(err.to_string().contains("lacks PJRT_Error_Destroy"), "{err}");
+    assert!(
+        err.to_string().contains("lacks PJRT_Error_Destroy"),
+        "{err}"
+    );
 }

@@ -19,7 +19,10 @@ const GENERIC: &str = r#"
 fn generic_form_compiles_and_runs_without_a_parsed_signature() {
     let c = client();
     let exe = c.compile(GENERIC).unwrap();
-    assert!(exe.params().is_none(), "no signature is read from the generic form");
+    assert!(
+        exe.params().is_none(),
+        "no signature is read from the generic form"
+    );
     let a = c.buffer(&[1f32, 2., 3., 4.], &[2, 2]).unwrap();
     let out = exe.run(&[&a, &a]).unwrap();
     assert_eq!(out[0].to_vec::<f32>().unwrap(), vec![2., 4., 6., 8.]);
@@ -38,5 +41,8 @@ fn the_plugin_rejects_a_wrong_count_or_byte_size_cleanly() {
     assert_eq!(err.kind(), ErrorKind::Plugin, "{err}");
     eprintln!("size: {err}");
     // Still usable afterwards.
-    assert_eq!(exe.run(&[&a, &a]).unwrap()[0].to_vec::<f32>().unwrap(), vec![2., 4., 6., 8.]);
+    assert_eq!(
+        exe.run(&[&a, &a]).unwrap()[0].to_vec::<f32>().unwrap(),
+        vec![2., 4., 6., 8.]
+    );
 }

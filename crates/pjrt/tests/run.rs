@@ -96,12 +96,30 @@ func.func @main(%x: tensor<4xbf16>) -> (tensor<4xbf16>, tensor<4xf32>) {
     let vals = [1.0f32, -0.15625, 256.0, 3.0e38];
     let x: Vec<bf16> = vals.iter().map(|&v| bf16::from_f32(v)).collect();
     let xb = c.buffer(&x, &[4]).unwrap();
-    assert_eq!(xb.to_vec::<bf16>().unwrap(), x, "host -> device -> host round trip");
+    assert_eq!(
+        xb.to_vec::<bf16>().unwrap(),
+        x,
+        "host -> device -> host round trip"
+    );
     let out = exe.run(&[&xb]).unwrap();
-    let doubled: Vec<f32> = out[0].to_vec::<bf16>().unwrap().iter().map(|v| v.to_f32()).collect();
+    let doubled: Vec<f32> = out[0]
+        .to_vec::<bf16>()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_f32())
+        .collect();
     assert_eq!(doubled[..3], [2.0, -0.3125, 512.0]);
-    assert!(doubled[3].is_infinite(), "3e38 + 3e38 overflows bf16 to +inf, got {}", doubled[3]);
-    assert_eq!(out[1].to_vec::<f32>().unwrap(), vals.iter().map(|&v| bf16::from_f32(v).to_f32()).collect::<Vec<_>>());
+    assert!(
+        doubled[3].is_infinite(),
+        "3e38 + 3e38 overflows bf16 to +inf, got {}",
+        doubled[3]
+    );
+    assert_eq!(
+        out[1].to_vec::<f32>().unwrap(),
+        vals.iter()
+            .map(|&v| bf16::from_f32(v).to_f32())
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -129,7 +147,10 @@ func.func @main(%x: tensor<2x3xui8>, %p: tensor<3xi1>) -> (tensor<2x3xui8>, tens
     // ui8 addition wraps modulo 256.
     assert_eq!(out[0].to_vec::<u8>().unwrap(), vec![1, 2, 128, 129, 255, 0]);
     assert_eq!(out[1].to_vec::<bool>().unwrap(), vec![false, true, false]);
-    assert_eq!(out[2].to_vec::<bool>().unwrap(), vec![false, false, false, true, true, true]);
+    assert_eq!(
+        out[2].to_vec::<bool>().unwrap(),
+        vec![false, false, false, true, true, true]
+    );
 }
 
 #[test]
@@ -145,8 +166,13 @@ fn i64_u32_u64_round_trips() {
     assert_eq!(b.element_type(), pjrt::ElementType::U64);
     assert_eq!(b.to_vec::<u64>().unwrap(), w);
     // Raw bytes in and out.
-    let bytes: Vec<u8> = [1.5f32, -2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
-    let rb = c.buffer_from_bytes(pjrt::ElementType::F32, &bytes, &[2]).unwrap();
+    let bytes: Vec<u8> = [1.5f32, -2.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let rb = c
+        .buffer_from_bytes(pjrt::ElementType::F32, &bytes, &[2])
+        .unwrap();
     assert_eq!(rb.to_vec::<f32>().unwrap(), vec![1.5, -2.0]);
     assert_eq!(rb.to_bytes().unwrap(), bytes);
 }
@@ -186,14 +212,25 @@ func.func public @main(%w: tensor<2x3xf32> {tf.aliasing_output = 0 : i32}, %x: t
         .unwrap();
     let params = exe.params().expect("signature parsed");
     assert_eq!(params.len(), 2);
-    assert_eq!(params[0].ty.as_ref().unwrap().to_string(), "tensor<2x3xf32>");
+    assert_eq!(
+        params[0].ty.as_ref().unwrap().to_string(),
+        "tensor<2x3xf32>"
+    );
     assert_eq!(params[0].aliasing_output, Some(0));
     assert_eq!(params[1].ty.as_ref().unwrap().to_string(), "tensor<3xi32>");
     assert_eq!(params[1].aliasing_output, None);
-    let outs = exe.output_shapes().expect("the CPU plugin reports output shapes");
+    let outs = exe
+        .output_shapes()
+        .expect("the CPU plugin reports output shapes");
     assert_eq!(outs.len(), 2);
-    assert_eq!((outs[0].element_type, outs[0].dims.clone()), (pjrt::ElementType::F32, vec![2, 3]));
-    assert_eq!((outs[1].element_type, outs[1].dims.clone()), (pjrt::ElementType::S32, vec![]));
+    assert_eq!(
+        (outs[0].element_type, outs[0].dims.clone()),
+        (pjrt::ElementType::F32, vec![2, 3])
+    );
+    assert_eq!(
+        (outs[1].element_type, outs[1].dims.clone()),
+        (pjrt::ElementType::S32, vec![])
+    );
 }
 
 #[test]
@@ -205,10 +242,15 @@ func.func @main(%x: tensor<2xf32>) -> tensor<2xf32> {
   return %0 : tensor<2xf32>
 }"#;
     let opts = pjrt::CompileOptions {
-        xla_options: vec![("xla_cpu_enable_fast_math".into(), pjrt::OptionValue::Bool(false))],
+        xla_options: vec![(
+            "xla_cpu_enable_fast_math".into(),
+            pjrt::OptionValue::Bool(false),
+        )],
         ..Default::default()
     };
-    let exe = c.compile_with(src, &opts).expect("a known XLA option compiles");
+    let exe = c
+        .compile_with(src, &opts)
+        .expect("a known XLA option compiles");
     let x = c.buffer(&[0f32, 1.0], &[2]).unwrap();
     let y = exe.run(&[&x]).unwrap()[0].to_vec::<f32>().unwrap();
     assert_eq!(y[0], 1.0);
@@ -237,7 +279,10 @@ func.func @main(%x: tensor<4xi32>) -> tensor<4xi32> {
                     let v = t * 100 + k;
                     let x = c.buffer(&[v, v + 1, -v, 0], &[4]).unwrap();
                     let y = exe.run(&[&x]).unwrap().remove(0);
-                    assert_eq!(y.to_vec::<i32>().unwrap(), vec![v * v, (v + 1) * (v + 1), v * v, 0]);
+                    assert_eq!(
+                        y.to_vec::<i32>().unwrap(),
+                        vec![v * v, (v + 1) * (v + 1), v * v, 0]
+                    );
                 }
             })
         })
@@ -253,7 +298,10 @@ fn selftests_pass() {
     let r = pjrt::selftest::tiny(c, 10).unwrap();
     assert_eq!(r.runs, 10);
     let l = pjrt::selftest::donated_loop(c, 1024, 40).unwrap();
-    assert_eq!(l.steps_in_place, 40, "donation keeps the loop state in place");
+    assert_eq!(
+        l.steps_in_place, 40,
+        "donation keeps the loop state in place"
+    );
     assert_eq!(l.state_bytes, 4096);
 }
 

@@ -27,14 +27,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let device = args.device;
     println!("netspec doctor: PJRT runtime for device `{device}`");
 
-    let path = pjrt::find_plugin(device, args.plugin.as_deref()).context("step 1/4: finding the plugin")?;
+    let path = pjrt::find_plugin(device, args.plugin.as_deref())
+        .context("step 1/4: finding the plugin")?;
     row("plugin", path.display());
 
     if let Some(nvidia) = pjrt::cuda::nvidia_dir_for_plugin(&path) {
         // Plugin::load preloads these too; doing it here first lets us report what failed.
         let found = pjrt::cuda::nvidia_libraries(&nvidia).len();
         let failed = pjrt::cuda::preload_nvidia_libraries(&nvidia);
-        row("NVIDIA libs", format!("{} of {found} preloaded from {}", found - failed.len(), nvidia.display()));
+        row(
+            "NVIDIA libs",
+            format!(
+                "{} of {found} preloaded from {}",
+                found - failed.len(),
+                nvidia.display()
+            ),
+        );
         for (lib, err) in &failed {
             row("  not loaded", format!("{}: {err}", lib.display()));
         }
@@ -44,20 +52,31 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let load = t.elapsed();
     let (major, minor) = plugin.api_version();
     let (min_major, min_minor) = pjrt::MIN_API_VERSION;
-    row("PJRT C API", format!("{major}.{minor} (netspec needs {min_major}.{min_minor} or newer)"));
+    row(
+        "PJRT C API",
+        format!("{major}.{minor} (netspec needs {min_major}.{min_minor} or newer)"),
+    );
     for (name, value) in plugin.attributes() {
         row(&format!("  {name}"), value);
     }
     row("load", fmt_duration(load));
 
     let t = Instant::now();
-    let client = Client::new(&plugin, &ClientOptions::for_device(device)).context("step 3/4: creating a client")?;
+    let client = Client::new(&plugin, &ClientOptions::for_device(device))
+        .context("step 3/4: creating a client")?;
     row("client", fmt_duration(t.elapsed()));
-    row("platform", format!("{} {}", client.platform_name(), client.platform_version()));
+    row(
+        "platform",
+        format!("{} {}", client.platform_name(), client.platform_version()),
+    );
     let devices = client.devices();
     row("devices", devices.len());
     for d in &devices {
-        let desc = if d.description.is_empty() { String::new() } else { format!("  ({})", d.description) };
+        let desc = if d.description.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", d.description)
+        };
         row(&format!("  [{}]", d.id), format!("{}{desc}", d.kind));
     }
 
@@ -65,8 +84,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let r = tiny(&client, runs).context("step 4/4: compiling and running a tiny module")?;
     row("tiny module", "a @ b and sum(a @ b): exact result ok");
     row("  compile", fmt_duration(r.compile));
-    row("  execute", format!("{} first, {} median of {runs} (inputs on device)", fmt_duration(r.first_execute), fmt_duration(r.execute_median)));
-    row("  round trip", format!("{} median (2 uploads + execute + 2 downloads)", fmt_duration(r.round_trip_median)));
+    row(
+        "  execute",
+        format!(
+            "{} first, {} median of {runs} (inputs on device)",
+            fmt_duration(r.first_execute),
+            fmt_duration(r.execute_median)
+        ),
+    );
+    row(
+        "  round trip",
+        format!(
+            "{} median (2 uploads + execute + 2 downloads)",
+            fmt_duration(r.round_trip_median)
+        ),
+    );
 
     if args.bench {
         let l = donated_loop(&client, 1 << 20, 1000).context("benchmark: donated loop")?;
@@ -87,7 +119,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 l.steps
             );
         }
-        row("  donation", "state stayed at the same device address in every step");
+        row(
+            "  donation",
+            "state stayed at the same device address in every step",
+        );
     }
     println!("ok: the PJRT {device} runtime works");
     Ok(())
@@ -103,7 +138,11 @@ mod tests {
 
     #[test]
     fn a_missing_plugin_fails_at_step_one_with_the_path() {
-        let args = Args { device: Device::Cpu, plugin: Some("/nonexistent/pjrt-plugin.so".into()), bench: false };
+        let args = Args {
+            device: Device::Cpu,
+            plugin: Some("/nonexistent/pjrt-plugin.so".into()),
+            bench: false,
+        };
         let err = format!("{:#}", run(args).unwrap_err());
         assert!(err.starts_with("step 1/4: finding the plugin"), "{err}");
         assert!(err.contains("/nonexistent/pjrt-plugin.so"), "{err}");
@@ -112,7 +151,11 @@ mod tests {
     #[test]
     fn the_installed_cpu_plugin_passes() {
         // Needs the pinned CPU plugin (./scripts/setup.sh plugin); fails with the fix otherwise.
-        let args = Args { device: Device::Cpu, plugin: None, bench: false };
+        let args = Args {
+            device: Device::Cpu,
+            plugin: None,
+            bench: false,
+        };
         if let Err(e) = run(args) {
             panic!("netspec doctor failed: {e:#}");
         }
