@@ -24,7 +24,12 @@ fn main() {
     let prog = nn::train_step(&spec, &cfg).expect("emitting");
     let emit_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let exe = client.compile(&prog.mlir).expect("compiling");
+    // NN_XLA_OPT_LEVEL=N sets XLA's backend optimization level (compile time vs step time).
+    let mut opts = pjrt::CompileOptions::default();
+    if let Some(l) = std::env::var("NN_XLA_OPT_LEVEL").ok().and_then(|v| v.parse().ok()) {
+        opts.xla_options.push(("xla_backend_optimization_level".into(), pjrt::OptionValue::Int(l)));
+    }
+    let exe = client.compile_with(&prog.mlir, &opts).expect("compiling");
     let compile_s = t.elapsed().as_secs_f64();
     let params = spec::init(&spec, 1).unwrap();
     let buffers = spec::init_buffers(&spec).unwrap();
