@@ -56,21 +56,6 @@ impl From<SpecError> for Error {
     }
 }
 
-/// The keys of the recipe copied into the trace header's `config` (plus `shuffle` and `max_steps`).
-const TRACE_CONFIG_KEYS: [&str; 11] = [
-    "optimizer",
-    "lr",
-    "batch_size",
-    "epochs",
-    "weight_decay",
-    "warmup_epochs",
-    "schedule",
-    "label_smoothing",
-    "seed",
-    "random_crop",
-    "hflip",
-];
-
 /// The whole script for `spec` trained with `recipe`.
 pub fn export(spec: &NetSpec, recipe: &Recipe) -> Result<String, Error> {
     let infos = spec::analyze(spec)?;
@@ -115,10 +100,7 @@ pub fn export(spec: &NetSpec, recipe: &Recipe) -> Result<String, Error> {
     s.push_str(&format!("INPUT = ({c}, {h}, {w})\nNUM_CLASSES = {}\n", spec.num_classes));
     s.push_str(&format!("EMITTER_VERSION = {}\n", emit::py_str(EMITTER_VERSION)));
     s.push_str("DEFAULT_DATA_DIRS = {\"fashion-mnist\": \"/usr/share/datasets/fashion-mnist\"}\n");
-    s.push_str(&format!(
-        "TRACE_CONFIG_KEYS = [{}]\n\n",
-        TRACE_CONFIG_KEYS.iter().map(|k| emit::py_str(k)).collect::<Vec<_>>().join(", ")
-    ));
+    s.push('\n');
     s.push_str(&emit::recipe_dict(recipe));
     s.push('\n');
     s.push_str(&emit::param_tables(&params, &buffers));

@@ -8,7 +8,8 @@ def run_forward(c, x):
     logits = forward(c, x)
     expected = {name for name, _, _, _ in PARAMS}
     if c.used != expected:
-        raise RuntimeError("forward read %s but the ABI lists %s" % (sorted(c.used ^ expected), "these names"))
+        raise RuntimeError("forward and the parameter ABI disagree: read but not listed %s, listed but not read %s"
+                           % (sorted(c.used - expected), sorted(expected - c.used)))
     return logits
 
 
@@ -355,17 +356,24 @@ def preprocess(images, dataset, train, seed, epoch, first_position, augment):
 
 
 # ---- traces (netspec's JSONL format) ---------------------------------------------------------
-def trace_config(cfg, shuffle, max_steps):
-    return {k: cfg[k] for k in TRACE_CONFIG_KEYS} | {"shuffle": shuffle, "max_steps": max_steps}
+def trace_config(cfg, shuffle):
+    """The header's config, key for key as `netspec train` writes it (train::run::Hyper::to_json)."""
+    c = {"optimizer": cfg["optimizer"], "lr": cfg["lr"], "batch_size": cfg["batch_size"], "epochs": cfg["epochs"],
+         "weight_decay": cfg["weight_decay"], "label_smoothing": cfg["label_smoothing"],
+         "warmup_epochs": cfg["warmup_epochs"], "schedule": cfg["schedule"], "seed": cfg["seed"], "shuffle": shuffle,
+         "augment": bool(cfg["random_crop"] or cfg["hflip"]), "dataset": cfg["dataset"]}
+    if cfg["optimizer"] == "momentum":
+        c["momentum"] = cfg["mu"]
+    return c
 
 
 class TraceWriter:
-    def __init__(self, path, cfg, shuffle, max_steps):
+    def __init__(self, path, cfg, shuffle):
         self.f = open(path, "w") if path else None
         total = sum(int(np.prod(s, dtype=np.int64)) for _, s, _, _ in PARAMS)
         self.write({"kind": "header", "phase": "phase2", "netspec_name": NAME,
                     "netspec_hash": hashlib.sha256(SPEC_TEXT.encode("utf-8")).hexdigest(),
-                    "config": trace_config(cfg, shuffle, max_steps), "total_params": total,
+                    "config": trace_config(cfg, shuffle), "total_params": total,
                     "dataset": cfg["dataset"], "emitter_version": EMITTER_VERSION})
 
     def write(self, obj):
@@ -405,7 +413,8 @@ def train(args, cfg):
     warmup = cfg["warmup_epochs"] * per_epoch
     steps = total if args.max_steps is None else min(total, args.max_steps)
     shuffle = not args.no_shuffle
-    trace = TraceWriter(args.trace, cfg, shuffle, args.max_steps)
+    trace = TraceWriter(args.trace, cfg, shuffle)
+    peak = float(np.float32(cfg["lr"]))  # the f32 peak rate, widened (as netspec's schedule takes it)
     train_step = make_train_step(cfg)
     base_key = jax.random.PRNGKey(cfg["seed"] & 0x7FFFFFFF)
     order, t0 = None, time.time()
@@ -416,7 +425,7 @@ def train(args, cfg):
             t_epoch = time.time()
         idx = np.array(order[b * bsz:(b + 1) * bsz])
         x = preprocess(x_train[idx], cfg["dataset"], True, cfg["seed"], epoch, b * bsz, cfg)
-        lr = learning_rate(s, cfg["lr"], cfg["schedule"], warmup, total)
+        lr = learning_rate(s, peak, cfg["schedule"], warmup, total)
         t_step = time.time()
         params, opt, stats, loss, correct = train_step(
             params, opt, stats, jnp.int32(s), jnp.asarray(x), jnp.asarray(y_train[idx]), jnp.float32(lr),
@@ -450,7 +459,8 @@ def dump_grads(init_path, batch_path, out_path, label_smoothing, adam_lr):
     grad_fn = jax.jit(jax.value_and_grad(loss_fn, has_aux=True), static_argnums=(4,))
     (loss, (new_stats, _)), grads = grad_fn(params, stats, x, y, label_smoothing)
     adam = {"optimizer": "adam", "weight_decay": 0.0, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
-    p2, _ = apply_optimizer(params, grads, init_opt_state(params, "adam"), jnp.int32(0), jnp.float32(adam_lr), adam)
+    adam_step = jax.jit(functools.partial(apply_optimizer, cfg=adam))
+    p2, _ = adam_step(params, grads, init_opt_state(params, "adam"), jnp.int32(0), jnp.float32(adam_lr))
     (loss2, _), _ = grad_fn(p2, new_stats, x, y, label_smoothing)
     tensors = [("loss", np.float32(loss)), ("loss2", np.float32(loss2))]
     tensors += [("grad." + n, grads[n]) for n, _, _, _ in PARAMS]
@@ -467,17 +477,28 @@ def main(argv=None):
     ap.add_argument("--no-shuffle", action="store_true", help="identity data order every epoch")
     ap.add_argument("--no-eval", action="store_true", help="skip the test-set evaluation after each epoch")
     ap.add_argument("--max-steps", type=int, help="stop after this many updates (the schedule is unchanged)")
-    ap.add_argument("--epochs", type=int, help="override the recipe's epochs")
-    ap.add_argument("--seed", type=int, help="override the recipe's seed (init and data order)")
+    # Recipe overrides, spelled as `netspec train` spells them (the same flags give the same config).
+    ap.add_argument("--dataset", choices=["mnist", "fashion-mnist", "cifar10", "imagenette"])
+    ap.add_argument("--epochs", type=int)
+    ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--lr", type=float, help="peak learning rate")
+    ap.add_argument("--optimizer", choices=["sgd", "momentum", "adam", "adamw"])
+    ap.add_argument("--weight-decay", type=float)
+    ap.add_argument("--label-smoothing", type=float)
+    ap.add_argument("--warmup-epochs", type=int)
+    ap.add_argument("--schedule", choices=["constant", "cosine"])
+    ap.add_argument("--seed", type=int, help="seed of the initial parameters and the data order")
     ap.add_argument("--grads", nargs=3, metavar=("INIT", "BATCH", "OUT"),
                     help="oracle mode: write loss, gradients and the post-Adam loss for one batch, then exit")
-    ap.add_argument("--label-smoothing", type=float, help="override the recipe's label smoothing")
     ap.add_argument("--adam-lr", type=float, default=1e-3, help="learning rate of the --grads Adam step")
     args = ap.parse_args(argv)
     cfg = dict(RECIPE)
-    for key in ("epochs", "seed", "label_smoothing"):
+    for key in ("dataset", "epochs", "batch_size", "lr", "optimizer", "weight_decay", "label_smoothing",
+                "warmup_epochs", "schedule", "seed"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
+    if args.optimizer == "momentum" and RECIPE["optimizer"] != "momentum":
+        cfg["mu"] = 0.9  # netspec train's `--optimizer momentum`
     if args.grads:
         dump_grads(*args.grads, cfg["label_smoothing"], args.adam_lr)
     else:
