@@ -899,9 +899,9 @@ pub fn train(
     let (mut trainer, codegen) = build_trainer(spec, hyper, eval_batch, &client)?;
     let (ct, ce) = trainer.compile_times();
     obs.info(&format!(
-        "{}: code generation {:.2} s, compile train step {:.2} s, eval step {:.2} s ({} device, {:.1} MFLOP per step)",
+        "{}: code generation {:.1} ms, compile train step {:.2} s, eval step {:.2} s ({} device, {:.1} MFLOP per step)",
         spec.name,
-        codegen.as_secs_f64(),
+        codegen.as_secs_f64() * 1e3,
         ct.as_secs_f64(),
         ce.as_secs_f64(),
         client.platform_name(),
@@ -1337,4 +1337,81 @@ fn eval_only(
         acc.total += ready.rows as u64;
     }
     Ok(acc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hyper_json_round_trips_for_every_optimizer() {
+        let base = Hyper::from_recipe(&spec::zoo::recipe("mnist-mlp").unwrap());
+        for optimizer in [
+            spec::Optimizer::Sgd,
+            spec::Optimizer::Momentum { mu: 0.95 },
+            spec::Optimizer::Adam,
+            spec::Optimizer::AdamW,
+        ] {
+            for schedule in [spec::Schedule::Constant, spec::Schedule::Cosine] {
+                let h = Hyper {
+                    optimizer,
+                    schedule,
+                    lr: 3e-4,
+                    label_smoothing: 0.1,
+                    shuffle: false,
+                    ..base.clone()
+                };
+                let text = h.to_json().to_string();
+                let back = Hyper::from_json(&serde_json::from_str(&text).unwrap(), "test").unwrap();
+                assert_eq!(back, h, "{text}");
+            }
+        }
+        let text = base.to_json().to_string();
+        assert!(text.contains("\"lr\":0.001,"), "{text}");
+        let mut v = base.to_json();
+        v.as_object_mut().unwrap().remove("seed");
+        let e = Hyper::from_json(&v, "ck.safetensors")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ck.safetensors") && e.contains("\"seed\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn cut_trace_keeps_what_precedes_the_checkpoint() {
+        let dir = std::env::temp_dir().join(format!("netspec-cut-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("t.jsonl");
+        let text = [
+            r#"{"kind":"header","phase":"phase3"}"#,
+            r#"{"kind":"step","step":1,"epoch":0,"loss":2.0,"lr":0.1}"#,
+            r#"{"kind":"step","step":2,"epoch":0,"loss":1.5,"lr":0.1}"#,
+            r#"{"kind":"epoch","epoch":0,"test_acc":0.5}"#,
+            r#"{"kind":"step","step":3,"epoch":1,"loss":1.2,"lr":0.1}"#,
+            r#"{"kind":"step","step":13,"epoch":1,"loss":NaN,"lr":0.1}"#,
+        ]
+        .join("\n");
+        std::fs::write(&p, text).unwrap();
+        cut_trace(&p, 2, 1).unwrap();
+        let kept = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(kept.lines().count(), 4, "{kept}");
+        assert!(kept.ends_with("\"test_acc\":0.5}\n"), "{kept}");
+        cut_trace(&p, 1, 0).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap().lines().count(), 2);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn schedule_is_per_step() {
+        let h = Hyper::from_recipe(&spec::zoo::recipe("mnist-mlp").unwrap());
+        let s = h.schedule(10);
+        // Warmup over the first epoch (10 steps), peak at step 9 and 10, zero at 12 epochs.
+        assert!((s.lr(0) - 1e-4).abs() < 1e-10, "{}", s.lr(0));
+        assert_eq!(s.lr(9), h.lr);
+        assert_eq!(s.lr(10), h.lr);
+        assert!(s.lr(119) > 0.0 && s.lr(119) < 1e-5);
+        assert_eq!(s.lr(120), 0.0);
+    }
 }

@@ -292,10 +292,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(|e| format!("{:.1}", e.train_time.as_secs_f64()))
         .collect();
     println!(
-        "done: {} steps in {:.1} s (code generation {:.2} s, compile {:.2} s + {:.2} s, data wait {:.3} s; train s/epoch: [{}]){}",
+        "done: {} steps in {:.1} s (code generation {:.1} ms, compile {:.2} s + {:.2} s, data wait {:.3} s; train s/epoch: [{}]){}",
         s.step,
         s.wall.as_secs_f64(),
-        s.codegen_time.as_secs_f64(),
+        s.codegen_time.as_secs_f64() * 1e3,
         s.compile_time.0.as_secs_f64(),
         s.compile_time.1.as_secs_f64(),
         s.data_wait.as_secs_f64(),
