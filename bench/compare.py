@@ -471,15 +471,20 @@ def bench_model(model, args, fws, log):
                 if fw == "netspec":
                     out = runners[fw].round()
                     res[fw] = {"median_ms": out["ms_per_step_median"], "p10_ms": out.get("ms_per_step_p10"),
-                               "p90_ms": out.get("ms_per_step_p90")}
+                               "p90_ms": out.get("ms_per_step_p90"), "min_ms": out["ms_per_step_min"],
+                               "cpu_ms": out.get("cpu_ms_per_step")}
                 else:
                     runners[fw].run(args.warmup)
+                    c0 = time.process_time()
                     ts = [t * 1e3 for t in runners[fw].run(args.steps)]
-                    res[fw] = {"median_ms": statistics.median(ts), "p10_ms": pct(ts, 0.1), "p90_ms": pct(ts, 0.9)}
+                    cpu = (time.process_time() - c0) * 1e3 / args.steps
+                    res[fw] = {"median_ms": statistics.median(ts), "p10_ms": pct(ts, 0.1), "p90_ms": pct(ts, 0.9),
+                               "min_ms": min(ts), "cpu_ms": cpu}
             except Exception as e:
                 log(f"  round {r + 1} {fw}: FAILED: {type(e).__name__}: {str(e)[:400]}")
         log(f"  round {r + 1} ({', '.join(order)}): " +
-            ", ".join(f"{fw} {v['median_ms']:.2f} ms" for fw, v in res.items()))
+            ", ".join(f"{fw} {v['median_ms']:.2f} ms (min {v['min_ms']:.2f}, CPU {v.get('cpu_ms') or float('nan'):.1f})"
+                      for fw, v in res.items()))
         per_round.append(res)
     flops = runners["netspec"].flops if "netspec" in runners and runners["netspec"].flops else None
     xla_flops = runners["jax"].xla_flops if "jax" in runners else float("nan")
@@ -491,7 +496,11 @@ def bench_model(model, args, fws, log):
         if not meds:
             continue
         med = statistics.median(meds)
+        mins = [rr[fw]["min_ms"] for rr in per_round if fw in rr]
+        cpus = [rr[fw]["cpu_ms"] for rr in per_round if fw in rr and rr[fw].get("cpu_ms")]
         f = {"median_ms_per_round": [round(m, 3) for m in meds], "median_ms": round(med, 3),
+             "min_ms_per_round": [round(m, 3) for m in mins], "min_ms": round(min(mins), 3),
+             "cpu_ms_per_round": [round(c, 3) for c in cpus],
              "p10_ms_per_round": [rr[fw]["p10_ms"] for rr in per_round if fw in rr],
              "p90_ms_per_round": [rr[fw]["p90_ms"] for rr in per_round if fw in rr],
              "img_per_s": round(B / med * 1e3, 1), "compile_s": runners[fw].compile_s}
@@ -502,11 +511,21 @@ def bench_model(model, args, fws, log):
         for fw in summary["frameworks"]:
             if fw == "netspec":
                 continue
-            rs = [rr["netspec"]["median_ms"] / rr[fw]["median_ms"] for rr in per_round
-                  if "netspec" in rr and fw in rr]
+            both = [rr for rr in per_round if "netspec" in rr and fw in rr]
+            rs = [rr["netspec"]["median_ms"] / rr[fw]["median_ms"] for rr in both]
+            # Ratio of the fastest steps: on a loaded machine the least-disturbed step of each side
+            # estimates its undisturbed cost better than the median does.
+            rmin = [rr["netspec"]["min_ms"] / rr[fw]["min_ms"] for rr in both]
+            # Ratio of process CPU time per step (all threads): excludes time spent waiting for a core.
+            rcpu = [rr["netspec"]["cpu_ms"] / rr[fw]["cpu_ms"] for rr in both
+                    if rr["netspec"].get("cpu_ms") and rr[fw].get("cpu_ms")]
             if rs:
                 summary["ratios"][f"netspec/{fw}"] = {"per_round": [round(q, 3) for q in rs],
-                                                      "median": round(statistics.median(rs), 3)}
+                                                      "cpu_per_round": [round(q, 3) for q in rcpu],
+                                                      "cpu_median": round(statistics.median(rcpu), 3) if rcpu else None,
+                                                      "median": round(statistics.median(rs), 3),
+                                                      "min_step_per_round": [round(q, 3) for q in rmin],
+                                                      "min_step_median": round(statistics.median(rmin), 3)}
         ns = runners["netspec"].last or {}
         summary["netspec_codegen_ms"] = ns.get("codegen_ms")
         summary["netspec_peak_rss_mib"] = ns.get("peak_rss_mib")
@@ -591,7 +610,9 @@ def main():
             if c == "netspec":
                 continue
             rr = r["ratios"].get(f"netspec/{c}")
-            ratio_cells.append("n/a" if not rr else f"{rr['median']:.2f} ({', '.join(f'{q:.2f}' for q in rr['per_round'])})")
+            ratio_cells.append("n/a" if not rr else
+                               f"{rr['median']:.2f} ({', '.join(f'{q:.2f}' for q in rr['per_round'])}); "
+                               f"min-step {rr['min_step_median']:.2f}; CPU {rr['cpu_median']}")
         g = fw.get("netspec", {})
         gcell = f"{g['gflops']} ({100 * g['fraction_of_matmul_peak']:.0f}%)" if "gflops" in g else "n/a"
         print(f"| {r['model']} | {r['batch_size']} | " + " | ".join(cells) + " | " + " | ".join(ratio_cells) +

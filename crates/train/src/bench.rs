@@ -136,6 +136,9 @@ pub struct Report {
     pub steps: usize,
     pub warmup: usize,
     pub step: Stats,
+    /// Process CPU time (user + system, all threads) per timed step, in ms: on a loaded machine this
+    /// moves much less than wall time (it excludes waiting for a core). `None` where unknown.
+    pub cpu_ms_per_step: Option<f64>,
     /// `B / median step time`.
     pub img_per_s: f64,
     pub flops_per_step: u64,
@@ -168,6 +171,7 @@ impl Report {
             "ms_per_step_p90": round(self.step.p90, 4),
             "ms_per_step_min": round(self.step.min, 4),
             "ms_per_step_max": round(self.step.max, 4),
+            "cpu_ms_per_step": self.cpu_ms_per_step.map(|c| round(c, 3)),
             "img_per_s": round(self.img_per_s, 1),
             "flops_per_step": self.flops_per_step,
             "gflops": round(self.gflops, 2),
@@ -212,6 +216,9 @@ impl Report {
                 s.median, s.p10, s.p90, s.min, s.max, self.steps, self.warmup
             ),
         );
+        if let Some(c) = self.cpu_ms_per_step {
+            row("CPU time per step", format!("{c:.3} ms (all threads)"));
+        }
         row("throughput", format!("{:.1} img/s", self.img_per_s));
         row(
             "FLOPs per step",
@@ -249,6 +256,18 @@ impl Report {
 fn round(x: f64, digits: i32) -> f64 {
     let f = 10f64.powi(digits);
     (x * f).round() / f
+}
+
+/// CPU time (user + system) of this process so far, all threads, from `/proc/self/stat`
+/// (fields 14 and 15, in clock ticks of 1/100 s: USER_HZ is 100 in Linux's user ABI).
+pub fn process_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may contain spaces; fields after it follow the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3, so utime (14) and stime (15) are f[11] and f[12].
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// The process's peak resident set (`VmHWM` of `/proc/self/status`) in MiB; `None` where there is none.
@@ -536,11 +555,16 @@ pub fn run(net: &NetSpec, cfg: &StepConfig, client: &Client, opts: &Options) -> 
     }
     let mut times = Vec::with_capacity(opts.steps);
     let mut last_loss = f32::NAN;
+    let cpu0 = process_cpu_time();
     for _ in 0..opts.steps {
         let t = Instant::now();
         last_loss = step.run(&xb, &yb, &lr)?;
         times.push(t.elapsed());
     }
+    let cpu_ms_per_step = match (cpu0, process_cpu_time()) {
+        (Some(a), Some(b)) => Some((b - a).as_secs_f64() * 1e3 / opts.steps as f64),
+        _ => None,
+    };
     let stats = Stats::of(&times);
     let b = cfg.batch_size as f64;
     let e2e = if opts.e2e {
@@ -558,6 +582,7 @@ pub fn run(net: &NetSpec, cfg: &StepConfig, client: &Client, opts: &Options) -> 
         steps: opts.steps,
         warmup: opts.warmup,
         step: stats,
+        cpu_ms_per_step,
         img_per_s: b / stats.median * 1e3,
         flops_per_step: program.flops,
         gflops: program.flops as f64 / stats.median / 1e6,
@@ -710,6 +735,21 @@ mod tests {
             .to_string();
         assert!(e.contains("lamb") && e.contains("adamw"), "{e}");
         assert!(step_config(&r, None, None, None, Some(1.0)).is_err());
+    }
+
+    #[test]
+    fn cpu_time_grows_with_work() {
+        if cfg!(target_os = "linux") {
+            let a = process_cpu_time().expect("/proc/self/stat");
+            let t = Instant::now();
+            let mut x = 0u64;
+            while t.elapsed() < Duration::from_millis(300) {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+            let b = process_cpu_time().unwrap();
+            // 300 ms of busy wall time is at least one 10 ms tick of CPU time, even on a loaded machine.
+            assert!(b > a, "{a:?} -> {b:?}");
+        }
     }
 
     #[test]
