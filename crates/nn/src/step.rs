@@ -261,9 +261,9 @@ fn update(
     let mut new_state: Vec<Vec<Value>> = state.iter().map(|_| Vec::new()).collect();
     match cfg.optimizer {
         Optimizer::Sgd => {
-            for i in 0..pv.len() {
+            for (i, &p) in pv.iter().enumerate() {
                 let ge = coupled(g, i)?;
-                new_p.push(descend(g, pv[i], ge)?);
+                new_p.push(descend(g, p, ge)?);
             }
         }
         Optimizer::Momentum { mu } => {

@@ -156,7 +156,7 @@ fn check_step(opt: Optimizer, wd: f32, ls: f32) {
                 let gg = if adamw { g.clone() } else { ge.clone() };
                 let m: Vec<f64> = state[0][i].iter().zip(&gg).map(|(&m, g)| b1 * m as f64 + (1.0 - b1) * g).collect();
                 let v: Vec<f64> = state[1][i].iter().zip(&gg).map(|(&v, g)| b2 * v as f64 + (1.0 - b2) * g * g).collect();
-                let t = (step + 1) as i32;
+                let t = step + 1;
                 let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
                 let want: Vec<f64> = (0..p.len())
                     .map(|j| {
