@@ -15,19 +15,31 @@ fn main() {
     let batch: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(32);
     let steps: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5);
     let spec = match args.get(4) {
-        Some(path) => spec::parse_checked(&std::fs::read(path).expect("reading the spec file")).expect("parsing"),
+        Some(path) => spec::parse_checked(&std::fs::read(path).expect("reading the spec file"))
+            .expect("parsing"),
         None => spec::zoo::get(model).unwrap_or_else(|| panic!("unknown zoo model {model}")),
     };
     let client = pjrt::Client::cpu().expect("PJRT CPU plugin (run scripts/setup/plugin.sh)");
-    let cfg = StepConfig { batch_size: batch, optimizer: Optimizer::ADAMW, weight_decay: 1e-4, label_smoothing: 0.0 };
+    let cfg = StepConfig {
+        batch_size: batch,
+        optimizer: Optimizer::ADAMW,
+        weight_decay: 1e-4,
+        label_smoothing: 0.0,
+    };
     let t = Instant::now();
     let prog = nn::train_step(&spec, &cfg).expect("emitting");
     let emit_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     // NN_XLA_OPT_LEVEL=N sets XLA's backend optimization level (compile time vs step time).
     let mut opts = pjrt::CompileOptions::default();
-    if let Some(l) = std::env::var("NN_XLA_OPT_LEVEL").ok().and_then(|v| v.parse().ok()) {
-        opts.xla_options.push(("xla_backend_optimization_level".into(), pjrt::OptionValue::Int(l)));
+    if let Some(l) = std::env::var("NN_XLA_OPT_LEVEL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        opts.xla_options.push((
+            "xla_backend_optimization_level".into(),
+            pjrt::OptionValue::Int(l),
+        ));
     }
     let exe = client.compile_with(&prog.mlir, &opts).expect("compiling");
     let compile_s = t.elapsed().as_secs_f64();
@@ -50,9 +62,13 @@ fn main() {
         })
         .collect();
     let [c, h, w] = spec.input;
-    let x: Vec<f32> = (0..batch * c * h * w).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
+    let x: Vec<f32> = (0..batch * c * h * w)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+        .collect();
     let y: Vec<i32> = (0..batch).map(|i| (i % spec.num_classes) as i32).collect();
-    let xb = client.buffer(&x, &[batch as i64, c as i64, h as i64, w as i64]).unwrap();
+    let xb = client
+        .buffer(&x, &[batch as i64, c as i64, h as i64, w as i64])
+        .unwrap();
     let yb = client.buffer(&y, &[batch as i64]).unwrap();
     let lr = client.scalar(1e-3f32).unwrap();
     let mut times = Vec::new();

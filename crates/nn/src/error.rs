@@ -9,7 +9,10 @@ pub enum Error {
     /// The spec failed shape checking (the message names the layer).
     Spec(spec::SpecError),
     /// A graph builder rejected an op; `context` says which layer/program was being lowered.
-    Graph { context: String, source: graph::Error },
+    Graph {
+        context: String,
+        source: graph::Error,
+    },
     /// A bad [`crate::StepConfig`] or argument (batch size 0, label smoothing outside [0, 1), …).
     Config(String),
     /// The lowering and `spec::params`/`spec::buffers` disagree (a parameter unused or used twice).
@@ -52,6 +55,9 @@ pub(crate) trait Context<T> {
 
 impl<T> Context<T> for graph::Result<T> {
     fn ctx(self, context: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|source| Error::Graph { context: context(), source })
+        self.map_err(|source| Error::Graph {
+            context: context(),
+            source,
+        })
     }
 }

@@ -105,9 +105,17 @@ impl Program {
 
 impl Optimizer {
     /// Adam with the usual constants (β₁ 0.9, β₂ 0.999, ε 1e-8).
-    pub const ADAM: Optimizer = Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    pub const ADAM: Optimizer = Optimizer::Adam {
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+    };
     /// AdamW with the usual constants (β₁ 0.9, β₂ 0.999, ε 1e-8).
-    pub const ADAMW: Optimizer = Optimizer::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    pub const ADAMW: Optimizer = Optimizer::AdamW {
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+    };
 
     /// The train-step optimizer of a `spec::Recipe` optimizer (Momentum from a recipe keeps its μ).
     pub fn from_recipe(o: spec::Optimizer) -> Optimizer {

@@ -50,29 +50,54 @@ pub struct Forward {
 /// Tying the mask to the step counter keeps the train-step ABI free of extra state and makes every step
 /// reproducible; a different step gives independent masks.
 pub fn rng_key(g: &mut Graph, step: Value) -> graph::Result<Value> {
-    let seed = g.constant(&TensorType::new(DType::U64, &[1]), Literal::UInt(vec![0x6e65_7473_7065_635f]))?;
+    let seed = g.constant(
+        &TensorType::new(DType::U64, &[1]),
+        Literal::UInt(vec![0x6e65_7473_7065_635f]),
+    )?;
     let s = g.convert(step, DType::U64)?;
     let s = g.reshape(s, &[1])?;
     g.concatenate(&[seed, s], 0)
 }
 
 /// Lowers the whole network applied to `x : f32[B, C, H, W]`.
-pub fn lower(g: &mut Graph, spec: &NetSpec, mode: Mode, x: Value, inputs: Inputs) -> Result<Forward> {
+pub fn lower(
+    g: &mut Graph,
+    spec: &NetSpec,
+    mode: Mode,
+    x: Value,
+    inputs: Inputs,
+) -> Result<Forward> {
     let params = spec::params(spec)?;
     let buffers = spec::buffers(spec)?;
     if inputs.params.len() != params.len() {
-        return Err(Error::Abi(format!("{} parameter values given, the spec has {}", inputs.params.len(), params.len())));
+        return Err(Error::Abi(format!(
+            "{} parameter values given, the spec has {}",
+            inputs.params.len(),
+            params.len()
+        )));
     }
     if mode == Mode::Eval && inputs.buffers.len() != buffers.len() {
-        return Err(Error::Abi(format!("{} buffer values given, the spec has {}", inputs.buffers.len(), buffers.len())));
+        return Err(Error::Abi(format!(
+            "{} buffer values given, the spec has {}",
+            inputs.buffers.len(),
+            buffers.len()
+        )));
     }
     let mut cx = Lower {
         g,
         mode,
-        param_index: params.iter().enumerate().map(|(i, p)| (p.name.clone(), i)).collect(),
+        param_index: params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name.clone(), i))
+            .collect(),
         params: inputs.params.to_vec(),
         param_uses: vec![0; params.len()],
-        buffer_index: buffers.iter().enumerate().map(|(i, p)| (p.name.clone(), i)).collect(),
+        buffer_index: buffers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name.clone(), i))
+            .collect(),
         buffers: inputs.buffers.to_vec(),
         buffer_uses: vec![0; buffers.len()],
         stats: vec![None; buffers.len()],
@@ -80,23 +105,39 @@ pub fn lower(g: &mut Graph, spec: &NetSpec, mode: Mode, x: Value, inputs: Inputs
     };
     let mut h = x;
     for (i, layer) in spec.layers.iter().enumerate() {
-        h = cx.layer(&format!("l{i}"), layer, h).ctx(|| format!("lowering layer {i} ({})", layer.kind()))?;
+        h = cx
+            .layer(&format!("l{i}"), layer, h)
+            .ctx(|| format!("lowering layer {i} ({})", layer.kind()))?;
     }
     for (p, &n) in params.iter().zip(&cx.param_uses) {
         if n != 1 {
-            return Err(Error::Abi(format!("parameter `{}` was used {n} times by the lowering (expected once)", p.name)));
+            return Err(Error::Abi(format!(
+                "parameter `{}` was used {n} times by the lowering (expected once)",
+                p.name
+            )));
         }
     }
     for (b, &n) in buffers.iter().zip(&cx.buffer_uses) {
         if n != 1 {
-            return Err(Error::Abi(format!("buffer `{}` was used {n} times by the lowering (expected once)", b.name)));
+            return Err(Error::Abi(format!(
+                "buffer `{}` was used {n} times by the lowering (expected once)",
+                b.name
+            )));
         }
     }
     let batch_stats = match mode {
-        Mode::Train => cx.stats.iter().map(|s| s.expect("every buffer was used once")).collect(),
+        Mode::Train => cx
+            .stats
+            .iter()
+            .map(|s| s.expect("every buffer was used once"))
+            .collect(),
         Mode::Eval => Vec::new(),
     };
-    Ok(Forward { logits: h, batch_stats, rng: cx.rng })
+    Ok(Forward {
+        logits: h,
+        batch_stats,
+        rng: cx.rng,
+    })
 }
 
 struct Lower<'g> {
@@ -113,7 +154,10 @@ struct Lower<'g> {
 }
 
 fn missing(what: &str, name: &str) -> graph::Error {
-    graph::Error::new("nn::lower", format!("the spec has no {what} named `{name}` (lowering and spec::params disagree)"))
+    graph::Error::new(
+        "nn::lower",
+        format!("the spec has no {what} named `{name}` (lowering and spec::params disagree)"),
+    )
 }
 
 /// `a.b`, or `b` when `a` is empty.
@@ -133,13 +177,19 @@ fn has_skip(stride: usize, cin: usize, cout: usize) -> bool {
 impl Lower<'_> {
     /// The parameter `name` (counted as one use).
     fn p(&mut self, name: &str) -> graph::Result<Value> {
-        let &i = self.param_index.get(name).ok_or_else(|| missing("parameter", name))?;
+        let &i = self
+            .param_index
+            .get(name)
+            .ok_or_else(|| missing("parameter", name))?;
         self.param_uses[i] += 1;
         Ok(self.params[i])
     }
 
     fn buffer_slot(&mut self, name: &str) -> graph::Result<usize> {
-        let &i = self.buffer_index.get(name).ok_or_else(|| missing("buffer", name))?;
+        let &i = self
+            .buffer_index
+            .get(name)
+            .ok_or_else(|| missing("buffer", name))?;
         self.buffer_uses[i] += 1;
         Ok(i)
     }
@@ -170,7 +220,15 @@ impl Lower<'_> {
 
     /// conv without bias `{unit}.conv.w` → BN `{unit}.bn` → act, padding `p`.
     #[allow(clippy::too_many_arguments)]
-    fn conv_bn_pad(&mut self, unit: &str, x: Value, k_stride: usize, p: usize, groups: usize, act: Act) -> graph::Result<Value> {
+    fn conv_bn_pad(
+        &mut self,
+        unit: &str,
+        x: Value,
+        k_stride: usize,
+        p: usize,
+        groups: usize,
+        act: Act,
+    ) -> graph::Result<Value> {
         let w = self.p(&join(unit, "conv.w"))?;
         let y = ops::conv(self.g, x, w, k_stride, p, groups)?;
         let y = self.bn(&join(unit, "bn"), y)?;
@@ -178,7 +236,14 @@ impl Lower<'_> {
     }
 
     /// convBN with "same" padding `(k − 1)/2`, where `k` is read from the kernel's shape.
-    fn conv_bn(&mut self, unit: &str, x: Value, stride: usize, groups: usize, act: Act) -> graph::Result<Value> {
+    fn conv_bn(
+        &mut self,
+        unit: &str,
+        x: Value,
+        stride: usize,
+        groups: usize,
+        act: Act,
+    ) -> graph::Result<Value> {
         let k = self.kernel_size(&join(unit, "conv.w"))?;
         self.conv_bn_pad(unit, x, stride, (k - 1) / 2, groups, act)
     }
@@ -191,12 +256,22 @@ impl Lower<'_> {
 
     /// Spatial size of the OIHW kernel parameter `name` (without counting a use).
     fn kernel_size(&self, name: &str) -> graph::Result<usize> {
-        let &i = self.param_index.get(name).ok_or_else(|| missing("parameter", name))?;
+        let &i = self
+            .param_index
+            .get(name)
+            .ok_or_else(|| missing("parameter", name))?;
         Ok(self.g.dims(self.params[i])[3])
     }
 
     /// conv with bias `{unit}.w`, `{unit}.b`, then act.
-    fn conv_bias(&mut self, unit: &str, x: Value, stride: usize, pad: usize, act: Act) -> graph::Result<Value> {
+    fn conv_bias(
+        &mut self,
+        unit: &str,
+        x: Value,
+        stride: usize,
+        pad: usize,
+        act: Act,
+    ) -> graph::Result<Value> {
         let w = self.p(&join(unit, "w"))?;
         let b = self.p(&join(unit, "b"))?;
         let y = ops::conv(self.g, x, w, stride, pad, 1)?;
@@ -213,11 +288,16 @@ impl Lower<'_> {
         let g = &mut *self.g;
         let xd = g.dims(x).to_vec();
         let s = g.mean(x, &[2, 3])?; // [B, C]
-        // s·W1ᵀ with W1 : [r, C, 1, 1] seen as [r, C]: contract C with W1's dim 1.
+                                     // s·W1ᵀ with W1 : [r, C, 1, 1] seen as [r, C]: contract C with W1's dim 1.
         let rt = |g: &mut Graph, s: Value, w: Value| -> graph::Result<Value> {
             let wd = g.dims(w).to_vec();
             let w = g.reshape(w, &[wd[0], wd[1]])?;
-            let d = graph::DotDims { lhs_batch: vec![], rhs_batch: vec![], lhs_contract: vec![1], rhs_contract: vec![1] };
+            let d = graph::DotDims {
+                lhs_batch: vec![],
+                rhs_batch: vec![],
+                lhs_contract: vec![1],
+                rhs_contract: vec![1],
+            };
             g.dot_general(s, w, &d)
         };
         let s = rt(g, s, w1)?;
@@ -243,9 +323,18 @@ impl Lower<'_> {
         if self.mode == Mode::Eval || rate == 0.0 {
             return Ok(x);
         }
-        let state = self.rng.ok_or_else(|| graph::Error::new("nn::lower", "dropout in training needs an RNG state (Inputs::rng)"))?;
+        let state = self.rng.ok_or_else(|| {
+            graph::Error::new(
+                "nn::lower",
+                "dropout in training needs an RNG state (Inputs::rng)",
+            )
+        })?;
         let xd = self.g.dims(x).to_vec();
-        let (state, bits) = self.g.rng_bit_generator(state, RngAlgorithm::ThreeFry, &TensorType::new(DType::U32, &xd))?;
+        let (state, bits) = self.g.rng_bit_generator(
+            state,
+            RngAlgorithm::ThreeFry,
+            &TensorType::new(DType::U32, &xd),
+        )?;
         self.rng = Some(state);
         // keep iff bits < keep·2³² (exact integer threshold, no float conversion of the bits).
         let keep = 1.0 - rate as f64;
@@ -266,8 +355,20 @@ impl Lower<'_> {
                 let y = ops::bias(self.g, y, b, 1)?;
                 ops::act(self.g, act, y)
             }
-            Layer::Conv2d { kernel, stride, pad, act, .. } => self.conv_bias(l, x, stride, pad.unwrap_or((kernel - 1) / 2), act),
-            Layer::ConvBn { kernel, stride, pad, act, .. } => self.conv_bn_pad(l, x, stride, pad.unwrap_or((kernel - 1) / 2), 1, act),
+            Layer::Conv2d {
+                kernel,
+                stride,
+                pad,
+                act,
+                ..
+            } => self.conv_bias(l, x, stride, pad.unwrap_or((kernel - 1) / 2), act),
+            Layer::ConvBn {
+                kernel,
+                stride,
+                pad,
+                act,
+                ..
+            } => self.conv_bn_pad(l, x, stride, pad.unwrap_or((kernel - 1) / 2), 1, act),
             Layer::BatchNorm { .. } => self.bn(l, x),
             Layer::LayerNorm { .. } => {
                 // features: dim 1 for [B, N] and [B, C, H, W] (channels-first), the last for tokens.
@@ -280,8 +381,12 @@ impl Lower<'_> {
                 let (_, var, xc) = ops::moments(self.g, x, &[2, 3])?;
                 ops::normalize(self.g, xc, var, &[2, 3], BN_EPS, gamma, beta, 1)
             }
-            Layer::MaxPool { size, stride, pad } => ops::pool(self.g, x, ReduceOp::Max, size, stride, pad),
-            Layer::AvgPool { size, stride, pad } => ops::pool(self.g, x, ReduceOp::Sum, size, stride, pad),
+            Layer::MaxPool { size, stride, pad } => {
+                ops::pool(self.g, x, ReduceOp::Max, size, stride, pad)
+            }
+            Layer::AvgPool { size, stride, pad } => {
+                ops::pool(self.g, x, ReduceOp::Sum, size, stride, pad)
+            }
             Layer::GlobalAvgPool => self.g.mean(x, &[2, 3]),
             Layer::Flatten => {
                 let d = self.g.dims(x).to_vec();
@@ -290,7 +395,12 @@ impl Lower<'_> {
             }
             Layer::Dropout { rate } => self.dropout(x, rate),
             Layer::Activation { act } => ops::act(self.g, act, x),
-            Layer::Residual { out, blocks, stride, .. } => {
+            Layer::Residual {
+                out,
+                blocks,
+                stride,
+                ..
+            } => {
                 let mut h = x;
                 for j in 0..blocks {
                     let s = if j == 0 { stride } else { 1 };
@@ -298,7 +408,12 @@ impl Lower<'_> {
                 }
                 Ok(h)
             }
-            Layer::Bottleneck { out, blocks, stride, .. } => {
+            Layer::Bottleneck {
+                out,
+                blocks,
+                stride,
+                ..
+            } => {
                 let mut h = x;
                 for j in 0..blocks {
                     let s = if j == 0 { stride } else { 1 };
@@ -310,7 +425,13 @@ impl Lower<'_> {
                 let h = self.dw_bn(&format!("{l}.dw"), x, stride, act)?;
                 self.conv_bn(&format!("{l}.pw"), h, 1, 1, act)
             }
-            Layer::InvertedResidual { out, expand, stride, blocks, .. } => {
+            Layer::InvertedResidual {
+                out,
+                expand,
+                stride,
+                blocks,
+                ..
+            } => {
                 let mut h = x;
                 for j in 0..blocks {
                     let s = if j == 0 { stride } else { 1 };
@@ -326,7 +447,15 @@ impl Lower<'_> {
                 }
                 Ok(h)
             }
-            Layer::MbConv { out, expand, stride, blocks, se, act, .. } => {
+            Layer::MbConv {
+                out,
+                expand,
+                stride,
+                blocks,
+                se,
+                act,
+                ..
+            } => {
                 let mut h = x;
                 for j in 0..blocks {
                     let s = if j == 0 { stride } else { 1 };
@@ -345,7 +474,14 @@ impl Lower<'_> {
                 }
                 Ok(h)
             }
-            Layer::MbConvV3 { out, expanded, stride, se, act, .. } => {
+            Layer::MbConvV3 {
+                out,
+                expanded,
+                stride,
+                se,
+                act,
+                ..
+            } => {
                 let cin = self.channels(x);
                 let mut t = x;
                 if expanded != cin {
@@ -359,7 +495,15 @@ impl Lower<'_> {
                 t = self.conv_bn(&format!("{l}.project"), t, 1, 1, Act::Identity)?;
                 self.skip(x, t, stride, cin, out)
             }
-            Layer::FusedMbConv { out, expand, stride, blocks, se, act, .. } => {
+            Layer::FusedMbConv {
+                out,
+                expand,
+                stride,
+                blocks,
+                se,
+                act,
+                ..
+            } => {
                 let mut h = x;
                 for j in 0..blocks {
                     let s = if j == 0 { stride } else { 1 };
@@ -376,7 +520,14 @@ impl Lower<'_> {
                 }
                 Ok(h)
             }
-            Layer::Uib { out, start_kernel, mid_kernel, stride, act, .. } => {
+            Layer::Uib {
+                out,
+                start_kernel,
+                mid_kernel,
+                stride,
+                act,
+                ..
+            } => {
                 let cin = self.channels(x);
                 let mut t = x;
                 if start_kernel > 0 {
@@ -427,7 +578,14 @@ impl Lower<'_> {
     }
 
     /// `y + x` when the skip rule holds, else `y`.
-    fn skip(&mut self, x: Value, y: Value, stride: usize, cin: usize, cout: usize) -> graph::Result<Value> {
+    fn skip(
+        &mut self,
+        x: Value,
+        y: Value,
+        stride: usize,
+        cin: usize,
+        cout: usize,
+    ) -> graph::Result<Value> {
         if has_skip(stride, cin, cout) {
             self.g.add(y, x)
         } else {
@@ -458,7 +616,13 @@ impl Lower<'_> {
     }
 
     /// torchvision Bottleneck v1.5 (`Layer::Bottleneck`).
-    fn bottleneck_block(&mut self, b: &str, x: Value, out: usize, s: usize) -> graph::Result<Value> {
+    fn bottleneck_block(
+        &mut self,
+        b: &str,
+        x: Value,
+        out: usize,
+        s: usize,
+    ) -> graph::Result<Value> {
         let w1 = self.p(&format!("{b}.conv1.w"))?;
         let h = ops::conv(self.g, x, w1, 1, 0, 1)?;
         let h = self.bn(&format!("{b}.bn1"), h)?;
@@ -491,17 +655,32 @@ impl Lower<'_> {
         let r = g.reshape(qkv, &[bsz, t, 3, heads, hd])?;
         let r = g.transpose(r, &[2, 0, 3, 1, 4])?; // [3, B, H, T, hd]
         let part = |g: &mut Graph, i: usize| -> graph::Result<Value> {
-            let s = g.slice(r, &[i, 0, 0, 0, 0], &[i + 1, bsz, heads, t, hd], &[1, 1, 1, 1, 1])?;
+            let s = g.slice(
+                r,
+                &[i, 0, 0, 0, 0],
+                &[i + 1, bsz, heads, t, hd],
+                &[1, 1, 1, 1, 1],
+            )?;
             g.reshape(s, &[bsz, heads, t, hd])
         };
         let q = part(g, 0)?;
         let k = part(g, 1)?;
         let v = part(g, 2)?;
         let q = g.scale(q, 1.0 / (hd as f64).sqrt())?;
-        let dd = graph::DotDims { lhs_batch: vec![0, 1], rhs_batch: vec![0, 1], lhs_contract: vec![3], rhs_contract: vec![3] };
+        let dd = graph::DotDims {
+            lhs_batch: vec![0, 1],
+            rhs_batch: vec![0, 1],
+            lhs_contract: vec![3],
+            rhs_contract: vec![3],
+        };
         let scores = g.dot_general(q, k, &dd)?; // [B, H, T, T]
         let p = ops::softmax_last(g, scores)?;
-        let dv = graph::DotDims { lhs_batch: vec![0, 1], rhs_batch: vec![0, 1], lhs_contract: vec![3], rhs_contract: vec![2] };
+        let dv = graph::DotDims {
+            lhs_batch: vec![0, 1],
+            rhs_batch: vec![0, 1],
+            lhs_contract: vec![3],
+            rhs_contract: vec![2],
+        };
         let o = g.dot_general(p, v, &dv)?; // [B, H, T, hd]
         let o = g.transpose(o, &[0, 2, 1, 3])?;
         let o = g.reshape(o, &[bsz, t, dim])?;

@@ -2,8 +2,8 @@
 //! and the softmax cross-entropy. Everything here is a composition of `graph` primitives (no calculus of
 //! its own, except the cross-entropy's closed-form custom VJP).
 
-use graph::{CmpDir, ConvDims, ConvSpec, DType, Graph, Result, TensorType, Value, Window};
 use graph::ReduceOp;
+use graph::{CmpDir, ConvDims, ConvSpec, DType, Graph, Result, TensorType, Value, Window};
 use spec::Act;
 
 /// `x + c` for a float constant `c`.
@@ -78,9 +78,19 @@ fn hard_sigmoid(g: &mut Graph, x: Value) -> Result<Value> {
 
 /// 2-D convolution of NCHW `x` with an OIHW kernel `w`: stride `s`, symmetric zero padding `p`,
 /// `groups` feature groups.
-pub fn conv2d(g: &mut Graph, x: Value, w: Value, s: usize, p: usize, groups: usize) -> Result<Value> {
+pub fn conv2d(
+    g: &mut Graph,
+    x: Value,
+    w: Value,
+    s: usize,
+    p: usize,
+    groups: usize,
+) -> Result<Value> {
     let p = p as i64;
-    let spec = ConvSpec::new(ConvDims::nchw(2)).strides(&[s, s]).padding(&[(p, p), (p, p)]).feature_groups(groups);
+    let spec = ConvSpec::new(ConvDims::nchw(2))
+        .strides(&[s, s])
+        .padding(&[(p, p), (p, p)])
+        .feature_groups(groups);
     g.convolution(x, w, &spec)
 }
 
@@ -104,13 +114,22 @@ pub fn conv(g: &mut Graph, x: Value, w: Value, s: usize, p: usize, groups: usize
 /// 1×1 convolution, stride `s`, no padding: `y[b, o, h, w] = Σ_c w[o, c] · x[b, c, s·h, s·w]`.
 fn pointwise(g: &mut Graph, x: Value, w: Value, s: usize) -> Result<Value> {
     let d = g.dims(x).to_vec();
-    let x = if s > 1 { g.slice(x, &[0, 0, 0, 0], &d, &[1, 1, s, s])? } else { x };
+    let x = if s > 1 {
+        g.slice(x, &[0, 0, 0, 0], &d, &[1, 1, s, s])?
+    } else {
+        x
+    };
     let d = g.dims(x).to_vec();
     let (b, c, h, wd) = (d[0], d[1], d[2], d[3]);
     let o = g.dims(w)[0];
     let x3 = g.reshape(x, &[b, c, h * wd])?;
     let w2 = g.reshape(w, &[o, c])?;
-    let dd = graph::DotDims { lhs_batch: vec![], rhs_batch: vec![], lhs_contract: vec![1], rhs_contract: vec![1] };
+    let dd = graph::DotDims {
+        lhs_batch: vec![],
+        rhs_batch: vec![],
+        lhs_contract: vec![1],
+        rhs_contract: vec![1],
+    };
     let y = g.dot_general(w2, x3, &dd)?; // [O, B, HW]
     let y = g.transpose(y, &[1, 0, 2])?;
     g.reshape(y, &[b, o, h, wd])
@@ -119,7 +138,12 @@ fn pointwise(g: &mut Graph, x: Value, w: Value, s: usize) -> Result<Value> {
 /// `x·w` for `x : [..., N]` and `w : [N, out]` (contracting the last dim of `x`).
 pub fn linear(g: &mut Graph, x: Value, w: Value) -> Result<Value> {
     let r = g.dims(x).len();
-    let d = graph::DotDims { lhs_batch: vec![], rhs_batch: vec![], lhs_contract: vec![r - 1], rhs_contract: vec![0] };
+    let d = graph::DotDims {
+        lhs_batch: vec![],
+        rhs_batch: vec![],
+        lhs_contract: vec![r - 1],
+        rhs_contract: vec![0],
+    };
     g.dot_general(x, w, &d)
 }
 
@@ -170,7 +194,15 @@ pub fn bn_dims(rank: usize) -> Vec<usize> {
 
 /// Batch norm with given per-channel `mean`/`var` (eval: the running statistics):
 /// `y = x·s + (β − mean·s)` with `s = γ·rsqrt(var + ε)` computed once per channel.
-pub fn bn_affine(g: &mut Graph, x: Value, mean: Value, var: Value, gamma: Value, beta: Value, eps: f64) -> Result<Value> {
+pub fn bn_affine(
+    g: &mut Graph,
+    x: Value,
+    mean: Value,
+    var: Value,
+    gamma: Value,
+    beta: Value,
+    eps: f64,
+) -> Result<Value> {
     let ve = add_const(g, var, eps)?;
     let inv = g.rsqrt(ve)?;
     let s = g.mul(gamma, inv)?;
@@ -195,7 +227,12 @@ pub fn pool(g: &mut Graph, x: Value, op: ReduceOp, k: usize, s: usize, p: usize)
         let r = g.reshape(x, &[b, c, h / k, k, w / k, k])?;
         g.reduce(r, op, &[3, 5])?
     } else {
-        let win = Window::new(&[1, 1, k, k]).strides(&[1, 1, s, s]).padding(&[(0, 0), (0, 0), (p, p), (p, p)]);
+        let win = Window::new(&[1, 1, k, k]).strides(&[1, 1, s, s]).padding(&[
+            (0, 0),
+            (0, 0),
+            (p, p),
+            (p, p),
+        ]);
         g.reduce_window(x, op, &win)?
     };
     match op {
@@ -319,7 +356,6 @@ pub fn softmax_last(g: &mut Graph, s: Value) -> Result<Value> {
     Ok(out[0])
 }
 
-
 /// Training-mode batch norm of `x` (`[B, C, H, W]` or `[B, C]`, statistics over every dim but 1):
 /// returns `(y, batch mean, biased batch variance)`.
 ///
@@ -327,7 +363,13 @@ pub fn softmax_last(g: &mut Graph, s: Value) -> Result<Value> {
 /// `dβ = Σ dy`, `dγ = Σ dy·x̂`, `dx = γ·r·(dy − dβ/N − x̂·dγ/N)` — two reductions instead of the four
 /// that differentiating the composite would give. The statistics outputs carry no cotangent (they
 /// only feed the running statistics, never the loss).
-pub fn batch_norm_train(g: &mut Graph, x: Value, gamma: Value, beta: Value, eps: f64) -> Result<(Value, Value, Value)> {
+pub fn batch_norm_train(
+    g: &mut Graph,
+    x: Value,
+    gamma: Value,
+    beta: Value,
+    eps: f64,
+) -> Result<(Value, Value, Value)> {
     let out = g.custom_vjp(
         "batch_norm",
         &[x, gamma, beta],
@@ -382,7 +424,11 @@ pub fn depthwise_taps(g: &mut Graph, x: Value, w: Value, s: usize, p: usize) -> 
     let (ho, wo) = ((xd[2] + 2 * p - k) / s + 1, (xd[3] + 2 * p - k) / s + 1);
     let pi = p as i64;
     let zero = g.scalar(0.0, g.dtype(x))?;
-    let xp = if p > 0 { g.pad(x, zero, &[0, 0, pi, pi], &[0, 0, pi, pi], &[0, 0, 0, 0])? } else { x };
+    let xp = if p > 0 {
+        g.pad(x, zero, &[0, 0, pi, pi], &[0, 0, pi, pi], &[0, 0, 0, 0])?
+    } else {
+        x
+    };
     let c = xd[1];
     let w2 = g.reshape(w, &[c, k * k])?;
     let out = [xd[0], c, ho, wo];

@@ -20,7 +20,10 @@ struct Builder {
 
 impl Builder {
     fn new(spec: &NetSpec, program: &str) -> Builder {
-        Builder { g: Graph::new(&module_name(spec, program)), inputs: Vec::new() }
+        Builder {
+            g: Graph::new(&module_name(spec, program)),
+            inputs: Vec::new(),
+        }
     }
 
     fn input(&mut self, kind: SlotKind, elem: ElemType, dims: &[usize]) -> Value {
@@ -28,16 +31,24 @@ impl Builder {
             ElemType::F32 => DType::F32,
             ElemType::I32 => DType::I32,
         };
-        self.inputs.push(Slot { kind, elem, dims: dims.to_vec() });
+        self.inputs.push(Slot {
+            kind,
+            elem,
+            dims: dims.to_vec(),
+        });
         self.g.parameter(TensorType::new(dt, dims))
     }
 
     fn params(&mut self, ps: &[ParamSpec]) -> Vec<Value> {
-        ps.iter().map(|p| self.input(SlotKind::Param(p.name.clone()), ElemType::F32, &p.shape)).collect()
+        ps.iter()
+            .map(|p| self.input(SlotKind::Param(p.name.clone()), ElemType::F32, &p.shape))
+            .collect()
     }
 
     fn buffers(&mut self, bs: &[ParamSpec]) -> Vec<Value> {
-        bs.iter().map(|b| self.input(SlotKind::Buffer(b.name.clone()), ElemType::F32, &b.shape)).collect()
+        bs.iter()
+            .map(|b| self.input(SlotKind::Buffer(b.name.clone()), ElemType::F32, &b.shape))
+            .collect()
     }
 
     fn images(&mut self, spec: &NetSpec, batch: usize) -> Value {
@@ -50,13 +61,22 @@ impl Builder {
     }
 
     /// Sets the outputs and prints the module.
-    fn finish(mut self, outputs: &[(Value, SlotKind)], aliases: Vec<Option<usize>>, what: &str) -> Result<Program> {
+    fn finish(
+        mut self,
+        outputs: &[(Value, SlotKind)],
+        aliases: Vec<Option<usize>>,
+        what: &str,
+    ) -> Result<Program> {
         let vals: Vec<Value> = outputs.iter().map(|(v, _)| *v).collect();
-        self.g.set_outputs(&vals).ctx(|| format!("{what}: outputs"))?;
+        self.g
+            .set_outputs(&vals)
+            .ctx(|| format!("{what}: outputs"))?;
         let params = self.g.parameters().to_vec();
         for (i, a) in aliases.iter().enumerate() {
             if let Some(o) = a {
-                self.g.set_aliasing_output(params[i], *o).ctx(|| format!("{what}: aliasing"))?;
+                self.g
+                    .set_aliasing_output(params[i], *o)
+                    .ctx(|| format!("{what}: aliasing"))?;
             }
         }
         let outputs = outputs
@@ -67,18 +87,38 @@ impl Builder {
                     DType::I32 => ElemType::I32,
                     _ => ElemType::F32,
                 };
-                Slot { kind: kind.clone(), elem, dims: t.dims.clone() }
+                Slot {
+                    kind: kind.clone(),
+                    elem,
+                    dims: t.dims.clone(),
+                }
             })
             .collect();
         let mlir = graph::print_module(&self.g).ctx(|| format!("{what}: printing"))?;
         let flops = self.g.flops();
-        Ok(Program { mlir, inputs: self.inputs, outputs, aliases, flops })
+        Ok(Program {
+            mlir,
+            inputs: self.inputs,
+            outputs,
+            aliases,
+            flops,
+        })
     }
 }
 
 /// An MLIR module name from the spec name (`resnet-18.v2` → `resnet_18_v2_train_step`).
 fn module_name(spec: &NetSpec, program: &str) -> String {
-    let mut s: String = spec.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    let mut s: String = spec
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     if !s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
         s.insert(0, '_');
     }
@@ -94,7 +134,9 @@ fn check_batch(batch: usize) -> Result<()> {
 
 fn check_ls(ls: f32) -> Result<()> {
     if !(ls.is_finite() && (0.0..1.0).contains(&ls)) {
-        return Err(Error::Config(format!("label smoothing must be in [0, 1), got {ls}")));
+        return Err(Error::Config(format!(
+            "label smoothing must be in [0, 1), got {ls}"
+        )));
     }
     Ok(())
 }
@@ -103,7 +145,10 @@ fn check_config(cfg: &StepConfig) -> Result<()> {
     check_batch(cfg.batch_size)?;
     check_ls(cfg.label_smoothing)?;
     if !(cfg.weight_decay.is_finite() && cfg.weight_decay >= 0.0) {
-        return Err(Error::Config(format!("weight decay must be finite and ≥ 0, got {}", cfg.weight_decay)));
+        return Err(Error::Config(format!(
+            "weight decay must be finite and ≥ 0, got {}",
+            cfg.weight_decay
+        )));
     }
     let beta = |name: &str, b: f32| -> Result<()> {
         if !(b.is_finite() && (0.0..1.0).contains(&b)) {
@@ -115,7 +160,9 @@ fn check_config(cfg: &StepConfig) -> Result<()> {
         Optimizer::Sgd => Ok(()),
         Optimizer::Momentum { mu } => {
             if !(mu.is_finite() && mu >= 0.0) {
-                return Err(Error::Config(format!("momentum must be finite and ≥ 0, got {mu}")));
+                return Err(Error::Config(format!(
+                    "momentum must be finite and ≥ 0, got {mu}"
+                )));
             }
             Ok(())
         }
@@ -123,7 +170,9 @@ fn check_config(cfg: &StepConfig) -> Result<()> {
             beta("beta1", beta1)?;
             beta("beta2", beta2)?;
             if !(eps.is_finite() && eps > 0.0) {
-                return Err(Error::Config(format!("eps must be finite and > 0, got {eps}")));
+                return Err(Error::Config(format!(
+                    "eps must be finite and > 0, got {eps}"
+                )));
             }
             Ok(())
         }
@@ -148,7 +197,12 @@ fn moments(opt: Optimizer) -> &'static [&'static str] {
 }
 
 /// Mean loss (label-smoothed CE) and correct count of a train-mode forward.
-fn loss_and_correct(g: &mut Graph, logits: Value, y: Value, ls: f32) -> graph::Result<(Value, Value)> {
+fn loss_and_correct(
+    g: &mut Graph,
+    logits: Value,
+    y: Value,
+    ls: f32,
+) -> graph::Result<(Value, Value)> {
     let k = g.dims(logits)[1];
     let onehot = ops::one_hot(g, y, k)?;
     let t = ops::smooth_targets(g, onehot, ls as f64)?;
@@ -181,7 +235,13 @@ pub fn train_step(spec: &NetSpec, cfg: &StepConfig) -> Result<Program> {
     for m in moments(cfg.optimizer) {
         let vals = ps
             .iter()
-            .map(|p| b.input(SlotKind::OptState(format!("opt.{m}.{}", p.name)), ElemType::F32, &p.shape))
+            .map(|p| {
+                b.input(
+                    SlotKind::OptState(format!("opt.{m}.{}", p.name)),
+                    ElemType::F32,
+                    &p.shape,
+                )
+            })
             .collect();
         state.push(vals);
     }
@@ -193,12 +253,27 @@ pub fn train_step(spec: &NetSpec, cfg: &StepConfig) -> Result<Program> {
     let n_state = b.inputs.len() - 3;
 
     let g = &mut b.g;
-    let rng = if has_dropout(spec) { Some(lower::rng_key(g, step).ctx(|| "train step: dropout key".into())?) } else { None };
-    let fwd = lower::lower(g, spec, Mode::Train, x, Inputs { params: &pv, buffers: &bv, rng })?;
+    let rng = if has_dropout(spec) {
+        Some(lower::rng_key(g, step).ctx(|| "train step: dropout key".into())?)
+    } else {
+        None
+    };
+    let fwd = lower::lower(
+        g,
+        spec,
+        Mode::Train,
+        x,
+        Inputs {
+            params: &pv,
+            buffers: &bv,
+            rng,
+        },
+    )?;
     let what = || "train step".to_string();
     let (loss, correct) = loss_and_correct(g, fwd.logits, y, cfg.label_smoothing).ctx(what)?;
     let grads = graph::grad(g, loss, &pv).ctx(|| "train step: backward pass".into())?;
-    let (new_p, new_state) = update(g, cfg, &ps, &pv, &grads, &state, step, lr).ctx(|| "train step: optimizer".into())?;
+    let (new_p, new_state) = update(g, cfg, &ps, &pv, &grads, &state, step, lr)
+        .ctx(|| "train step: optimizer".into())?;
     let mut new_b = Vec::new();
     for (&r, &s) in bv.iter().zip(&fwd.batch_stats) {
         let a = g.scale(r, 1.0 - BN_MOMENTUM).ctx(what)?;
@@ -333,11 +408,25 @@ pub fn eval_step(spec: &NetSpec, batch: usize) -> Result<Program> {
     let x = b.images(spec, batch);
     let y = b.labels(batch);
     let g = &mut b.g;
-    let fwd = lower::lower(g, spec, Mode::Eval, x, Inputs { params: &pv, buffers: &bv, rng: None })?;
+    let fwd = lower::lower(
+        g,
+        spec,
+        Mode::Eval,
+        x,
+        Inputs {
+            params: &pv,
+            buffers: &bv,
+            rng: None,
+        },
+    )?;
     let what = || "eval step".to_string();
     let (loss_sum, correct) = eval_metrics(g, fwd.logits, y).ctx(what)?;
     let n = b.inputs.len();
-    b.finish(&[(loss_sum, SlotKind::Loss), (correct, SlotKind::Correct)], vec![None; n], "eval step")
+    b.finish(
+        &[(loss_sum, SlotKind::Loss), (correct, SlotKind::Correct)],
+        vec![None; n],
+        "eval step",
+    )
 }
 
 fn eval_metrics(g: &mut Graph, logits: Value, y: Value) -> graph::Result<(Value, Value)> {
@@ -365,7 +454,17 @@ pub fn predict(spec: &NetSpec, batch: usize) -> Result<Program> {
     let pv = b.params(&ps);
     let bv = b.buffers(&bs);
     let x = b.images(spec, batch);
-    let fwd = lower::lower(&mut b.g, spec, Mode::Eval, x, Inputs { params: &pv, buffers: &bv, rng: None })?;
+    let fwd = lower::lower(
+        &mut b.g,
+        spec,
+        Mode::Eval,
+        x,
+        Inputs {
+            params: &pv,
+            buffers: &bv,
+            rng: None,
+        },
+    )?;
     let n = b.inputs.len();
     b.finish(&[(fwd.logits, SlotKind::Logits)], vec![None; n], "predict")
 }
@@ -379,7 +478,17 @@ pub fn forward(spec: &NetSpec, batch: usize) -> Result<Program> {
     let pv = b.params(&ps);
     let x = b.images(spec, batch);
     let rng = step0_key(&mut b.g, spec)?;
-    let fwd = lower::lower(&mut b.g, spec, Mode::Train, x, Inputs { params: &pv, buffers: &[], rng })?;
+    let fwd = lower::lower(
+        &mut b.g,
+        spec,
+        Mode::Train,
+        x,
+        Inputs {
+            params: &pv,
+            buffers: &[],
+            rng,
+        },
+    )?;
     let n = b.inputs.len();
     b.finish(&[(fwd.logits, SlotKind::Logits)], vec![None; n], "forward")
 }
@@ -407,7 +516,17 @@ pub fn grads(spec: &NetSpec, batch: usize, label_smoothing: f32) -> Result<Progr
     let y = b.labels(batch);
     let rng = step0_key(&mut b.g, spec)?;
     let g = &mut b.g;
-    let fwd = lower::lower(g, spec, Mode::Train, x, Inputs { params: &pv, buffers: &[], rng })?;
+    let fwd = lower::lower(
+        g,
+        spec,
+        Mode::Train,
+        x,
+        Inputs {
+            params: &pv,
+            buffers: &[],
+            rng,
+        },
+    )?;
     let (loss, _) = loss_and_correct(g, fwd.logits, y, label_smoothing).ctx(|| "grads".into())?;
     let gs = graph::grad(g, loss, &pv).ctx(|| "grads: backward pass".into())?;
     let mut outs = vec![(loss, SlotKind::Loss)];

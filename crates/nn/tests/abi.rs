@@ -9,7 +9,12 @@ use nn::lower::{self, Inputs, Mode};
 use nn::{ElemType, Error, Optimizer, SlotKind, StepConfig};
 
 fn cfg(opt: Optimizer) -> StepConfig {
-    StepConfig { batch_size: 2, optimizer: opt, weight_decay: 1e-4, label_smoothing: 0.1 }
+    StepConfig {
+        batch_size: 2,
+        optimizer: opt,
+        weight_decay: 1e-4,
+        label_smoothing: 0.1,
+    }
 }
 
 #[test]
@@ -20,20 +25,41 @@ fn every_zoo_model_lowers_consuming_each_parameter_and_buffer_once() {
         let bs = spec::buffers(&spec).unwrap();
         for mode in [Mode::Train, Mode::Eval] {
             let mut g = Graph::new("t");
-            let pv: Vec<_> = ps.iter().map(|p| g.parameter(TensorType::new(DType::F32, &p.shape))).collect();
-            let bv: Vec<_> = bs.iter().map(|p| g.parameter(TensorType::new(DType::F32, &p.shape))).collect();
+            let pv: Vec<_> = ps
+                .iter()
+                .map(|p| g.parameter(TensorType::new(DType::F32, &p.shape)))
+                .collect();
+            let bv: Vec<_> = bs
+                .iter()
+                .map(|p| g.parameter(TensorType::new(DType::F32, &p.shape)))
+                .collect();
             let [c, h, w] = spec.input;
             let x = g.parameter(TensorType::new(DType::F32, &[2, c, h, w]));
             let step = g.parameter(TensorType::scalar(DType::I32));
             let rng = Some(lower::rng_key(&mut g, step).unwrap());
-            let f = lower::lower(&mut g, &spec, mode, x, Inputs { params: &pv, buffers: &bv, rng })
-                .unwrap_or_else(|e| panic!("{name} {mode:?}: {e}"));
+            let f = lower::lower(
+                &mut g,
+                &spec,
+                mode,
+                x,
+                Inputs {
+                    params: &pv,
+                    buffers: &bv,
+                    rng,
+                },
+            )
+            .unwrap_or_else(|e| panic!("{name} {mode:?}: {e}"));
             assert_eq!(g.dims(f.logits), &[2, spec.num_classes], "{name} {mode:?}");
             match mode {
                 Mode::Train => {
                     assert_eq!(f.batch_stats.len(), bs.len(), "{name}");
                     for (s, b) in f.batch_stats.iter().zip(&bs) {
-                        assert_eq!(g.dims(*s), &b.shape[..], "{name}: batch statistic of {}", b.name);
+                        assert_eq!(
+                            g.dims(*s),
+                            &b.shape[..],
+                            "{name}: batch statistic of {}",
+                            b.name
+                        );
                     }
                 }
                 Mode::Eval => assert!(f.batch_stats.is_empty()),
@@ -47,7 +73,19 @@ fn lowering_refuses_a_parameter_list_of_the_wrong_length() {
     let spec = spec::zoo::get("mnist-mlp").unwrap();
     let mut g = Graph::new("t");
     let x = g.parameter(TensorType::new(DType::F32, &[2, 1, 28, 28]));
-    let e = lower::lower(&mut g, &spec, Mode::Eval, x, Inputs { params: &[], buffers: &[], rng: None }).err().unwrap();
+    let e = lower::lower(
+        &mut g,
+        &spec,
+        Mode::Eval,
+        x,
+        Inputs {
+            params: &[],
+            buffers: &[],
+            rng: None,
+        },
+    )
+    .err()
+    .unwrap();
     assert!(matches!(e, Error::Abi(_)), "{e}");
     assert!(e.to_string().contains("parameter"), "{e}");
 }
@@ -57,9 +95,24 @@ fn dropout_in_training_needs_an_rng_state() {
     let spec = spec::zoo::get("efficientnet-b0").unwrap();
     let ps = spec::params(&spec).unwrap();
     let mut g = Graph::new("t");
-    let pv: Vec<_> = ps.iter().map(|p| g.parameter(TensorType::new(DType::F32, &p.shape))).collect();
+    let pv: Vec<_> = ps
+        .iter()
+        .map(|p| g.parameter(TensorType::new(DType::F32, &p.shape)))
+        .collect();
     let x = g.parameter(TensorType::new(DType::F32, &[2, 3, 224, 224]));
-    let e = lower::lower(&mut g, &spec, Mode::Train, x, Inputs { params: &pv, buffers: &[], rng: None }).err().unwrap();
+    let e = lower::lower(
+        &mut g,
+        &spec,
+        Mode::Train,
+        x,
+        Inputs {
+            params: &pv,
+            buffers: &[],
+            rng: None,
+        },
+    )
+    .err()
+    .unwrap();
     assert!(e.to_string().contains("RNG"), "{e}");
 }
 
@@ -68,7 +121,12 @@ fn train_step_signature_follows_the_abi() {
     let spec = spec::zoo::get("resnet18").unwrap();
     let ps = spec::params(&spec).unwrap();
     let bs = spec::buffers(&spec).unwrap();
-    for (opt, moments) in [(Optimizer::Sgd, 0), (Optimizer::Momentum { mu: 0.9 }, 1), (Optimizer::ADAM, 2), (Optimizer::ADAMW, 2)] {
+    for (opt, moments) in [
+        (Optimizer::Sgd, 0),
+        (Optimizer::Momentum { mu: 0.9 }, 1),
+        (Optimizer::ADAM, 2),
+        (Optimizer::ADAMW, 2),
+    ] {
         let p = nn::train_step(&spec, &cfg(opt)).unwrap();
         let np = ps.len();
         let n_state = np * (1 + moments) + bs.len() + 1;
@@ -84,9 +142,15 @@ fn train_step_signature_follows_the_abi() {
             }
         }
         for (j, b) in bs.iter().enumerate() {
-            assert_eq!(p.inputs[np * (1 + moments) + j].kind, SlotKind::Buffer(b.name.clone()));
+            assert_eq!(
+                p.inputs[np * (1 + moments) + j].kind,
+                SlotKind::Buffer(b.name.clone())
+            );
         }
-        let tail: Vec<_> = p.inputs[n_state - 1..].iter().map(|s| (s.kind.clone(), s.elem, s.dims.clone())).collect();
+        let tail: Vec<_> = p.inputs[n_state - 1..]
+            .iter()
+            .map(|s| (s.kind.clone(), s.elem, s.dims.clone()))
+            .collect();
         assert_eq!(
             tail,
             vec![
@@ -97,14 +161,27 @@ fn train_step_signature_follows_the_abi() {
             ]
         );
         assert_eq!(p.outputs[..n_state], p.inputs[..n_state]);
-        assert_eq!((p.outputs[n_state].kind.clone(), p.outputs[n_state].elem), (SlotKind::Loss, ElemType::F32));
-        assert_eq!((p.outputs[n_state + 1].kind.clone(), p.outputs[n_state + 1].elem), (SlotKind::Correct, ElemType::I32));
+        assert_eq!(
+            (p.outputs[n_state].kind.clone(), p.outputs[n_state].elem),
+            (SlotKind::Loss, ElemType::F32)
+        );
+        assert_eq!(
+            (
+                p.outputs[n_state + 1].kind.clone(),
+                p.outputs[n_state + 1].elem
+            ),
+            (SlotKind::Correct, ElemType::I32)
+        );
         for (i, a) in p.aliases.iter().enumerate() {
             assert_eq!(*a, (i < n_state).then_some(i), "alias of input {i}");
         }
         // The module carries one aliasing attribute per state input.
         assert_eq!(p.mlir.matches("tf.aliasing_output").count(), n_state);
-        assert!(p.mlir.contains(&format!("%arg{}: tensor<i32> {{tf.aliasing_output = {} : i32}}", n_state - 1, n_state - 1)));
+        assert!(p.mlir.contains(&format!(
+            "%arg{}: tensor<i32> {{tf.aliasing_output = {} : i32}}",
+            n_state - 1,
+            n_state - 1
+        )));
         assert!(p.flops > 0);
     }
 }
@@ -117,7 +194,10 @@ fn other_programs_have_their_signatures() {
     let e = nn::eval_step(&spec, 5).unwrap();
     assert_eq!(e.inputs.len(), np + nb + 2);
     assert_eq!(e.inputs[np + nb].dims, vec![5, 1, 28, 28]);
-    assert_eq!(e.outputs.iter().map(|s| s.kind.clone()).collect::<Vec<_>>(), vec![SlotKind::Loss, SlotKind::Correct]);
+    assert_eq!(
+        e.outputs.iter().map(|s| s.kind.clone()).collect::<Vec<_>>(),
+        vec![SlotKind::Loss, SlotKind::Correct]
+    );
     assert!(e.aliases.iter().all(|a| a.is_none()));
     let p = nn::predict(&spec, 5).unwrap();
     assert_eq!(p.inputs.len(), np + nb + 1);
@@ -149,17 +229,60 @@ fn emission_is_deterministic() {
 fn bad_configurations_are_refused() {
     let spec = spec::zoo::get("mnist-mlp").unwrap();
     let bad = [
-        (StepConfig { batch_size: 0, ..cfg(Optimizer::Sgd) }, "batch size"),
-        (StepConfig { label_smoothing: 1.0, ..cfg(Optimizer::Sgd) }, "label smoothing"),
-        (StepConfig { weight_decay: -1.0, ..cfg(Optimizer::Sgd) }, "weight decay"),
-        (StepConfig { weight_decay: f32::NAN, ..cfg(Optimizer::Sgd) }, "weight decay"),
-        (cfg(Optimizer::Adam { beta1: 1.0, beta2: 0.999, eps: 1e-8 }), "beta1"),
-        (cfg(Optimizer::AdamW { beta1: 0.9, beta2: 0.999, eps: 0.0 }), "eps"),
+        (
+            StepConfig {
+                batch_size: 0,
+                ..cfg(Optimizer::Sgd)
+            },
+            "batch size",
+        ),
+        (
+            StepConfig {
+                label_smoothing: 1.0,
+                ..cfg(Optimizer::Sgd)
+            },
+            "label smoothing",
+        ),
+        (
+            StepConfig {
+                weight_decay: -1.0,
+                ..cfg(Optimizer::Sgd)
+            },
+            "weight decay",
+        ),
+        (
+            StepConfig {
+                weight_decay: f32::NAN,
+                ..cfg(Optimizer::Sgd)
+            },
+            "weight decay",
+        ),
+        (
+            cfg(Optimizer::Adam {
+                beta1: 1.0,
+                beta2: 0.999,
+                eps: 1e-8,
+            }),
+            "beta1",
+        ),
+        (
+            cfg(Optimizer::AdamW {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 0.0,
+            }),
+            "eps",
+        ),
         (cfg(Optimizer::Momentum { mu: -0.5 }), "momentum"),
     ];
     for (c, what) in bad {
-        let e = nn::train_step(&spec, &c).err().unwrap_or_else(|| panic!("{c:?} accepted"));
-        assert!(matches!(e, Error::Config(_)) && e.to_string().contains(what), "{c:?}: {e}");
+        let e = nn::train_step(&spec, &c)
+            .err()
+            .unwrap_or_else(|| panic!("{c:?} accepted"));
+        assert!(
+            matches!(e, Error::Config(_)) && e.to_string().contains(what),
+            "{c:?}: {e}"
+        );
     }
     assert!(nn::eval_step(&spec, 0).is_err());
     assert!(nn::grads(&spec, 2, -0.1).is_err());

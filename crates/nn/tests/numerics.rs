@@ -19,8 +19,16 @@ fn mlp() -> NetSpec {
         num_classes: K,
         layers: vec![
             Layer::Flatten,
-            Layer::Dense { out: 5, act: Act::Relu, in_ch: None },
-            Layer::Dense { out: K, act: Act::Identity, in_ch: None },
+            Layer::Dense {
+                out: 5,
+                act: Act::Relu,
+                in_ch: None,
+            },
+            Layer::Dense {
+                out: K,
+                act: Act::Identity,
+                in_ch: None,
+            },
         ],
     }
 }
@@ -29,7 +37,10 @@ fn close(what: &str, got: &[f32], want: &[f64], tol: f64) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let err = (g as f64 - w).abs();
-        assert!(err <= tol * (1.0 + w.abs()), "{what}[{i}]: got {g}, want {w} (err {err:e})");
+        assert!(
+            err <= tol * (1.0 + w.abs()),
+            "{what}[{i}]: got {g}, want {w} (err {err:e})"
+        );
     }
 }
 
@@ -46,20 +57,33 @@ fn host_mlp(p: &[Vec<f32>], x: &[f32], y: &[i32], ls: f64) -> HostMlp {
     let f = |v: &Vec<f32>| v.iter().map(|&a| a as f64).collect::<Vec<f64>>();
     let (w1, b1, w2, b2) = (f(&p[0]), f(&p[1]), f(&p[2]), f(&p[3]));
     let mut loss = 0.0;
-    let mut g = vec![vec![0.0; n * hdim], vec![0.0; hdim], vec![0.0; hdim * K], vec![0.0; K]];
+    let mut g = vec![
+        vec![0.0; n * hdim],
+        vec![0.0; hdim],
+        vec![0.0; hdim * K],
+        vec![0.0; K],
+    ];
     let mut correct = 0;
     for r in 0..b {
         let xr: Vec<f64> = x[r * n..(r + 1) * n].iter().map(|&a| a as f64).collect();
-        let pre: Vec<f64> = (0..hdim).map(|j| b1[j] + (0..n).map(|i| xr[i] * w1[i * hdim + j]).sum::<f64>()).collect();
+        let pre: Vec<f64> = (0..hdim)
+            .map(|j| b1[j] + (0..n).map(|i| xr[i] * w1[i * hdim + j]).sum::<f64>())
+            .collect();
         let h: Vec<f64> = pre.iter().map(|&a| a.max(0.0)).collect();
-        let z: Vec<f64> = (0..K).map(|k| b2[k] + (0..hdim).map(|j| h[j] * w2[j * K + k]).sum::<f64>()).collect();
+        let z: Vec<f64> = (0..K)
+            .map(|k| b2[k] + (0..hdim).map(|j| h[j] * w2[j * K + k]).sum::<f64>())
+            .collect();
         let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let lse = m + z.iter().map(|&a| (a - m).exp()).sum::<f64>().ln();
-        let t: Vec<f64> = (0..K).map(|k| (1.0 - ls) * (k as i32 == y[r]) as i32 as f64 + ls / K as f64).collect();
+        let t: Vec<f64> = (0..K)
+            .map(|k| (1.0 - ls) * (k as i32 == y[r]) as i32 as f64 + ls / K as f64)
+            .collect();
         loss += -(0..K).map(|k| t[k] * (z[k] - lse)).sum::<f64>() / b as f64;
         let arg = (0..K).fold(0, |a, k| if z[k] > z[a] { k } else { a });
         correct += (arg as i32 == y[r]) as i32;
-        let dz: Vec<f64> = (0..K).map(|k| ((z[k] - lse).exp() - t[k]) / b as f64).collect();
+        let dz: Vec<f64> = (0..K)
+            .map(|k| ((z[k] - lse).exp() - t[k]) / b as f64)
+            .collect();
         for j in 0..hdim {
             for k in 0..K {
                 g[2][j * K + k] += h[j] * dz[k];
@@ -69,7 +93,13 @@ fn host_mlp(p: &[Vec<f32>], x: &[f32], y: &[i32], ls: f64) -> HostMlp {
             g[3][k] += dz[k];
         }
         let dh: Vec<f64> = (0..hdim)
-            .map(|j| if pre[j] > 0.0 { (0..K).map(|k| dz[k] * w2[j * K + k]).sum() } else { 0.0 })
+            .map(|j| {
+                if pre[j] > 0.0 {
+                    (0..K).map(|k| dz[k] * w2[j * K + k]).sum()
+                } else {
+                    0.0
+                }
+            })
             .collect();
         for i in 0..n {
             for j in 0..hdim {
@@ -80,13 +110,21 @@ fn host_mlp(p: &[Vec<f32>], x: &[f32], y: &[i32], ls: f64) -> HostMlp {
             g[1][j] += dh[j];
         }
     }
-    HostMlp { loss, grads: g, correct }
+    HostMlp {
+        loss,
+        grads: g,
+        correct,
+    }
 }
 
 /// Random parameters (biases non-zero too), a batch, and random optimizer state.
 fn setup(spec: &NetSpec) -> (Vec<Vec<f32>>, Vec<f32>, Vec<i32>) {
     let ps = spec::params(spec).unwrap();
-    let params: Vec<Vec<f32>> = ps.iter().enumerate().map(|(i, p)| noise(p.numel(), 100 + i as u64)).collect();
+    let params: Vec<Vec<f32>> = ps
+        .iter()
+        .enumerate()
+        .map(|(i, p)| noise(p.numel(), 100 + i as u64))
+        .collect();
     let [c, h, w] = spec.input;
     let x = noise(3 * c * h * w, 5);
     (params, x, vec![1, 3, 0])
@@ -95,7 +133,12 @@ fn setup(spec: &NetSpec) -> (Vec<Vec<f32>>, Vec<f32>, Vec<i32>) {
 /// Runs one train step of the tiny MLP and compares everything with the host.
 fn check_step(opt: Optimizer, wd: f32, ls: f32) {
     let spec = mlp();
-    let cfg = StepConfig { batch_size: 3, optimizer: opt, weight_decay: wd, label_smoothing: ls };
+    let cfg = StepConfig {
+        batch_size: 3,
+        optimizer: opt,
+        weight_decay: wd,
+        label_smoothing: ls,
+    };
     let prog = nn::train_step(&spec, &cfg).unwrap();
     let exe = compile(&prog);
     let ps = spec::params(&spec).unwrap();
@@ -112,7 +155,12 @@ fn check_step(opt: Optimizer, wd: f32, ls: f32) {
         .map(|k| {
             ps.iter()
                 .enumerate()
-                .map(|(i, p)| noise(p.numel(), 500 + 10 * k as u64 + i as u64).iter().map(|&a| if k == 1 { a.abs() * 0.1 } else { a }).collect())
+                .map(|(i, p)| {
+                    noise(p.numel(), 500 + 10 * k as u64 + i as u64)
+                        .iter()
+                        .map(|&a| if k == 1 { a.abs() * 0.1 } else { a })
+                        .collect()
+                })
                 .collect()
         })
         .collect();
@@ -145,7 +193,11 @@ fn check_step(opt: Optimizer, wd: f32, ls: f32) {
                 close(&format!("sgd {name}"), out[i].f32(), &want, 1e-5);
             }
             Optimizer::Momentum { mu } => {
-                let m: Vec<f64> = state[0][i].iter().zip(&ge).map(|(&m, g)| mu as f64 * m as f64 + g).collect();
+                let m: Vec<f64> = state[0][i]
+                    .iter()
+                    .zip(&ge)
+                    .map(|(&m, g)| mu as f64 * m as f64 + g)
+                    .collect();
                 let want: Vec<f64> = p.iter().zip(&m).map(|(p, m)| p - lr * m).collect();
                 close(&format!("momentum m {name}"), out[np + i].f32(), &m, 1e-5);
                 close(&format!("momentum {name}"), out[i].f32(), &want, 1e-5);
@@ -154,8 +206,16 @@ fn check_step(opt: Optimizer, wd: f32, ls: f32) {
                 let adamw = matches!(opt, Optimizer::AdamW { .. });
                 let (b1, b2, eps) = (beta1 as f64, beta2 as f64, eps as f64);
                 let gg = if adamw { g.clone() } else { ge.clone() };
-                let m: Vec<f64> = state[0][i].iter().zip(&gg).map(|(&m, g)| b1 * m as f64 + (1.0 - b1) * g).collect();
-                let v: Vec<f64> = state[1][i].iter().zip(&gg).map(|(&v, g)| b2 * v as f64 + (1.0 - b2) * g * g).collect();
+                let m: Vec<f64> = state[0][i]
+                    .iter()
+                    .zip(&gg)
+                    .map(|(&m, g)| b1 * m as f64 + (1.0 - b1) * g)
+                    .collect();
+                let v: Vec<f64> = state[1][i]
+                    .iter()
+                    .zip(&gg)
+                    .map(|(&v, g)| b2 * v as f64 + (1.0 - b2) * g * g)
+                    .collect();
                 let t = step + 1;
                 let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
                 let want: Vec<f64> = (0..p.len())
@@ -190,7 +250,15 @@ fn adam_step_matches_host() {
 
 #[test]
 fn adamw_step_matches_host() {
-    check_step(Optimizer::AdamW { beta1: 0.8, beta2: 0.99, eps: 1e-6 }, 0.2, 0.2);
+    check_step(
+        Optimizer::AdamW {
+            beta1: 0.8,
+            beta2: 0.99,
+            eps: 1e-6,
+        },
+        0.2,
+        0.2,
+    );
 }
 
 #[test]
@@ -208,8 +276,16 @@ fn label_smoothing_changes_the_loss_as_specified() {
         let host = host_mlp(&params, &x, &y, ls as f64);
         close(&format!("loss ls={ls}"), out[0].f32(), &[host.loss], 1e-5);
         for i in 0..4 {
-            assert_eq!(prog.outputs[1 + i].kind, SlotKind::Grad(spec::params(&spec).unwrap()[i].name.clone()));
-            close(&format!("grad {i} ls={ls}"), out[1 + i].f32(), &host.grads[i], 1e-5);
+            assert_eq!(
+                prog.outputs[1 + i].kind,
+                SlotKind::Grad(spec::params(&spec).unwrap()[i].name.clone())
+            );
+            close(
+                &format!("grad {i} ls={ls}"),
+                out[1 + i].f32(),
+                &host.grads[i],
+                1e-5,
+            );
         }
     }
 }
@@ -222,7 +298,12 @@ fn weight_decay_touches_kernels_only() {
     let (params, x, y) = setup(&spec);
     let lr = 0.1f32;
     let step_with = |wd: f32| {
-        let cfg = StepConfig { batch_size: 3, optimizer: Optimizer::ADAMW, weight_decay: wd, label_smoothing: 0.0 };
+        let cfg = StepConfig {
+            batch_size: 3,
+            optimizer: Optimizer::ADAMW,
+            weight_decay: wd,
+            label_smoothing: 0.0,
+        };
         let prog = nn::train_step(&spec, &cfg).unwrap();
         let exe = compile(&prog);
         let mut args: Vec<Host> = params.iter().cloned().map(Host::F32).collect();
@@ -232,7 +313,12 @@ fn weight_decay_touches_kernels_only() {
         for p in &params {
             args.push(Host::F32(vec![0.0; p.len()])); // v
         }
-        args.extend([Host::I32(vec![0]), Host::F32(x.clone()), Host::I32(y.clone()), Host::F32(vec![lr])]);
+        args.extend([
+            Host::I32(vec![0]),
+            Host::F32(x.clone()),
+            Host::I32(y.clone()),
+            Host::F32(vec![lr]),
+        ]);
         run(&prog, &exe, &args)
     };
     let a = step_with(0.0);
@@ -240,7 +326,12 @@ fn weight_decay_touches_kernels_only() {
     let ps = spec::params(&spec).unwrap();
     for (i, p) in ps.iter().enumerate() {
         if p.decay {
-            let want: Vec<f64> = a[i].f32().iter().zip(&params[i]).map(|(&u, &w)| u as f64 - 0.1 * 0.5 * w as f64).collect();
+            let want: Vec<f64> = a[i]
+                .f32()
+                .iter()
+                .zip(&params[i])
+                .map(|(&u, &w)| u as f64 - 0.1 * 0.5 * w as f64)
+                .collect();
             close(&format!("decayed {}", p.name), b[i].f32(), &want, 1e-6);
         } else {
             assert_eq!(a[i].f32(), b[i].f32(), "{} must not be decayed", p.name);
@@ -255,27 +346,54 @@ fn bn_model() -> NetSpec {
         name: "tiny-bn".into(),
         input: [2, 3, 3],
         num_classes: K,
-        layers: vec![Layer::BatchNorm { in_ch: None }, Layer::GlobalAvgPool, Layer::Dense { out: K, act: Act::Identity, in_ch: None }],
+        layers: vec![
+            Layer::BatchNorm { in_ch: None },
+            Layer::GlobalAvgPool,
+            Layer::Dense {
+                out: K,
+                act: Act::Identity,
+                in_ch: None,
+            },
+        ],
     }
 }
 
 #[test]
 fn bn_running_statistics_update_and_eval_use() {
     let spec = bn_model();
-    let cfg = StepConfig { batch_size: 3, optimizer: Optimizer::Sgd, weight_decay: 0.0, label_smoothing: 0.0 };
+    let cfg = StepConfig {
+        batch_size: 3,
+        optimizer: Optimizer::Sgd,
+        weight_decay: 0.0,
+        label_smoothing: 0.0,
+    };
     let prog = nn::train_step(&spec, &cfg).unwrap();
     let exe = compile(&prog);
     let ps = spec::params(&spec).unwrap();
-    let params: Vec<Vec<f32>> = ps.iter().enumerate().map(|(i, p)| noise(p.numel(), 40 + i as u64)).collect();
+    let params: Vec<Vec<f32>> = ps
+        .iter()
+        .enumerate()
+        .map(|(i, p)| noise(p.numel(), 40 + i as u64))
+        .collect();
     let x: Vec<f32> = noise(3 * 2 * 9, 9).iter().map(|a| 2.0 * a + 0.5).collect();
     let (rm, rv) = (vec![0.3f32, -0.2], vec![1.5f32, 0.7]);
     let mut args: Vec<Host> = params.iter().cloned().map(Host::F32).collect();
-    args.extend([Host::F32(rm.clone()), Host::F32(rv.clone()), Host::I32(vec![0]), Host::F32(x.clone()), Host::I32(vec![0, 1, 2]), Host::F32(vec![0.0])]);
+    args.extend([
+        Host::F32(rm.clone()),
+        Host::F32(rv.clone()),
+        Host::I32(vec![0]),
+        Host::F32(x.clone()),
+        Host::I32(vec![0, 1, 2]),
+        Host::F32(vec![0.0]),
+    ]);
     let out = run(&prog, &exe, &args);
     // Host batch statistics over (N, H, W), biased variance.
     let (mut mean, mut var) = (vec![0.0f64; 2], vec![0.0f64; 2]);
     for c in 0..2 {
-        let vals: Vec<f64> = (0..3).flat_map(|b| (0..9).map(move |s| (b, s))).map(|(b, s)| x[b * 18 + c * 9 + s] as f64).collect();
+        let vals: Vec<f64> = (0..3)
+            .flat_map(|b| (0..9).map(move |s| (b, s)))
+            .map(|(b, s)| x[b * 18 + c * 9 + s] as f64)
+            .collect();
         mean[c] = vals.iter().sum::<f64>() / 27.0;
         var[c] = vals.iter().map(|v| (v - mean[c]).powi(2)).sum::<f64>() / 27.0;
     }
@@ -294,7 +412,11 @@ fn bn_running_statistics_update_and_eval_use() {
     let prog = nn::predict(&spec, 3).unwrap();
     let exe = compile(&prog);
     let mut args: Vec<Host> = params.iter().cloned().map(Host::F32).collect();
-    args.extend([Host::F32(rm.clone()), Host::F32(rv.clone()), Host::F32(x.clone())]);
+    args.extend([
+        Host::F32(rm.clone()),
+        Host::F32(rv.clone()),
+        Host::F32(x.clone()),
+    ]);
     let logits = run(&prog, &exe, &args);
     let (gamma, beta, w, bias) = (&params[0], &params[1], &params[2], &params[3]);
     let mut want = Vec::new();
@@ -306,7 +428,9 @@ fn bn_running_statistics_update_and_eval_use() {
             })
             .collect();
         for k in 0..K {
-            want.push(bias[k] as f64 + (0..2).map(|c| pooled[c] * w[c * K + k] as f64).sum::<f64>());
+            want.push(
+                bias[k] as f64 + (0..2).map(|c| pooled[c] * w[c * K + k] as f64).sum::<f64>(),
+            );
         }
     }
     close("eval logits", logits[0].f32(), &want, 1e-5);
@@ -368,16 +492,35 @@ fn check_grads_fd(spec: &NetSpec, seed: u64, eps: f32, rtol: f64) {
     };
     let base = eval(&params);
     // Directional derivative along a random direction: ⟨∇L, d⟩ vs (L(p + εd) − L(p − εd)) / 2ε.
-    let dir: Vec<Vec<f32>> = ps.iter().enumerate().map(|(i, p)| noise(p.numel(), seed + 2000 + i as u64)).collect();
+    let dir: Vec<Vec<f32>> = ps
+        .iter()
+        .enumerate()
+        .map(|(i, p)| noise(p.numel(), seed + 2000 + i as u64))
+        .collect();
     let shifted = |s: f32| -> f64 {
-        let q: Vec<Vec<f32>> = params.iter().zip(&dir).map(|(p, d)| p.iter().zip(d).map(|(a, b)| a + s * b).collect()).collect();
+        let q: Vec<Vec<f32>> = params
+            .iter()
+            .zip(&dir)
+            .map(|(p, d)| p.iter().zip(d).map(|(a, b)| a + s * b).collect())
+            .collect();
         eval(&q)[0].f32()[0] as f64
     };
     let fd = (shifted(eps) - shifted(-eps)) / (2.0 * eps as f64);
     let analytic: f64 = (0..ps.len())
-        .map(|i| base[1 + i].f32().iter().zip(&dir[i]).map(|(&g, &d)| g as f64 * d as f64).sum::<f64>())
+        .map(|i| {
+            base[1 + i]
+                .f32()
+                .iter()
+                .zip(&dir[i])
+                .map(|(&g, &d)| g as f64 * d as f64)
+                .sum::<f64>()
+        })
         .sum();
-    assert!((fd - analytic).abs() <= rtol * (1.0 + analytic.abs()), "{}: directional derivative: fd {fd}, grads {analytic}", spec.name);
+    assert!(
+        (fd - analytic).abs() <= rtol * (1.0 + analytic.abs()),
+        "{}: directional derivative: fd {fd}, grads {analytic}",
+        spec.name
+    );
     // A few single coordinates of every parameter.
     for (i, p) in ps.iter().enumerate() {
         for j in [0, p.numel() / 2, p.numel() - 1] {
@@ -389,7 +532,12 @@ fn check_grads_fd(spec: &NetSpec, seed: u64, eps: f32, rtol: f64) {
             let down = eval(&q)[0].f32()[0] as f64;
             let fd = (up - down) / (2.0 * h as f64);
             let g = base[1 + i].f32()[j] as f64;
-            assert!((fd - g).abs() <= 3e-3 + 10.0 * rtol * g.abs(), "{}: {}[{j}]: finite difference {fd}, grads {g}", spec.name, p.name);
+            assert!(
+                (fd - g).abs() <= 3e-3 + 10.0 * rtol * g.abs(),
+                "{}: {}[{j}]: finite difference {fd}, grads {g}",
+                spec.name,
+                p.name
+            );
         }
     }
 }
@@ -402,15 +550,49 @@ fn conv_bn_grads_match_finite_differences() {
             input: [2, 6, 6],
             num_classes: 3,
             layers: vec![
-                Layer::ConvBn { out: 3, kernel: 3, stride: 1, pad: None, act: Act::Swish, in_ch: None },
-                Layer::MaxPool { size: 2, stride: 2, pad: 0 },
+                Layer::ConvBn {
+                    out: 3,
+                    kernel: 3,
+                    stride: 1,
+                    pad: None,
+                    act: Act::Swish,
+                    in_ch: None,
+                },
+                Layer::MaxPool {
+                    size: 2,
+                    stride: 2,
+                    pad: 0,
+                },
                 // depthwise 3×3 + BN, then a 1×1 (matrix-product form) + BN
-                Layer::SeparableConv { out: 4, stride: 1, act: Act::Relu6, in_ch: None },
+                Layer::SeparableConv {
+                    out: 4,
+                    stride: 1,
+                    act: Act::Relu6,
+                    in_ch: None,
+                },
                 // 1×1 stride 2 (strided matrix-product form)
-                Layer::ConvBn { out: 4, kernel: 1, stride: 2, pad: None, act: Act::HardSwish, in_ch: None },
-                Layer::ConvBn { out: 4, kernel: 3, stride: 1, pad: None, act: Act::Relu, in_ch: None },
+                Layer::ConvBn {
+                    out: 4,
+                    kernel: 1,
+                    stride: 2,
+                    pad: None,
+                    act: Act::HardSwish,
+                    in_ch: None,
+                },
+                Layer::ConvBn {
+                    out: 4,
+                    kernel: 3,
+                    stride: 1,
+                    pad: None,
+                    act: Act::Relu,
+                    in_ch: None,
+                },
                 Layer::GlobalAvgPool,
-                Layer::Dense { out: 3, act: Act::Identity, in_ch: None },
+                Layer::Dense {
+                    out: 3,
+                    act: Act::Identity,
+                    in_ch: None,
+                },
             ],
         },
         300,
@@ -428,9 +610,22 @@ fn transformer_grads_match_finite_differences() {
             input: [3, 8, 8],
             num_classes: 3,
             layers: vec![
-                Layer::PatchEmbed { dim: 8, patch: 4, in_ch: None },
-                Layer::Transformer { heads: 2, mlp: 16, blocks: 2, in_ch: None },
-                Layer::Dense { out: 3, act: Act::Identity, in_ch: None },
+                Layer::PatchEmbed {
+                    dim: 8,
+                    patch: 4,
+                    in_ch: None,
+                },
+                Layer::Transformer {
+                    heads: 2,
+                    mlp: 16,
+                    blocks: 2,
+                    in_ch: None,
+                },
+                Layer::Dense {
+                    out: 3,
+                    act: Act::Identity,
+                    in_ch: None,
+                },
             ],
         },
         400,
@@ -451,18 +646,67 @@ fn block_zoo_grads_match_finite_differences() {
             input: [3, 8, 8],
             num_classes: 3,
             layers: vec![
-                Layer::Conv2d { out: 8, kernel: 3, stride: 1, pad: None, act: Act::Gelu, in_ch: None },
+                Layer::Conv2d {
+                    out: 8,
+                    kernel: 3,
+                    stride: 1,
+                    pad: None,
+                    act: Act::Gelu,
+                    in_ch: None,
+                },
                 Layer::InstanceNorm { in_ch: None },
-                Layer::AvgPool { size: 3, stride: 1, pad: 1 },
+                Layer::AvgPool {
+                    size: 3,
+                    stride: 1,
+                    pad: 1,
+                },
                 Layer::LayerNorm { in_ch: None },
-                Layer::MbConv { out: 8, expand: 2, kernel: 3, stride: 1, blocks: 1, se: true, act: Act::Swish, in_ch: None },
-                Layer::MbConvV3 { out: 8, expanded: 16, kernel: 5, stride: 2, se: true, act: Act::HardSwish, in_ch: None },
-                Layer::FusedMbConv { out: 8, expand: 2, kernel: 3, stride: 1, blocks: 2, se: true, act: Act::Swish, in_ch: None },
-                Layer::Uib { out: 8, expand: 2, start_kernel: 3, mid_kernel: 3, stride: 1, act: Act::Swish, in_ch: None },
+                Layer::MbConv {
+                    out: 8,
+                    expand: 2,
+                    kernel: 3,
+                    stride: 1,
+                    blocks: 1,
+                    se: true,
+                    act: Act::Swish,
+                    in_ch: None,
+                },
+                Layer::MbConvV3 {
+                    out: 8,
+                    expanded: 16,
+                    kernel: 5,
+                    stride: 2,
+                    se: true,
+                    act: Act::HardSwish,
+                    in_ch: None,
+                },
+                Layer::FusedMbConv {
+                    out: 8,
+                    expand: 2,
+                    kernel: 3,
+                    stride: 1,
+                    blocks: 2,
+                    se: true,
+                    act: Act::Swish,
+                    in_ch: None,
+                },
+                Layer::Uib {
+                    out: 8,
+                    expand: 2,
+                    start_kernel: 3,
+                    mid_kernel: 3,
+                    stride: 1,
+                    act: Act::Swish,
+                    in_ch: None,
+                },
                 Layer::Flatten,
                 Layer::BatchNorm { in_ch: None },
                 Layer::Dropout { rate: 0.25 },
-                Layer::Dense { out: 3, act: Act::Sigmoid, in_ch: None },
+                Layer::Dense {
+                    out: 3,
+                    act: Act::Sigmoid,
+                    in_ch: None,
+                },
             ],
         },
         500,
@@ -477,17 +721,46 @@ fn relu_blocks_grads_match_finite_differences() {
     // near a ReLU kink, and the f32 loss carries ~3e-4 of rounding noise per difference at this step,
     // so the tolerance is 2 % here (it still catches a wrong sign, a missing term or a wrong factor).
     let blocks = [
-        Layer::Fire { squeeze: 4, expand1x1: 4, expand3x3: 4, in_ch: None },
-        Layer::Residual { out: 8, blocks: 1, stride: 2, in_ch: None },
-        Layer::Bottleneck { out: 8, blocks: 1, stride: 1, in_ch: None },
-        Layer::InvertedResidual { out: 8, expand: 2, stride: 1, blocks: 1, in_ch: None },
+        Layer::Fire {
+            squeeze: 4,
+            expand1x1: 4,
+            expand3x3: 4,
+            in_ch: None,
+        },
+        Layer::Residual {
+            out: 8,
+            blocks: 1,
+            stride: 2,
+            in_ch: None,
+        },
+        Layer::Bottleneck {
+            out: 8,
+            blocks: 1,
+            stride: 1,
+            in_ch: None,
+        },
+        Layer::InvertedResidual {
+            out: 8,
+            expand: 2,
+            stride: 1,
+            blocks: 1,
+            in_ch: None,
+        },
     ];
     for (i, b) in blocks.into_iter().enumerate() {
         let spec = NetSpec {
             name: format!("tiny-{}", b.kind()),
             input: [8, 8, 8],
             num_classes: 3,
-            layers: vec![b, Layer::GlobalAvgPool, Layer::Dense { out: 3, act: Act::Identity, in_ch: None }],
+            layers: vec![
+                b,
+                Layer::GlobalAvgPool,
+                Layer::Dense {
+                    out: 3,
+                    act: Act::Identity,
+                    in_ch: None,
+                },
+            ],
         };
         check_grads_fd(&spec, 600 + 10 * i as u64, 3e-4, 2e-2);
     }
@@ -502,14 +775,36 @@ fn conv_forward_matches_host() {
         input: [2, 7, 7],
         num_classes: 3,
         layers: vec![
-            Layer::Conv2d { out: 3, kernel: 3, stride: 2, pad: Some(1), act: Act::Identity, in_ch: None },
-            Layer::Conv2d { out: 2, kernel: 1, stride: 2, pad: None, act: Act::Identity, in_ch: None },
+            Layer::Conv2d {
+                out: 3,
+                kernel: 3,
+                stride: 2,
+                pad: Some(1),
+                act: Act::Identity,
+                in_ch: None,
+            },
+            Layer::Conv2d {
+                out: 2,
+                kernel: 1,
+                stride: 2,
+                pad: None,
+                act: Act::Identity,
+                in_ch: None,
+            },
             Layer::Flatten,
-            Layer::Dense { out: 3, act: Act::Identity, in_ch: None },
+            Layer::Dense {
+                out: 3,
+                act: Act::Identity,
+                in_ch: None,
+            },
         ],
     };
     let ps = spec::params(&spec).unwrap();
-    let params: Vec<Vec<f32>> = ps.iter().enumerate().map(|(i, p)| noise(p.numel(), 60 + i as u64)).collect();
+    let params: Vec<Vec<f32>> = ps
+        .iter()
+        .enumerate()
+        .map(|(i, p)| noise(p.numel(), 60 + i as u64))
+        .collect();
     let x = noise(2 * 2 * 49, 61);
     let prog = nn::predict(&spec, 2).unwrap();
     let exe = compile(&prog);
@@ -517,7 +812,15 @@ fn conv_forward_matches_host() {
     args.push(Host::F32(x.clone()));
     let got = run(&prog, &exe, &args);
     // Host convolution: x [B, C, H, W], w [O, C, k, k], stride s, padding p, plus bias.
-    let conv = |x: &[f64], c: usize, h: usize, w: &[f32], b: &[f32], o: usize, k: usize, s: usize, p: usize| {
+    let conv = |x: &[f64],
+                c: usize,
+                h: usize,
+                w: &[f32],
+                b: &[f32],
+                o: usize,
+                k: usize,
+                s: usize,
+                p: usize| {
         let ho = (h + 2 * p - k) / s + 1;
         let mut y = vec![0.0f64; 2 * o * ho * ho];
         for n in 0..2 {
@@ -528,7 +831,10 @@ fn conv_forward_matches_host() {
                         for ic in 0..c {
                             for di in 0..k {
                                 for dj in 0..k {
-                                    let (r, q) = ((i * s + di) as i64 - p as i64, (j * s + dj) as i64 - p as i64);
+                                    let (r, q) = (
+                                        (i * s + di) as i64 - p as i64,
+                                        (j * s + dj) as i64 - p as i64,
+                                    );
                                     if r >= 0 && q >= 0 && (r as usize) < h && (q as usize) < h {
                                         acc += x[((n * c + ic) * h + r as usize) * h + q as usize]
                                             * w[((oc * c + ic) * k + di) * k + dj] as f64;
@@ -551,7 +857,12 @@ fn conv_forward_matches_host() {
     let mut want = Vec::new();
     for b in 0..2 {
         for k in 0..3 {
-            want.push(params[5][k] as f64 + (0..n).map(|i| h2[b * n + i] * params[4][i * 3 + k] as f64).sum::<f64>());
+            want.push(
+                params[5][k] as f64
+                    + (0..n)
+                        .map(|i| h2[b * n + i] * params[4][i * 3 + k] as f64)
+                        .sum::<f64>(),
+            );
         }
     }
     close("logits", got[0].f32(), &want, 1e-5);
@@ -578,14 +889,29 @@ fn depthwise_taps_equal_grouped_convolution() {
         let exe = common::client().compile(&mlir).unwrap();
         let n_ct: usize = g.dims(a).iter().product();
         let cl = common::client();
-        let bx = cl.buffer(&noise(b * c * h * h, 1), &[b as i64, c as i64, h as i64, h as i64]).unwrap();
-        let bw = cl.buffer(&noise(c * k * k, 2), &[c as i64, 1, k as i64, k as i64]).unwrap();
+        let bx = cl
+            .buffer(
+                &noise(b * c * h * h, 1),
+                &[b as i64, c as i64, h as i64, h as i64],
+            )
+            .unwrap();
+        let bw = cl
+            .buffer(&noise(c * k * k, 2), &[c as i64, 1, k as i64, k as i64])
+            .unwrap();
         let ctd: Vec<i64> = g.dims(a).iter().map(|&d| d as i64).collect();
         let bc = cl.buffer(&noise(n_ct, 3), &ctd).unwrap();
         let out = exe.run(&[&bx, &bw, &bc]).unwrap();
-        for (i, what) in ["forward", "input cotangent", "kernel cotangent"].iter().enumerate() {
+        for (i, what) in ["forward", "input cotangent", "kernel cotangent"]
+            .iter()
+            .enumerate()
+        {
             let got = out[2 * i].to_vec::<f32>().unwrap();
-            let want: Vec<f64> = out[2 * i + 1].to_vec::<f32>().unwrap().iter().map(|&v| v as f64).collect();
+            let want: Vec<f64> = out[2 * i + 1]
+                .to_vec::<f32>()
+                .unwrap()
+                .iter()
+                .map(|&v| v as f64)
+                .collect();
             close(&format!("k{k} s{s} p{p}: {what}"), &got, &want, 1e-5);
         }
     }
@@ -608,19 +934,38 @@ fn batch_norm_custom_vjp_equals_autodiff_of_the_composite() {
         let y2 = nn::ops::normalize(&mut g, xc, v2, &red, 1e-5, gamma, beta, 1).unwrap();
         let a = graph::vjp(&mut g, &[y1], &[ct], &[x, gamma, beta]).unwrap();
         let b = graph::vjp(&mut g, &[y2], &[ct], &[x, gamma, beta]).unwrap();
-        g.set_outputs(&[y1, y2, m1, m2, v1, v2, a[0], b[0], a[1], b[1], a[2], b[2]]).unwrap();
-        let exe = common::client().compile(&graph::print_module(&g).unwrap()).unwrap();
+        g.set_outputs(&[y1, y2, m1, m2, v1, v2, a[0], b[0], a[1], b[1], a[2], b[2]])
+            .unwrap();
+        let exe = common::client()
+            .compile(&graph::print_module(&g).unwrap())
+            .unwrap();
         let cl = common::client();
         let d64: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
         let n: usize = dims.iter().product();
-        let bx = cl.buffer(&noise(n, 1).iter().map(|v| 3.0 * v + 1.0).collect::<Vec<f32>>(), &d64).unwrap();
+        let bx = cl
+            .buffer(
+                &noise(n, 1)
+                    .iter()
+                    .map(|v| 3.0 * v + 1.0)
+                    .collect::<Vec<f32>>(),
+                &d64,
+            )
+            .unwrap();
         let bg = cl.buffer(&noise(c, 2), &[c as i64]).unwrap();
         let bb = cl.buffer(&noise(c, 3), &[c as i64]).unwrap();
         let bc = cl.buffer(&noise(n, 4), &d64).unwrap();
         let out = exe.run(&[&bx, &bg, &bb, &bc]).unwrap();
-        for (i, what) in ["y", "mean", "var", "dx", "dgamma", "dbeta"].iter().enumerate() {
+        for (i, what) in ["y", "mean", "var", "dx", "dgamma", "dbeta"]
+            .iter()
+            .enumerate()
+        {
             let got = out[2 * i].to_vec::<f32>().unwrap();
-            let want: Vec<f64> = out[2 * i + 1].to_vec::<f32>().unwrap().iter().map(|&v| v as f64).collect();
+            let want: Vec<f64> = out[2 * i + 1]
+                .to_vec::<f32>()
+                .unwrap()
+                .iter()
+                .map(|&v| v as f64)
+                .collect();
             close(&format!("{dims:?} {what}"), &got, &want, 1e-4);
         }
     }

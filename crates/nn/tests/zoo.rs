@@ -15,7 +15,10 @@ const B: usize = 2;
 fn check_logits(name: &str, what: &str, out: &Host, classes: usize) {
     let v = out.f32();
     assert_eq!(v.len(), B * classes, "{name} {what}: logits length");
-    assert!(v.iter().all(|x| x.is_finite()), "{name} {what}: non-finite logits {v:?}");
+    assert!(
+        v.iter().all(|x| x.is_finite()),
+        "{name} {what}: non-finite logits {v:?}"
+    );
 }
 
 fn run_model(name: &str) {
@@ -50,7 +53,12 @@ fn run_model(name: &str) {
     check_logits(name, "forward", &out[0], k);
 
     // Train step, twice, donating the state back.
-    let cfg = StepConfig { batch_size: B, optimizer: Optimizer::ADAMW, weight_decay: 1e-4, label_smoothing: 0.1 };
+    let cfg = StepConfig {
+        batch_size: B,
+        optimizer: Optimizer::ADAMW,
+        weight_decay: 1e-4,
+        label_smoothing: 0.1,
+    };
     let t = Instant::now();
     let p = nn::train_step(&spec, &cfg).unwrap();
     let exe = compile(&p);
@@ -82,9 +90,17 @@ fn run_model(name: &str) {
         assert_eq!(outs.len(), p.outputs.len());
         for (i, o) in outs.iter().enumerate() {
             let want: Vec<i64> = p.outputs[i].dims.iter().map(|&d| d as i64).collect();
-            assert_eq!(o.dims(), want, "{name}: output {i} ({:?})", p.outputs[i].kind);
+            assert_eq!(
+                o.dims(),
+                want,
+                "{name}: output {i} ({:?})",
+                p.outputs[i].kind
+            );
             if i < n_state {
-                assert_eq!(p.outputs[i].dims, p.inputs[i].dims, "{name}: state {i} changes shape");
+                assert_eq!(
+                    p.outputs[i].dims, p.inputs[i].dims,
+                    "{name}: state {i} changes shape"
+                );
                 assert_eq!(p.outputs[i].kind, p.inputs[i].kind);
             }
         }
@@ -102,7 +118,11 @@ fn run_model(name: &str) {
     // Every state output stays finite.
     for (s, b) in p.outputs[..n_state].iter().zip(&state) {
         if let Host::F32(v) = download(s, b) {
-            assert!(v.iter().all(|x| x.is_finite()), "{name}: {:?} not finite after two steps", s.kind);
+            assert!(
+                v.iter().all(|x| x.is_finite()),
+                "{name}: {:?} not finite after two steps",
+                s.kind
+            );
         }
     }
     eprintln!(

@@ -83,10 +83,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ProgramKind::Forward => nn::forward(&net, cfg.batch_size),
         ProgramKind::Grads => nn::grads(&net, cfg.batch_size, cfg.label_smoothing),
     }
-    .with_context(|| format!("building the {} program of `{}`", format!("{:?}", args.program).to_lowercase(), net.name))?;
+    .with_context(|| {
+        format!(
+            "building the {} program of `{}`",
+            format!("{:?}", args.program).to_lowercase(),
+            net.name
+        )
+    })?;
     match &args.output {
         Some(path) => {
-            std::fs::write(path, &prog.mlir).with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(path, &prog.mlir)
+                .with_context(|| format!("writing {}", path.display()))?;
             eprintln!(
                 "wrote {} ({} bytes): {} program of `{}`, batch {}, {} inputs, {} outputs, {:.3} GFLOP per call",
                 path.display(),

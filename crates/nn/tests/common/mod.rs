@@ -54,7 +54,13 @@ pub fn upload(slot: &Slot, h: &Host) -> pjrt::Buffer {
 
 pub fn download(slot: &Slot, b: &pjrt::Buffer) -> Host {
     let dims: Vec<i64> = slot.dims.iter().map(|&d| d as i64).collect();
-    assert_eq!(b.dims(), dims, "output {:?} has dims {:?}", slot.kind, b.dims());
+    assert_eq!(
+        b.dims(),
+        dims,
+        "output {:?} has dims {:?}",
+        slot.kind,
+        b.dims()
+    );
     match slot.elem {
         ElemType::F32 => Host::F32(b.to_vec::<f32>().unwrap()),
         ElemType::I32 => Host::I32(b.to_vec::<i32>().unwrap()),
@@ -72,15 +78,26 @@ pub fn compile(p: &Program) -> pjrt::Executable {
 /// Uploads, runs (nothing donated) and downloads.
 pub fn run(p: &Program, exe: &pjrt::Executable, args: &[Host]) -> Vec<Host> {
     assert_eq!(args.len(), p.inputs.len());
-    let bufs: Vec<pjrt::Buffer> = p.inputs.iter().zip(args).map(|(s, h)| upload(s, h)).collect();
+    let bufs: Vec<pjrt::Buffer> = p
+        .inputs
+        .iter()
+        .zip(args)
+        .map(|(s, h)| upload(s, h))
+        .collect();
     let refs: Vec<&pjrt::Buffer> = bufs.iter().collect();
     let outs = exe.run(&refs).unwrap();
     assert_eq!(outs.len(), p.outputs.len());
-    p.outputs.iter().zip(&outs).map(|(s, b)| download(s, b)).collect()
+    p.outputs
+        .iter()
+        .zip(&outs)
+        .map(|(s, b)| download(s, b))
+        .collect()
 }
 
 /// Deterministic pseudo-random values in [-1, 1).
 pub fn noise(n: usize, seed: u64) -> Vec<f32> {
     let mut r = spec::SplitMix64::new(seed);
-    (0..n).map(|_| ((r.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0).collect()
+    (0..n)
+        .map(|_| ((r.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0)
+        .collect()
 }
