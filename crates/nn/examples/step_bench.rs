@@ -80,6 +80,9 @@ fn main() {
         let mut outs = exe.execute(a).expect("executing");
         let tail = outs.split_off(n_state);
         loss = tail[0].scalar::<f32>().unwrap();
+        if std::env::var_os("NN_BENCH_LOSSES").is_some() {
+            eprintln!("loss {loss}");
+        }
         times.push(t.elapsed().as_secs_f64() * 1e3);
         state = outs;
     }
