@@ -584,13 +584,20 @@ def main():
     mm_after = matmul_peak.measure(args.matmul_n, 5, args.threads)
     log(f"  {[(r['library'], r['gflops_median']) for r in mm_after['results']]}")
     peak = max(mm_before["peak_gflops"], mm_after["peak_gflops"])
+    peak_cpu = max(mm_before.get("peak_gflop_per_cpu_s", 0), mm_after.get("peak_gflop_per_cpu_s", 0))
     env["loadavg_end"] = loadavg()
     for r in results:
         for f in r["frameworks"].values():
             if "gflops" in f:
                 f["fraction_of_matmul_peak"] = round(f["gflops"] / peak, 3)
+            cpus = f.get("cpu_ms_per_round") or []
+            if r["flops_per_step"] and cpus and peak_cpu:
+                # Load-independent: FLOPs per CPU-second of the step over those of the matmul.
+                per_cpu_s = r["flops_per_step"] / (statistics.median(cpus) / 1e3) / 1e9
+                f["gflop_per_cpu_s"] = round(per_cpu_s, 1)
+                f["fraction_of_matmul_per_cpu_s"] = round(per_cpu_s / peak_cpu, 3)
     out = {"environment": env, "args": vars(args), "matmul_before": mm_before, "matmul_after": mm_after,
-           "matmul_peak_gflops": peak, "results": results}
+           "matmul_peak_gflops": peak, "matmul_peak_gflop_per_cpu_s": peak_cpu, "results": results}
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump(out, f, indent=1)
