@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 mod cmd;
 
 #[derive(Parser)]
-#[command(name = "netspec", version, about = "Rust as a specification language for neural networks")]
+#[command(
+    name = "netspec",
+    version,
+    about = "Rust as a specification language for neural networks"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -16,14 +16,20 @@ fn trace(losses: &[f64]) -> String {
         "\"config\":{\"lr\":0.1},\"total_params\":10,\"dataset\":\"fashion-mnist\",\"emitter_version\":\"1\"}\n"
     ));
     for (i, l) in losses.iter().enumerate() {
-        s.push_str(&format!("{{\"kind\":\"step\",\"step\":{},\"epoch\":0,\"loss\":{l},\"lr\":0.1}}\n", i + 1));
+        s.push_str(&format!(
+            "{{\"kind\":\"step\",\"step\":{},\"epoch\":0,\"loss\":{l},\"lr\":0.1}}\n",
+            i + 1
+        ));
     }
     s.push_str("{\"kind\":\"epoch\",\"epoch\":0,\"test_acc\":0.84}\n");
     s
 }
 
 fn netspec(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_netspec")).args(args).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_netspec"))
+        .args(args)
+        .output()
+        .unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into(),
@@ -68,7 +74,8 @@ fn plot_writes_png_and_svg() {
     std::fs::write(&t, trace(&[2.3, 1.9, 1.5, 1.2, 1.0])).unwrap();
     for name in ["c.png", "c.svg"] {
         let out = d.join(name);
-        let (code, stdout, err) = netspec(&["plot", t.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+        let (code, stdout, err) =
+            netspec(&["plot", t.to_str().unwrap(), "-o", out.to_str().unwrap()]);
         assert_eq!(code, 0, "{err}");
         assert!(stdout.contains("5 steps, 1 epoch lines"), "{stdout}");
         let bytes = std::fs::read(&out).unwrap();
@@ -78,7 +85,12 @@ fn plot_writes_png_and_svg() {
             assert!(bytes.starts_with(b"<svg"));
         }
     }
-    let (code, _, err) = netspec(&["plot", t.to_str().unwrap(), "-o", d.join("c.gif").to_str().unwrap()]);
+    let (code, _, err) = netspec(&[
+        "plot",
+        t.to_str().unwrap(),
+        "-o",
+        d.join("c.gif").to_str().unwrap(),
+    ]);
     assert_eq!(code, 1);
     assert!(err.contains(".svg or .png"), "{err}");
     let _ = std::fs::remove_dir_all(&d);

@@ -30,7 +30,14 @@ pub struct Comparison {
 
 /// Compares `got` with `reference` (see the module doc).
 pub fn compare_tensor(got: &[f32], reference: &[f32], tol: Tolerance) -> Comparison {
-    let mut c = Comparison { max_abs: 0.0, max_rel: 0.0, ref_max: 0.0, worst: 0, ok: true, problem: String::new() };
+    let mut c = Comparison {
+        max_abs: 0.0,
+        max_rel: 0.0,
+        ref_max: 0.0,
+        worst: 0,
+        ok: true,
+        problem: String::new(),
+    };
     if got.len() != reference.len() {
         c.ok = false;
         c.max_abs = f64::INFINITY;
@@ -55,7 +62,13 @@ pub fn compare_tensor(got: &[f32], reference: &[f32], tol: Tolerance) -> Compari
         c.ref_max = c.ref_max.max(b.abs());
     }
     if c.problem.is_empty() {
-        c.max_rel = if c.ref_max > 0.0 { c.max_abs / c.ref_max } else if c.max_abs > 0.0 { f64::INFINITY } else { 0.0 };
+        c.max_rel = if c.ref_max > 0.0 {
+            c.max_abs / c.ref_max
+        } else if c.max_abs > 0.0 {
+            f64::INFINITY
+        } else {
+            0.0
+        };
         let allowed = tol.atol + tol.rtol * c.ref_max;
         if c.max_abs > allowed {
             c.ok = false;
@@ -72,11 +85,22 @@ pub fn compare_tensor(got: &[f32], reference: &[f32], tol: Tolerance) -> Compari
 mod tests {
     use super::*;
 
-    const TOL: Tolerance = Tolerance { atol: 1e-6, rtol: 1e-4 };
+    const TOL: Tolerance = Tolerance {
+        atol: 1e-6,
+        rtol: 1e-4,
+    };
 
     /// A gradient-like tensor with mixed signs and magnitudes, some zeros.
     fn reference() -> Vec<f32> {
-        (0..200).map(|i| if i % 7 == 0 { 0.0 } else { ((i as f32) * 0.37).sin() * 10f32.powi(i % 3 - 2) }).collect()
+        (0..200)
+            .map(|i| {
+                if i % 7 == 0 {
+                    0.0
+                } else {
+                    ((i as f32) * 0.37).sin() * 10f32.powi(i % 3 - 2)
+                }
+            })
+            .collect()
     }
 
     #[test]
@@ -91,7 +115,11 @@ mod tests {
     fn rounding_noise_is_accepted() {
         // One ulp-ish relative noise on every element, as a different summation order gives.
         let r = reference();
-        let g: Vec<f32> = r.iter().enumerate().map(|(i, v)| v * (1.0 + if i % 2 == 0 { 3e-7 } else { -3e-7 })).collect();
+        let g: Vec<f32> = r
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v * (1.0 + if i % 2 == 0 { 3e-7 } else { -3e-7 }))
+            .collect();
         assert!(compare_tensor(&g, &r, TOL).ok);
     }
 

@@ -47,7 +47,14 @@ fn py_shape(shape: &[usize]) -> String {
     match shape {
         [] => "()".into(),
         [d] => format!("({d},)"),
-        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -74,11 +81,24 @@ fn py_bool(b: bool) -> &'static str {
 pub(crate) fn param_tables(params: &[ParamSpec], buffers: &[ParamSpec]) -> String {
     let mut s = String::from("# The parameter ABI (spec::params): name, shape, init, weight decay. Order = ABI order.\nPARAMS = [\n");
     for p in params {
-        let _ = writeln!(s, "    ({}, {}, {}, {}),", py_str(&p.name), py_shape(&p.shape), py_init(p.init), py_bool(p.decay));
+        let _ = writeln!(
+            s,
+            "    ({}, {}, {}, {}),",
+            py_str(&p.name),
+            py_shape(&p.shape),
+            py_init(p.init),
+            py_bool(p.decay)
+        );
     }
     s.push_str("]\n\n# BN running statistics (spec::buffers): name, shape, init.\nBUFFERS = [\n");
     for b in buffers {
-        let _ = writeln!(s, "    ({}, {}, {}),", py_str(&b.name), py_shape(&b.shape), py_init(b.init));
+        let _ = writeln!(
+            s,
+            "    ({}, {}, {}),",
+            py_str(&b.name),
+            py_shape(&b.shape),
+            py_init(b.init)
+        );
     }
     s.push_str("]\n");
     s
@@ -140,7 +160,11 @@ pub(crate) fn forward(spec: &NetSpec, infos: &[LayerInfo]) -> String {
     );
     for (layer, info) in spec.layers.iter().zip(infos) {
         let p = format!("l{}", info.index);
-        let _ = writeln!(s, "    # layer {} ({}): {} -> {}", info.index, info.kind, info.input, info.output);
+        let _ = writeln!(
+            s,
+            "    # layer {} ({}): {} -> {}",
+            info.index, info.kind, info.input, info.output
+        );
         for line in layer_lines(layer, &p, info) {
             let _ = writeln!(s, "    {line}");
         }

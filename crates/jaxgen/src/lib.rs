@@ -96,9 +96,18 @@ pub fn export(spec: &NetSpec, recipe: &Recipe) -> Result<String, Error> {
     s.push_str(IMPORTS);
     s.push('\n');
     s.push_str(&format!("NAME = {}\n", emit::py_str(&spec.name)));
-    s.push_str(&format!("# The trace header's netspec_hash is the SHA-256 of this text.\nSPEC_TEXT = {}\n", emit::py_str(&text)));
-    s.push_str(&format!("INPUT = ({c}, {h}, {w})\nNUM_CLASSES = {}\n", spec.num_classes));
-    s.push_str(&format!("EMITTER_VERSION = {}\n", emit::py_str(EMITTER_VERSION)));
+    s.push_str(&format!(
+        "# The trace header's netspec_hash is the SHA-256 of this text.\nSPEC_TEXT = {}\n",
+        emit::py_str(&text)
+    ));
+    s.push_str(&format!(
+        "INPUT = ({c}, {h}, {w})\nNUM_CLASSES = {}\n",
+        spec.num_classes
+    ));
+    s.push_str(&format!(
+        "EMITTER_VERSION = {}\n",
+        emit::py_str(EMITTER_VERSION)
+    ));
     s.push_str("DEFAULT_DATA_DIRS = {\"fashion-mnist\": \"/usr/share/datasets/fashion-mnist\"}\n");
     s.push('\n');
     s.push_str(&emit::recipe_dict(recipe));

@@ -23,7 +23,9 @@ fn every_zoo_model_exports_deterministically() {
         let mut at = 0;
         for p in spec::params(&net).unwrap() {
             let key = format!("(\"{}\", ", p.name);
-            let pos = a[at..].find(&key).unwrap_or_else(|| panic!("{name}: {} missing or out of order", p.name));
+            let pos = a[at..]
+                .find(&key)
+                .unwrap_or_else(|| panic!("{name}: {} missing or out of order", p.name));
             at += pos + key.len();
         }
         assert!(a.contains("def forward(c, x):"), "{name}");
@@ -39,9 +41,24 @@ fn bad_spec_and_bad_recipe_are_errors() {
     assert!(msg.contains("layer 0 (dense)"), "{msg}");
 
     let net = spec::zoo::get("mnist-mlp").unwrap();
-    let e = jaxgen::export(&net, &Recipe { batch_size: 0, ..Recipe::default() }).unwrap_err();
+    let e = jaxgen::export(
+        &net,
+        &Recipe {
+            batch_size: 0,
+            ..Recipe::default()
+        },
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("batch size"), "{e}");
-    let e = jaxgen::export(&net, &Recipe { warmup_epochs: 5, epochs: 2, ..Recipe::default() }).unwrap_err();
+    let e = jaxgen::export(
+        &net,
+        &Recipe {
+            warmup_epochs: 5,
+            epochs: 2,
+            ..Recipe::default()
+        },
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("warmup"), "{e}");
 }
 
@@ -64,12 +81,21 @@ fn python_side_matches_the_rust_reference() {
     // 2. spec::init, bit for bit.
     let net: NetSpec = spec::parse_checked(INIT_SPEC.as_bytes()).unwrap();
     let init_script = dir.join("init-check.py");
-    std::fs::write(&init_script, jaxgen::export(&net, &Recipe::default()).unwrap()).unwrap();
+    std::fs::write(
+        &init_script,
+        jaxgen::export(&net, &Recipe::default()).unwrap(),
+    )
+    .unwrap();
     let init_out = dir.join("init.safetensors");
     let seed = 314_159u64;
     jobs.push(json!({"kind": "init", "script": init_script, "seed": seed, "out": init_out}));
     // 3. data order: shuffled epochs 0 and 7, and the identity.
-    let orders = [(1000usize, 42u64, 0u64, true), (1000, 42, 7, true), (257, 3, 1, true), (10, 42, 0, false)];
+    let orders = [
+        (1000usize, 42u64, 0u64, true),
+        (1000, 42, 7, true),
+        (257, 3, 1, true),
+        (10, 42, 0, false),
+    ];
     for (n, s, e, sh) in orders {
         jobs.push(json!({"kind": "order", "script": init_script, "n": n, "seed": s, "epoch": e, "shuffle": sh}));
     }
@@ -86,28 +112,61 @@ fn python_side_matches_the_rust_reference() {
     let buffers = spec::buffers(&net).unwrap();
     let buffer_values = spec::init_buffers(&net).unwrap();
     assert_eq!(got.len(), params.len() + buffers.len());
-    for (p, v) in params.iter().zip(&values).chain(buffers.iter().zip(&buffer_values)) {
+    for (p, v) in params
+        .iter()
+        .zip(&values)
+        .chain(buffers.iter().zip(&buffer_values))
+    {
         let (shape, g) = &got[&p.name];
         assert_eq!(shape, &p.shape, "{}", p.name);
-        let differ = g.iter().zip(v).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
-        assert_eq!(differ, 0, "{}: {differ} of {} values differ from spec::init", p.name, v.len());
+        let differ = g
+            .iter()
+            .zip(v)
+            .filter(|(a, b)| a.to_bits() != b.to_bits())
+            .count();
+        assert_eq!(
+            differ,
+            0,
+            "{}: {differ} of {} values differ from spec::init",
+            p.name,
+            v.len()
+        );
     }
     // order
     let first = spec::zoo::names().len() + 1;
     for (k, (n, s, e, sh)) in orders.into_iter().enumerate() {
-        let want: Vec<Value> = train::order::epoch_order(n, s, e, sh).into_iter().map(Value::from).collect();
-        assert_eq!(results[first + k]["order"], Value::Array(want), "order n={n} seed={s} epoch={e}");
+        let want: Vec<Value> = train::order::epoch_order(n, s, e, sh)
+            .into_iter()
+            .map(Value::from)
+            .collect();
+        assert_eq!(
+            results[first + k]["order"],
+            Value::Array(want),
+            "order n={n} seed={s} epoch={e}"
+        );
     }
     // schedule
     let sched = [
-        (train::schedule::Schedule::WarmupCosine { peak: 1e-3, warmup_steps: 4, total_steps: 12 }, 14),
+        (
+            train::schedule::Schedule::WarmupCosine {
+                peak: 1e-3,
+                warmup_steps: 4,
+                total_steps: 12,
+            },
+            14,
+        ),
         (train::schedule::Schedule::Constant { lr: 0.1 }, 3),
     ];
     for (k, (s, steps)) in sched.into_iter().enumerate() {
         let got = results[first + orders.len() + k]["lr"].as_array().unwrap();
         for step in 0..steps {
             let g = got[step as usize].as_f64().unwrap() as f32;
-            assert_eq!(g.to_bits(), s.lr(step).to_bits(), "lr({step}) of {s:?}: {g} vs {}", s.lr(step));
+            assert_eq!(
+                g.to_bits(),
+                s.lr(step).to_bits(),
+                "lr({step}) of {s:?}: {g} vs {}",
+                s.lr(step)
+            );
         }
     }
 }

@@ -153,13 +153,23 @@ const CASES: &[Case] = &[
 const NOISE_FLOOR: f64 = 1e-5;
 
 fn tol(c: &Case, scale: f64) -> Tolerance {
-    Tolerance { atol: NOISE_FLOOR * scale, rtol: c.rtol }
+    Tolerance {
+        atol: NOISE_FLOOR * scale,
+        rtol: c.rtol,
+    }
 }
 
 fn parse(c: &Case) -> NetSpec {
-    let slug: String = c.name.chars().map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' }).collect();
+    let slug: String = c
+        .name
+        .chars()
+        .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' })
+        .collect();
     // Header lines first: `name`, the case's `input` line, `classes`; then the layers.
-    let (input, layers) = c.spec.split_once('\n').expect("a case has an input line and layers");
+    let (input, layers) = c
+        .spec
+        .split_once('\n')
+        .expect("a case has an input line and layers");
     let text = format!("name oracle-{slug}\n{input}\nclasses 10\n{layers}\n");
     spec::parse_checked(text.as_bytes()).unwrap_or_else(|e| panic!("case {}: {e}\n{text}", c.name))
 }
@@ -168,8 +178,12 @@ fn parse(c: &Case) -> NetSpec {
 fn batch(net: &NetSpec, b: usize, seed: u64) -> (Vec<f32>, Vec<i32>) {
     let mut r = spec::SplitMix64::new(seed);
     let n = b * net.input.iter().product::<usize>();
-    let x = (0..n).map(|_| ((r.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0).collect();
-    let y = (0..b).map(|_| ((r.next_u64() >> 33) % net.num_classes as u64) as i32).collect();
+    let x = (0..n)
+        .map(|_| ((r.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0)
+        .collect();
+    let y = (0..b)
+        .map(|_| ((r.next_u64() >> 33) % net.num_classes as u64) as i32)
+        .collect();
     (x, y)
 }
 
@@ -188,7 +202,9 @@ enum Host {
 
 /// Compiles and runs a program once (nothing donated); returns the outputs as host tensors.
 fn run(p: &Program, args: &[Host]) -> Vec<Host> {
-    let exe = client().compile(&p.mlir).unwrap_or_else(|e| panic!("compile failed: {e}"));
+    let exe = client()
+        .compile(&p.mlir)
+        .unwrap_or_else(|e| panic!("compile failed: {e}"));
     let bufs: Vec<pjrt::Buffer> = p
         .inputs
         .iter()
@@ -227,7 +243,14 @@ struct Netspec {
     loss2: f32,
 }
 
-fn netspec_side(net: &NetSpec, params: &[Vec<f32>], buffers: &[Vec<f32>], x: &[f32], y: &[i32], b: usize) -> Netspec {
+fn netspec_side(
+    net: &NetSpec,
+    params: &[Vec<f32>],
+    buffers: &[Vec<f32>],
+    x: &[f32],
+    y: &[i32],
+    b: usize,
+) -> Netspec {
     let g = nn::grads(net, b, LABEL_SMOOTHING).unwrap();
     let mut args: Vec<Host> = params.iter().map(|p| Host::F32(p.clone())).collect();
     args.push(Host::F32(x.to_vec()));
@@ -243,7 +266,12 @@ fn netspec_side(net: &NetSpec, params: &[Vec<f32>], buffers: &[Vec<f32>], x: &[f
         .collect();
 
     // One Adam step (no weight decay), then the loss of the next step on the same batch.
-    let cfg = StepConfig { batch_size: b, optimizer: nn::Optimizer::ADAM, weight_decay: 0.0, label_smoothing: LABEL_SMOOTHING };
+    let cfg = StepConfig {
+        batch_size: b,
+        optimizer: nn::Optimizer::ADAM,
+        weight_decay: 0.0,
+        label_smoothing: LABEL_SMOOTHING,
+    };
     let t = nn::train_step(net, &cfg).unwrap();
     let exe = client().compile(&t.mlir).unwrap();
     let mut state: Vec<Host> = Vec::new();
@@ -287,7 +315,9 @@ fn netspec_side(net: &NetSpec, params: &[Vec<f32>], buffers: &[Vec<f32>], x: &[f
     let mut second: Vec<pjrt::Buffer> = out1.into_iter().take(n_state).collect();
     second.extend(upload(&state).into_iter().skip(n_state));
     let out2 = exe.run(&second.iter().collect::<Vec<_>>()).unwrap();
-    let loss2 = out2[t.output_index(&SlotKind::Loss).unwrap()].to_vec::<f32>().unwrap()[0];
+    let loss2 = out2[t.output_index(&SlotKind::Loss).unwrap()]
+        .to_vec::<f32>()
+        .unwrap()[0];
     Netspec { loss, grads, loss2 }
 }
 
@@ -330,16 +360,33 @@ fn oracle_every_layer_family_matches_jax() {
         let init = dir.join(format!("case{k}-init.safetensors"));
         let batch_path = dir.join(format!("case{k}-batch.safetensors"));
         let out = dir.join(format!("case{k}-jax.safetensors"));
-        std::fs::write(&script, jaxgen::export(&net, &spec::Recipe::default()).unwrap()).unwrap();
-        let mut tensors: Vec<(&str, Vec<usize>, &[f32])> =
-            ps.iter().zip(&params).map(|(p, v)| (p.name.as_str(), p.shape.clone(), v.as_slice())).collect();
-        tensors.extend(bs.iter().zip(&buffers).map(|(p, v)| (p.name.as_str(), p.shape.clone(), v.as_slice())));
+        std::fs::write(
+            &script,
+            jaxgen::export(&net, &spec::Recipe::default()).unwrap(),
+        )
+        .unwrap();
+        let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = ps
+            .iter()
+            .zip(&params)
+            .map(|(p, v)| (p.name.as_str(), p.shape.clone(), v.as_slice()))
+            .collect();
+        tensors.extend(
+            bs.iter()
+                .zip(&buffers)
+                .map(|(p, v)| (p.name.as_str(), p.shape.clone(), v.as_slice())),
+        );
         common::write_tensors(&init, &tensors, &[]);
         let mut xshape = vec![c.batch];
         xshape.extend(net.input);
-        common::write_tensors(&batch_path, &[("x", xshape, &x)], &[("y", vec![c.batch], &y)]);
-        jobs.push(json!({"kind": "grads", "script": script, "init": init, "batch": batch_path, "out": out,
-                         "label_smoothing": LABEL_SMOOTHING as f64, "adam_lr": ADAM_LR as f64}));
+        common::write_tensors(
+            &batch_path,
+            &[("x", xshape, &x)],
+            &[("y", vec![c.batch], &y)],
+        );
+        jobs.push(
+            json!({"kind": "grads", "script": script, "init": init, "batch": batch_path, "out": out,
+                         "label_smoothing": LABEL_SMOOTHING as f64, "adam_lr": ADAM_LR as f64}),
+        );
         prepared.push((net, params, buffers, x, y, out));
     }
     let t0 = std::time::Instant::now();
@@ -352,7 +399,15 @@ fn oracle_every_layer_family_matches_jax() {
         let jax = common::read_f32(out);
         let ours = netspec_side(net, params, buffers, x, y, c.batch);
         let ps = spec::params(net).unwrap();
-        let scale = ps.iter().map(|p| jax[&format!("grad.{}", p.name)].1.iter().fold(0f64, |m, v| m.max(v.abs() as f64))).fold(0f64, f64::max);
+        let scale = ps
+            .iter()
+            .map(|p| {
+                jax[&format!("grad.{}", p.name)]
+                    .1
+                    .iter()
+                    .fold(0f64, |m, v| m.max(v.abs() as f64))
+            })
+            .fold(0f64, f64::max);
         let t = tol(c, scale);
         let mut row = Row {
             name: c.name,
@@ -367,10 +422,20 @@ fn oracle_every_layer_family_matches_jax() {
             floor_tensors: 0,
             failures: Vec::new(),
         };
-        assert_eq!(ours.grads.len(), ps.len(), "{}: nn::grads returned {} gradients", c.name, ours.grads.len());
+        assert_eq!(
+            ours.grads.len(),
+            ps.len(),
+            "{}: nn::grads returned {} gradients",
+            c.name,
+            ours.grads.len()
+        );
         for (p, g) in ps.iter().zip(&ours.grads) {
             let (shape, reference) = &jax[&format!("grad.{}", p.name)];
-            assert_eq!(shape, &p.shape, "{}: JAX gradient shape of {}", c.name, p.name);
+            assert_eq!(
+                shape, &p.shape,
+                "{}: JAX gradient shape of {}",
+                c.name, p.name
+            );
             let cmp: Comparison = compare_tensor(g, reference, t);
             // Relative errors are reported only for tensors above the noise floor (see NOISE_FLOOR).
             if cmp.ref_max < 100.0 * t.atol {
@@ -381,31 +446,61 @@ fn oracle_every_layer_family_matches_jax() {
             }
             row.worst_abs = row.worst_abs.max(cmp.max_abs);
             if !cmp.ok {
-                row.failures.push(format!("gradient of {}: {}", p.name, cmp.problem));
+                row.failures
+                    .push(format!("gradient of {}: {}", p.name, cmp.problem));
             }
         }
-        let lt = Tolerance { atol: 0.0, rtol: c.rtol };
+        let lt = Tolerance {
+            atol: 0.0,
+            rtol: c.rtol,
+        };
         row.loss_delta = scalar_check("loss", ours.loss, jax["loss"].1[0], lt, &mut row.failures);
-        row.loss2_delta = scalar_check("step-2 loss", ours.loss2, jax["loss2"].1[0], lt, &mut row.failures);
+        row.loss2_delta = scalar_check(
+            "step-2 loss",
+            ours.loss2,
+            jax["loss2"].1[0],
+            lt,
+            &mut row.failures,
+        );
 
         // Mutation check on the first case with a conv kernel that passed: the bugs a broken VJP
         // rule would produce must be caught by the same comparison.
         if !mutation_checked && row.failures.is_empty() {
-            if let Some(k) = ps.iter().position(|p| p.shape.len() == 4 && p.shape[2] == 3) {
-                mutation_check(&ps[k], &ours.grads[k], &jax[&format!("grad.{}", ps[k].name)].1, t);
+            if let Some(k) = ps
+                .iter()
+                .position(|p| p.shape.len() == 4 && p.shape[2] == 3)
+            {
+                mutation_check(
+                    &ps[k],
+                    &ours.grads[k],
+                    &jax[&format!("grad.{}", ps[k].name)].1,
+                    t,
+                );
                 mutation_checked = true;
             }
         }
         rows.push(row);
     }
-    assert!(mutation_checked, "no case was suitable for the mutation check");
+    assert!(
+        mutation_checked,
+        "no case was suitable for the mutation check"
+    );
 
     let table = render(&rows, jax_seconds);
     println!("{table}");
-    let _ = std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("oracle.md"), &table);
-    let failures: Vec<String> =
-        rows.iter().flat_map(|r| r.failures.iter().map(move |f| format!("{}: {f}", r.name))).collect();
-    assert!(failures.is_empty(), "netspec disagrees with JAX:\n{}", failures.join("\n"));
+    let _ = std::fs::write(
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("oracle.md"),
+        &table,
+    );
+    let failures: Vec<String> = rows
+        .iter()
+        .flat_map(|r| r.failures.iter().map(move |f| format!("{}: {f}", r.name)))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "netspec disagrees with JAX:\n{}",
+        failures.join("\n")
+    );
 }
 
 /// Realistic VJP bugs applied to a real netspec kernel gradient that matched JAX: each must fail.
@@ -417,7 +512,8 @@ fn mutation_check(p: &spec::ParamSpec, good: &[f32], reference: &[f32], t: Toler
     for a in 0..o * i {
         for y in 0..kh {
             for x in 0..kw {
-                flipped[a * kh * kw + y * kw + x] = good[a * kh * kw + (kh - 1 - y) * kw + (kw - 1 - x)];
+                flipped[a * kh * kw + y * kw + x] =
+                    good[a * kh * kw + (kh - 1 - y) * kw + (kw - 1 - x)];
             }
         }
     }
@@ -427,18 +523,34 @@ fn mutation_check(p: &spec::ParamSpec, good: &[f32], reference: &[f32], t: Toler
     let mut dropped = good.to_vec();
     let worst_channel = (0..o)
         .max_by(|&a, &b| {
-            let n = |c: usize| good[c * i * kh * kw..(c + 1) * i * kh * kw].iter().map(|v| v.abs()).sum::<f32>();
+            let n = |c: usize| {
+                good[c * i * kh * kw..(c + 1) * i * kh * kw]
+                    .iter()
+                    .map(|v| v.abs())
+                    .sum::<f32>()
+            };
             n(a).total_cmp(&n(b))
         })
         .unwrap();
     for v in &mut dropped[worst_channel * i * kh * kw..(worst_channel + 1) * i * kh * kw] {
         *v = 0.0;
     }
-    for (what, m) in [("flipped kernel", flipped), ("1% scale", scaled), ("dropped channel", dropped)] {
+    for (what, m) in [
+        ("flipped kernel", flipped),
+        ("1% scale", scaled),
+        ("dropped channel", dropped),
+    ] {
         let c = compare_tensor(&m, reference, t);
-        assert!(!c.ok, "mutation '{what}' of {} was NOT caught (max abs {:.3e}, rel {:.3e})", p.name, c.max_abs, c.max_rel);
+        assert!(
+            !c.ok,
+            "mutation '{what}' of {} was NOT caught (max abs {:.3e}, rel {:.3e})",
+            p.name, c.max_abs, c.max_rel
+        );
     }
-    println!("mutation check on {}: flipped kernel, 1% scale and a dropped channel are all caught", p.name);
+    println!(
+        "mutation check on {}: flipped kernel, 1% scale and a dropped channel are all caught",
+        p.name
+    );
 }
 
 fn render(rows: &[Row], jax_seconds: f64) -> String {
@@ -447,7 +559,11 @@ fn render(rows: &[Row], jax_seconds: f64) -> String {
          |---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
-        let floor = if r.floor_tensors > 0 { format!(" +{} at noise floor", r.floor_tensors) } else { String::new() };
+        let floor = if r.floor_tensors > 0 {
+            format!(" +{} at noise floor", r.floor_tensors)
+        } else {
+            String::new()
+        };
         s.push_str(&format!(
             "| {} | {}{floor} | {:.2e} | {:.2e} | {:.2e} | {:.2e} (`{}`) | {:.2e} | {:.2e} | {:.0e} | {} |\n",
             r.name,
@@ -463,6 +579,9 @@ fn render(rows: &[Row], jax_seconds: f64) -> String {
             if r.failures.is_empty() { "ok" } else { "FAIL" }
         ));
     }
-    s.push_str(&format!("\n(JAX side: one Python process, {jax_seconds:.1} s for {} cases)\n", rows.len()));
+    s.push_str(&format!(
+        "\n(JAX side: one Python process, {jax_seconds:.1} s for {} cases)\n",
+        rows.len()
+    ));
     s
 }

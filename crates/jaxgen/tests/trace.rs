@@ -27,9 +27,14 @@ fn both_backends(model: &str, steps: u64) {
     assert_eq!(hyper.dataset, train::data::DatasetKind::FashionMnist);
 
     let ns_trace = dir.join("netspec.jsonl");
-    let opts = Options { max_steps: Some(steps), trace: Some(ns_trace.clone()), ..Options::default() };
-    run::train(&net, &hyper, &opts, &mut Quiet)
-        .unwrap_or_else(|e| panic!("netspec train {model}: {e} (Fashion-MNIST: scripts/setup/data.sh)"));
+    let opts = Options {
+        max_steps: Some(steps),
+        trace: Some(ns_trace.clone()),
+        ..Options::default()
+    };
+    run::train(&net, &hyper, &opts, &mut Quiet).unwrap_or_else(|e| {
+        panic!("netspec train {model}: {e} (Fashion-MNIST: scripts/setup/data.sh)")
+    });
 
     let script = dir.join(format!("{model}.py"));
     std::fs::write(&script, jaxgen::export(&net, &recipe).unwrap()).unwrap();
@@ -53,11 +58,21 @@ fn both_backends(model: &str, steps: u64) {
     assert_eq!(a.header.phase, "phase2");
     assert_eq!(b.header.phase, "phase3");
     assert_eq!(a.steps.len() as u64, steps);
-    let deltas: Vec<String> =
-        a.steps.iter().zip(&b.steps).map(|(x, y)| format!("{:.1e}", (x.loss - y.loss).abs())).collect();
-    println!("{model}: per-step |loss delta| JAX vs netspec: {}", deltas.join(" "));
+    let deltas: Vec<String> = a
+        .steps
+        .iter()
+        .zip(&b.steps)
+        .map(|(x, y)| format!("{:.1e}", (x.loss - y.loss).abs()))
+        .collect();
+    println!(
+        "{model}: per-step |loss delta| JAX vs netspec: {}",
+        deltas.join(" ")
+    );
     let report = trace::diff(&a, &b, DiffMode::Strict);
-    assert!(report.agrees(), "{model}: traces differ under strict:\n{report}");
+    assert!(
+        report.agrees(),
+        "{model}: traces differ under strict:\n{report}"
+    );
 }
 
 #[test]

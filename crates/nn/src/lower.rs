@@ -103,7 +103,13 @@ pub fn lower(
         stats: vec![None; buffers.len()],
         rng: inputs.rng,
     };
-    let mut h = x;
+    // Images enter channels-last (ops.rs, "Layout"); the ABI's x stays NCHW.
+    let mut h = if cx.g.dims(x).len() == 4 {
+        cx.g.transpose(x, &[0, 2, 3, 1])
+            .ctx(|| "the input to channels-last".into())?
+    } else {
+        x
+    };
     for (i, layer) in spec.layers.iter().enumerate() {
         h = cx
             .layer(&format!("l{i}"), layer, h)
@@ -194,11 +200,13 @@ impl Lower<'_> {
         Ok(i)
     }
 
+    /// Channels (features) of a channels-last activation.
     fn channels(&self, x: Value) -> usize {
-        self.g.dims(x)[1]
+        let d = self.g.dims(x);
+        d[d.len() - 1]
     }
 
-    /// Batch norm `{unit}.gamma|beta` (+ buffers `{unit}.mean|var`) on `[B, C, H, W]` or `[B, N]`.
+    /// Batch norm `{unit}.gamma|beta` (+ buffers `{unit}.mean|var`) on `[B, H, W, C]` or `[B, N]`.
     fn bn(&mut self, unit: &str, x: Value) -> graph::Result<Value> {
         let gamma = self.p(&format!("{unit}.gamma"))?;
         let beta = self.p(&format!("{unit}.beta"))?;
@@ -275,7 +283,7 @@ impl Lower<'_> {
         let w = self.p(&join(unit, "w"))?;
         let b = self.p(&join(unit, "b"))?;
         let y = ops::conv(self.g, x, w, stride, pad, 1)?;
-        let y = ops::bias(self.g, y, b, 1)?;
+        let y = ops::bias(self.g, y, b)?;
         ops::act(self.g, act, y)
     }
 
@@ -287,7 +295,7 @@ impl Lower<'_> {
         let b2 = self.p(&format!("{unit}.expand.b"))?;
         let g = &mut *self.g;
         let xd = g.dims(x).to_vec();
-        let s = g.mean(x, &[2, 3])?; // [B, C]
+        let s = g.mean(x, &[1, 2])?; // [B, C]
                                      // s·W1ᵀ with W1 : [r, C, 1, 1] seen as [r, C]: contract C with W1's dim 1.
         let rt = |g: &mut Graph, s: Value, w: Value| -> graph::Result<Value> {
             let wd = g.dims(w).to_vec();
@@ -301,12 +309,12 @@ impl Lower<'_> {
             g.dot_general(s, w, &d)
         };
         let s = rt(g, s, w1)?;
-        let s = ops::bias(g, s, b1, 1)?;
+        let s = ops::bias(g, s, b1)?;
         let s = ops::act(g, inner, s)?;
         let s = rt(g, s, w2)?;
-        let s = ops::bias(g, s, b2, 1)?;
+        let s = ops::bias(g, s, b2)?;
         let s = ops::act(g, gate, s)?;
-        let sb = g.broadcast_in_dim(s, &xd, &[0, 1])?;
+        let sb = g.broadcast_in_dim(s, &xd, &[0, 3])?;
         g.mul(x, sb)
     }
 
@@ -352,7 +360,7 @@ impl Lower<'_> {
                 let w = self.p(&format!("{l}.w"))?;
                 let b = self.p(&format!("{l}.b"))?;
                 let y = ops::linear(self.g, x, w)?;
-                let y = ops::bias(self.g, y, b, 1)?;
+                let y = ops::bias(self.g, y, b)?;
                 ops::act(self.g, act, y)
             }
             Layer::Conv2d {
@@ -371,15 +379,15 @@ impl Lower<'_> {
             } => self.conv_bn_pad(l, x, stride, pad.unwrap_or((kernel - 1) / 2), 1, act),
             Layer::BatchNorm { .. } => self.bn(l, x),
             Layer::LayerNorm { .. } => {
-                // features: dim 1 for [B, N] and [B, C, H, W] (channels-first), the last for tokens.
-                let f = if self.g.dims(x).len() == 3 { 2 } else { 1 };
+                // over the features: the last dim of [B, N], [B, T, D] and channels-last images.
+                let f = ops::feature_dim(self.g, x);
                 self.layer_norm(l, x, f)
             }
             Layer::InstanceNorm { .. } => {
                 let gamma = self.p(&format!("{l}.gamma"))?;
                 let beta = self.p(&format!("{l}.beta"))?;
-                let (_, var, xc) = ops::moments(self.g, x, &[2, 3])?;
-                ops::normalize(self.g, xc, var, &[2, 3], BN_EPS, gamma, beta, 1)
+                let (_, var, xc) = ops::moments(self.g, x, &[1, 2])?;
+                ops::normalize(self.g, xc, var, &[1, 2], BN_EPS, gamma, beta, 3)
             }
             Layer::MaxPool { size, stride, pad } => {
                 ops::pool(self.g, x, ReduceOp::Max, size, stride, pad)
@@ -387,8 +395,15 @@ impl Lower<'_> {
             Layer::AvgPool { size, stride, pad } => {
                 ops::pool(self.g, x, ReduceOp::Sum, size, stride, pad)
             }
-            Layer::GlobalAvgPool => self.g.mean(x, &[2, 3]),
+            Layer::GlobalAvgPool => self.g.mean(x, &[1, 2]),
             Layer::Flatten => {
+                // The spec flattens in (C, H, W) order (the next dense kernel's rows): images go back
+                // to channels-first for it, a copy of one activation.
+                let x = if self.g.dims(x).len() == 4 {
+                    self.g.transpose(x, &[0, 3, 1, 2])?
+                } else {
+                    x
+                };
                 let d = self.g.dims(x).to_vec();
                 let n: usize = d[1..].iter().product();
                 self.g.reshape(x, &[d[0], n])
@@ -545,7 +560,7 @@ impl Lower<'_> {
                 let s = self.conv_bias(&format!("{l}.squeeze"), x, 1, 0, Act::Relu)?;
                 let a = self.conv_bias(&format!("{l}.expand1"), s, 1, 0, Act::Relu)?;
                 let b = self.conv_bias(&format!("{l}.expand3"), s, 1, 1, Act::Relu)?;
-                self.g.concatenate(&[a, b], 1)
+                self.g.concatenate(&[a, b], 3)
             }
             Layer::PatchEmbed { patch, .. } => {
                 let w = self.p(&format!("{l}.w"))?;
@@ -554,11 +569,10 @@ impl Lower<'_> {
                 let pos = self.p(&format!("{l}.pos"))?;
                 let g = &mut *self.g;
                 let y = ops::conv(g, x, w, patch, 0, 1)?;
-                let y = ops::bias(g, y, b, 1)?; // [B, D, h, w]
+                let y = ops::bias(g, y, b)?; // [B, h, w, D]
                 let d = g.dims(y).to_vec();
-                let (bsz, dim, n) = (d[0], d[1], d[2] * d[3]);
-                let y = g.reshape(y, &[bsz, dim, n])?;
-                let y = g.transpose(y, &[0, 2, 1])?; // [B, N, D], patches in row-major (h, w) order
+                let (bsz, n, dim) = (d[0], d[1] * d[2], d[3]);
+                let y = g.reshape(y, &[bsz, n, dim])?; // [B, N, D], patches in row-major (h, w) order
                 let c = g.broadcast_in_dim(cls, &[bsz, 1, dim], &[2])?;
                 let y = g.concatenate(&[c, y], 1)?;
                 let pb = g.broadcast_in_dim(pos, &[bsz, n + 1, dim], &[1, 2])?;
@@ -651,7 +665,7 @@ impl Lower<'_> {
         let bp = self.p(&format!("{b}.attn.proj.b"))?;
         let g = &mut *self.g;
         let qkv = ops::linear(g, h, wqkv)?;
-        let qkv = ops::bias(g, qkv, bqkv, 2)?; // [B, T, 3D], columns [q | k | v], heads contiguous
+        let qkv = ops::bias(g, qkv, bqkv)?; // [B, T, 3D], columns [q | k | v], heads contiguous
         let r = g.reshape(qkv, &[bsz, t, 3, heads, hd])?;
         let r = g.transpose(r, &[2, 0, 3, 1, 4])?; // [3, B, H, T, hd]
         let part = |g: &mut Graph, i: usize| -> graph::Result<Value> {
@@ -685,7 +699,7 @@ impl Lower<'_> {
         let o = g.transpose(o, &[0, 2, 1, 3])?;
         let o = g.reshape(o, &[bsz, t, dim])?;
         let o = ops::linear(g, o, wp)?;
-        let o = ops::bias(g, o, bp, 2)?;
+        let o = ops::bias(g, o, bp)?;
         let x = g.add(x, o)?;
         let h = self.layer_norm(&format!("{b}.ln2"), x, 2)?;
         let w1 = self.p(&format!("{b}.mlp.fc1.w"))?;
@@ -694,10 +708,10 @@ impl Lower<'_> {
         let b2 = self.p(&format!("{b}.mlp.fc2.b"))?;
         let g = &mut *self.g;
         let h = ops::linear(g, h, w1)?;
-        let h = ops::bias(g, h, b1, 2)?;
+        let h = ops::bias(g, h, b1)?;
         let h = ops::act(g, Act::Gelu, h)?;
         let h = ops::linear(g, h, w2)?;
-        let h = ops::bias(g, h, b2, 2)?;
+        let h = ops::bias(g, h, b2)?;
         g.add(x, h)
     }
 }

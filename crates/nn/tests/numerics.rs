@@ -871,12 +871,12 @@ fn conv_forward_matches_host() {
 #[test]
 fn depthwise_taps_equal_grouped_convolution() {
     // The lowering's depthwise form against XLA's feature-grouped convolution, values and both
-    // cotangents, for several kernels, strides and paddings.
+    // cotangents, for several kernels, strides and paddings (channels-last input, OIHW kernel).
     use graph::{DType, Graph, TensorType};
     for (k, s, p, h) in [(3, 1, 1, 6), (3, 2, 1, 7), (5, 2, 2, 9), (5, 1, 2, 5)] {
         let (b, c) = (2, 3);
         let mut g = Graph::new("dw");
-        let x = g.parameter(TensorType::new(DType::F32, &[b, c, h, h]));
+        let x = g.parameter(TensorType::new(DType::F32, &[b, h, h, c]));
         let w = g.parameter(TensorType::new(DType::F32, &[c, 1, k, k]));
         let a = nn::ops::depthwise_taps(&mut g, x, w, s, p).unwrap();
         let r = nn::ops::conv2d(&mut g, x, w, s, p, c).unwrap();
@@ -892,7 +892,7 @@ fn depthwise_taps_equal_grouped_convolution() {
         let bx = cl
             .buffer(
                 &noise(b * c * h * h, 1),
-                &[b as i64, c as i64, h as i64, h as i64],
+                &[b as i64, h as i64, h as i64, c as i64],
             )
             .unwrap();
         let bw = cl
@@ -921,8 +921,8 @@ fn depthwise_taps_equal_grouped_convolution() {
 fn batch_norm_custom_vjp_equals_autodiff_of_the_composite() {
     // The closed-form BN rule against differentiating the same formula primitive by primitive.
     use graph::{DType, Graph, TensorType};
-    for dims in [vec![3usize, 2, 8, 8], vec![4, 5]] {
-        let c = dims[1];
+    for dims in [vec![3usize, 8, 8, 2], vec![4, 5]] {
+        let c = dims[dims.len() - 1];
         let mut g = Graph::new("bn");
         let x = g.parameter(TensorType::new(DType::F32, &dims));
         let gamma = g.parameter(TensorType::new(DType::F32, &[c]));
@@ -931,7 +931,8 @@ fn batch_norm_custom_vjp_equals_autodiff_of_the_composite() {
         let (y1, m1, v1) = nn::ops::batch_norm_train(&mut g, x, gamma, beta, 1e-5).unwrap();
         let red = nn::ops::bn_dims(dims.len());
         let (m2, v2, xc) = nn::ops::moments(&mut g, x, &red).unwrap();
-        let y2 = nn::ops::normalize(&mut g, xc, v2, &red, 1e-5, gamma, beta, 1).unwrap();
+        let y2 =
+            nn::ops::normalize(&mut g, xc, v2, &red, 1e-5, gamma, beta, dims.len() - 1).unwrap();
         let a = graph::vjp(&mut g, &[y1], &[ct], &[x, gamma, beta]).unwrap();
         let b = graph::vjp(&mut g, &[y2], &[ct], &[x, gamma, beta]).unwrap();
         g.set_outputs(&[y1, y2, m1, m2, v1, v2, a[0], b[0], a[1], b[1], a[2], b[2]])

@@ -34,7 +34,10 @@ fn main() {
     let dir = DatasetKind::FashionMnist.default_dir().unwrap();
     let t = Instant::now();
     let train = Arc::new(data::load(&dir, DatasetKind::FashionMnist, Split::Train).unwrap());
-    println!("load Fashion-MNIST train (60,000 gz IDX): {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "load Fashion-MNIST train (60,000 gz IDX): {:.0} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
 
     let pre = Preprocess::for_kind(DatasetKind::FashionMnist, true, true);
     for threads in [1, 2] {
@@ -47,7 +50,9 @@ fn main() {
     let mut s = 1u64;
     let images = (0..n * 3 * 256 * 256)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (s >> 56) as u8
         })
         .collect();
@@ -62,7 +67,11 @@ fn main() {
     // A ResNet-34-sized checkpoint: 21.8M parameters, plus Adam m and v.
     let p = std::env::temp_dir().join(format!("netspec-bench-{}.safetensors", std::process::id()));
     let w: Vec<f32> = (0..21_800_000).map(|i| i as f32 * 1e-7).collect();
-    let tensors = [("w", &[21_800_000usize][..], &w[..]), ("opt.m.w", &[21_800_000][..], &w[..]), ("opt.v.w", &[21_800_000][..], &w[..])];
+    let tensors = [
+        ("w", &[21_800_000usize][..], &w[..]),
+        ("opt.m.w", &[21_800_000][..], &w[..]),
+        ("opt.v.w", &[21_800_000][..], &w[..]),
+    ];
     let t = Instant::now();
     train::checkpoint::save_f32(&p, &tensors, &BTreeMap::new()).unwrap();
     let wt = t.elapsed().as_secs_f64();
@@ -71,6 +80,10 @@ fn main() {
     let rt = t.elapsed().as_secs_f64();
     assert_eq!(back[2].2.len(), w.len());
     let mb = 3.0 * 4.0 * 21.8;
-    println!("checkpoint {mb:.0} MB: write (with fsync) {:.0} ms, read + validate {:.0} ms", wt * 1e3, rt * 1e3);
+    println!(
+        "checkpoint {mb:.0} MB: write (with fsync) {:.0} ms, read + validate {:.0} ms",
+        wt * 1e3,
+        rt * 1e3
+    );
     let _ = std::fs::remove_file(&p);
 }

@@ -41,7 +41,14 @@ pub struct Preprocess {
 impl Preprocess {
     /// `x/255`, no crop, no flip, at the stored size.
     pub fn plain(h: usize, w: usize) -> Preprocess {
-        Preprocess { out_h: h, out_w: w, mean: vec![], std: vec![], random_crop: false, hflip: false }
+        Preprocess {
+            out_h: h,
+            out_w: w,
+            mean: vec![],
+            std: vec![],
+            random_crop: false,
+            hflip: false,
+        }
     }
 
     /// The recipes netspec uses (lean4-mlir's): MNIST-like `x/255`, no augmentation; CIFAR-10 `x/255`,
@@ -51,7 +58,10 @@ impl Preprocess {
         let aug = training && augment;
         match kind {
             DatasetKind::Mnist | DatasetKind::FashionMnist => Preprocess::plain(28, 28),
-            DatasetKind::Cifar10 => Preprocess { hflip: aug, ..Preprocess::plain(32, 32) },
+            DatasetKind::Cifar10 => Preprocess {
+                hflip: aug,
+                ..Preprocess::plain(32, 32)
+            },
             DatasetKind::Imagenette => Preprocess {
                 out_h: 224,
                 out_w: 224,
@@ -65,7 +75,11 @@ impl Preprocess {
 
     /// The same with a per-channel standardisation after `/255`.
     pub fn with_mean_std(self, mean: &[f32], std: &[f32]) -> Preprocess {
-        Preprocess { mean: mean.to_vec(), std: std.to_vec(), ..self }
+        Preprocess {
+            mean: mean.to_vec(),
+            std: std.to_vec(),
+            ..self
+        }
     }
 
     /// Checks that this preprocessing fits the dataset's images.
@@ -85,7 +99,9 @@ impl Preprocess {
             )));
         }
         if let Some(s) = self.std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-            return Err(Error::Invalid(format!("preprocess: std {s} is not a positive number")));
+            return Err(Error::Invalid(format!(
+                "preprocess: std {s} is not a positive number"
+            )));
         }
         Ok(())
     }
@@ -102,7 +118,11 @@ impl Preprocess {
                 let mut t = [0f32; 256];
                 for (v, slot) in t.iter_mut().enumerate() {
                     let x = v as f32 / 255.0;
-                    *slot = if self.mean.is_empty() { x } else { (x - self.mean[ch]) / self.std[ch] };
+                    *slot = if self.mean.is_empty() {
+                        x
+                    } else {
+                        (x - self.mean[ch]) / self.std[ch]
+                    };
                 }
                 t
             })
@@ -148,14 +168,30 @@ impl Preprocess {
 
     /// Preprocesses image `index` of `ds` as the sample at `position` of `epoch` with `seed`
     /// (the stream of [`crate::order::augment_rng`]). Convenience for tests and single images.
-    pub fn image(&self, ds: &Dataset, index: usize, seed: u64, epoch: u64, position: u64) -> Result<Vec<f32>> {
+    pub fn image(
+        &self,
+        ds: &Dataset,
+        index: usize,
+        seed: u64,
+        epoch: u64,
+        position: u64,
+    ) -> Result<Vec<f32>> {
         self.check(ds)?;
         if index >= ds.len() {
-            return Err(Error::Invalid(format!("image {index} is out of range (dataset has {})", ds.len())));
+            return Err(Error::Invalid(format!(
+                "image {index} is out of range (dataset has {})",
+                ds.len()
+            )));
         }
         let mut out = vec![0f32; self.out_len(ds.c)];
         let mut rng = crate::order::augment_rng(seed, epoch, position);
-        self.apply(ds.image(index), (ds.c, ds.h, ds.w), &self.tables(ds.c), &mut rng, &mut out);
+        self.apply(
+            ds.image(index),
+            (ds.c, ds.h, ds.w),
+            &self.tables(ds.c),
+            &mut rng,
+            &mut out,
+        );
         Ok(out)
     }
 }
@@ -166,7 +202,15 @@ mod tests {
 
     fn ramp(c: usize, h: usize, w: usize) -> Dataset {
         let n = c * h * w;
-        Dataset::new((0..n).map(|i| (i % 251) as u8).collect(), vec![0], c, h, w, 1).unwrap()
+        Dataset::new(
+            (0..n).map(|i| (i % 251) as u8).collect(),
+            vec![0],
+            c,
+            h,
+            w,
+            1,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -180,8 +224,12 @@ mod tests {
     #[test]
     fn center_crop_and_mean_std() {
         let ds = ramp(3, 6, 6);
-        let p =
-            Preprocess { out_h: 4, out_w: 2, ..Preprocess::plain(6, 6) }.with_mean_std(&IMAGENET_MEAN, &IMAGENET_STD);
+        let p = Preprocess {
+            out_h: 4,
+            out_w: 2,
+            ..Preprocess::plain(6, 6)
+        }
+        .with_mean_std(&IMAGENET_MEAN, &IMAGENET_STD);
         let out = p.image(&ds, 0, 0, 0, 0).unwrap();
         // Center: dy = (6-4)/2 = 1, dx = (6-2)/2 = 2.
         for ch in 0..3 {
@@ -198,7 +246,13 @@ mod tests {
     #[test]
     fn random_crop_and_flip_follow_the_documented_draws() {
         let ds = ramp(2, 8, 8);
-        let p = Preprocess { out_h: 5, out_w: 3, random_crop: true, hflip: true, ..Preprocess::plain(8, 8) };
+        let p = Preprocess {
+            out_h: 5,
+            out_w: 3,
+            random_crop: true,
+            hflip: true,
+            ..Preprocess::plain(8, 8)
+        };
         let mut flips = [0usize; 2];
         for pos in 0..64u64 {
             let out = p.image(&ds, 0, 9, 2, pos).unwrap();
@@ -224,8 +278,17 @@ mod tests {
     fn check_rejects_bad_configs() {
         let ds = ramp(3, 4, 4);
         assert!(Preprocess::plain(5, 4).check(&ds).is_err());
-        assert!(Preprocess::plain(4, 4).with_mean_std(&[0.5], &[0.5]).check(&ds).is_err());
-        assert!(Preprocess::plain(4, 4).with_mean_std(&[0.5; 3], &[0.5, 0.0, 0.5]).check(&ds).is_err());
-        assert!(Preprocess::plain(4, 4).with_mean_std(&[0.5; 3], &[0.5; 3]).check(&ds).is_ok());
+        assert!(Preprocess::plain(4, 4)
+            .with_mean_std(&[0.5], &[0.5])
+            .check(&ds)
+            .is_err());
+        assert!(Preprocess::plain(4, 4)
+            .with_mean_std(&[0.5; 3], &[0.5, 0.0, 0.5])
+            .check(&ds)
+            .is_err());
+        assert!(Preprocess::plain(4, 4)
+            .with_mean_std(&[0.5; 3], &[0.5; 3])
+            .check(&ds)
+            .is_ok());
     }
 }

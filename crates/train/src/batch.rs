@@ -154,7 +154,13 @@ impl Plan {
             )));
         }
         let tables = pre.tables(ds.c);
-        Ok(Plan { ds, pre, cfg, tables, per_epoch })
+        Ok(Plan {
+            ds,
+            pre,
+            cfg,
+            tables,
+            per_epoch,
+        })
     }
 
     /// How many batches the stream holds from the start; `None` when endless.
@@ -173,9 +179,15 @@ impl Plan {
         match self.cfg.mode {
             Mode::Train => {
                 let linear = self.cfg.start.epoch * self.per_epoch + self.cfg.start.batch + seq;
-                Position { epoch: linear / self.per_epoch, batch: linear % self.per_epoch }
+                Position {
+                    epoch: linear / self.per_epoch,
+                    batch: linear % self.per_epoch,
+                }
             }
-            Mode::Eval => Position { epoch: self.cfg.start.epoch, batch: self.cfg.start.batch + seq },
+            Mode::Eval => Position {
+                epoch: self.cfg.start.epoch,
+                batch: self.cfg.start.batch + seq,
+            },
         }
     }
 
@@ -183,7 +195,11 @@ impl Plan {
         let (ds, b) = (&*self.ds, self.cfg.batch_size);
         let first = pos.batch as usize * b;
         let rows = b.min(ds.len() - first);
-        let padded = if self.cfg.mode == Mode::Eval && self.cfg.pad_last { b } else { rows };
+        let padded = if self.cfg.mode == Mode::Eval && self.cfg.pad_last {
+            b
+        } else {
+            rows
+        };
         let len = self.pre.out_len(ds.c);
         let mut x = vec![0f32; padded * len];
         let mut y = vec![-1i32; padded];
@@ -192,7 +208,13 @@ impl Plan {
             let p = first + k;
             let idx = order[p] as usize;
             let mut rng = augment_rng(self.cfg.seed, pos.epoch, p as u64);
-            self.pre.apply(ds.image(idx), (ds.c, ds.h, ds.w), &self.tables, &mut rng, &mut x[k * len..(k + 1) * len]);
+            self.pre.apply(
+                ds.image(idx),
+                (ds.c, ds.h, ds.w),
+                &self.tables,
+                &mut rng,
+                &mut x[k * len..(k + 1) * len],
+            );
             y[k] = ds.labels[idx] as i32;
             indices.push(idx as u32);
         }
@@ -213,10 +235,18 @@ impl Plan {
 }
 
 /// Builds one batch synchronously (the same batch a [`Batcher`] with `cfg` yields at `pos`).
-pub fn build_batch(ds: &Arc<Dataset>, pre: &Preprocess, cfg: &BatchConfig, pos: Position) -> Result<HostBatch> {
+pub fn build_batch(
+    ds: &Arc<Dataset>,
+    pre: &Preprocess,
+    cfg: &BatchConfig,
+    pos: Position,
+) -> Result<HostBatch> {
     let plan = Plan::new(ds.clone(), pre.clone(), cfg.clone())?;
     if pos.batch >= plan.per_epoch {
-        return Err(Error::Invalid(format!("batch {} is past the {} batches of an epoch", pos.batch, plan.per_epoch)));
+        return Err(Error::Invalid(format!(
+            "batch {} is past the {} batches of an epoch",
+            pos.batch, plan.per_epoch
+        )));
     }
     Ok(plan.build(pos, &plan.order(pos.epoch)))
 }
@@ -238,7 +268,11 @@ pub struct Batcher<T> {
 
 impl Batcher<HostBatch> {
     /// A batcher whose items are the host batches themselves.
-    pub fn plain(ds: Arc<Dataset>, pre: Preprocess, cfg: BatchConfig) -> Result<Batcher<HostBatch>> {
+    pub fn plain(
+        ds: Arc<Dataset>,
+        pre: Preprocess,
+        cfg: BatchConfig,
+    ) -> Result<Batcher<HostBatch>> {
         Batcher::new(ds, pre, cfg, Ok)
     }
 }
@@ -246,12 +280,19 @@ impl Batcher<HostBatch> {
 impl<T: Send + 'static> Batcher<T> {
     /// Starts the producer threads. `hook` runs on them, once per batch, in no particular thread
     /// order; its outputs reach the consumer in stream order.
-    pub fn new<F>(ds: Arc<Dataset>, pre: Preprocess, cfg: BatchConfig, hook: F) -> Result<Batcher<T>>
+    pub fn new<F>(
+        ds: Arc<Dataset>,
+        pre: Preprocess,
+        cfg: BatchConfig,
+        hook: F,
+    ) -> Result<Batcher<T>>
     where
         F: Fn(HostBatch) -> Result<T> + Send + Sync + 'static,
     {
         if cfg.threads == 0 {
-            return Err(Error::Invalid("batcher: at least one producer thread is needed".into()));
+            return Err(Error::Invalid(
+                "batcher: at least one producer thread is needed".into(),
+            ));
         }
         let threads = cfg.threads;
         let depth = (cfg.prefetch / threads).max(1);
@@ -276,11 +317,22 @@ impl<T: Send + 'static> Batcher<T> {
                     for h in handles {
                         let _ = h.join();
                     }
-                    return Err(Error::Producer(format!("cannot start a producer thread: {e}")));
+                    return Err(Error::Producer(format!(
+                        "cannot start a producer thread: {e}"
+                    )));
                 }
             }
         }
-        Ok(Batcher { rx, handles, stop, seq: 0, total, per_epoch, done: false, wait: Duration::ZERO })
+        Ok(Batcher {
+            rx,
+            handles,
+            stop,
+            seq: 0,
+            total,
+            per_epoch,
+            done: false,
+            wait: Duration::ZERO,
+        })
     }
 
     /// The next batch, `None` at the end of the stream (or after an error was returned).
@@ -372,7 +424,12 @@ fn produce<T>(
             let order = &cached.as_ref().expect("just filled").1;
             let batch = plan.build(pos, order);
             let rows = batch.rows;
-            hook(batch).map(|value| Ready { epoch: pos.epoch, index: pos.batch, rows, value })
+            hook(batch).map(|value| Ready {
+                epoch: pos.epoch,
+                index: pos.batch,
+                rows,
+                value,
+            })
         }));
         let msg = match outcome {
             Ok(r) => r,
@@ -382,7 +439,10 @@ fn produce<T>(
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "a non-string panic".into());
-                Err(Error::Producer(format!("panicked at epoch {} batch {}: {what}", pos.epoch, pos.batch)))
+                Err(Error::Producer(format!(
+                    "panicked at epoch {} batch {}: {what}",
+                    pos.epoch, pos.batch
+                )))
             }
         };
         let failed = msg.is_err();

@@ -86,7 +86,8 @@ const MAX_HEADER: u64 = 100 << 20;
 
 /// Writes `tensors` and `metadata` to `path` atomically.
 pub fn write(path: &Path, tensors: &[View<'_>], metadata: &BTreeMap<String, String>) -> Result<()> {
-    let header = header_bytes(tensors, metadata).map_err(|m| Error::Invalid(format!("{}: {m}", path.display())))?;
+    let header = header_bytes(tensors, metadata)
+        .map_err(|m| Error::Invalid(format!("{}: {m}", path.display())))?;
     write_atomic(path, |w| {
         w.write_all(&(header.len() as u64).to_le_bytes())?;
         w.write_all(&header)?;
@@ -101,22 +102,35 @@ pub fn write(path: &Path, tensors: &[View<'_>], metadata: &BTreeMap<String, Stri
 }
 
 /// The JSON header, space-padded to a multiple of 8 bytes; `Err` names the bad tensor.
-fn header_bytes(tensors: &[View<'_>], metadata: &BTreeMap<String, String>) -> std::result::Result<Vec<u8>, String> {
+fn header_bytes(
+    tensors: &[View<'_>],
+    metadata: &BTreeMap<String, String>,
+) -> std::result::Result<Vec<u8>, String> {
     let mut seen = HashSet::new();
     let mut parts = Vec::with_capacity(tensors.len() + 1);
     if !metadata.is_empty() {
-        let m: serde_json::Map<String, Value> =
-            metadata.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect();
+        let m: serde_json::Map<String, Value> = metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+            .collect();
         parts.push(format!("{}:{}", Value::from(METADATA), Value::Object(m)));
     }
     let mut offset = 0usize;
     for t in tensors {
         if t.name.is_empty() || t.name == METADATA || !seen.insert(t.name) {
-            return Err(format!("tensor name \"{}\" is empty, reserved or repeated", t.name));
+            return Err(format!(
+                "tensor name \"{}\" is empty, reserved or repeated",
+                t.name
+            ));
         }
         let count = t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
         if count != Some(t.data.len()) {
-            return Err(format!("tensor \"{}\": shape {:?} does not hold {} values", t.name, t.shape, t.data.len()));
+            return Err(format!(
+                "tensor \"{}\": shape {:?} does not hold {} values",
+                t.name,
+                t.shape,
+                t.data.len()
+            ));
         }
         let end = offset + 4 * t.data.len();
         parts.push(format!(
@@ -137,7 +151,10 @@ fn header_bytes(tensors: &[View<'_>], metadata: &BTreeMap<String, String>) -> st
 /// Writes a file through `fill` atomically: a temporary file beside `path`, `fsync`, rename over
 /// `path`, then `fsync` of the directory. If anything fails, `path` is untouched and the temporary
 /// file is removed.
-pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+pub fn write_atomic(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -148,7 +165,11 @@ pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::R
         .ok_or_else(|| Error::Invalid(format!("{}: not a file path", path.display())))?
         .to_string_lossy()
         .into_owned();
-    let tmp = dir.join(format!(".{name}.tmp-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
+    let tmp = dir.join(format!(
+        ".{name}.tmp-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
     let result = (|| -> std::io::Result<()> {
         let file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
@@ -180,7 +201,13 @@ pub fn read(path: &Path) -> Result<Checkpoint> {
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     let bad = |offset: u64, msg: String| Error::format(path, offset, msg);
     if bytes.len() < 8 {
-        return Err(bad(0, format!("file has {} bytes, fewer than the 8-byte header length", bytes.len())));
+        return Err(bad(
+            0,
+            format!(
+                "file has {} bytes, fewer than the 8-byte header length",
+                bytes.len()
+            ),
+        ));
     }
     let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
     let avail = bytes.len() as u64 - 8;
@@ -195,21 +222,30 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
         .map_err(|e| bad(8 + e.valid_up_to() as u64, "header is not UTF-8".into()))?;
     let json: Value = serde_json::from_str(text.trim_end_matches(' '))
         .map_err(|e| bad(8, format!("header is not valid JSON: {e}")))?;
-    let obj = json.as_object().ok_or_else(|| bad(8, "header is not a JSON object".into()))?;
+    let obj = json
+        .as_object()
+        .ok_or_else(|| bad(8, "header is not a JSON object".into()))?;
 
     let mut metadata = BTreeMap::new();
     let mut entries = Vec::new(); // (begin, end, name, shape, dtype)
     for (name, v) in obj {
         if name == METADATA {
-            let m = v.as_object().ok_or_else(|| bad(8, "__metadata__ is not an object".into()))?;
+            let m = v
+                .as_object()
+                .ok_or_else(|| bad(8, "__metadata__ is not an object".into()))?;
             for (k, v) in m {
-                let s = v.as_str().ok_or_else(|| bad(8, format!("__metadata__ value of \"{k}\" is not a string")))?;
+                let s = v.as_str().ok_or_else(|| {
+                    bad(8, format!("__metadata__ value of \"{k}\" is not a string"))
+                })?;
                 metadata.insert(k.clone(), s.to_string());
             }
             continue;
         }
         let entry = |msg: &str| bad(8, format!("tensor \"{name}\": {msg}"));
-        let dtype = v.get("dtype").and_then(Value::as_str).ok_or_else(|| entry("missing string \"dtype\""))?;
+        let dtype = v
+            .get("dtype")
+            .and_then(Value::as_str)
+            .ok_or_else(|| entry("missing string \"dtype\""))?;
         let shape: Vec<usize> = v
             .get("shape")
             .and_then(Value::as_array)
@@ -222,7 +258,9 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
             .filter(|o: &Vec<u64>| o.len() == 2 && o[0] <= o[1])
             .ok_or_else(|| entry("\"data_offsets\" is not [begin, end] with begin <= end"))?;
         if dtype != "F32" && dtype != "I32" {
-            return Err(entry(&format!("dtype {dtype} is not supported (netspec reads F32 and I32)")));
+            return Err(entry(&format!(
+                "dtype {dtype} is not supported (netspec reads F32 and I32)"
+            )));
         }
         let need = shape.iter().try_fold(4u64, |a, &d| a.checked_mul(d as u64));
         if need != Some(offs[1] - offs[0]) {
@@ -244,7 +282,11 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     for (begin, end, name, shape, is_f32) in entries {
         let file_at = data_start as u64 + begin;
         if begin != at {
-            let what = if begin > at { "a gap before" } else { "an overlap with" };
+            let what = if begin > at {
+                "a gap before"
+            } else {
+                "an overlap with"
+            };
             return Err(bad(
                 file_at,
                 format!("tensor \"{name}\" starts at buffer byte {begin}: {what} the previous tensor (ending at {at})"),
@@ -260,7 +302,9 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
             ));
         }
         let raw = &buffer[begin as usize..end as usize];
-        let words = raw.chunks_exact(4).map(|c| <[u8; 4]>::try_from(c).expect("4 bytes"));
+        let words = raw
+            .chunks_exact(4)
+            .map(|c| <[u8; 4]>::try_from(c).expect("4 bytes"));
         let data = if is_f32 {
             TensorData::F32(words.map(f32::from_le_bytes).collect())
         } else {
@@ -272,16 +316,29 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     if at != buffer.len() as u64 {
         return Err(bad(
             data_start as u64 + at,
-            format!("{} trailing bytes after the last tensor", buffer.len() as u64 - at),
+            format!(
+                "{} trailing bytes after the last tensor",
+                buffer.len() as u64 - at
+            ),
         ));
     }
     Ok(Checkpoint { tensors, metadata })
 }
 
 /// Saves a named list of `f32` tensors `(name, shape, values)` with metadata, atomically.
-pub fn save_f32(path: &Path, tensors: &[(&str, &[usize], &[f32])], metadata: &BTreeMap<String, String>) -> Result<()> {
-    let views: Vec<View<'_>> =
-        tensors.iter().map(|&(name, shape, data)| View { name, shape, data: DataRef::F32(data) }).collect();
+pub fn save_f32(
+    path: &Path,
+    tensors: &[(&str, &[usize], &[f32])],
+    metadata: &BTreeMap<String, String>,
+) -> Result<()> {
+    let views: Vec<View<'_>> = tensors
+        .iter()
+        .map(|&(name, shape, data)| View {
+            name,
+            shape,
+            data: DataRef::F32(data),
+        })
+        .collect();
     write(path, &views, metadata)
 }
 
@@ -296,9 +353,11 @@ pub fn load_f32(path: &Path) -> Result<(Vec<NamedF32>, BTreeMap<String, String>)
         .into_iter()
         .map(|t| match t.data {
             TensorData::F32(d) => Ok((t.name, t.shape, d)),
-            TensorData::I32(_) => {
-                Err(Error::Invalid(format!("{}: tensor \"{}\" is I32, expected F32", path.display(), t.name)))
-            }
+            TensorData::I32(_) => Err(Error::Invalid(format!(
+                "{}: tensor \"{}\" is I32, expected F32",
+                path.display(),
+                t.name
+            ))),
         })
         .collect::<Result<Vec<_>>>()?;
     Ok((tensors, ck.metadata))

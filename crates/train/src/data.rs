@@ -37,10 +37,19 @@ pub struct Dataset {
 
 impl Dataset {
     /// Checks that the sizes agree and every label is a class index.
-    pub fn new(images: Vec<u8>, labels: Vec<u8>, c: usize, h: usize, w: usize, classes: usize) -> Result<Dataset> {
+    pub fn new(
+        images: Vec<u8>,
+        labels: Vec<u8>,
+        c: usize,
+        h: usize,
+        w: usize,
+        classes: usize,
+    ) -> Result<Dataset> {
         let per = c * h * w;
         if per == 0 || classes == 0 {
-            return Err(Error::Invalid(format!("dataset: empty image shape {c}x{h}x{w} or no classes ({classes})")));
+            return Err(Error::Invalid(format!(
+                "dataset: empty image shape {c}x{h}x{w} or no classes ({classes})"
+            )));
         }
         if images.len() != labels.len() * per {
             return Err(Error::Invalid(format!(
@@ -56,7 +65,14 @@ impl Dataset {
                 labels[i]
             )));
         }
-        Ok(Dataset { images, labels, c, h, w, classes })
+        Ok(Dataset {
+            images,
+            labels,
+            c,
+            h,
+            w,
+            classes,
+        })
     }
 
     /// Number of images.
@@ -106,8 +122,12 @@ pub enum Split {
 }
 
 impl DatasetKind {
-    pub const ALL: [DatasetKind; 4] =
-        [DatasetKind::Mnist, DatasetKind::FashionMnist, DatasetKind::Cifar10, DatasetKind::Imagenette];
+    pub const ALL: [DatasetKind; 4] = [
+        DatasetKind::Mnist,
+        DatasetKind::FashionMnist,
+        DatasetKind::Cifar10,
+        DatasetKind::Imagenette,
+    ];
 
     /// The name used in traces and on the command line.
     pub fn name(self) -> &'static str {
@@ -121,7 +141,10 @@ impl DatasetKind {
 
     pub fn classes(self) -> usize {
         match self {
-            DatasetKind::Mnist | DatasetKind::FashionMnist | DatasetKind::Cifar10 | DatasetKind::Imagenette => 10,
+            DatasetKind::Mnist
+            | DatasetKind::FashionMnist
+            | DatasetKind::Cifar10
+            | DatasetKind::Imagenette => 10,
         }
     }
 
@@ -130,7 +153,9 @@ impl DatasetKind {
         match (self, split) {
             (DatasetKind::Mnist | DatasetKind::FashionMnist, _) => (1, 28, 28),
             (DatasetKind::Cifar10, _) => (3, 32, 32),
-            (DatasetKind::Imagenette, Split::Train) => (3, IMAGENETTE_TRAIN_SIZE, IMAGENETTE_TRAIN_SIZE),
+            (DatasetKind::Imagenette, Split::Train) => {
+                (3, IMAGENETTE_TRAIN_SIZE, IMAGENETTE_TRAIN_SIZE)
+            }
             (DatasetKind::Imagenette, Split::Test) => (3, IMAGENETTE_VAL_SIZE, IMAGENETTE_VAL_SIZE),
         }
     }
@@ -148,10 +173,16 @@ impl DatasetKind {
 impl std::str::FromStr for DatasetKind {
     type Err = Error;
     fn from_str(s: &str) -> Result<DatasetKind> {
-        DatasetKind::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
-            let names: Vec<_> = DatasetKind::ALL.iter().map(|k| k.name()).collect();
-            Error::Invalid(format!("unknown dataset '{s}' (expected one of: {})", names.join(", ")))
-        })
+        DatasetKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = DatasetKind::ALL.iter().map(|k| k.name()).collect();
+                Error::Invalid(format!(
+                    "unknown dataset '{s}' (expected one of: {})",
+                    names.join(", ")
+                ))
+            })
     }
 }
 
@@ -187,7 +218,9 @@ pub fn load(dir: &Path, kind: DatasetKind, split: Split) -> Result<Dataset> {
         }
         DatasetKind::Cifar10 => {
             let files: Vec<PathBuf> = match split {
-                Split::Train => (1..=5).map(|i| dir.join(format!("data_batch_{i}.bin"))).collect(),
+                Split::Train => (1..=5)
+                    .map(|i| dir.join(format!("data_batch_{i}.bin")))
+                    .collect(),
                 Split::Test => vec![dir.join("test_batch.bin")],
             };
             load_cifar10_files(&files)
@@ -215,7 +248,10 @@ fn find_idx(dir: &Path, name: &str) -> Result<PathBuf> {
             &gz,
             std::io::Error::new(
                 std::io::ErrorKind::NotFound,
-                format!("not found (nor {}); for Fashion-MNIST run scripts/setup/data.sh", plain.display()),
+                format!(
+                    "not found (nor {}); for Fashion-MNIST run scripts/setup/data.sh",
+                    plain.display()
+                ),
             ),
         ))
     }
@@ -240,7 +276,12 @@ pub fn load_idx(images_path: &Path, labels_path: &Path, classes: usize) -> Resul
     let total = n
         .checked_mul(rows)
         .and_then(|v| v.checked_mul(cols))
-        .ok_or_else(|| img.err_at(4, format!("{n} images of {rows}x{cols} overflow the address space")))?;
+        .ok_or_else(|| {
+            img.err_at(
+                4,
+                format!("{n} images of {rows}x{cols} overflow the address space"),
+            )
+        })?;
     let images = img.bytes(total, &format!("pixel data ({n} images of {rows}x{cols})"))?;
     img.expect_end()?;
 
@@ -254,7 +295,13 @@ pub fn load_idx(images_path: &Path, labels_path: &Path, classes: usize) -> Resul
     }
     let m = lab.u32_be("the label count")? as usize;
     if m != n {
-        return Err(lab.err_at(4, format!("{m} labels, but the image file {} holds {n} images", images_path.display())));
+        return Err(lab.err_at(
+            4,
+            format!(
+                "{m} labels, but the image file {} holds {n} images",
+                images_path.display()
+            ),
+        ));
     }
     let labels = lab.bytes(n, &format!("{n} labels"))?;
     lab.expect_end()?;
@@ -330,12 +377,22 @@ pub fn load_imagenette_file(path: &Path, size: usize) -> Result<Dataset> {
 }
 
 /// Every label must be a class index; the error names the label's byte offset.
-fn check_labels(src: &Source, labels: &[u8], first: u64, stride: u64, classes: usize) -> Result<()> {
+fn check_labels(
+    src: &Source,
+    labels: &[u8],
+    first: u64,
+    stride: u64,
+    classes: usize,
+) -> Result<()> {
     match labels.iter().position(|&l| l as usize >= classes) {
         None => Ok(()),
         Some(i) => Err(src.err_at(
             first + i as u64 * stride,
-            format!("label {} of image {i} is not a class index (expected 0..{})", labels[i], classes - 1),
+            format!(
+                "label {} of image {i} is not a class index (expected 0..{})",
+                labels[i],
+                classes - 1
+            ),
         )),
     }
 }
@@ -357,9 +414,17 @@ impl Source {
             let b = buf.fill_buf().map_err(|e| Error::io(path, e))?;
             b.len() >= 2 && b[0] == 0x1f && b[1] == 0x8b
         };
-        let inner: Box<dyn Read> =
-            if magic { Box::new(BufReader::with_capacity(1 << 16, GzDecoder::new(buf))) } else { Box::new(buf) };
-        Ok(Source { path: path.to_path_buf(), inner, offset: 0, gzip: magic })
+        let inner: Box<dyn Read> = if magic {
+            Box::new(BufReader::with_capacity(1 << 16, GzDecoder::new(buf)))
+        } else {
+            Box::new(buf)
+        };
+        Ok(Source {
+            path: path.to_path_buf(),
+            inner,
+            offset: 0,
+            gzip: magic,
+        })
     }
 
     fn err_at(&self, offset: u64, msg: impl Into<String>) -> Error {
@@ -387,7 +452,10 @@ impl Source {
 
     fn read_error(&self, got: usize, e: std::io::Error) -> Error {
         if self.gzip {
-            self.err_at(self.offset + got as u64, format!("the gzip stream is corrupt or truncated: {e}"))
+            self.err_at(
+                self.offset + got as u64,
+                format!("the gzip stream is corrupt or truncated: {e}"),
+            )
         } else {
             Error::io(&self.path, e)
         }
@@ -400,7 +468,11 @@ impl Source {
         if got < buf.len() {
             return Err(self.err_at(
                 at,
-                format!("truncated: expected {} bytes of {what}, the file ends at byte {}", buf.len(), at + got as u64),
+                format!(
+                    "truncated: expected {} bytes of {what}, the file ends at byte {}",
+                    buf.len(),
+                    at + got as u64
+                ),
             ));
         }
         Ok(())
@@ -425,7 +497,10 @@ impl Source {
             if got < chunk {
                 return Err(self.err_at(
                     at,
-                    format!("truncated: expected {n} bytes of {what}, the file ends at byte {}", self.offset),
+                    format!(
+                        "truncated: expected {n} bytes of {what}, the file ends at byte {}",
+                        self.offset
+                    ),
                 ));
             }
         }

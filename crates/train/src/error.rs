@@ -14,11 +14,19 @@ pub enum Error {
     /// A file whose bytes do not follow its format. `offset` is the byte offset in the file (for a
     /// gzip file: in the decompressed stream, and `msg` says so).
     #[error("{}: at byte {offset}: {msg}", path.display())]
-    Format { path: PathBuf, offset: u64, msg: String },
+    Format {
+        path: PathBuf,
+        offset: u64,
+        msg: String,
+    },
 
     /// A trace line that cannot be understood (`line` is 1-based).
     #[error("{}:{line}: {msg}", path.display())]
-    Trace { path: PathBuf, line: usize, msg: String },
+    Trace {
+        path: PathBuf,
+        line: usize,
+        msg: String,
+    },
 
     /// A bad argument or configuration (batch size 0, a crop larger than the image, …).
     #[error("{0}")]
@@ -35,12 +43,19 @@ pub enum Error {
     /// The training loss became NaN or infinite; no state from that step was saved.
     #[error("training diverged at step {step}: the loss is {loss}; no state from this step was saved{}",
         match checkpoint { Some(p) => format!(" (the last good checkpoint is {})", p.display()), None => String::new() })]
-    NonFinite { step: u64, loss: f32, checkpoint: Option<PathBuf> },
+    NonFinite {
+        step: u64,
+        loss: f32,
+        checkpoint: Option<PathBuf>,
+    },
 
     /// Training was interrupted (Ctrl-C) after finishing step `step`.
     #[error("interrupted after step {step}; {}",
         match checkpoint { Some(p) => format!("saved {} (continue with --resume {})", p.display(), p.display()), None => "nothing was saved".into() })]
-    Interrupted { step: u64, checkpoint: Option<PathBuf> },
+    Interrupted {
+        step: u64,
+        checkpoint: Option<PathBuf>,
+    },
 
     /// An error from outside this crate, e.g. from a batch hook that uploads to a device.
     #[error(transparent)]
@@ -49,16 +64,26 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(path: &Path, err: std::io::Error) -> Error {
-        Error::Io { path: path.to_path_buf(), err }
+        Error::Io {
+            path: path.to_path_buf(),
+            err,
+        }
     }
 
     pub(crate) fn format(path: &Path, offset: u64, msg: impl Into<String>) -> Error {
-        Error::Format { path: path.to_path_buf(), offset, msg: msg.into() }
+        Error::Format {
+            path: path.to_path_buf(),
+            offset,
+            msg: msg.into(),
+        }
     }
 
     /// A PJRT error with what was being done.
     pub fn device(what: impl Into<String>, err: pjrt::Error) -> Error {
-        Error::Device { what: what.into(), err }
+        Error::Device {
+            what: what.into(),
+            err,
+        }
     }
 
     /// Wraps any error (for hooks whose own error type is not this crate's).

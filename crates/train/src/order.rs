@@ -115,7 +115,10 @@ pub fn augment_rng(seed: u64, epoch: u64, position: u64) -> SplitMix64 {
 
 /// Fisher–Yates permutation of `0..n` for `epoch` (see the module doc).
 pub fn permutation(n: usize, seed: u64, epoch: u64) -> Vec<u32> {
-    assert!(n <= u32::MAX as usize, "datasets hold fewer than 2^32 items");
+    assert!(
+        n <= u32::MAX as usize,
+        "datasets hold fewer than 2^32 items"
+    );
     let mut rng = shuffle_rng(seed, epoch);
     let mut p: Vec<u32> = (0..n as u32).collect();
     for i in (1..n).rev() {

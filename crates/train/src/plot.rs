@@ -27,7 +27,10 @@ const TRAIN: Rgb = [40, 145, 60];
 
 /// Writes the curves of `trace` to `path`, as SVG or PNG by its extension.
 pub fn plot(trace: &Trace, path: &Path) -> Result<()> {
-    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
     let bytes = match ext.as_deref() {
         Some("svg") => svg(trace).into_bytes(),
         Some("png") => png(trace),
@@ -69,10 +72,21 @@ pub fn svg(trace: &Trace) -> String {
             }
             Item::Dots { pts, color, r } => {
                 for (x, y) in pts {
-                    let _ = writeln!(s, "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"{r}\" fill=\"{}\"/>", hex(*color));
+                    let _ = writeln!(
+                        s,
+                        "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"{r}\" fill=\"{}\"/>",
+                        hex(*color)
+                    );
                 }
             }
-            Item::Text { x, y, size, anchor, text, color } => {
+            Item::Text {
+                x,
+                y,
+                size,
+                anchor,
+                text,
+                color,
+            } => {
                 let a = match anchor {
                     Anchor::Start => "start",
                     Anchor::Middle => "middle",
@@ -103,7 +117,14 @@ pub fn png(trace: &Trace) -> Vec<u8> {
                 }
             }
             Item::Dots { pts, color, r } => pts.iter().for_each(|p| c.disc(*p, *r, *color)),
-            Item::Text { x, y, size, anchor, text, color } => {
+            Item::Text {
+                x,
+                y,
+                size,
+                anchor,
+                text,
+                color,
+            } => {
                 let scale = ((*size / 11.0).floor() as usize).max(1);
                 let wide = (text.chars().count() * TEXT_ADVANCE * scale) as f32;
                 let left = match anchor {
@@ -146,14 +167,42 @@ enum Anchor {
 
 /// What both backends draw.
 enum Item {
-    Rect { x: f32, y: f32, w: f32, h: f32, fill: Rgb },
-    Line { pts: Vec<(f32, f32)>, color: Rgb, width: f32 },
-    Dots { pts: Vec<(f32, f32)>, color: Rgb, r: f32 },
-    Text { x: f32, y: f32, size: f32, anchor: Anchor, text: String, color: Rgb },
+    Rect {
+        x: f32,
+        y: f32,
+        w: f32,
+        h: f32,
+        fill: Rgb,
+    },
+    Line {
+        pts: Vec<(f32, f32)>,
+        color: Rgb,
+        width: f32,
+    },
+    Dots {
+        pts: Vec<(f32, f32)>,
+        color: Rgb,
+        r: f32,
+    },
+    Text {
+        x: f32,
+        y: f32,
+        size: f32,
+        anchor: Anchor,
+        text: String,
+        color: Rgb,
+    },
 }
 
 fn text(x: f32, y: f32, size: f32, anchor: Anchor, t: impl Into<String>, color: Rgb) -> Item {
-    Item::Text { x, y, size, anchor, text: t.into(), color }
+    Item::Text {
+        x,
+        y,
+        size,
+        anchor,
+        text: t.into(),
+        color,
+    }
 }
 
 struct Series {
@@ -166,18 +215,31 @@ struct Series {
 
 fn layout(trace: &Trace) -> Vec<Item> {
     let h = &trace.header;
-    let mut items = vec![Item::Rect { x: 0.0, y: 0.0, w: WIDTH, h: HEIGHT, fill: WHITE }];
+    let mut items = vec![Item::Rect {
+        x: 0.0,
+        y: 0.0,
+        w: WIDTH,
+        h: HEIGHT,
+        fill: WHITE,
+    }];
     items.push(text(
         WIDTH / 2.0,
         30.0,
         22.0,
         Anchor::Middle,
-        format!("{} on {} ({}, {} params)", h.netspec_name, h.dataset, h.phase, h.total_params),
+        format!(
+            "{} on {} ({}, {} params)",
+            h.netspec_name, h.dataset, h.phase, h.total_params
+        ),
         INK,
     ));
 
     // Loss: the raw line (thinned to an envelope when long) and the smoothed line.
-    let steps: Vec<(f64, f64)> = trace.steps.iter().map(|s| (s.step as f64, s.loss)).collect();
+    let steps: Vec<(f64, f64)> = trace
+        .steps
+        .iter()
+        .map(|s| (s.step as f64, s.loss))
+        .collect();
     let smoothed = smooth(&steps.iter().map(|p| p.1).collect::<Vec<_>>());
     let stride = steps.len().div_ceil(1000).max(1);
     let smooth_pts: Vec<(f64, f64)> = steps
@@ -188,19 +250,61 @@ fn layout(trace: &Trace) -> Vec<Item> {
         .map(|(_, (p, s))| (p.0, *s))
         .collect();
     let loss = [
-        Series { name: "loss", pts: envelope(&steps, stride), color: RAW, width: 1.0, dots: false },
-        Series { name: "smoothed", pts: smooth_pts, color: SMOOTH, width: 2.0, dots: false },
+        Series {
+            name: "loss",
+            pts: envelope(&steps, stride),
+            color: RAW,
+            width: 1.0,
+            dots: false,
+        },
+        Series {
+            name: "smoothed",
+            pts: smooth_pts,
+            color: SMOOTH,
+            width: 2.0,
+            dots: false,
+        },
     ];
-    panel(&mut items, (70.0, 70.0, 440.0, 330.0), "loss per step", "step", &loss, false);
+    panel(
+        &mut items,
+        (70.0, 70.0, 440.0, 330.0),
+        "loss per step",
+        "step",
+        &loss,
+        false,
+    );
 
     let acc = |f: fn(&crate::trace::EpochLine) -> Option<f64>| -> Vec<(f64, f64)> {
-        trace.epochs.iter().filter_map(|e| f(e).map(|a| ((e.epoch + 1) as f64, 100.0 * a))).collect()
+        trace
+            .epochs
+            .iter()
+            .filter_map(|e| f(e).map(|a| ((e.epoch + 1) as f64, 100.0 * a)))
+            .collect()
     };
     let accuracy = [
-        Series { name: "test", pts: acc(|e| e.test_acc), color: TEST, width: 2.0, dots: true },
-        Series { name: "train", pts: acc(|e| e.train_acc), color: TRAIN, width: 2.0, dots: true },
+        Series {
+            name: "test",
+            pts: acc(|e| e.test_acc),
+            color: TEST,
+            width: 2.0,
+            dots: true,
+        },
+        Series {
+            name: "train",
+            pts: acc(|e| e.train_acc),
+            color: TRAIN,
+            width: 2.0,
+            dots: true,
+        },
     ];
-    panel(&mut items, (630.0, 70.0, 440.0, 330.0), "accuracy (%) per epoch", "epochs done", &accuracy, true);
+    panel(
+        &mut items,
+        (630.0, 70.0, 440.0, 330.0),
+        "accuracy (%) per epoch",
+        "epochs done",
+        &accuracy,
+        true,
+    );
     items
 }
 
@@ -235,20 +339,44 @@ fn panel(
     percent: bool,
 ) {
     items.push(text(px, py - 12.0, 16.0, Anchor::Start, title, INK));
-    let finite = || series.iter().flat_map(|s| s.pts.iter()).filter(|p| p.0.is_finite() && p.1.is_finite());
+    let finite = || {
+        series
+            .iter()
+            .flat_map(|s| s.pts.iter())
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+    };
     if finite().next().is_none() {
         frame(items, px, py, pw, ph);
-        let what = if percent { "no accuracy in epoch lines" } else { "no steps" };
-        items.push(text(px + pw / 2.0, py + ph / 2.0, 14.0, Anchor::Middle, what, AXIS));
+        let what = if percent {
+            "no accuracy in epoch lines"
+        } else {
+            "no steps"
+        };
+        items.push(text(
+            px + pw / 2.0,
+            py + ph / 2.0,
+            14.0,
+            Anchor::Middle,
+            what,
+            AXIS,
+        ));
         return;
     }
-    let (mut x0, mut x1) = finite().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.0), b.max(p.0)));
-    let (mut y0, mut y1) = finite().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    let (mut x0, mut x1) = finite().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+        (a.min(p.0), b.max(p.0))
+    });
+    let (mut y0, mut y1) = finite().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+        (a.min(p.1), b.max(p.1))
+    });
     if x1 - x0 < 1.0 {
         x0 -= 0.5;
         x1 += 0.5;
     }
-    let pad = if y1 > y0 { 0.05 * (y1 - y0) } else { 0.5f64.max(0.05 * y0.abs()) };
+    let pad = if y1 > y0 {
+        0.05 * (y1 - y0)
+    } else {
+        0.5f64.max(0.05 * y0.abs())
+    };
     y0 -= pad;
     y1 += pad;
     if percent {
@@ -260,15 +388,30 @@ fn panel(
 
     for t in ticks(y0, y1) {
         let y = sy(t.0);
-        items.push(Item::Line { pts: vec![(px, y), (px + pw, y)], color: GRID, width: 1.0 });
+        items.push(Item::Line {
+            pts: vec![(px, y), (px + pw, y)],
+            color: GRID,
+            width: 1.0,
+        });
         items.push(text(px - 6.0, y + 4.0, 12.0, Anchor::End, t.1, AXIS));
     }
     for t in ticks(x0, x1) {
         let x = sx(t.0);
-        items.push(Item::Line { pts: vec![(x, py), (x, py + ph)], color: GRID, width: 1.0 });
+        items.push(Item::Line {
+            pts: vec![(x, py), (x, py + ph)],
+            color: GRID,
+            width: 1.0,
+        });
         items.push(text(x, py + ph + 18.0, 12.0, Anchor::Middle, t.1, AXIS));
     }
-    items.push(text(px + pw / 2.0, py + ph + 42.0, 14.0, Anchor::Middle, xlabel, INK));
+    items.push(text(
+        px + pw / 2.0,
+        py + ph + 42.0,
+        14.0,
+        Anchor::Middle,
+        xlabel,
+        INK,
+    ));
     frame(items, px, py, pw, ph);
 
     for s in series {
@@ -280,9 +423,17 @@ fn panel(
             } else if !run.is_empty() {
                 let pts = std::mem::take(&mut run);
                 if s.dots {
-                    items.push(Item::Dots { pts: pts.clone(), color: s.color, r: 3.0 });
+                    items.push(Item::Dots {
+                        pts: pts.clone(),
+                        color: s.color,
+                        r: 3.0,
+                    });
                 }
-                items.push(Item::Line { pts, color: s.color, width: s.width });
+                items.push(Item::Line {
+                    pts,
+                    color: s.color,
+                    width: s.width,
+                });
             }
         }
     }
@@ -291,10 +442,24 @@ fn panel(
     // (accuracy), on a white box so that curves passing under it do not hide it.
     let shown: Vec<&Series> = series.iter().filter(|s| !s.pts.is_empty()).collect();
     let lx = px + pw - 110.0;
-    let mut ly = if percent { py + ph - 18.0 * shown.len() as f32 } else { py + 20.0 };
-    items.push(Item::Rect { x: lx - 8.0, y: ly - 15.0, w: 112.0, h: 18.0 * shown.len() as f32 + 4.0, fill: WHITE });
+    let mut ly = if percent {
+        py + ph - 18.0 * shown.len() as f32
+    } else {
+        py + 20.0
+    };
+    items.push(Item::Rect {
+        x: lx - 8.0,
+        y: ly - 15.0,
+        w: 112.0,
+        h: 18.0 * shown.len() as f32 + 4.0,
+        fill: WHITE,
+    });
     for s in shown {
-        items.push(Item::Line { pts: vec![(lx, ly - 4.0), (lx + 24.0, ly - 4.0)], color: s.color, width: 2.0 });
+        items.push(Item::Line {
+            pts: vec![(lx, ly - 4.0), (lx + 24.0, ly - 4.0)],
+            color: s.color,
+            width: 2.0,
+        });
         items.push(text(lx + 30.0, ly, 12.0, Anchor::Start, s.name, INK));
         ly += 18.0;
     }
@@ -302,7 +467,11 @@ fn panel(
 
 fn frame(items: &mut Vec<Item>, x: f32, y: f32, w: f32, h: f32) {
     let pts = vec![(x, y), (x + w, y), (x + w, y + h), (x, y + h), (x, y)];
-    items.push(Item::Line { pts, color: AXIS, width: 1.0 });
+    items.push(Item::Line {
+        pts,
+        color: AXIS,
+        width: 1.0,
+    });
 }
 
 /// About five round tick values (1, 2 or 5 times a power of ten) in `[lo, hi]`, with labels.
@@ -324,7 +493,10 @@ fn ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
     let mut k = (lo / step).ceil();
     while k * step <= hi + step * 1e-9 {
         let v = k * step;
-        out.push((v, format!("{:.*}", decimals, if v == 0.0 { 0.0 } else { v })));
+        out.push((
+            v,
+            format!("{:.*}", decimals, if v == 0.0 { 0.0 } else { v }),
+        ));
         k += 1.0;
     }
     out
@@ -335,7 +507,10 @@ fn hex(c: Rgb) -> String {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

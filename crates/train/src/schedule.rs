@@ -28,7 +28,12 @@ pub enum Schedule {
 
 impl Schedule {
     /// Warmup and length given in epochs of `steps_per_epoch` steps.
-    pub fn warmup_cosine_epochs(peak: f64, warmup_epochs: u64, epochs: u64, steps_per_epoch: u64) -> Schedule {
+    pub fn warmup_cosine_epochs(
+        peak: f64,
+        warmup_epochs: u64,
+        epochs: u64,
+        steps_per_epoch: u64,
+    ) -> Schedule {
         Schedule::WarmupCosine {
             peak,
             warmup_steps: warmup_epochs * steps_per_epoch,
@@ -40,7 +45,11 @@ impl Schedule {
     pub fn lr(&self, step: u64) -> f32 {
         match *self {
             Schedule::Constant { lr } => lr as f32,
-            Schedule::WarmupCosine { peak, warmup_steps: w, total_steps: t } => {
+            Schedule::WarmupCosine {
+                peak,
+                warmup_steps: w,
+                total_steps: t,
+            } => {
                 let v = if step < w {
                     peak * (step + 1) as f64 / w as f64
                 } else if step < t {
@@ -69,7 +78,11 @@ mod tests {
     #[test]
     fn warmup_cosine_at_known_steps() {
         // W = 4, T = 12: warmup 0.25L, 0.5L, 0.75L, L; cosine over 8 steps from s = 4.
-        let s = Schedule::WarmupCosine { peak: 1e-3, warmup_steps: 4, total_steps: 12 };
+        let s = Schedule::WarmupCosine {
+            peak: 1e-3,
+            warmup_steps: 4,
+            total_steps: 12,
+        };
         let want = [
             (0, 0.25e-3),
             (1, 0.5e-3),

@@ -122,12 +122,21 @@ impl Header {
     fn to_line(&self) -> String {
         let mut l = Line::new("header")
             .raw("phase", &Value::from(self.phase.as_str()).to_string())
-            .raw("netspec_name", &Value::from(self.netspec_name.as_str()).to_string())
-            .raw("netspec_hash", &Value::from(self.netspec_hash.as_str()).to_string())
+            .raw(
+                "netspec_name",
+                &Value::from(self.netspec_name.as_str()).to_string(),
+            )
+            .raw(
+                "netspec_hash",
+                &Value::from(self.netspec_hash.as_str()).to_string(),
+            )
             .raw("config", &self.config.to_string())
             .u("total_params", self.total_params)
             .raw("dataset", &Value::from(self.dataset.as_str()).to_string())
-            .raw("emitter_version", &Value::from(self.emitter_version.as_str()).to_string());
+            .raw(
+                "emitter_version",
+                &Value::from(self.emitter_version.as_str()).to_string(),
+            );
         for (k, v) in &self.extra {
             l = l.raw(k, &v.to_string());
         }
@@ -138,7 +147,15 @@ impl Header {
 impl Step {
     /// A step line with only the required fields.
     pub fn new(step: u64, epoch: u64, loss: f64, lr: f64) -> Step {
-        Step { step, epoch, loss, lr, grad_norm: None, param_norm: None, wall_ms: None }
+        Step {
+            step,
+            epoch,
+            loss,
+            lr,
+            grad_norm: None,
+            param_norm: None,
+            wall_ms: None,
+        }
     }
 
     fn to_line(&self) -> String {
@@ -182,7 +199,10 @@ impl TraceWriter {
     /// Creates (truncates) `path` and writes the header.
     pub fn create(path: &Path, header: &Header) -> Result<TraceWriter> {
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
-        let mut w = TraceWriter { path: path.to_path_buf(), out: BufWriter::new(file) };
+        let mut w = TraceWriter {
+            path: path.to_path_buf(),
+            out: BufWriter::new(file),
+        };
         w.line(&header.to_line())?;
         Ok(w)
     }
@@ -190,8 +210,14 @@ impl TraceWriter {
     /// Opens an existing trace to add lines after its last one (a resumed run continues its trace);
     /// writes no header.
     pub fn append(path: &Path) -> Result<TraceWriter> {
-        let file = std::fs::OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, e))?;
-        Ok(TraceWriter { path: path.to_path_buf(), out: BufWriter::new(file) })
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        Ok(TraceWriter {
+            path: path.to_path_buf(),
+            out: BufWriter::new(file),
+        })
     }
 
     pub fn step(&mut self, s: &Step) -> Result<()> {
@@ -203,8 +229,11 @@ impl TraceWriter {
     }
 
     fn line(&mut self, text: &str) -> Result<()> {
-        let r =
-            self.out.write_all(text.as_bytes()).and_then(|_| self.out.write_all(b"\n")).and_then(|_| self.out.flush());
+        let r = self
+            .out
+            .write_all(text.as_bytes())
+            .and_then(|_| self.out.write_all(b"\n"))
+            .and_then(|_| self.out.flush());
         r.map_err(|e| Error::io(&self.path, e))
     }
 }
@@ -232,7 +261,11 @@ pub fn read(path: &Path) -> Result<Trace> {
 
 /// Parses trace text; `path` is only used in error messages.
 pub fn parse(text: &str, path: &Path) -> Result<Trace> {
-    let err = |line: usize, msg: String| Error::Trace { path: path.to_path_buf(), line, msg };
+    let err = |line: usize, msg: String| Error::Trace {
+        path: path.to_path_buf(),
+        line,
+        msg,
+    };
     let mut header = None;
     let mut steps = Vec::new();
     let mut epochs = Vec::new();
@@ -241,14 +274,22 @@ pub fn parse(text: &str, path: &Path) -> Result<Trace> {
         if raw.trim().is_empty() {
             continue;
         }
-        let v: Value = serde_json::from_str(&quote_non_finite(raw)).map_err(|e| err(n, format!("not JSON: {e}")))?;
-        let obj = v.as_object().ok_or_else(|| err(n, "not a JSON object".into()))?;
+        let v: Value = serde_json::from_str(&quote_non_finite(raw))
+            .map_err(|e| err(n, format!("not JSON: {e}")))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| err(n, "not a JSON object".into()))?;
         let f = Fields { obj, line: n, path };
         let kind = f.str("kind")?;
         match (kind.as_str(), header.is_some()) {
             ("header", false) => header = Some(f.header()?),
             ("header", true) => return Err(err(n, "a second header line".into())),
-            (_, false) => return Err(err(n, format!("expected the header line first, found kind \"{kind}\""))),
+            (_, false) => {
+                return Err(err(
+                    n,
+                    format!("expected the header line first, found kind \"{kind}\""),
+                ))
+            }
             ("step", true) => steps.push(Step {
                 step: f.uint("step")?,
                 epoch: f.uint("epoch")?,
@@ -272,7 +313,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Trace> {
         }
     }
     let header = header.ok_or_else(|| err(1, "empty trace: no header line".into()))?;
-    Ok(Trace { header, steps, epochs })
+    Ok(Trace {
+        header,
+        steps,
+        epochs,
+    })
 }
 
 /// Turns Python's bare `NaN`, `Infinity`, `-Infinity` (outside strings) into strings, which
@@ -297,7 +342,10 @@ fn quote_non_finite(line: &str) -> std::borrow::Cow<'_, str> {
             rest = &rest[c.len_utf8()..];
             continue;
         }
-        if let Some(tok) = ["NaN", "-Infinity", "Infinity"].into_iter().find(|t| rest.starts_with(t)) {
+        if let Some(tok) = ["NaN", "-Infinity", "Infinity"]
+            .into_iter()
+            .find(|t| rest.starts_with(t))
+        {
             out.push('"');
             out.push_str(tok);
             out.push('"');
@@ -322,10 +370,16 @@ struct Fields<'a> {
 
 impl Fields<'_> {
     fn err(&self, msg: String) -> Error {
-        Error::Trace { path: self.path.to_path_buf(), line: self.line, msg }
+        Error::Trace {
+            path: self.path.to_path_buf(),
+            line: self.line,
+            msg,
+        }
     }
     fn get(&self, key: &str) -> Result<&Value> {
-        self.obj.get(key).ok_or_else(|| self.err(format!("missing key \"{key}\"")))
+        self.obj
+            .get(key)
+            .ok_or_else(|| self.err(format!("missing key \"{key}\"")))
     }
     fn str(&self, key: &str) -> Result<String> {
         match self.get(key)? {
@@ -344,8 +398,16 @@ impl Fields<'_> {
     fn uint(&self, key: &str) -> Result<u64> {
         let v = self.get(key)?;
         v.as_u64()
-            .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 2f64.powi(53)).map(|f| f as u64))
-            .ok_or_else(|| self.err(format!("\"{key}\" must be a non-negative integer, found {v}")))
+            .or_else(|| {
+                v.as_f64()
+                    .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 2f64.powi(53))
+                    .map(|f| f as u64)
+            })
+            .ok_or_else(|| {
+                self.err(format!(
+                    "\"{key}\" must be a non-negative integer, found {v}"
+                ))
+            })
     }
     fn opt_uint(&self, key: &str) -> Result<Option<u64>> {
         match self.obj.get(key) {
@@ -370,8 +432,16 @@ impl Fields<'_> {
         }
     }
     fn header(&self) -> Result<Header> {
-        const KNOWN: [&str; 8] =
-            ["kind", "phase", "netspec_name", "netspec_hash", "config", "total_params", "dataset", "emitter_version"];
+        const KNOWN: [&str; 8] = [
+            "kind",
+            "phase",
+            "netspec_name",
+            "netspec_hash",
+            "config",
+            "total_params",
+            "dataset",
+            "emitter_version",
+        ];
         let config = self.get("config")?.clone();
         if !config.is_object() {
             return Err(self.err(format!("\"config\" must be an object, found {config}")));
@@ -429,9 +499,14 @@ impl DiffMode {
 impl std::str::FromStr for DiffMode {
     type Err = Error;
     fn from_str(s: &str) -> Result<DiffMode> {
-        DiffMode::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| {
-            Error::Invalid(format!("unknown diff mode '{s}' (expected strict, cross-gpu or cross-comp)"))
-        })
+        DiffMode::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "unknown diff mode '{s}' (expected strict, cross-gpu or cross-comp)"
+                ))
+            })
     }
 }
 
@@ -495,11 +570,27 @@ pub fn diff(a: &Trace, b: &Trace, mode: DiffMode) -> DiffReport {
             header.push(format!("{key}: A has {x}, B has {y}"));
         }
     };
-    check("netspec_name", ha.netspec_name.as_str().into(), hb.netspec_name.as_str().into());
-    check("netspec_hash", ha.netspec_hash.as_str().into(), hb.netspec_hash.as_str().into());
+    check(
+        "netspec_name",
+        ha.netspec_name.as_str().into(),
+        hb.netspec_name.as_str().into(),
+    );
+    check(
+        "netspec_hash",
+        ha.netspec_hash.as_str().into(),
+        hb.netspec_hash.as_str().into(),
+    );
     check("config", ha.config.clone(), hb.config.clone());
-    check("total_params", ha.total_params.into(), hb.total_params.into());
-    check("dataset", ha.dataset.as_str().into(), hb.dataset.as_str().into());
+    check(
+        "total_params",
+        ha.total_params.into(),
+        hb.total_params.into(),
+    );
+    check(
+        "dataset",
+        ha.dataset.as_str().into(),
+        hb.dataset.as_str().into(),
+    );
 
     let compared = a.steps.len().min(b.steps.len());
     let mut differing = 0;
@@ -508,7 +599,12 @@ pub fn diff(a: &Trace, b: &Trace, mode: DiffMode) -> DiffReport {
         let mut fields = Vec::new();
         for (name, x, y) in [("step", sa.step, sb.step), ("epoch", sa.epoch, sb.epoch)] {
             if x != y {
-                fields.push(FieldDiff { field: name, a: x as f64, b: y as f64, allowed: 0.0 });
+                fields.push(FieldDiff {
+                    field: name,
+                    a: x as f64,
+                    b: y as f64,
+                    allowed: 0.0,
+                });
             }
         }
         let pairs = [
@@ -520,18 +616,34 @@ pub fn diff(a: &Trace, b: &Trace, mode: DiffMode) -> DiffReport {
         for (name, x, y) in pairs {
             if let (Some(x), Some(y)) = (x, y) {
                 if !close(x, y, tol) {
-                    fields.push(FieldDiff { field: name, a: x, b: y, allowed: tol.0 + tol.1 * y.abs() });
+                    fields.push(FieldDiff {
+                        field: name,
+                        a: x,
+                        b: y,
+                        allowed: tol.0 + tol.1 * y.abs(),
+                    });
                 }
             }
         }
         if !fields.is_empty() {
             differing += 1;
             if first.len() < MAX_LISTED {
-                first.push(StepDiff { index: i, step: sa.step, fields });
+                first.push(StepDiff {
+                    index: i,
+                    step: sa.step,
+                    fields,
+                });
             }
         }
     }
-    DiffReport { mode, header, counts: (a.steps.len(), b.steps.len()), compared, differing, first }
+    DiffReport {
+        mode,
+        header,
+        counts: (a.steps.len(), b.steps.len()),
+        compared,
+        differing,
+        first,
+    }
 }
 
 /// JSON equality where numbers compare by value (`1` equals `1.0`, as in Python).
@@ -541,9 +653,13 @@ fn json_eq(x: &Value, y: &Value) -> bool {
             (Some(p), Some(q)) => p == q,
             _ => p == q,
         },
-        (Value::Array(p), Value::Array(q)) => p.len() == q.len() && p.iter().zip(q).all(|(p, q)| json_eq(p, q)),
+        (Value::Array(p), Value::Array(q)) => {
+            p.len() == q.len() && p.iter().zip(q).all(|(p, q)| json_eq(p, q))
+        }
         (Value::Object(p), Value::Object(q)) => {
-            p.len() == q.len() && p.iter().all(|(k, v)| q.get(k).is_some_and(|w| json_eq(v, w)))
+            p.len() == q.len()
+                && p.iter()
+                    .all(|(k, v)| q.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => x == y,
     }
@@ -552,7 +668,11 @@ fn json_eq(x: &Value, y: &Value) -> bool {
 impl fmt::Display for DiffReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (atol, rtol) = self.mode.tolerances();
-        let verdict = if self.agrees() { "traces agree" } else { "traces differ" };
+        let verdict = if self.agrees() {
+            "traces agree"
+        } else {
+            "traces differ"
+        };
         writeln!(
             f,
             "{verdict} (mode {}: atol {atol:e}, rtol {rtol:e}; {} steps compared)",
@@ -563,13 +683,20 @@ impl fmt::Display for DiffReport {
             writeln!(f, "header {h}")?;
         }
         if self.counts.0 != self.counts.1 {
-            writeln!(f, "step count: A has {}, B has {}", self.counts.0, self.counts.1)?;
+            writeln!(
+                f,
+                "step count: A has {}, B has {}",
+                self.counts.0, self.counts.1
+            )?;
         }
         for s in &self.first {
             for d in &s.fields {
                 // The index is worth printing only when step numbers do not already say it.
-                let at =
-                    if s.step == s.index as u64 + 1 { String::new() } else { format!(" (step line {})", s.index + 1) };
+                let at = if s.step == s.index as u64 + 1 {
+                    String::new()
+                } else {
+                    format!(" (step line {})", s.index + 1)
+                };
                 writeln!(
                     f,
                     "step {}{at}: {} A={} B={} |A-B|={:.3e} allowed {:.3e}",
@@ -591,7 +718,11 @@ impl fmt::Display for DiffReport {
                 self.first.len()
             )?;
         } else if self.differing > 0 {
-            writeln!(f, "{} of {} compared steps differ", self.differing, self.compared)?;
+            writeln!(
+                f,
+                "{} of {} compared steps differ",
+                self.differing, self.compared
+            )?;
         }
         Ok(())
     }

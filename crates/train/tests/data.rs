@@ -34,8 +34,15 @@ fn write(dir: &TempDir, name: &str, bytes: &[u8]) -> std::path::PathBuf {
 
 /// The error names the file and "at byte N".
 fn assert_names(err: &str, path: &Path, offset: u64) {
-    assert!(err.contains(&path.display().to_string()), "error does not name {}: {err}", path.display());
-    assert!(err.contains(&format!("at byte {offset}:")), "error does not name byte {offset}: {err}");
+    assert!(
+        err.contains(&path.display().to_string()),
+        "error does not name {}: {err}",
+        path.display()
+    );
+    assert!(
+        err.contains(&format!("at byte {offset}:")),
+        "error does not name byte {offset}: {err}"
+    );
 }
 
 #[test]
@@ -68,7 +75,12 @@ fn idx_plain_and_gzip_load_the_same() {
     let img = idx_images(3, 2, 4, &pixels);
     let lab = idx_labels(3, &[1, 0, 9]);
     let a = data::load_idx(&write(&d, "i", &img), &write(&d, "l", &lab), 10).unwrap();
-    let b = data::load_idx(&write(&d, "i.gz", &gzip(&img)), &write(&d, "l.gz", &gzip(&lab)), 10).unwrap();
+    let b = data::load_idx(
+        &write(&d, "i.gz", &gzip(&img)),
+        &write(&d, "l.gz", &gzip(&lab)),
+        10,
+    )
+    .unwrap();
     assert_eq!(a, b);
     assert_eq!((a.len(), a.c, a.h, a.w), (3, 1, 2, 4));
     assert_eq!(a.image(1), &pixels[8..16]);
@@ -82,7 +94,10 @@ fn idx_truncated_pixels_name_file_and_offset() {
     let lab = write(&d, "lab", &idx_labels(3, &[0, 1, 2]));
     let e = msg(data::load_idx(&img, &lab, 10));
     assert_names(&e, &img, 16);
-    assert!(e.contains("truncated") && e.contains("expected 12 bytes") && e.contains("ends at byte 26"), "{e}");
+    assert!(
+        e.contains("truncated") && e.contains("expected 12 bytes") && e.contains("ends at byte 26"),
+        "{e}"
+    );
 
     // The same in a gzip file: offsets count decompressed bytes, and the message says so.
     let gz = write(&d, "img.gz", &gzip(&idx_images(3, 2, 2, &[0; 10])));
@@ -103,7 +118,10 @@ fn idx_truncated_header_and_cut_gzip_stream() {
     let full = gzip(&idx_images(50, 28, 28, &vec![7; 50 * 784]));
     let cut = write(&d, "cut.gz", &full[..full.len() / 2]);
     let e = msg(data::load_idx(&cut, &lab, 10));
-    assert!(e.contains("gzip stream is corrupt or truncated") && e.contains(&cut.display().to_string()), "{e}");
+    assert!(
+        e.contains("gzip stream is corrupt or truncated") && e.contains(&cut.display().to_string()),
+        "{e}"
+    );
 }
 
 #[test]
@@ -114,7 +132,10 @@ fn idx_bad_magic_count_mismatch_label_and_trailing_data() {
 
     let swapped = msg(data::load_idx(&lab, &img, 10));
     assert_names(&swapped, &lab, 0);
-    assert!(swapped.contains("magic number 2049") && swapped.contains("expected 2051"), "{swapped}");
+    assert!(
+        swapped.contains("magic number 2049") && swapped.contains("expected 2051"),
+        "{swapped}"
+    );
 
     let short = write(&d, "lab3", &idx_labels(3, &[0, 1, 2]));
     let e = msg(data::load_idx(&img, &short, 10));
@@ -138,7 +159,10 @@ fn idx_bad_magic_count_mismatch_label_and_trailing_data() {
 fn missing_dataset_names_the_file() {
     let d = TempDir::new("missing");
     let e = msg(data::load(d.path(), DatasetKind::Mnist, Split::Train));
-    assert!(e.contains("train-images-idx3-ubyte") && e.contains("not found"), "{e}");
+    assert!(
+        e.contains("train-images-idx3-ubyte") && e.contains("not found"),
+        "{e}"
+    );
     let e = msg(data::load(d.path(), DatasetKind::Cifar10, Split::Test));
     assert!(e.contains("test_batch.bin"), "{e}");
 }
@@ -153,7 +177,11 @@ fn cifar_record(label: u8, fill: u8) -> Vec<u8> {
 fn cifar_loads_and_reports_truncation_and_bad_labels() {
     let d = TempDir::new("cifar");
     for i in 1..=5u8 {
-        write(&d, &format!("data_batch_{i}.bin"), &[cifar_record(i, i), cifar_record(0, 100 + i)].concat());
+        write(
+            &d,
+            &format!("data_batch_{i}.bin"),
+            &[cifar_record(i, i), cifar_record(0, 100 + i)].concat(),
+        );
     }
     let ds = data::load(d.path(), DatasetKind::Cifar10, Split::Train).unwrap();
     assert_eq!((ds.len(), ds.c, ds.h, ds.w), (10, 3, 32, 32));
@@ -165,9 +193,16 @@ fn cifar_loads_and_reports_truncation_and_bad_labels() {
     let p = write(&d, "test_batch.bin", &cut);
     let e = msg(data::load(d.path(), DatasetKind::Cifar10, Split::Test));
     assert_names(&e, &p, 6146);
-    assert!(e.contains("truncated record 2") && e.contains("ends at byte 6246"), "{e}");
+    assert!(
+        e.contains("truncated record 2") && e.contains("ends at byte 6246"),
+        "{e}"
+    );
 
-    let p = write(&d, "test_batch.bin", &[cifar_record(1, 1), cifar_record(12, 2)].concat());
+    let p = write(
+        &d,
+        "test_batch.bin",
+        &[cifar_record(1, 1), cifar_record(12, 2)].concat(),
+    );
     let e = msg(data::load(d.path(), DatasetKind::Cifar10, Split::Test));
     assert_names(&e, &p, 3073);
     assert!(e.contains("label 12"), "{e}");
@@ -199,7 +234,10 @@ fn imagenette_loads_and_reports_errors() {
     let p = write(&d, "small.bin", &imagenette(3, &[(0, 1), (1, 2)], 4));
     let e = msg(data::load_imagenette_file(&p, 4));
     assert_names(&e, &p, 4 + 2 * 49);
-    assert!(e.contains("truncated record 2 of 3") && e.contains("expected 49 bytes"), "{e}");
+    assert!(
+        e.contains("truncated record 2 of 3") && e.contains("expected 49 bytes"),
+        "{e}"
+    );
 
     let p = write(&d, "head.bin", &[1, 0]);
     let e = msg(data::load_imagenette_file(&p, 4));
@@ -220,7 +258,10 @@ fn imagenette_loads_and_reports_errors() {
 
     // A train file read at the wrong size (224 instead of 256) is caught as a size mismatch.
     let p = write(&d, "train.bin", &imagenette(1, &[(0, 1)], 4));
-    assert!(msg(data::load(d.path(), DatasetKind::Imagenette, Split::Train)).contains(&p.display().to_string()));
+    assert!(
+        msg(data::load(d.path(), DatasetKind::Imagenette, Split::Train))
+            .contains(&p.display().to_string())
+    );
 }
 
 #[test]

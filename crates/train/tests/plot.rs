@@ -24,7 +24,12 @@ fn trace(steps: usize, epochs: u64) -> Trace {
         .map(|i| {
             let t = i as f64;
             let noise = ((i * 7919) % 13) as f64 / 40.0;
-            Step::new(i as u64 + 1, i as u64 / per, 2.3 * (-t / 300.0).exp() + 0.3 + noise, 1e-3)
+            Step::new(
+                i as u64 + 1,
+                i as u64 / per,
+                2.3 * (-t / 300.0).exp() + 0.3 + noise,
+                1e-3,
+            )
         })
         .collect();
     let epochs = (0..epochs)
@@ -35,7 +40,11 @@ fn trace(steps: usize, epochs: u64) -> Trace {
             ..Default::default()
         })
         .collect();
-    Trace { header, steps, epochs }
+    Trace {
+        header,
+        steps,
+        epochs,
+    }
 }
 
 /// Walks the PNG chunks, checks every CRC, and returns (width, height, raw scanlines).
@@ -50,7 +59,12 @@ fn decode_png(bytes: &[u8]) -> (usize, usize, Vec<u8>) {
         let mut c = flate2::Crc::new();
         c.update(kind);
         c.update(data);
-        assert_eq!(c.sum(), crc, "CRC of chunk {}", String::from_utf8_lossy(kind));
+        assert_eq!(
+            c.sum(),
+            crc,
+            "CRC of chunk {}",
+            String::from_utf8_lossy(kind)
+        );
         match kind {
             b"IHDR" => {
                 w = u32::from_be_bytes(data[0..4].try_into().unwrap()) as usize;
@@ -65,7 +79,9 @@ fn decode_png(bytes: &[u8]) -> (usize, usize, Vec<u8>) {
     }
     assert!(ended && at == bytes.len());
     let mut raw = Vec::new();
-    flate2::read::ZlibDecoder::new(&idat[..]).read_to_end(&mut raw).unwrap();
+    flate2::read::ZlibDecoder::new(&idat[..])
+        .read_to_end(&mut raw)
+        .unwrap();
     assert_eq!(raw.len(), h * (1 + 3 * w));
     (w, h, raw)
 }
@@ -79,10 +95,18 @@ fn png_is_a_real_image_with_the_curves() {
     assert_eq!((w, h), (1100, 470));
     let pixels: Vec<[u8; 3]> = raw
         .chunks(1 + 3 * w)
-        .flat_map(|row| row[1..].chunks(3).map(|c| [c[0], c[1], c[2]]).collect::<Vec<_>>())
+        .flat_map(|row| {
+            row[1..]
+                .chunks(3)
+                .map(|c| [c[0], c[1], c[2]])
+                .collect::<Vec<_>>()
+        })
         .collect();
     let inked = pixels.iter().filter(|p| **p != [255, 255, 255]).count();
-    assert!(inked > 5_000 && inked < w * h / 2, "{inked} non-white pixels");
+    assert!(
+        inked > 5_000 && inked < w * h / 2,
+        "{inked} non-white pixels"
+    );
     // The smoothed loss (dark blue) and the test accuracy (orange) are drawn.
     assert!(pixels.contains(&[25, 85, 175]), "no smoothed loss line");
     assert!(pixels.contains(&[215, 100, 15]), "no test accuracy line");
@@ -94,7 +118,10 @@ fn svg_is_well_formed() {
     let p = d.join("curves.svg");
     train::plot::plot(&trace(5000, 12), &p).unwrap();
     let s = std::fs::read_to_string(&p).unwrap();
-    assert!(s.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\"") && s.trim_end().ends_with("</svg>"));
+    assert!(
+        s.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\"")
+            && s.trim_end().ends_with("</svg>")
+    );
     // Every element is self-closed or closed by its own end tag, in order.
     let mut stack = Vec::new();
     for tag in s.split('<').skip(1) {
@@ -106,7 +133,11 @@ fn svg_is_well_formed() {
         }
     }
     assert!(stack.is_empty(), "unclosed: {stack:?}");
-    assert!(s.contains("<polyline") && s.contains("loss per step") && s.contains("mnist-mlp on fashion-mnist"));
+    assert!(
+        s.contains("<polyline")
+            && s.contains("loss per step")
+            && s.contains("mnist-mlp on fashion-mnist")
+    );
     // 5000 steps are thinned to an envelope: the file stays small.
     assert!(s.len() < 200_000, "{} bytes", s.len());
 }

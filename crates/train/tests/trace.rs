@@ -22,8 +22,16 @@ fn header() -> Header {
 }
 
 fn with_losses(losses: &[f64]) -> Trace {
-    let steps = losses.iter().enumerate().map(|(i, &l)| Step::new(i as u64 + 1, i as u64 / 5, l, 0.001)).collect();
-    Trace { header: header(), steps, epochs: vec![] }
+    let steps = losses
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| Step::new(i as u64 + 1, i as u64 / 5, l, 0.001))
+        .collect();
+    Trace {
+        header: header(),
+        steps,
+        epochs: vec![],
+    }
 }
 
 #[test]
@@ -31,9 +39,15 @@ fn write_then_read_round_trips() {
     let d = TempDir::new("trace");
     let p = d.join("run.jsonl");
     let mut h = header();
-    h.extra.insert("emitted_at".into(), json!("2026-01-01T00:00:00Z"));
+    h.extra
+        .insert("emitted_at".into(), json!("2026-01-01T00:00:00Z"));
     let steps = [
-        Step { grad_norm: Some(1.5), param_norm: Some(30.25), wall_ms: Some(3.5), ..Step::new(1, 0, 2.25, 0.0005) },
+        Step {
+            grad_norm: Some(1.5),
+            param_norm: Some(30.25),
+            wall_ms: Some(3.5),
+            ..Step::new(1, 0, 2.25, 0.0005)
+        },
         Step::new(2, 0, 1.25e-7, 1e-3),
         Step::new(3, 1, f64::NAN, 1e-3),
         Step::new(4, 1, f64::INFINITY, 0.0),
@@ -55,9 +69,15 @@ fn write_then_read_round_trips() {
 
     let text = std::fs::read_to_string(&p).unwrap();
     let first = text.lines().next().unwrap();
-    assert!(first.starts_with("{\"kind\":\"header\",\"phase\":\"phase3\""), "{first}");
+    assert!(
+        first.starts_with("{\"kind\":\"header\",\"phase\":\"phase3\""),
+        "{first}"
+    );
     // Non-finite values are written as Python's json module writes them.
-    assert!(text.contains("\"loss\":NaN") && text.contains("\"loss\":Infinity"), "{text}");
+    assert!(
+        text.contains("\"loss\":NaN") && text.contains("\"loss\":Infinity"),
+        "{text}"
+    );
 
     let t = trace::read(&p).unwrap();
     assert_eq!(t.header, h);
@@ -103,8 +123,19 @@ fn diff_modes_have_their_tolerances() {
     let small = with_losses(&[2.0, 1.503, 1.0]);
     let r = diff(&base, &small, DiffMode::Strict);
     assert!(!r.agrees());
-    assert_eq!((r.differing, r.first.len(), r.first[0].step, r.first[0].fields[0].field), (1, 1, 2, "loss"));
-    assert_eq!((r.first[0].fields[0].a, r.first[0].fields[0].b), (1.5, 1.503));
+    assert_eq!(
+        (
+            r.differing,
+            r.first.len(),
+            r.first[0].step,
+            r.first[0].fields[0].field
+        ),
+        (1, 1, 2, "loss")
+    );
+    assert_eq!(
+        (r.first[0].fields[0].a, r.first[0].fields[0].b),
+        (1.5, 1.503)
+    );
     assert!(diff(&base, &small, DiffMode::CrossGpu).agrees());
     // |Δ| = 0.1: cross-gpu allows 1e-3 + 1e-2·1.6 = 0.017, cross-comp 1e-2 + 0.16 = 0.17.
     let medium = with_losses(&[2.0, 1.6, 1.0]);
@@ -175,7 +206,8 @@ fn headers_counts_and_listing_limit() {
     assert_eq!((r.differing, r.first.len()), (30, 20));
     let text = r.to_string();
     assert!(
-        text.contains("traces differ") && text.contains("30 of 30 compared steps differ (first 20 shown)"),
+        text.contains("traces differ")
+            && text.contains("30 of 30 compared steps differ (first 20 shown)"),
         "{text}"
     );
 }
@@ -185,19 +217,28 @@ fn malformed_traces_name_the_line() {
     let p = Path::new("bad.jsonl");
     let h = "{\"kind\":\"header\",\"phase\":\"p\",\"netspec_name\":\"n\",\"netspec_hash\":\"h\",\"config\":{},\"total_params\":1,\"dataset\":\"d\",\"emitter_version\":\"1\"}\n";
     let cases = [
-        (format!("{h}{{\"kind\":\"step\",\"step\":1,\"epoch\":0,\"lr\":0.1}}\n"), "bad.jsonl:2: missing key \"loss\""),
+        (
+            format!("{h}{{\"kind\":\"step\",\"step\":1,\"epoch\":0,\"lr\":0.1}}\n"),
+            "bad.jsonl:2: missing key \"loss\"",
+        ),
         (
             format!("{h}{{\"kind\":\"step\",\"step\":-1,\"epoch\":0,\"loss\":1,\"lr\":0.1}}\n"),
             "bad.jsonl:2: \"step\" must be a non-negative integer",
         ),
-        (format!("{h}\n{{\"kind\":\"step\",\n"), "bad.jsonl:3: not JSON"),
+        (
+            format!("{h}\n{{\"kind\":\"step\",\n"),
+            "bad.jsonl:3: not JSON",
+        ),
         (format!("{h}{h}"), "bad.jsonl:2: a second header line"),
         (
             "{\"kind\":\"step\",\"step\":1,\"epoch\":0,\"loss\":1,\"lr\":0.1}\n".to_string(),
             "bad.jsonl:1: expected the header line first",
         ),
         (String::new(), "bad.jsonl:1: empty trace"),
-        (h.replace("\"config\":{}", "\"config\":3"), "bad.jsonl:1: \"config\" must be an object"),
+        (
+            h.replace("\"config\":{}", "\"config\":3"),
+            "bad.jsonl:1: \"config\" must be an object",
+        ),
     ];
     for (text, want) in cases {
         let e = msg(trace::parse(&text, p));

@@ -44,10 +44,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             r
         }
     };
-    recipe.dataset = spec::Dataset::from_name(train::run::dataset_of(recipe.dataset).name()).unwrap_or(recipe.dataset);
+    recipe.dataset = spec::Dataset::from_name(train::run::dataset_of(recipe.dataset).name())
+        .unwrap_or(recipe.dataset);
     if let Some(d) = &args.dataset {
-        recipe.dataset = spec::Dataset::from_name(d)
-            .with_context(|| format!("unknown dataset `{d}` (mnist, fashion-mnist, cifar10, imagenette)"))?;
+        recipe.dataset = spec::Dataset::from_name(d).with_context(|| {
+            format!("unknown dataset `{d}` (mnist, fashion-mnist, cifar10, imagenette)")
+        })?;
     }
     if let Some(v) = args.lr {
         recipe.lr = v;
@@ -65,8 +67,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.output.as_os_str() == "-" {
         print!("{script}");
     } else {
-        std::fs::write(&args.output, script).with_context(|| format!("writing {}", args.output.display()))?;
-        eprintln!("wrote {} ({} for {})", args.output.display(), net.name, recipe.dataset.name());
+        std::fs::write(&args.output, script)
+            .with_context(|| format!("writing {}", args.output.display()))?;
+        eprintln!(
+            "wrote {} ({} for {})",
+            args.output.display(),
+            net.name,
+            recipe.dataset.name()
+        );
     }
     Ok(())
 }

@@ -1,11 +1,11 @@
 //! One module per subcommand.
 pub mod bench;
 pub mod diff_traces;
+pub mod doctor;
 pub mod emit;
+pub mod eval;
 pub mod export_jax;
 pub mod plot;
 pub mod summary;
-pub mod zoo;
-pub mod doctor;
 pub mod train;
-pub mod eval;
+pub mod zoo;

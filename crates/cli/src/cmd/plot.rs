@@ -16,7 +16,13 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let t = train::trace::read(&args.trace)?;
-    train::plot::plot(&t, &args.output).with_context(|| format!("plotting {}", args.trace.display()))?;
-    println!("wrote {} ({} steps, {} epoch lines)", args.output.display(), t.steps.len(), t.epochs.len());
+    train::plot::plot(&t, &args.output)
+        .with_context(|| format!("plotting {}", args.trace.display()))?;
+    println!(
+        "wrote {} ({} steps, {} epoch lines)",
+        args.output.display(),
+        t.steps.len(),
+        t.epochs.len()
+    );
     Ok(())
 }

@@ -37,6 +37,24 @@ impl ConvDims {
             output_spatial: sp,
         }
     }
+
+    /// Channels-last input and output with a spatial-first kernel (`[b, 0, 1, f]x[0, 1, i, o]->[b, 0,
+    /// 1, f]`: NHWC / HWIO for 2 spatial dims), XLA:CPU's native convolution layout.
+    pub fn nhwc(n_spatial: usize) -> ConvDims {
+        let sp: Vec<usize> = (1..1 + n_spatial).collect();
+        let ks: Vec<usize> = (0..n_spatial).collect();
+        ConvDims {
+            input_batch: 0,
+            input_feature: n_spatial + 1,
+            input_spatial: sp.clone(),
+            kernel_in: n_spatial,
+            kernel_out: n_spatial + 1,
+            kernel_spatial: ks,
+            output_batch: 0,
+            output_feature: n_spatial + 1,
+            output_spatial: sp,
+        }
+    }
 }
 
 /// All attributes of a convolution. Build with [`ConvSpec::new`] and the chaining setters.

@@ -13,15 +13,23 @@ use train::checkpoint::{self, DataRef, TensorData, View};
 pub fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("NETSPEC_ORACLE_PYTHON") {
         let p = PathBuf::from(p);
-        assert!(p.is_file(), "NETSPEC_ORACLE_PYTHON={} does not exist", p.display());
+        assert!(
+            p.is_file(),
+            "NETSPEC_ORACLE_PYTHON={} does not exist",
+            p.display()
+        );
         return p;
     }
-    let home = std::env::var_os("NETSPEC_HOME").map(PathBuf::from).unwrap_or_else(|| {
-        let cache = std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME is not set")).join(".cache"));
-        cache.join("netspec")
-    });
+    let home = std::env::var_os("NETSPEC_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(std::env::var_os("HOME").expect("HOME is not set")).join(".cache")
+                });
+            cache.join("netspec")
+        });
     let p = home.join("oracle/jax-0.10.2/bin/python");
     assert!(
         p.is_file(),
@@ -33,7 +41,10 @@ pub fn python() -> PathBuf {
 }
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
 }
 
 /// A fresh scratch directory for one test.
@@ -49,7 +60,11 @@ pub fn scratch(name: &str) -> PathBuf {
 pub fn run_jobs(dir: &Path, jobs: &[Value]) -> Vec<Value> {
     let jobs_path = dir.join("jobs.json");
     let results_path = dir.join("results.json");
-    std::fs::write(&jobs_path, serde_json::to_string_pretty(&Value::Array(jobs.to_vec())).unwrap()).unwrap();
+    std::fs::write(
+        &jobs_path,
+        serde_json::to_string_pretty(&Value::Array(jobs.to_vec())).unwrap(),
+    )
+    .unwrap();
     let out = Command::new(python())
         .arg(repo_root().join("tests/oracle/run_jobs.py"))
         .arg(&jobs_path)
@@ -64,18 +79,38 @@ pub fn run_jobs(dir: &Path, jobs: &[Value]) -> Vec<Value> {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let results: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&results_path).unwrap()).unwrap();
+    let results: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(&results_path).unwrap()).unwrap();
     assert_eq!(results.len(), jobs.len());
     for (job, r) in jobs.iter().zip(&results) {
-        assert!(r["ok"] == Value::Bool(true), "oracle job {job} failed:\n{}", r["error"].as_str().unwrap_or("?"));
+        assert!(
+            r["ok"] == Value::Bool(true),
+            "oracle job {job} failed:\n{}",
+            r["error"].as_str().unwrap_or("?")
+        );
     }
     results
 }
 
 /// Writes f32/i32 tensors as safetensors (netspec's writer).
-pub fn write_tensors(path: &Path, f32s: &[(&str, Vec<usize>, &[f32])], i32s: &[(&str, Vec<usize>, &[i32])]) {
-    let mut views: Vec<View<'_>> = f32s.iter().map(|(n, s, d)| View { name: n, shape: s, data: DataRef::F32(d) }).collect();
-    views.extend(i32s.iter().map(|(n, s, d)| View { name: n, shape: s, data: DataRef::I32(d) }));
+pub fn write_tensors(
+    path: &Path,
+    f32s: &[(&str, Vec<usize>, &[f32])],
+    i32s: &[(&str, Vec<usize>, &[i32])],
+) {
+    let mut views: Vec<View<'_>> = f32s
+        .iter()
+        .map(|(n, s, d)| View {
+            name: n,
+            shape: s,
+            data: DataRef::F32(d),
+        })
+        .collect();
+    views.extend(i32s.iter().map(|(n, s, d)| View {
+        name: n,
+        shape: s,
+        data: DataRef::I32(d),
+    }));
     checkpoint::write(path, &views, &Default::default()).expect("writing safetensors");
 }
 
