@@ -8,6 +8,7 @@
 //! - `nchw`:  `stablehlo.convolution` on NCHW/OIHW (the lowering's form), `dx`/`dw` by autodiff;
 //! - `nhwc`:  the same on NHWC/HWIO operands (XLA:CPU's native convolution layout);
 //! - `nhwc-oihw`: NHWC activations with the OIHW kernel as it is stored;
+//! - `im2col`: `nn::ops::conv_patches` (NHWC patches of the live taps, one matrix product);
 //! - `taps`:  `dw` as k² `dot_general`s of shifted NHWC input slices with the cotangent;
 //! - `patch`: `dw` as one `dot_general` of a `[B·H·W, k²·C]` patch matrix with the cotangent.
 //!
@@ -67,7 +68,7 @@ fn autodiff_module(case: &Case, layout: &str, part: &str) -> String {
             vec![b, m, m, o],
             ConvDims::nhwc(2),
         ),
-        "nhwc-oihw" => (
+        "nhwc-oihw" | "im2col" => (
             vec![b, hw, hw, c],
             vec![o, c, k, k],
             vec![b, m, m, o],
@@ -86,7 +87,11 @@ fn autodiff_module(case: &Case, layout: &str, part: &str) -> String {
     let spec = ConvSpec::new(dims)
         .strides(&[s, s])
         .padding(&[(p, p), (p, p)]);
-    let y = g.convolution(x, w, &spec).unwrap();
+    let y = if layout == "im2col" {
+        nn::ops::conv_patches(&mut g, x, w, s, p as usize).unwrap()
+    } else {
+        g.convolution(x, w, &spec).unwrap()
+    };
     let out = match part {
         "y" => y,
         _ => {
@@ -207,7 +212,7 @@ fn main() {
     );
     let mut rows: Vec<(String, String)> = Vec::new();
     for part in ["y", "dx", "dw"] {
-        for layout in ["nchw", "nhwc", "nhwc-oihw"] {
+        for layout in ["nchw", "nhwc", "nhwc-oihw", "im2col"] {
             let name = format!("{part:>2} {layout}");
             rows.push((name, autodiff_module(&case, layout, part)));
         }

@@ -110,17 +110,27 @@ pub fn conv2d(
 }
 
 /// A convolution as the lowering emits it, in the form XLA:CPU runs fastest forward *and* backward:
-/// 1×1 convolutions without padding or groups become a matrix product over the channels (after
-/// striding the input; `step_bench` on a 1×1 convBN, 64 channels, 56×56, batch 8: 256 ms against
-/// 504 ms per step as a convolution), depthwise convolutions become shifted multiply-adds
-/// ([`depthwise_taps`]), other convolutions stay `stablehlo.convolution`.
+/// - 1×1 convolutions without padding or groups become a matrix product over the channels (after
+///   striding the input; `step_bench` on a 1×1 convBN, 64 channels, 56×56, batch 8: 256 ms against
+///   504 ms per step as a convolution);
+/// - depthwise convolutions become shifted multiply-adds ([`depthwise_taps`]);
+/// - convolutions whose output map is smaller than the kernel along an axis become patches and one
+///   matrix product ([`conv_patches`]): XLA:CPU's convolution falls off a cliff there (batch 128,
+///   3×3, 256 channels on a 2×2 map: forward 75–80 ms, input cotangent 78–83 ms as a convolution,
+///   6.1 and 3.7 ms as patches; 512 channels on 1×1: 39–42 ms against 1.0 ms; but 128 channels on 4×4:
+///   3.3 ms as a convolution, 5.2 ms as patches; `examples/conv_forms.rs`, quiet machine);
+/// - other convolutions stay `stablehlo.convolution` ([`conv2d`]).
 pub fn conv(g: &mut Graph, x: Value, w: Value, s: usize, p: usize, groups: usize) -> Result<Value> {
     let wd = g.dims(w).to_vec();
-    let c = g.dims(x)[3];
+    let xd = g.dims(x).to_vec();
+    let c = xd[3];
+    let out = |n: usize, k: usize| (n + 2 * p).saturating_sub(k) / s + 1;
     if wd[2] == 1 && wd[3] == 1 && p == 0 && groups == 1 {
         pointwise(g, x, w, s)
     } else if groups > 1 && groups == c && wd[0] == c {
         depthwise_taps(g, x, w, s, p)
+    } else if groups == 1 && (out(xd[1], wd[2]) < wd[2] || out(xd[2], wd[3]) < wd[3]) {
+        conv_patches(g, x, w, s, p)
     } else {
         conv2d(g, x, w, s, p, groups)
     }
@@ -148,6 +158,52 @@ fn pointwise(g: &mut Graph, x: Value, w: Value, s: usize) -> Result<Value> {
     };
     let y = g.dot_general(x2, w2, &dd)?; // [BHW, O]
     g.reshape(y, &[b, h, wd, o])
+}
+
+/// 2-D convolution of NHWC `x` with an OIHW kernel `w` (one group) as explicit patches and one
+/// matrix product: `y[(b, h, w), o] = Σ_{(i, j, c)} xpad[b, s·h + i, s·w + j, c] · w[o, c, i, j]`.
+/// Taps that only ever read padding are left out (a 3×3 kernel on a 1×1 map keeps its centre tap),
+/// so the product has `k'²·C` rows for the `k'` taps per axis that see the input.
+pub fn conv_patches(g: &mut Graph, x: Value, w: Value, s: usize, p: usize) -> Result<Value> {
+    let xd = g.dims(x).to_vec();
+    let (b, h, wd, c) = (xd[0], xd[1], xd[2], xd[3]);
+    let (o, kh, kw) = (g.dims(w)[0], g.dims(w)[2], g.dims(w)[3]);
+    let (ho, wo) = ((h + 2 * p - kh) / s + 1, (wd + 2 * p - kw) / s + 1);
+    // Taps along one axis that read at least one input element: i with s·r + i − p ∈ [0, n) for some
+    // output index r < m. They form one contiguous range.
+    let live = |n: usize, m: usize, k: usize| -> (usize, usize) {
+        let hit = |i: usize| (0..m).any(|r| (s * r + i).checked_sub(p).is_some_and(|v| v < n));
+        let lo = (0..k).find(|&i| hit(i)).expect("some tap reads the input");
+        let hi = (0..k)
+            .rev()
+            .find(|&i| hit(i))
+            .expect("some tap reads the input")
+            + 1;
+        (lo, hi)
+    };
+    let ((i0, i1), (j0, j1)) = (live(h, ho, kh), live(wd, wo, kw));
+    let pi = p as i64;
+    let zero = g.scalar(0.0, g.dtype(x))?;
+    let xp = if p > 0 {
+        g.pad(x, zero, &[0, pi, pi, 0], &[0, pi, pi, 0], &[0, 0, 0, 0])?
+    } else {
+        x
+    };
+    let mut taps = Vec::new();
+    for i in i0..i1 {
+        for j in j0..j1 {
+            let lim = [b, i + (ho - 1) * s + 1, j + (wo - 1) * s + 1, c];
+            taps.push(g.slice(xp, &[0, i, j, 0], &lim, &[1, s, s, 1])?);
+        }
+    }
+    let n = (i1 - i0) * (j1 - j0) * c;
+    let pm = g.concatenate(&taps, 3)?; // [B, Ho, Wo, (i, j, c)]
+    let pm = g.reshape(pm, &[b * ho * wo, n])?;
+    let wk = g.transpose(w, &[2, 3, 1, 0])?; // [kh, kw, C, O]
+    let wk = g.slice(wk, &[i0, j0, 0, 0], &[i1, j1, c, o], &[1, 1, 1, 1])?;
+    let wk = g.reshape(wk, &[n, o])?;
+    let y = g.dot_general(pm, wk, &graph::DotDims::matmul())?;
+    g.reshape(y, &[b, ho, wo, o])
 }
 
 /// `x·w` for `x : [..., N]` and `w : [N, out]` (contracting the last dim of `x`).

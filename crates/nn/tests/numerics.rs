@@ -918,6 +918,75 @@ fn depthwise_taps_equal_grouped_convolution() {
 }
 
 #[test]
+fn conv_patches_equal_convolution() {
+    // The patches form (used when the output map is smaller than the kernel) against XLA's
+    // convolution, values and both cotangents: tiny maps where only some taps see the input, strides,
+    // a map larger than the kernel, and a non-square kernel.
+    use graph::{DType, Graph, TensorType};
+    for (kh, kw, s, p, h, w) in [
+        (3, 3, 1, 1, 1, 1),
+        (3, 3, 1, 1, 2, 2),
+        (3, 3, 2, 1, 2, 2),
+        (3, 3, 2, 1, 4, 4),
+        (5, 5, 1, 2, 3, 3),
+        (3, 3, 1, 1, 5, 4),
+        (3, 1, 2, 1, 3, 2),
+        (7, 7, 2, 3, 5, 5),
+    ] {
+        let (b, c, o) = (2, 3, 4);
+        let mut g = Graph::new("patches");
+        let x = g.parameter(TensorType::new(DType::F32, &[b, h, w, c]));
+        let k = g.parameter(TensorType::new(DType::F32, &[o, c, kh, kw]));
+        let a = nn::ops::conv_patches(&mut g, x, k, s, p).unwrap();
+        let r = nn::ops::conv2d(&mut g, x, k, s, p, 1).unwrap();
+        assert_eq!(g.dims(a), g.dims(r), "k{kh}x{kw} s{s} p{p} {h}x{w}");
+        let ct = g.parameter(g.ty(a).clone());
+        let ga = graph::vjp(&mut g, &[a], &[ct], &[x, k]).unwrap();
+        let gr = graph::vjp(&mut g, &[r], &[ct], &[x, k]).unwrap();
+        g.set_outputs(&[a, r, ga[0], gr[0], ga[1], gr[1]]).unwrap();
+        let exe = common::client()
+            .compile(&graph::print_module(&g).unwrap())
+            .unwrap();
+        let cl = common::client();
+        let bx = cl
+            .buffer(
+                &noise(b * h * w * c, 1),
+                &[b as i64, h as i64, w as i64, c as i64],
+            )
+            .unwrap();
+        let bk = cl
+            .buffer(
+                &noise(o * c * kh * kw, 2),
+                &[o as i64, c as i64, kh as i64, kw as i64],
+            )
+            .unwrap();
+        let ctd: Vec<i64> = g.dims(a).iter().map(|&d| d as i64).collect();
+        let bc = cl
+            .buffer(&noise(g.dims(a).iter().product(), 3), &ctd)
+            .unwrap();
+        let out = exe.run(&[&bx, &bk, &bc]).unwrap();
+        for (i, what) in ["forward", "input cotangent", "kernel cotangent"]
+            .iter()
+            .enumerate()
+        {
+            let got = out[2 * i].to_vec::<f32>().unwrap();
+            let want: Vec<f64> = out[2 * i + 1]
+                .to_vec::<f32>()
+                .unwrap()
+                .iter()
+                .map(|&v| v as f64)
+                .collect();
+            close(
+                &format!("k{kh}x{kw} s{s} p{p} {h}x{w}: {what}"),
+                &got,
+                &want,
+                1e-5,
+            );
+        }
+    }
+}
+
+#[test]
 fn batch_norm_custom_vjp_equals_autodiff_of_the_composite() {
     // The closed-form BN rule against differentiating the same formula primitive by primitive.
     use graph::{DType, Graph, TensorType};
