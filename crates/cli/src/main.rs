@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod host_memory;
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +38,7 @@ enum Command {
 }
 
 fn main() {
+    host_memory::use_huge_pages();
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
         // One line per subcommand: `Command::Name(a) => cmd::name::run(a),`
