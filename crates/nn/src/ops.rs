@@ -189,20 +189,28 @@ pub fn conv_patches(g: &mut Graph, x: Value, w: Value, s: usize, p: usize) -> Re
     } else {
         x
     };
+    // Patch columns in (c, i, j) order, the order of an OIHW kernel's rows: the kernel needs no
+    // transpose, and its cotangent (a `[O, C·taps]` product) comes out OIHW, as the optimizer reads it.
     let mut taps = Vec::new();
     for i in i0..i1 {
         for j in j0..j1 {
             let lim = [b, i + (ho - 1) * s + 1, j + (wo - 1) * s + 1, c];
-            taps.push(g.slice(xp, &[0, i, j, 0], &lim, &[1, s, s, 1])?);
+            let t = g.slice(xp, &[0, i, j, 0], &lim, &[1, s, s, 1])?;
+            taps.push(g.reshape(t, &[b, ho, wo, c, 1])?);
         }
     }
     let n = (i1 - i0) * (j1 - j0) * c;
-    let pm = g.concatenate(&taps, 3)?; // [B, Ho, Wo, (i, j, c)]
+    let pm = g.concatenate(&taps, 4)?; // [B, Ho, Wo, C, taps]
     let pm = g.reshape(pm, &[b * ho * wo, n])?;
-    let wk = g.transpose(w, &[2, 3, 1, 0])?; // [kh, kw, C, O]
-    let wk = g.slice(wk, &[i0, j0, 0, 0], &[i1, j1, c, o], &[1, 1, 1, 1])?;
-    let wk = g.reshape(wk, &[n, o])?;
-    let y = g.dot_general(pm, wk, &graph::DotDims::matmul())?;
+    let wk = g.slice(w, &[0, 0, i0, j0], &[o, c, i1, j1], &[1, 1, 1, 1])?;
+    let wk = g.reshape(wk, &[o, n])?;
+    let dd = graph::DotDims {
+        lhs_batch: vec![],
+        rhs_batch: vec![],
+        lhs_contract: vec![1],
+        rhs_contract: vec![1],
+    };
+    let y = g.dot_general(pm, wk, &dd)?; // [B·Ho·Wo, O]
     g.reshape(y, &[b, ho, wo, o])
 }
 
