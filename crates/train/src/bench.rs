@@ -151,6 +151,9 @@ pub struct Report {
     /// The loss of the last timed step (a finite value shows that the step really computed).
     pub last_loss: f32,
     pub peak_rss_mib: Option<f64>,
+    /// `GLIBC_TUNABLES` of the process (the `netspec` binary adds `glibc.malloc.hugetlb=1`, see
+    /// ARCHITECTURE.md "Host memory"); `None` when unset (glibc's defaults).
+    pub glibc_tunables: Option<String>,
     /// True when [`Options::mlir`] replaced the generated module.
     pub mlir_replaced: bool,
     pub e2e: Option<E2e>,
@@ -182,6 +185,7 @@ impl Report {
             "last_loss": self.last_loss,
             "peak_rss_mib": self.peak_rss_mib.map(|m| round(m, 1)),
             "mlir": if self.mlir_replaced { "file" } else { "generated" },
+            "glibc_tunables": self.glibc_tunables,
         });
         if let Some(e) = &self.e2e {
             v["e2e_source"] = json!(e.source);
@@ -599,6 +603,7 @@ pub fn run(net: &NetSpec, cfg: &StepConfig, client: &Client, opts: &Options) -> 
         state_bytes: step.state_bytes(),
         last_loss,
         peak_rss_mib: peak_rss_mib(),
+        glibc_tunables: std::env::var("GLIBC_TUNABLES").ok(),
         mlir_replaced: opts.mlir.is_some(),
         e2e,
     })
