@@ -4,9 +4,10 @@
 //! and one batch on the device, and times `steps` steps after `warmup` steps. Each step donates the
 //! whole state, keeps the batch and the learning rate, takes the aliased outputs as the next state and
 //! reads the loss back (as the training loop does), so a step's time is the time until its result is
-//! on the host. With [`Options::e2e`] a second phase feeds the same step from the crate's prefetching
-//! [`Batcher`], whose hook uploads each batch on a producer thread, and reports that throughput beside
-//! the step-only one.
+//! on the host. With [`Options::e2e`] the same step is also fed from the crate's prefetching
+//! [`Batcher`], whose hook uploads each batch on a producer thread; step-only and fed blocks alternate
+//! ([`E2E_ROUNDS`] of each, the timed steps split between them), so that drift in the machine's speed
+//! falls on both alike, and the fed throughput is reported beside the step-only one.
 //!
 //! FLOPs per step come from the graph ([`nn::Program::flops`]); GFLOP/s = FLOPs / median step time.
 //! Peak host memory is the process's `VmHWM` (Linux only; `None` elsewhere).
@@ -564,27 +565,54 @@ pub fn run(net: &NetSpec, cfg: &StepConfig, client: &Client, opts: &Options) -> 
     for _ in 0..opts.warmup {
         step.run(&xb, &yb, &lr)?;
     }
-    let mut times = Vec::with_capacity(opts.steps);
-    let mut last_loss = f32::NAN;
-    let cpu0 = process_cpu_time();
-    let loop_start = Instant::now();
-    for _ in 0..opts.steps {
-        let t = Instant::now();
-        last_loss = step.run(&xb, &yb, &lr)?;
-        times.push(t.elapsed());
-    }
-    let loop_wall = loop_start.elapsed();
-    let cpu_ms_per_step = match (cpu0, process_cpu_time()) {
-        (Some(a), Some(b)) => Some((b - a).as_secs_f64() * 1e3 / opts.steps as f64),
-        _ => None,
-    };
-    let stats = Stats::of(&times);
-    let b = cfg.batch_size as f64;
-    let e2e = if opts.e2e {
-        Some(end_to_end(net, client, &mut step, &x_dims, &lr, opts)?)
+    let mut feed = if opts.e2e {
+        let mut f = Feed::new(net, client, &x_dims, opts)?;
+        f.block(&mut step, &lr, opts.warmup)?;
+        Some(f)
     } else {
         None
     };
+    let rounds = if feed.is_some() {
+        E2E_ROUNDS.min(opts.steps)
+    } else {
+        1
+    };
+    let mut times = Vec::with_capacity(opts.steps);
+    let mut last_loss = f32::NAN;
+    let (mut loop_wall, mut cpu) = (Duration::ZERO, Some(Duration::ZERO));
+    let (mut fed_times, mut fed_wall) = (Vec::new(), Duration::ZERO);
+    let mut fed_wait = Duration::ZERO;
+    for r in 0..rounds {
+        let n = opts.steps * (r + 1) / rounds - opts.steps * r / rounds;
+        let cpu0 = process_cpu_time();
+        let loop_start = Instant::now();
+        for _ in 0..n {
+            let t = Instant::now();
+            last_loss = step.run(&xb, &yb, &lr)?;
+            times.push(t.elapsed());
+        }
+        loop_wall += loop_start.elapsed();
+        cpu = match (cpu, cpu0, process_cpu_time()) {
+            (Some(c), Some(a), Some(b)) => Some(c + (b - a)),
+            _ => None,
+        };
+        if let Some(f) = feed.as_mut() {
+            let wait0 = f.batcher.data_wait();
+            let start = Instant::now();
+            fed_times.extend(f.block(&mut step, &lr, n)?);
+            fed_wall += start.elapsed();
+            fed_wait += f.batcher.data_wait() - wait0;
+        }
+    }
+    let cpu_ms_per_step = cpu.map(|c| c.as_secs_f64() * 1e3 / opts.steps as f64);
+    let stats = Stats::of(&times);
+    let b = cfg.batch_size as f64;
+    let e2e = feed.map(|f| E2e {
+        source: f.source.into(),
+        step: Stats::of(&fed_times),
+        img_per_s: (opts.steps * cfg.batch_size) as f64 / fed_wall.as_secs_f64(),
+        data_wait_ms: fed_wait.as_secs_f64() * 1e3,
+    });
     Ok(Report {
         model: net.name.clone(),
         batch_size: cfg.batch_size,
@@ -609,96 +637,91 @@ pub fn run(net: &NetSpec, cfg: &StepConfig, client: &Client, opts: &Options) -> 
     })
 }
 
-/// The end-to-end phase: the same step fed by the batch producers (upload in their hook).
-fn end_to_end(
-    net: &NetSpec,
-    client: &Client,
-    step: &mut Step<'_>,
-    x_dims: &[usize],
-    lr: &Buffer,
-    opts: &Options,
-) -> Result<E2e> {
-    let [c, h, w] = net.input;
-    let (ds, pre, source) = match &opts.data {
-        DataSource::FashionMnist(dir) => {
-            if net.input != [1, 28, 28] {
-                return Err(Error::Invalid(format!(
-                    "bench --e2e: Fashion-MNIST images are 1×28×28, {} takes {c}×{h}×{w}",
-                    net.name
-                )));
+/// Step-only and fed blocks of the end-to-end comparison, alternated.
+pub const E2E_ROUNDS: usize = 3;
+
+/// The batch producers of the end-to-end blocks (uploads in their hook).
+struct Feed {
+    batcher: Batcher<(Buffer, Buffer)>,
+    source: &'static str,
+}
+
+impl Feed {
+    fn new(net: &NetSpec, client: &Client, x_dims: &[usize], opts: &Options) -> Result<Feed> {
+        let [c, h, w] = net.input;
+        let (ds, pre, source) = match &opts.data {
+            DataSource::FashionMnist(dir) => {
+                if net.input != [1, 28, 28] {
+                    return Err(Error::Invalid(format!(
+                        "bench --e2e: Fashion-MNIST images are 1×28×28, {} takes {c}×{h}×{w}",
+                        net.name
+                    )));
+                }
+                let ds = data::load(dir, DatasetKind::FashionMnist, Split::Train)?;
+                (
+                    ds,
+                    Preprocess::for_kind(DatasetKind::FashionMnist, true, false),
+                    "fashion-mnist",
+                )
             }
-            let ds = data::load(dir, DatasetKind::FashionMnist, Split::Train)?;
-            (
-                ds,
-                Preprocess::for_kind(DatasetKind::FashionMnist, true, false),
-                "fashion-mnist",
-            )
+            DataSource::Synthetic(n) => {
+                let (x, _) = synthetic_batch(&[*n, c, h, w], 1, opts.seed ^ 1);
+                let images: Vec<u8> = x.iter().map(|v| (v * 255.0) as u8).collect();
+                let labels: Vec<u8> = (0..*n).map(|i| (i % net.num_classes) as u8).collect();
+                (
+                    Dataset::new(images, labels, c, h, w, net.num_classes)?,
+                    Preprocess::plain(h, w),
+                    "synthetic",
+                )
+            }
+        };
+        let batch = x_dims[0];
+        let total = opts.warmup + opts.steps;
+        let per_epoch = crate::batch::batches_per_epoch(ds.len(), batch, Mode::Train) as usize;
+        if per_epoch == 0 {
+            return Err(Error::Invalid(format!(
+                "bench --e2e: the data has {} images, fewer than one batch of {batch}",
+                ds.len()
+            )));
         }
-        DataSource::Synthetic(n) => {
-            let (x, _) = synthetic_batch(&[*n, c, h, w], 1, opts.seed ^ 1);
-            let images: Vec<u8> = x.iter().map(|v| (v * 255.0) as u8).collect();
-            let labels: Vec<u8> = (0..*n).map(|i| (i % net.num_classes) as u8).collect();
-            (
-                Dataset::new(images, labels, c, h, w, net.num_classes)?,
-                Preprocess::plain(h, w),
-                "synthetic",
-            )
-        }
-    };
-    let batch = x_dims[0];
-    let total = opts.warmup + opts.steps;
-    let per_epoch = crate::batch::batches_per_epoch(ds.len(), batch, Mode::Train) as usize;
-    if per_epoch == 0 {
-        return Err(Error::Invalid(format!(
-            "bench --e2e: the data has {} images, fewer than one batch of {batch}",
-            ds.len()
-        )));
+        let cfg = BatchConfig {
+            batch_size: batch,
+            seed: opts.seed,
+            shuffle: true,
+            mode: Mode::Train,
+            start: Position::default(),
+            epochs: Some(total.div_ceil(per_epoch) as u64),
+            prefetch: opts.prefetch,
+            threads: opts.threads,
+            pad_last: false,
+        };
+        let hook_client = client.clone();
+        let dims: Vec<i64> = x_dims.iter().map(|&d| d as i64).collect();
+        let batcher = Batcher::new(Arc::new(ds), pre, cfg, move |b| {
+            let x = hook_client.buffer(&b.x, &dims).map_err(Error::external)?;
+            let y = hook_client
+                .buffer(&b.y, &[b.y.len() as i64])
+                .map_err(Error::external)?;
+            Ok((x, y))
+        })?;
+        Ok(Feed { batcher, source })
     }
-    let cfg = BatchConfig {
-        batch_size: batch,
-        seed: opts.seed,
-        shuffle: true,
-        mode: Mode::Train,
-        start: Position::default(),
-        epochs: Some(total.div_ceil(per_epoch) as u64),
-        prefetch: opts.prefetch,
-        threads: opts.threads,
-        pad_last: false,
-    };
-    let hook_client = client.clone();
-    let dims: Vec<i64> = x_dims.iter().map(|&d| d as i64).collect();
-    let mut batcher = Batcher::new(Arc::new(ds), pre, cfg, move |b| {
-        let x = hook_client.buffer(&b.x, &dims).map_err(Error::external)?;
-        let y = hook_client
-            .buffer(&b.y, &[b.y.len() as i64])
-            .map_err(Error::external)?;
-        Ok((x, y))
-    })?;
-    let mut times = Vec::with_capacity(opts.steps);
-    let mut wait_before = Duration::ZERO;
-    let mut started = Instant::now();
-    for i in 0..total {
-        if i == opts.warmup {
-            wait_before = batcher.data_wait();
-            started = Instant::now();
-        }
-        let t = Instant::now();
-        let ready = batcher
-            .next_batch()
-            .ok_or_else(|| Error::Producer("the batch stream ended early".into()))??;
-        let (xb, yb) = &ready.value;
-        step.run(xb, yb, lr)?;
-        if i >= opts.warmup {
+
+    /// `n` steps on the producers' batches; per step: waiting for the batch + the step.
+    fn block(&mut self, step: &mut Step<'_>, lr: &Buffer, n: usize) -> Result<Vec<Duration>> {
+        let mut times = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = Instant::now();
+            let ready = self
+                .batcher
+                .next_batch()
+                .ok_or_else(|| Error::Producer("the batch stream ended early".into()))??;
+            let (xb, yb) = &ready.value;
+            step.run(xb, yb, lr)?;
             times.push(t.elapsed());
         }
+        Ok(times)
     }
-    let wall = started.elapsed();
-    Ok(E2e {
-        source: source.into(),
-        step: Stats::of(&times),
-        img_per_s: (opts.steps * batch) as f64 / wall.as_secs_f64(),
-        data_wait_ms: (batcher.data_wait() - wait_before).as_secs_f64() * 1e3,
-    })
 }
 
 #[cfg(test)]
