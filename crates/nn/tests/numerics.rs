@@ -868,52 +868,64 @@ fn conv_forward_matches_host() {
     close("logits", got[0].f32(), &want, 1e-5);
 }
 
+/// A lowering form `form(x, w)` against a reference `reference(x, w)` on a channels-last input `x` and an
+/// OIHW kernel `w` of the given dims: forward values and both cotangents, through the CPU plugin.
+fn same_conv_and_cotangents(
+    label: &str,
+    x_dims: &[usize],
+    w_dims: &[usize],
+    form: impl Fn(&mut graph::Graph, graph::Value, graph::Value) -> graph::Result<graph::Value>,
+    reference: impl Fn(&mut graph::Graph, graph::Value, graph::Value) -> graph::Result<graph::Value>,
+) {
+    use graph::{DType, Graph, TensorType};
+    let mut g = Graph::new("forms");
+    let x = g.parameter(TensorType::new(DType::F32, x_dims));
+    let w = g.parameter(TensorType::new(DType::F32, w_dims));
+    let a = form(&mut g, x, w).unwrap();
+    let r = reference(&mut g, x, w).unwrap();
+    assert_eq!(g.dims(a), g.dims(r), "{label}: output dims");
+    let ct = g.parameter(g.ty(a).clone());
+    let ga = graph::vjp(&mut g, &[a], &[ct], &[x, w]).unwrap();
+    let gr = graph::vjp(&mut g, &[r], &[ct], &[x, w]).unwrap();
+    g.set_outputs(&[a, r, ga[0], gr[0], ga[1], gr[1]]).unwrap();
+    let exe = common::client()
+        .compile(&graph::print_module(&g).unwrap())
+        .unwrap();
+    let cl = common::client();
+    let buffer = |dims: &[usize], seed| {
+        let d: Vec<i64> = dims.iter().map(|&v| v as i64).collect();
+        cl.buffer(&noise(dims.iter().product(), seed), &d).unwrap()
+    };
+    let (bx, bw, bc) = (buffer(x_dims, 1), buffer(w_dims, 2), buffer(g.dims(a), 3));
+    let out = exe.run(&[&bx, &bw, &bc]).unwrap();
+    for (i, what) in ["forward", "input cotangent", "kernel cotangent"]
+        .iter()
+        .enumerate()
+    {
+        let got = out[2 * i].to_vec::<f32>().unwrap();
+        let want: Vec<f64> = out[2 * i + 1]
+            .to_vec::<f32>()
+            .unwrap()
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
+        close(&format!("{label}: {what}"), &got, &want, 1e-5);
+    }
+}
+
 #[test]
 fn depthwise_taps_equal_grouped_convolution() {
     // The lowering's depthwise form against XLA's feature-grouped convolution, values and both
-    // cotangents, for several kernels, strides and paddings (channels-last input, OIHW kernel).
-    use graph::{DType, Graph, TensorType};
+    // cotangents, for several kernels, strides and paddings.
     for (k, s, p, h) in [(3, 1, 1, 6), (3, 2, 1, 7), (5, 2, 2, 9), (5, 1, 2, 5)] {
-        let (b, c) = (2, 3);
-        let mut g = Graph::new("dw");
-        let x = g.parameter(TensorType::new(DType::F32, &[b, h, h, c]));
-        let w = g.parameter(TensorType::new(DType::F32, &[c, 1, k, k]));
-        let a = nn::ops::depthwise_taps(&mut g, x, w, s, p).unwrap();
-        let r = nn::ops::conv2d(&mut g, x, w, s, p, c).unwrap();
-        assert_eq!(g.dims(a), g.dims(r));
-        let ct = g.parameter(g.ty(a).clone());
-        let ga = graph::vjp(&mut g, &[a], &[ct], &[x, w]).unwrap();
-        let gr = graph::vjp(&mut g, &[r], &[ct], &[x, w]).unwrap();
-        g.set_outputs(&[a, r, ga[0], gr[0], ga[1], gr[1]]).unwrap();
-        let mlir = graph::print_module(&g).unwrap();
-        let exe = common::client().compile(&mlir).unwrap();
-        let n_ct: usize = g.dims(a).iter().product();
-        let cl = common::client();
-        let bx = cl
-            .buffer(
-                &noise(b * c * h * h, 1),
-                &[b as i64, h as i64, h as i64, c as i64],
-            )
-            .unwrap();
-        let bw = cl
-            .buffer(&noise(c * k * k, 2), &[c as i64, 1, k as i64, k as i64])
-            .unwrap();
-        let ctd: Vec<i64> = g.dims(a).iter().map(|&d| d as i64).collect();
-        let bc = cl.buffer(&noise(n_ct, 3), &ctd).unwrap();
-        let out = exe.run(&[&bx, &bw, &bc]).unwrap();
-        for (i, what) in ["forward", "input cotangent", "kernel cotangent"]
-            .iter()
-            .enumerate()
-        {
-            let got = out[2 * i].to_vec::<f32>().unwrap();
-            let want: Vec<f64> = out[2 * i + 1]
-                .to_vec::<f32>()
-                .unwrap()
-                .iter()
-                .map(|&v| v as f64)
-                .collect();
-            close(&format!("k{k} s{s} p{p}: {what}"), &got, &want, 1e-5);
-        }
+        let c = 3;
+        same_conv_and_cotangents(
+            &format!("depthwise k{k} s{s} p{p}"),
+            &[2, h, h, c],
+            &[c, 1, k, k],
+            |g, x, w| nn::ops::depthwise_taps(g, x, w, s, p),
+            |g, x, w| nn::ops::conv2d(g, x, w, s, p, c),
+        );
     }
 }
 
@@ -922,7 +934,6 @@ fn conv_patches_equal_convolution() {
     // The patches form (used when the output map is smaller than the kernel) against XLA's
     // convolution, values and both cotangents: tiny maps where only some taps see the input, strides,
     // a map larger than the kernel, and a non-square kernel.
-    use graph::{DType, Graph, TensorType};
     for (kh, kw, s, p, h, w) in [
         (3, 3, 1, 1, 1, 1),
         (3, 3, 1, 1, 2, 2),
@@ -933,56 +944,13 @@ fn conv_patches_equal_convolution() {
         (3, 1, 2, 1, 3, 2),
         (7, 7, 2, 3, 5, 5),
     ] {
-        let (b, c, o) = (2, 3, 4);
-        let mut g = Graph::new("patches");
-        let x = g.parameter(TensorType::new(DType::F32, &[b, h, w, c]));
-        let k = g.parameter(TensorType::new(DType::F32, &[o, c, kh, kw]));
-        let a = nn::ops::conv_patches(&mut g, x, k, s, p).unwrap();
-        let r = nn::ops::conv2d(&mut g, x, k, s, p, 1).unwrap();
-        assert_eq!(g.dims(a), g.dims(r), "k{kh}x{kw} s{s} p{p} {h}x{w}");
-        let ct = g.parameter(g.ty(a).clone());
-        let ga = graph::vjp(&mut g, &[a], &[ct], &[x, k]).unwrap();
-        let gr = graph::vjp(&mut g, &[r], &[ct], &[x, k]).unwrap();
-        g.set_outputs(&[a, r, ga[0], gr[0], ga[1], gr[1]]).unwrap();
-        let exe = common::client()
-            .compile(&graph::print_module(&g).unwrap())
-            .unwrap();
-        let cl = common::client();
-        let bx = cl
-            .buffer(
-                &noise(b * h * w * c, 1),
-                &[b as i64, h as i64, w as i64, c as i64],
-            )
-            .unwrap();
-        let bk = cl
-            .buffer(
-                &noise(o * c * kh * kw, 2),
-                &[o as i64, c as i64, kh as i64, kw as i64],
-            )
-            .unwrap();
-        let ctd: Vec<i64> = g.dims(a).iter().map(|&d| d as i64).collect();
-        let bc = cl
-            .buffer(&noise(g.dims(a).iter().product(), 3), &ctd)
-            .unwrap();
-        let out = exe.run(&[&bx, &bk, &bc]).unwrap();
-        for (i, what) in ["forward", "input cotangent", "kernel cotangent"]
-            .iter()
-            .enumerate()
-        {
-            let got = out[2 * i].to_vec::<f32>().unwrap();
-            let want: Vec<f64> = out[2 * i + 1]
-                .to_vec::<f32>()
-                .unwrap()
-                .iter()
-                .map(|&v| v as f64)
-                .collect();
-            close(
-                &format!("k{kh}x{kw} s{s} p{p} {h}x{w}: {what}"),
-                &got,
-                &want,
-                1e-5,
-            );
-        }
+        same_conv_and_cotangents(
+            &format!("patches k{kh}x{kw} s{s} p{p} {h}x{w}"),
+            &[2, h, w, 3],
+            &[4, 3, kh, kw],
+            |g, x, k| nn::ops::conv_patches(g, x, k, s, p),
+            |g, x, k| nn::ops::conv2d(g, x, k, s, p, 1),
+        );
     }
 }
 
