@@ -898,10 +898,17 @@ fn same_conv_and_cotangents(
     };
     let (bx, bw, bc) = (buffer(x_dims, 1), buffer(w_dims, 2), buffer(g.dims(a), 3));
     let out = exe.run(&[&bx, &bw, &bc]).unwrap();
-    for (i, what) in ["forward", "input cotangent", "kernel cotangent"]
-        .iter()
-        .enumerate()
-    {
+    close_pairs(
+        label,
+        &out,
+        &["forward", "input cotangent", "kernel cotangent"],
+        1e-5,
+    );
+}
+
+/// Outputs come in pairs (got, want): output `2i` against `2i + 1`, named `names[i]`.
+fn close_pairs(label: &str, out: &[pjrt::Buffer], names: &[&str], tol: f64) {
+    for (i, what) in names.iter().enumerate() {
         let got = out[2 * i].to_vec::<f32>().unwrap();
         let want: Vec<f64> = out[2 * i + 1]
             .to_vec::<f32>()
@@ -909,7 +916,7 @@ fn same_conv_and_cotangents(
             .iter()
             .map(|&v| v as f64)
             .collect();
-        close(&format!("{label}: {what}"), &got, &want, 1e-5);
+        close(&format!("{label}: {what}"), &got, &want, tol);
     }
 }
 
@@ -994,18 +1001,11 @@ fn batch_norm_custom_vjp_equals_autodiff_of_the_composite() {
         let bb = cl.buffer(&noise(c, 3), &[c as i64]).unwrap();
         let bc = cl.buffer(&noise(n, 4), &d64).unwrap();
         let out = exe.run(&[&bx, &bg, &bb, &bc]).unwrap();
-        for (i, what) in ["y", "mean", "var", "dx", "dgamma", "dbeta"]
-            .iter()
-            .enumerate()
-        {
-            let got = out[2 * i].to_vec::<f32>().unwrap();
-            let want: Vec<f64> = out[2 * i + 1]
-                .to_vec::<f32>()
-                .unwrap()
-                .iter()
-                .map(|&v| v as f64)
-                .collect();
-            close(&format!("{dims:?} {what}"), &got, &want, 1e-4);
-        }
+        close_pairs(
+            &format!("{dims:?}"),
+            &out,
+            &["y", "mean", "var", "dx", "dgamma", "dbeta"],
+            1e-4,
+        );
     }
 }
