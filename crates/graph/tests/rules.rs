@@ -250,6 +250,18 @@ fn folding_dedupe_and_dead_code() {
     let e1 = g.exp(x).unwrap();
     let e2 = g.exp(x).unwrap();
     assert_eq!(e1, e2, "common subexpressions are built once");
+    let x3 = g.parameter(f32s(&[2, 3, 4]));
+    let t1 = g.transpose(x3, &[1, 2, 0]).unwrap(); // [3, 4, 2]
+    let t2 = g.transpose(t1, &[2, 0, 1]).unwrap();
+    assert_eq!(t2, x3, "transposes that cancel leave the operand");
+    let t3 = g.transpose(t1, &[1, 0, 2]).unwrap(); // [4, 3, 2] = x3 dims (2, 1, 0)
+    assert_eq!(
+        g.node_of(t3).inputs,
+        vec![x3],
+        "a transpose of a transpose is one transpose"
+    );
+    assert_eq!(g.dims(t3), &[4, 3, 2]);
+    assert!(matches!(&g.node_of(t3).prim, Prim::Transpose { perm } if perm == &[2, 1, 0]));
     let _dead = g.tanh(x).unwrap();
     let y = g.mul(e1, c).unwrap();
     g.set_outputs(&[y]).unwrap();

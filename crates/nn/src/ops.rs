@@ -167,13 +167,7 @@ fn pointwise(g: &mut Graph, x: Value, w: Value, s: usize) -> Result<Value> {
     let o = g.dims(w)[0];
     let x2 = g.reshape(x, &[b * h * wd, c])?;
     let w2 = g.reshape(w, &[o, c])?;
-    let dd = graph::DotDims {
-        lhs_batch: vec![],
-        rhs_batch: vec![],
-        lhs_contract: vec![1],
-        rhs_contract: vec![1],
-    };
-    let y = g.dot_general(x2, w2, &dd)?; // [BHW, O]
+    let y = rows_by_kernel(g, x2, w2)?; // [BHW, O]
     g.reshape(y, &[b, h, wd, o])
 }
 
@@ -221,14 +215,19 @@ pub fn conv_patches(g: &mut Graph, x: Value, w: Value, s: usize, p: usize) -> Re
     let pm = g.reshape(pm, &[b * ho * wo, n])?;
     let wk = g.slice(w, &[0, 0, i0, j0], &[o, c, i1, j1], &[1, 1, 1, 1])?;
     let wk = g.reshape(wk, &[o, n])?;
+    let y = rows_by_kernel(g, pm, wk)?; // [B·Ho·Wo, O]
+    g.reshape(y, &[b, ho, wo, o])
+}
+
+/// `a·kᵀ` for rows `a : [R, N]` and a kernel stored as `k : [O, N]` (an OIHW kernel's rows): `[R, O]`.
+fn rows_by_kernel(g: &mut Graph, a: Value, k: Value) -> Result<Value> {
     let dd = graph::DotDims {
         lhs_batch: vec![],
         rhs_batch: vec![],
         lhs_contract: vec![1],
         rhs_contract: vec![1],
     };
-    let y = g.dot_general(pm, wk, &dd)?; // [B·Ho·Wo, O]
-    g.reshape(y, &[b, ho, wo, o])
+    g.dot_general(a, k, &dd)
 }
 
 /// `x·w` for `x : [..., N]` and `w : [N, out]` (contracting the last dim of `x`).

@@ -37,10 +37,22 @@ impl Graph {
         self.push1(Prim::Reshape { out: out.to_vec() }, vec![x])
     }
 
-    /// `stablehlo.transpose`: result dim `i` is operand dim `perm[i]`. No node for the identity.
+    /// `stablehlo.transpose`: result dim `i` is operand dim `perm[i]`. No node for the identity; a
+    /// transpose of a transpose is one transpose of the inner operand (or nothing, when they cancel,
+    /// as the lowering's channels-last entry and the `flatten` back to channels-first do for an MLP).
     pub fn transpose(&mut self, x: Value, perm: &[usize]) -> Result<Value> {
         if perm.iter().enumerate().all(|(i, &p)| i == p) && perm.len() == self.ty(x).rank() {
             return Ok(x);
+        }
+        if let Prim::Transpose { perm: inner } = &self.node_of(x).prim {
+            let mut sorted = perm.to_vec();
+            sorted.sort_unstable();
+            if sorted.iter().copied().eq(0..inner.len()) {
+                // result dim i = x's dim perm[i] = the inner operand's dim inner[perm[i]].
+                let composed: Vec<usize> = perm.iter().map(|&p| inner[p]).collect();
+                let x0 = self.node_of(x).inputs[0];
+                return self.transpose(x0, &composed);
+            }
         }
         self.push1(
             Prim::Transpose {
