@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use spec::{Act, Init, Layer, LayerInfo, NetSpec, ParamSpec, Recipe, Shape};
+use spec::{Act, Init, Layer, LayerInfo, NetSpec, ParamSpec, RunConfig, Shape};
 
 /// A Python string literal (double quotes; escapes for `\`, `"` and control characters).
 pub(crate) fn py_str(s: &str) -> String {
@@ -104,37 +104,39 @@ pub(crate) fn param_tables(params: &[ParamSpec], buffers: &[ParamSpec]) -> Strin
     s
 }
 
-/// The recipe as a Python dict (optimizer constants per `nn::Optimizer`).
-pub(crate) fn recipe_dict(r: &Recipe) -> String {
-    let (name, mu) = match r.optimizer {
-        spec::Optimizer::Sgd => ("sgd", 0.0),
-        spec::Optimizer::Momentum { mu } => ("momentum", mu),
-        spec::Optimizer::Adam => ("adam", 0.0),
-        spec::Optimizer::AdamW => ("adamw", 0.0),
+/// The run configuration as a Python dict: every `RunConfig` field under its JSON key (the
+/// optimizer's constants as `mu`, `beta1`, `beta2`, `eps`), plus what `augment` does on the dataset
+/// (`random_crop`, `hflip`: `RunConfig::augmentation`).
+pub(crate) fn recipe_dict(r: &RunConfig) -> String {
+    // Constants of the optimizers that do not use them are written as the usual values; the
+    // script reads only its optimizer's.
+    let (mu, beta1, beta2, eps) = match r.optimizer {
+        spec::Optimizer::Sgd => (0.0, 0.9, 0.999, 1e-8),
+        spec::Optimizer::Momentum { mu } => (mu, 0.9, 0.999, 1e-8),
+        spec::Optimizer::Adam { beta1, beta2, eps }
+        | spec::Optimizer::AdamW { beta1, beta2, eps } => (0.0, beta1, beta2, eps),
     };
-    let schedule = match r.schedule {
-        spec::Schedule::Constant => "constant",
-        spec::Schedule::Cosine => "cosine",
-    };
+    let aug = r.augmentation();
     let mut s = String::from("RECIPE = {\n");
     let mut kv = |k: &str, v: String| {
         let _ = writeln!(s, "    {}: {v},", py_str(k));
     };
-    kv("optimizer", py_str(name));
+    kv("optimizer", py_str(r.optimizer.name()));
     kv("mu", py_f32(mu));
-    // Adam constants (spec::Optimizer::Adam/AdamW: β₁ 0.9, β₂ 0.999, ε 1e-8), as f32 values.
-    kv("beta1", py_f32(0.9));
-    kv("beta2", py_f32(0.999));
-    kv("eps", py_f32(1e-8));
+    kv("beta1", py_f32(beta1));
+    kv("beta2", py_f32(beta2));
+    kv("eps", py_f32(eps));
     kv("lr", py_f32(r.lr));
     kv("batch_size", r.batch_size.to_string());
     kv("epochs", r.epochs.to_string());
     kv("weight_decay", py_f32(r.weight_decay));
     kv("warmup_epochs", r.warmup_epochs.to_string());
-    kv("schedule", py_str(schedule));
+    kv("schedule", py_str(r.schedule.name()));
     kv("label_smoothing", py_f32(r.label_smoothing));
-    kv("random_crop", py_bool(r.augment.random_crop).into());
-    kv("hflip", py_bool(r.augment.hflip).into());
+    kv("shuffle", py_bool(r.shuffle).into());
+    kv("augment", py_bool(r.augment).into());
+    kv("random_crop", py_bool(aug.random_crop).into());
+    kv("hflip", py_bool(aug.hflip).into());
     kv("seed", r.seed.to_string());
     kv("dataset", py_str(r.dataset.name()));
     s.push_str("}\n");

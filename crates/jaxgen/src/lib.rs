@@ -5,7 +5,7 @@
 //! `graph::Graph`; its gradients come from `jax.value_and_grad`. It contains:
 //! * the parameter ABI table (`PARAMS`, `BUFFERS`, from `spec::params`/`spec::buffers`) and the recipe;
 //! * layer helpers (`py/layers.py`) and `forward(c, x)`, one statement per layer or block;
-//! * the loss (softmax cross-entropy with label smoothing), the optimizers (`nn::Optimizer`'s math,
+//! * the loss (softmax cross-entropy with label smoothing), the optimizers (`spec::Optimizer`'s math,
 //!   weight decay on `decay` parameters only, bias correction with `t = step + 1`), the per-step
 //!   learning-rate schedule (`train::schedule`), the data order (`train::order`, in Python ints),
 //!   preprocessing (`train::augment`), loaders for IDX / CIFAR-10 / Imagenette, `spec::init`
@@ -19,7 +19,7 @@ mod emit;
 
 pub use compare::{compare_tensor, Comparison, Tolerance};
 
-use spec::{NetSpec, Recipe, SpecError};
+use spec::{NetSpec, RunConfig, SpecError};
 
 /// Version string written into the trace header's `emitter_version`.
 pub const EMITTER_VERSION: &str = concat!("netspec-jaxgen ", env!("CARGO_PKG_VERSION"));
@@ -35,7 +35,7 @@ const RUNTIME_PY: &str = include_str!("py/runtime.py");
 pub enum Error {
     /// The spec does not type-check (the error names the layer).
     Spec(SpecError),
-    /// The recipe cannot be expressed (e.g. batch size 0).
+    /// The run configuration is invalid (`RunConfig::check`: e.g. batch size 0).
     Recipe(String),
 }
 
@@ -56,21 +56,11 @@ impl From<SpecError> for Error {
     }
 }
 
-/// The whole script for `spec` trained with `recipe`.
-pub fn export(spec: &NetSpec, recipe: &Recipe) -> Result<String, Error> {
+/// The whole script for `spec` trained with `recipe` (the run configuration `netspec train` would
+/// use: its `RECIPE` dict, from which the script's trace header `config` has the same keys).
+pub fn export(spec: &NetSpec, recipe: &RunConfig) -> Result<String, Error> {
     let infos = spec::analyze(spec)?;
-    if recipe.batch_size == 0 {
-        return Err(Error::Recipe("batch size must be at least 1".into()));
-    }
-    if recipe.epochs == 0 {
-        return Err(Error::Recipe("epochs must be at least 1".into()));
-    }
-    if recipe.warmup_epochs > recipe.epochs {
-        return Err(Error::Recipe(format!(
-            "warmup ({} epochs) is longer than training ({} epochs)",
-            recipe.warmup_epochs, recipe.epochs
-        )));
-    }
+    recipe.check().map_err(Error::Recipe)?;
     let params = spec::params(spec)?;
     let buffers = spec::buffers(spec)?;
     let total: usize = params.iter().map(|p| p.numel()).sum();

@@ -6,9 +6,9 @@
 mod common;
 
 use serde_json::{json, Value};
-use spec::{NetSpec, Recipe};
+use spec::{NetSpec, RunConfig};
 
-fn recipe(name: &str) -> Recipe {
+fn recipe(name: &str) -> RunConfig {
     spec::zoo::recipe(name).unwrap_or_default()
 }
 
@@ -36,26 +36,26 @@ fn every_zoo_model_exports_deterministically() {
 fn bad_spec_and_bad_recipe_are_errors() {
     let mut net = spec::zoo::get("mnist-mlp").unwrap();
     net.layers.remove(0); // no flatten: dense on an image
-    let e = jaxgen::export(&net, &Recipe::default()).unwrap_err();
+    let e = jaxgen::export(&net, &RunConfig::default()).unwrap_err();
     let msg = e.to_string();
     assert!(msg.contains("layer 0 (dense)"), "{msg}");
 
     let net = spec::zoo::get("mnist-mlp").unwrap();
     let e = jaxgen::export(
         &net,
-        &Recipe {
+        &RunConfig {
             batch_size: 0,
-            ..Recipe::default()
+            ..RunConfig::default()
         },
     )
     .unwrap_err();
     assert!(e.to_string().contains("batch size"), "{e}");
     let e = jaxgen::export(
         &net,
-        &Recipe {
+        &RunConfig {
             warmup_epochs: 5,
             epochs: 2,
-            ..Recipe::default()
+            ..RunConfig::default()
         },
     )
     .unwrap_err();
@@ -83,7 +83,7 @@ fn python_side_matches_the_rust_reference() {
     let init_script = dir.join("init-check.py");
     std::fs::write(
         &init_script,
-        jaxgen::export(&net, &Recipe::default()).unwrap(),
+        jaxgen::export(&net, &RunConfig::default()).unwrap(),
     )
     .unwrap();
     let init_out = dir.join("init.safetensors");

@@ -23,9 +23,10 @@
 mod common;
 
 use jaxgen::{compare_tensor, Comparison, Tolerance};
-use nn::{ElemType, Program, SlotKind, StepConfig};
+use nn::{ElemType, Program, SlotKind};
 use serde_json::json;
 use spec::NetSpec;
+use spec::RunConfig;
 
 const LABEL_SMOOTHING: f32 = 0.1;
 const ADAM_LR: f32 = 1e-3;
@@ -266,11 +267,12 @@ fn netspec_side(
         .collect();
 
     // One Adam step (no weight decay), then the loss of the next step on the same batch.
-    let cfg = StepConfig {
+    let cfg = RunConfig {
         batch_size: b,
-        optimizer: nn::Optimizer::ADAM,
+        optimizer: spec::Optimizer::ADAM,
         weight_decay: 0.0,
         label_smoothing: LABEL_SMOOTHING,
+        ..RunConfig::default()
     };
     let t = nn::train_step(net, &cfg).unwrap();
     let exe = client().compile(&t.mlir).unwrap();
@@ -362,7 +364,7 @@ fn oracle_every_layer_family_matches_jax() {
         let out = dir.join(format!("case{k}-jax.safetensors"));
         std::fs::write(
             &script,
-            jaxgen::export(&net, &spec::Recipe::default()).unwrap(),
+            jaxgen::export(&net, &spec::RunConfig::default()).unwrap(),
         )
         .unwrap();
         let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = ps

@@ -15,16 +15,15 @@ mod common;
 
 use std::process::Command;
 
-use train::run::{self, Hyper, Options, Quiet};
+use train::run::{self, Options, Quiet};
 use train::trace::{self, DiffMode};
 
 fn both_backends(model: &str, steps: u64) {
     let dir = common::scratch(&format!("trace-{model}"));
     let net = spec::zoo::get(model).unwrap();
-    let mut recipe = spec::zoo::recipe(model).unwrap();
-    recipe.dataset = spec::Dataset::FashionMnist;
-    let hyper = Hyper::from_recipe(&recipe);
-    assert_eq!(hyper.dataset, train::data::DatasetKind::FashionMnist);
+    // The zoo's MNIST recipes train on Fashion-MNIST, the installed dataset.
+    let recipe = spec::zoo::recipe(model).unwrap();
+    assert_eq!(recipe.dataset, spec::Dataset::FashionMnist);
 
     let ns_trace = dir.join("netspec.jsonl");
     let opts = Options {
@@ -32,7 +31,7 @@ fn both_backends(model: &str, steps: u64) {
         trace: Some(ns_trace.clone()),
         ..Options::default()
     };
-    run::train(&net, &hyper, &opts, &mut Quiet).unwrap_or_else(|e| {
+    run::train(&net, &recipe, &opts, &mut Quiet).unwrap_or_else(|e| {
         panic!("netspec train {model}: {e} (Fashion-MNIST: scripts/setup/data.sh)")
     });
 

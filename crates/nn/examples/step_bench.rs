@@ -6,8 +6,9 @@
 
 use std::time::Instant;
 
-use nn::{Optimizer, SlotKind, StepConfig};
+use nn::SlotKind;
 use pjrt::Arg;
+use spec::{Optimizer, RunConfig};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -20,11 +21,12 @@ fn main() {
         None => spec::zoo::get(model).unwrap_or_else(|| panic!("unknown zoo model {model}")),
     };
     let client = pjrt::Client::cpu().expect("PJRT CPU plugin (run scripts/setup/plugin.sh)");
-    let cfg = StepConfig {
+    let cfg = RunConfig {
         batch_size: batch,
         optimizer: Optimizer::ADAMW,
         weight_decay: 1e-4,
         label_smoothing: 0.0,
+        ..RunConfig::default()
     };
     let t = Instant::now();
     let prog = nn::train_step(&spec, &cfg).expect("emitting");

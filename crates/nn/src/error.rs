@@ -13,7 +13,7 @@ pub enum Error {
         context: String,
         source: graph::Error,
     },
-    /// A bad [`crate::StepConfig`] or argument (batch size 0, label smoothing outside [0, 1), …).
+    /// A bad step configuration (`spec::RunConfig::check_step`) or argument (batch size 0, label smoothing outside [0, 1), …).
     Config(String),
     /// The lowering and `spec::params`/`spec::buffers` disagree (a parameter unused or used twice).
     Abi(String),

@@ -14,6 +14,9 @@ pub use error::{Error, Result};
 pub use lower::Mode;
 pub use step::{eval_step, forward, grads, predict, train_step, BN_MOMENTUM};
 
+// The train step bakes in the step part of the run's configuration: `spec::RunConfig` (batch size,
+// `spec::Optimizer`, weight decay, label smoothing); the learning rate is an input.
+
 /// Element type of a program slot (what the host must upload / will download).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ElemType {
@@ -69,28 +72,6 @@ pub struct Program {
     pub flops: u64,
 }
 
-/// Optimizer of the train step. All updates happen in-graph.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Optimizer {
-    /// `p ← p − lr·(g + wd·p)` (weight decay coupled, kernels only).
-    Sgd,
-    /// Heavy ball: `m ← μ·m + g`, `p ← p − lr·m` (weight decay coupled, kernels only).
-    Momentum { mu: f32 },
-    /// Adam with bias correction from the step counter; weight decay coupled into the gradient (kernels only).
-    Adam { beta1: f32, beta2: f32, eps: f32 },
-    /// AdamW: Adam with decoupled decay `p ← p − lr·(m̂/(√v̂+ε) + wd·p)` on kernels only.
-    AdamW { beta1: f32, beta2: f32, eps: f32 },
-}
-
-/// Everything about the train step that is baked into the program (the learning rate is an input).
-#[derive(Clone, Debug, PartialEq)]
-pub struct StepConfig {
-    pub batch_size: usize,
-    pub optimizer: Optimizer,
-    pub weight_decay: f32,
-    pub label_smoothing: f32,
-}
-
 impl Program {
     /// Index of the first input slot of `kind`.
     pub fn input_index(&self, kind: &SlotKind) -> Option<usize> {
@@ -100,42 +81,5 @@ impl Program {
     /// Index of the first output slot of `kind`.
     pub fn output_index(&self, kind: &SlotKind) -> Option<usize> {
         self.outputs.iter().position(|s| &s.kind == kind)
-    }
-}
-
-impl Optimizer {
-    /// Adam with the usual constants (β₁ 0.9, β₂ 0.999, ε 1e-8).
-    pub const ADAM: Optimizer = Optimizer::Adam {
-        beta1: 0.9,
-        beta2: 0.999,
-        eps: 1e-8,
-    };
-    /// AdamW with the usual constants (β₁ 0.9, β₂ 0.999, ε 1e-8).
-    pub const ADAMW: Optimizer = Optimizer::AdamW {
-        beta1: 0.9,
-        beta2: 0.999,
-        eps: 1e-8,
-    };
-
-    /// The train-step optimizer of a `spec::Recipe` optimizer (Momentum from a recipe keeps its μ).
-    pub fn from_recipe(o: spec::Optimizer) -> Optimizer {
-        match o {
-            spec::Optimizer::Sgd => Optimizer::Sgd,
-            spec::Optimizer::Momentum { mu } => Optimizer::Momentum { mu },
-            spec::Optimizer::Adam => Optimizer::ADAM,
-            spec::Optimizer::AdamW => Optimizer::ADAMW,
-        }
-    }
-}
-
-impl StepConfig {
-    /// The step configuration of a training recipe.
-    pub fn from_recipe(r: &spec::Recipe) -> StepConfig {
-        StepConfig {
-            batch_size: r.batch_size,
-            optimizer: Optimizer::from_recipe(r.optimizer),
-            weight_decay: r.weight_decay,
-            label_smoothing: r.label_smoothing,
-        }
     }
 }

@@ -7,7 +7,8 @@ use spec::{Layer, NetSpec, ParamSpec};
 
 use crate::error::{Context, Error, Result};
 use crate::lower::{self, Inputs, Mode};
-use crate::{ops, ElemType, Optimizer, Program, Slot, SlotKind, StepConfig};
+use crate::{ops, ElemType, Program, Slot, SlotKind};
+use spec::{Optimizer, RunConfig};
 
 /// BN running-statistics momentum: `running ← (1 − m)·running + m·batch`.
 pub const BN_MOMENTUM: f64 = 0.1;
@@ -141,42 +142,8 @@ fn check_ls(ls: f32) -> Result<()> {
     Ok(())
 }
 
-fn check_config(cfg: &StepConfig) -> Result<()> {
-    check_batch(cfg.batch_size)?;
-    check_ls(cfg.label_smoothing)?;
-    if !(cfg.weight_decay.is_finite() && cfg.weight_decay >= 0.0) {
-        return Err(Error::Config(format!(
-            "weight decay must be finite and ≥ 0, got {}",
-            cfg.weight_decay
-        )));
-    }
-    let beta = |name: &str, b: f32| -> Result<()> {
-        if !(b.is_finite() && (0.0..1.0).contains(&b)) {
-            return Err(Error::Config(format!("{name} must be in [0, 1), got {b}")));
-        }
-        Ok(())
-    };
-    match cfg.optimizer {
-        Optimizer::Sgd => Ok(()),
-        Optimizer::Momentum { mu } => {
-            if !(mu.is_finite() && mu >= 0.0) {
-                return Err(Error::Config(format!(
-                    "momentum must be finite and ≥ 0, got {mu}"
-                )));
-            }
-            Ok(())
-        }
-        Optimizer::Adam { beta1, beta2, eps } | Optimizer::AdamW { beta1, beta2, eps } => {
-            beta("beta1", beta1)?;
-            beta("beta2", beta2)?;
-            if !(eps.is_finite() && eps > 0.0) {
-                return Err(Error::Config(format!(
-                    "eps must be finite and > 0, got {eps}"
-                )));
-            }
-            Ok(())
-        }
-    }
+fn check_config(cfg: &RunConfig) -> Result<()> {
+    cfg.check_step().map_err(Error::Config)
 }
 
 /// Whether the spec has a dropout that is active in training.
@@ -221,11 +188,11 @@ fn bcast(g: &mut Graph, s: Value, like: Value) -> graph::Result<Value> {
 /// `(params…, opt_state…, bn_running…, step, x, y, lr) -> (params'…, opt_state'…, bn_running'…, step',
 /// loss, correct)`, every state input aliased to the output at the same index.
 ///
-/// Optimizer math as documented on [`Optimizer`], with `t = step + 1` for Adam's bias correction and
+/// Optimizer math as documented on [`spec::Optimizer`], with `t = step + 1` for Adam's bias correction and
 /// weight decay on `decay` parameters (kernels) only. BN running statistics are updated in-graph with
 /// momentum 0.1 from the biased batch statistics. Dropout masks derive from the step counter
 /// ([`lower::rng_key`]).
-pub fn train_step(spec: &NetSpec, cfg: &StepConfig) -> Result<Program> {
+pub fn train_step(spec: &NetSpec, cfg: &RunConfig) -> Result<Program> {
     check_config(cfg)?;
     let ps = spec::params(spec)?;
     let bs = spec::buffers(spec)?;
@@ -308,7 +275,7 @@ pub fn train_step(spec: &NetSpec, cfg: &StepConfig) -> Result<Program> {
 #[allow(clippy::too_many_arguments)]
 fn update(
     g: &mut Graph,
-    cfg: &StepConfig,
+    cfg: &RunConfig,
     ps: &[ParamSpec],
     pv: &[Value],
     grads: &[Value],

@@ -6,14 +6,16 @@
 
 use graph::{DType, Graph, TensorType};
 use nn::lower::{self, Inputs, Mode};
-use nn::{ElemType, Error, Optimizer, SlotKind, StepConfig};
+use nn::{ElemType, Error, SlotKind};
+use spec::{Optimizer, RunConfig};
 
-fn cfg(opt: Optimizer) -> StepConfig {
-    StepConfig {
+fn cfg(opt: Optimizer) -> RunConfig {
+    RunConfig {
         batch_size: 2,
         optimizer: opt,
         weight_decay: 1e-4,
         label_smoothing: 0.1,
+        ..RunConfig::default()
     }
 }
 
@@ -230,28 +232,28 @@ fn bad_configurations_are_refused() {
     let spec = spec::zoo::get("mnist-mlp").unwrap();
     let bad = [
         (
-            StepConfig {
+            RunConfig {
                 batch_size: 0,
                 ..cfg(Optimizer::Sgd)
             },
             "batch size",
         ),
         (
-            StepConfig {
+            RunConfig {
                 label_smoothing: 1.0,
                 ..cfg(Optimizer::Sgd)
             },
             "label smoothing",
         ),
         (
-            StepConfig {
+            RunConfig {
                 weight_decay: -1.0,
                 ..cfg(Optimizer::Sgd)
             },
             "weight decay",
         ),
         (
-            StepConfig {
+            RunConfig {
                 weight_decay: f32::NAN,
                 ..cfg(Optimizer::Sgd)
             },

@@ -7,8 +7,9 @@
 mod common;
 
 use common::{compile, noise, run, Host};
-use nn::{Optimizer, SlotKind, StepConfig};
+use nn::SlotKind;
 use spec::{Act, Layer, NetSpec};
+use spec::{Optimizer, RunConfig};
 
 const K: usize = 4;
 
@@ -133,11 +134,12 @@ fn setup(spec: &NetSpec) -> (Vec<Vec<f32>>, Vec<f32>, Vec<i32>) {
 /// Runs one train step of the tiny MLP and compares everything with the host.
 fn check_step(opt: Optimizer, wd: f32, ls: f32) {
     let spec = mlp();
-    let cfg = StepConfig {
+    let cfg = RunConfig {
         batch_size: 3,
         optimizer: opt,
         weight_decay: wd,
         label_smoothing: ls,
+        ..RunConfig::default()
     };
     let prog = nn::train_step(&spec, &cfg).unwrap();
     let exe = compile(&prog);
@@ -298,11 +300,12 @@ fn weight_decay_touches_kernels_only() {
     let (params, x, y) = setup(&spec);
     let lr = 0.1f32;
     let step_with = |wd: f32| {
-        let cfg = StepConfig {
+        let cfg = RunConfig {
             batch_size: 3,
             optimizer: Optimizer::ADAMW,
             weight_decay: wd,
             label_smoothing: 0.0,
+            ..RunConfig::default()
         };
         let prog = nn::train_step(&spec, &cfg).unwrap();
         let exe = compile(&prog);
@@ -361,11 +364,12 @@ fn bn_model() -> NetSpec {
 #[test]
 fn bn_running_statistics_update_and_eval_use() {
     let spec = bn_model();
-    let cfg = StepConfig {
+    let cfg = RunConfig {
         batch_size: 3,
         optimizer: Optimizer::Sgd,
         weight_decay: 0.0,
         label_smoothing: 0.0,
+        ..RunConfig::default()
     };
     let prog = nn::train_step(&spec, &cfg).unwrap();
     let exe = compile(&prog);

@@ -7,8 +7,9 @@ mod common;
 use std::time::Instant;
 
 use common::{client, compile, download, noise, upload, Host};
-use nn::{ElemType, Optimizer, SlotKind, StepConfig};
+use nn::{ElemType, SlotKind};
 use pjrt::Arg;
+use spec::{Optimizer, RunConfig};
 
 const B: usize = 2;
 
@@ -53,11 +54,12 @@ fn run_model(name: &str) {
     check_logits(name, "forward", &out[0], k);
 
     // Train step, twice, donating the state back.
-    let cfg = StepConfig {
+    let cfg = RunConfig {
         batch_size: B,
         optimizer: Optimizer::ADAMW,
         weight_decay: 1e-4,
         label_smoothing: 0.1,
+        ..RunConfig::default()
     };
     let t = Instant::now();
     let p = nn::train_step(&spec, &cfg).unwrap();

@@ -7,16 +7,17 @@
 //!   (names, shapes, order, init, weight-decay flag) and deterministic initialisation.
 //! * [`analyze`] — per-layer output shape, parameters and forward FLOPs.
 //! * [`parse`], [`parse_checked`], [`print`] — the spec text format (`text.rs` documents it).
-//! * [`Recipe`] — training recipes; [`zoo`] — the 16 reference models; [`summary`] — the table
+//! * [`RunConfig`] — one training run's configuration (optimizer, schedule, batch, dataset, …; the
+//!   zoo's recipes are `RunConfig`s); [`zoo`] — the 16 reference models; [`summary`] — the table
 //!   printed by `netspec summary`.
 //!
 //! This crate knows nothing about MLIR, graphs or devices.
 
 mod analyze;
+mod config;
 mod error;
 mod init;
 mod layer;
-mod recipe;
 pub mod summary;
 pub use summary::summary;
 mod text;
@@ -26,10 +27,10 @@ pub use analyze::{
     analyze, buffers, infer_shapes, param_count, params, Init, LayerInfo, ParamSpec, Shape,
     MAX_BLOCKS, MAX_DIM, MAX_ELEMS,
 };
+pub use config::{Augment, Dataset, Optimizer, RunConfig, Schedule};
 pub use error::{ParseError, SpecError};
 pub use init::{init, init_buffers, init_tensor, SplitMix64};
 pub use layer::{make_divisible, Act, Layer, NetSpec, LAYER_KINDS};
-pub use recipe::{Augment, Dataset, Optimizer, Recipe, Schedule};
 pub use text::{parse, parse_checked, print, print_layer};
 
 impl NetSpec {

@@ -27,8 +27,8 @@
 //! ARCHITECTURE.md; no stochastic depth; ViT uses the tanh GELU. The MobileNetV4 head pools first
 //! (`avgPool 7` on the 7×7 map), then a bias-free 1×1 conv + BN + ReLU to 1280, as timm does.
 
+use crate::config::{Dataset, Optimizer, RunConfig, Schedule};
 use crate::layer::{Act, Layer, NetSpec};
-use crate::recipe::{Augment, Dataset, Optimizer, Recipe, Schedule};
 
 /// Names of all zoo models, in a fixed order.
 pub fn names() -> &'static [&'static str] {
@@ -115,21 +115,19 @@ pub fn get_with_classes(name: &str, classes: usize) -> Option<NetSpec> {
 /// MNIST/CIFAR: AdamW 1e-3, batch 128, wd 1e-4, cosine (MNIST 12/15 epochs warmup 1; CIFAR
 /// 25/30 epochs warmup 2, horizontal flip). Imagenette: AdamW 1e-3, batch 32, 80 epochs, wd 1e-4,
 /// cosine, warmup 3, label smoothing 0.1, random crop 256→224 + flip; ViT-Tiny lr 3e-4, warmup 5.
-/// ("Adam" in lean4-mlir's phase 3 is AdamW with decay on kernels only.)
-pub fn recipe(name: &str) -> Option<Recipe> {
-    let base = Recipe::default();
-    let cifar = Recipe {
+/// ("Adam" in lean4-mlir's phase 3 is AdamW with decay on kernels only.) lean4-mlir's MNIST
+/// recipes train on MNIST; netspec's train on Fashion-MNIST, the installed dataset of that shape.
+pub fn recipe(name: &str) -> Option<RunConfig> {
+    let base = RunConfig::default();
+    let cifar = RunConfig {
         epochs: 25,
         warmup_epochs: 2,
-        augment: Augment {
-            random_crop: false,
-            hflip: true,
-        },
+        augment: true,
         dataset: Dataset::Cifar10,
         ..base.clone()
     };
-    let imagenette = Recipe {
-        optimizer: Optimizer::AdamW,
+    let imagenette = RunConfig {
+        optimizer: Optimizer::ADAMW,
         lr: 1e-3,
         batch_size: 32,
         epochs: 80,
@@ -137,22 +135,19 @@ pub fn recipe(name: &str) -> Option<Recipe> {
         warmup_epochs: 3,
         schedule: Schedule::Cosine,
         label_smoothing: 0.1,
-        augment: Augment {
-            random_crop: true,
-            hflip: true,
-        },
+        augment: true,
         dataset: Dataset::Imagenette,
         ..base.clone()
     };
     Some(match name {
         "mnist-mlp" => base,
-        "mnist-cnn" => Recipe { epochs: 15, ..base },
+        "mnist-cnn" => RunConfig { epochs: 15, ..base },
         "cifar-cnn" => cifar,
-        "cifar-cnn-bn" => Recipe {
+        "cifar-cnn-bn" => RunConfig {
             epochs: 30,
             ..cifar
         },
-        "vit-tiny" => Recipe {
+        "vit-tiny" => RunConfig {
             lr: 3e-4,
             warmup_epochs: 5,
             ..imagenette

@@ -67,7 +67,19 @@ pub enum Mode {
 }
 
 /// A place in the stream of batches: batch `batch` of epoch `epoch` (both 0-based).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Position {
     pub epoch: u64,
     pub batch: u64,

@@ -1,10 +1,11 @@
 //! Timing of the compiled train step (`netspec bench`).
 //!
-//! [`run`] generates the train step of a spec ([`nn::train_step`]), compiles it, puts the initial state
-//! and one batch on the device, and times `steps` steps after `warmup` steps. Each step donates the
-//! whole state, keeps the batch and the learning rate, takes the aliased outputs as the next state and
-//! reads the loss back (as the training loop does), so a step's time is the time until its result is
-//! on the host. With [`Options::e2e`] the same step is also fed from the crate's prefetching
+//! [`run`] generates the train step of a spec ([`nn::train_step`]), compiles it into the one step
+//! runner ([`Runner`], as training does), sets the initial state, puts one batch on the device, and
+//! times `steps` steps after `warmup` steps. Each step is [`Runner::step`], the training loop's: it
+//! donates the whole state, keeps the batch and the learning rate, takes the aliased outputs as the
+//! next state; the timed loop then reads the loss back, so a step's time is the time until its
+//! result is on the host. With [`Options::e2e`] the same step is also fed from the crate's prefetching
 //! [`Batcher`], whose hook uploads each batch on a producer thread; step-only and fed blocks alternate
 //! ([`E2E_ROUNDS`] of each, the timed steps split between them), so that drift in the machine's speed
 //! falls on both alike, and the fed throughput is reported beside the step-only one.
@@ -15,14 +16,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nn::{ElemType, Program, SlotKind, StepConfig};
-use pjrt::{Arg, Buffer, Client, Executable};
 use serde_json::{json, Value};
-use spec::NetSpec;
+use spec::{NetSpec, RunConfig};
 
 use crate::augment::Preprocess;
 use crate::batch::{BatchConfig, Batcher, Mode, Position};
 use crate::data::{self, Dataset, DatasetKind, Split};
+use crate::device::{DeviceTensor, Executor};
+use crate::run::checkpoints::initial_state;
+use crate::runner::{DeviceBatch, Runner, Uploader};
 use crate::{Error, Result};
 
 /// Where the batches of the end-to-end phase come from.
@@ -296,218 +298,6 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// The name of an optimizer as the command line spells it.
-pub fn optimizer_name(o: &nn::Optimizer) -> &'static str {
-    match o {
-        nn::Optimizer::Sgd => "sgd",
-        nn::Optimizer::Momentum { .. } => "momentum",
-        nn::Optimizer::Adam { .. } => "adam",
-        nn::Optimizer::AdamW { .. } => "adamw",
-    }
-}
-
-/// The optimizer named on the command line (`momentum` uses μ = 0.9).
-pub fn parse_optimizer(s: &str) -> Result<nn::Optimizer> {
-    Ok(match s {
-        "sgd" => nn::Optimizer::Sgd,
-        "momentum" => nn::Optimizer::Momentum { mu: 0.9 },
-        "adam" => nn::Optimizer::ADAM,
-        "adamw" => nn::Optimizer::ADAMW,
-        other => {
-            return Err(Error::Invalid(format!(
-                "optimizer `{other}`: expected sgd, momentum, adam or adamw"
-            )))
-        }
-    })
-}
-
-/// The benchmarked step's configuration: the recipe's, with each given value in its place.
-pub fn step_config(
-    recipe: &spec::Recipe,
-    batch_size: Option<usize>,
-    optimizer: Option<&str>,
-    weight_decay: Option<f32>,
-    label_smoothing: Option<f32>,
-) -> Result<StepConfig> {
-    let mut cfg = StepConfig::from_recipe(recipe);
-    if let Some(b) = batch_size {
-        cfg.batch_size = b;
-    }
-    if let Some(o) = optimizer {
-        cfg.optimizer = parse_optimizer(o)?;
-    }
-    if let Some(wd) = weight_decay {
-        cfg.weight_decay = wd;
-    }
-    if let Some(ls) = label_smoothing {
-        if !(0.0..1.0).contains(&ls) {
-            return Err(Error::Invalid(format!(
-                "label smoothing {ls}: expected a value in [0, 1)"
-            )));
-        }
-        cfg.label_smoothing = ls;
-    }
-    Ok(cfg)
-}
-
-fn device_err(what: &str) -> impl Fn(pjrt::Error) -> Error + '_ {
-    move |e| Error::device(what, e)
-}
-
-/// The step's state and batch on the device, in the program's input order.
-struct Step<'a> {
-    exe: &'a Executable,
-    program: &'a Program,
-    /// `Some` for state inputs (donated each step), `None` for x, y, lr.
-    state: Vec<Option<Buffer>>,
-    /// For each state input, the output that becomes its next value.
-    next: Vec<usize>,
-    x_at: usize,
-    y_at: usize,
-    lr_at: usize,
-    loss_at: usize,
-}
-
-fn find_input(p: &Program, kind: SlotKind) -> Result<usize> {
-    p.inputs
-        .iter()
-        .position(|s| s.kind == kind)
-        .ok_or_else(|| Error::Invalid(format!("the train program has no {kind:?} input")))
-}
-
-impl<'a> Step<'a> {
-    /// Uploads the initial state: parameters from `spec::init`, BN statistics from `spec::init_buffers`,
-    /// optimizer state zeros, counter 0.
-    fn new(
-        client: &Client,
-        exe: &'a Executable,
-        program: &'a Program,
-        net: &NetSpec,
-        seed: u64,
-    ) -> Result<Step<'a>> {
-        let spec_err = |e: spec::SpecError| Error::Invalid(format!("{}: {e}", net.name));
-        let names = spec::params(net).map_err(spec_err)?;
-        let values = spec::init(net, seed).map_err(spec_err)?;
-        let bnames = spec::buffers(net).map_err(spec_err)?;
-        let bvalues = spec::init_buffers(net).map_err(spec_err)?;
-        let lookup =
-            |list: &[spec::ParamSpec], vals: &[Vec<f32>], name: &str| -> Result<Vec<f32>> {
-                list.iter()
-                    .position(|p| p.name == name)
-                    .map(|i| vals[i].clone())
-                    .ok_or_else(|| {
-                        Error::Invalid(format!(
-                            "the train program names `{name}`, which {} does not have",
-                            net.name
-                        ))
-                    })
-            };
-        let upload = device_err("uploading the initial state");
-        let mut state = Vec::with_capacity(program.inputs.len());
-        let mut next = Vec::with_capacity(program.inputs.len());
-        for (i, slot) in program.inputs.iter().enumerate() {
-            let dims: Vec<i64> = slot.dims.iter().map(|&d| d as i64).collect();
-            let n: usize = slot.dims.iter().product();
-            let values = match &slot.kind {
-                SlotKind::Param(name) => Some(lookup(&names, &values, name)?),
-                SlotKind::Buffer(name) => Some(lookup(&bnames, &bvalues, name)?),
-                SlotKind::OptState(_) => Some(vec![0.0; n]),
-                SlotKind::Step => None,
-                SlotKind::Images | SlotKind::Labels | SlotKind::LearningRate => {
-                    state.push(None);
-                    next.push(usize::MAX);
-                    continue;
-                }
-                SlotKind::Loss | SlotKind::Correct | SlotKind::Logits | SlotKind::Grad(_) => {
-                    return Err(Error::Invalid(format!(
-                        "input {i} of the train program is an output kind {:?}",
-                        slot.kind
-                    )))
-                }
-            };
-            let buf = match (values, slot.elem) {
-                (Some(v), ElemType::F32) => client.buffer(&v, &dims).map_err(&upload)?,
-                (None, ElemType::I32) => client.buffer(&vec![0i32; n], &dims).map_err(&upload)?,
-                (Some(_), ElemType::I32) | (None, ElemType::F32) => {
-                    return Err(Error::Invalid(format!(
-                        "input {i} ({:?}) has an unexpected element type",
-                        slot.kind
-                    )))
-                }
-            };
-            let out = program.aliases.get(i).copied().flatten().ok_or_else(|| {
-                Error::Invalid(format!(
-                    "state input {i} ({:?}) of the train program is not aliased to an output",
-                    slot.kind
-                ))
-            })?;
-            state.push(Some(buf));
-            next.push(out);
-        }
-        let loss_at = program
-            .outputs
-            .iter()
-            .position(|s| s.kind == SlotKind::Loss)
-            .ok_or_else(|| Error::Invalid("the train program has no loss output".into()))?;
-        Ok(Step {
-            exe,
-            program,
-            state,
-            next,
-            x_at: find_input(program, SlotKind::Images)?,
-            y_at: find_input(program, SlotKind::Labels)?,
-            lr_at: find_input(program, SlotKind::LearningRate)?,
-            loss_at,
-        })
-    }
-
-    fn state_bytes(&self) -> u64 {
-        self.program
-            .inputs
-            .iter()
-            .zip(&self.state)
-            .filter(|(_, b)| b.is_some())
-            .map(|(s, _)| 4 * s.dims.iter().product::<usize>() as u64)
-            .sum()
-    }
-
-    /// One step: donate the state, keep the batch; returns the loss.
-    fn run(&mut self, x: &Buffer, y: &Buffer, lr: &Buffer) -> Result<f32> {
-        let mut args = Vec::with_capacity(self.state.len());
-        for i in 0..self.state.len() {
-            let arg = if i == self.x_at {
-                Arg::Keep(x)
-            } else if i == self.y_at {
-                Arg::Keep(y)
-            } else if i == self.lr_at {
-                Arg::Keep(lr)
-            } else {
-                let b = self.state[i].take().ok_or_else(|| {
-                    Error::Invalid("the state was lost in an earlier failed step".into())
-                })?;
-                Arg::Donate(b)
-            };
-            args.push(arg);
-        }
-        let outs = self
-            .exe
-            .execute(args)
-            .map_err(device_err("running the train step"))?;
-        let mut outs: Vec<Option<Buffer>> = outs.into_iter().map(Some).collect();
-        let loss = outs[self.loss_at]
-            .as_ref()
-            .ok_or_else(|| Error::Invalid("the loss output is missing".into()))?
-            .scalar::<f32>()
-            .map_err(device_err("reading the loss"))?;
-        for i in 0..self.state.len() {
-            if self.next[i] != usize::MAX {
-                self.state[i] = outs[self.next[i]].take();
-            }
-        }
-        Ok(loss)
-    }
-}
-
 /// A deterministic batch of the program's image shape: values in [0, 1), labels `i mod classes`.
 fn synthetic_batch(dims: &[usize], classes: usize, seed: u64) -> (Vec<f32>, Vec<i32>) {
     let n: usize = dims.iter().product();
@@ -526,48 +316,47 @@ fn synthetic_batch(dims: &[usize], classes: usize, seed: u64) -> (Vec<f32>, Vec<
 }
 
 /// The StableHLO text of the train step that [`run`] compiles (for `--dump-mlir`).
-pub fn emit(net: &NetSpec, cfg: &StepConfig) -> Result<String> {
+pub fn emit(net: &NetSpec, cfg: &RunConfig) -> Result<String> {
     nn::train_step(net, cfg)
         .map(|p| p.mlir)
         .map_err(|e| Error::Invalid(format!("generating the train step of {}: {e}", net.name)))
 }
 
 /// Generates, compiles and times the train step of `net` (see the module doc).
-pub fn run(net: &NetSpec, cfg: &StepConfig, client: &Client, opts: &Options) -> Result<Report> {
+pub fn run(net: &NetSpec, cfg: &RunConfig, exec: &Executor, opts: &Options) -> Result<Report> {
     if opts.steps == 0 {
         return Err(Error::Invalid("bench: --steps must be at least 1".into()));
     }
-    if cfg.batch_size == 0 {
-        return Err(Error::Invalid(
-            "bench: the batch size must be at least 1".into(),
-        ));
-    }
+    cfg.check_step()
+        .map_err(|e| Error::Invalid(format!("bench: {e}")))?;
     let t0 = Instant::now();
     let program = nn::train_step(net, cfg)
         .map_err(|e| Error::Invalid(format!("generating the train step of {}: {e}", net.name)))?;
     let codegen = t0.elapsed();
-    let t1 = Instant::now();
-    let text = opts.mlir.as_deref().unwrap_or(&program.mlir);
-    let exe = client
-        .compile(text)
-        .map_err(device_err("compiling the train step"))?;
-    let compile = t1.elapsed();
+    let flops = program.flops;
+    let program = match &opts.mlir {
+        Some(text) => nn::Program {
+            mlir: text.clone(),
+            ..program
+        },
+        None => program,
+    };
+    let mut runner = Runner::new(exec.clone(), Some(program), None)?;
+    let compile = runner.compile_times().0;
+    initial_state(net, opts.seed, None, &mut runner)?;
 
-    let mut step = Step::new(client, &exe, &program, net, opts.seed)?;
-    let x_dims = program.inputs[step.x_at].dims.clone();
+    let up = runner.uploader();
+    let x_dims = up.train_dims()?.to_vec();
     let (x, y) = synthetic_batch(&x_dims, net.num_classes, opts.seed);
-    let up = device_err("uploading the batch");
-    let xd: Vec<i64> = x_dims.iter().map(|&d| d as i64).collect();
-    let xb = client.buffer(&x, &xd).map_err(&up)?;
-    let yb = client.buffer(&y, &[y.len() as i64]).map_err(&up)?;
-    let lr = client.scalar(opts.lr).map_err(&up)?;
+    let batch = up.upload(&x, &y, &x_dims)?;
+    let lr = up.rate(opts.lr)?;
 
     for _ in 0..opts.warmup {
-        step.run(&xb, &yb, &lr)?;
+        runner.step(&batch, &lr)?.loss()?;
     }
     let mut feed = if opts.e2e {
-        let mut f = Feed::new(net, client, &x_dims, opts)?;
-        f.block(&mut step, &lr, opts.warmup)?;
+        let mut f = Feed::new(net, up, &x_dims, opts)?;
+        f.block(&mut runner, &lr, opts.warmup)?;
         Some(f)
     } else {
         None
@@ -588,7 +377,7 @@ pub fn run(net: &NetSpec, cfg: &StepConfig, client: &Client, opts: &Options) -> 
         let loop_start = Instant::now();
         for _ in 0..n {
             let t = Instant::now();
-            last_loss = step.run(&xb, &yb, &lr)?;
+            last_loss = runner.step(&batch, &lr)?.loss()?;
             times.push(t.elapsed());
         }
         loop_wall += loop_start.elapsed();
@@ -599,7 +388,7 @@ pub fn run(net: &NetSpec, cfg: &StepConfig, client: &Client, opts: &Options) -> 
         if let Some(f) = feed.as_mut() {
             let wait0 = f.batcher.data_wait();
             let start = Instant::now();
-            fed_times.extend(f.block(&mut step, &lr, n)?);
+            fed_times.extend(f.block(&mut runner, &lr, n)?);
             fed_wall += start.elapsed();
             fed_wait += f.batcher.data_wait() - wait0;
         }
@@ -616,8 +405,8 @@ pub fn run(net: &NetSpec, cfg: &StepConfig, client: &Client, opts: &Options) -> 
     Ok(Report {
         model: net.name.clone(),
         batch_size: cfg.batch_size,
-        optimizer: optimizer_name(&cfg.optimizer).into(),
-        platform: client.platform_name(),
+        optimizer: cfg.optimizer.name().into(),
+        platform: exec.platform(),
         codegen_ms: codegen.as_secs_f64() * 1e3,
         compile_s: compile.as_secs_f64(),
         steps: opts.steps,
@@ -626,9 +415,9 @@ pub fn run(net: &NetSpec, cfg: &StepConfig, client: &Client, opts: &Options) -> 
         cpu_ms_per_step,
         img_per_s: b / stats.median * 1e3,
         img_per_s_wall: b * opts.steps as f64 / loop_wall.as_secs_f64(),
-        flops_per_step: program.flops,
-        gflops: program.flops as f64 / stats.median / 1e6,
-        state_bytes: step.state_bytes(),
+        flops_per_step: flops,
+        gflops: flops as f64 / stats.median / 1e6,
+        state_bytes: runner.state_bytes(),
         last_loss,
         peak_rss_mib: peak_rss_mib(),
         glibc_tunables: std::env::var("GLIBC_TUNABLES").ok(),
@@ -642,12 +431,12 @@ pub const E2E_ROUNDS: usize = 3;
 
 /// The batch producers of the end-to-end blocks (uploads in their hook).
 struct Feed {
-    batcher: Batcher<(Buffer, Buffer)>,
+    batcher: Batcher<DeviceBatch>,
     source: &'static str,
 }
 
 impl Feed {
-    fn new(net: &NetSpec, client: &Client, x_dims: &[usize], opts: &Options) -> Result<Feed> {
+    fn new(net: &NetSpec, up: Uploader, x_dims: &[usize], opts: &Options) -> Result<Feed> {
         let [c, h, w] = net.input;
         let (ds, pre, source) = match &opts.data {
             DataSource::FashionMnist(dir) => {
@@ -695,20 +484,12 @@ impl Feed {
             threads: opts.threads,
             pad_last: false,
         };
-        let hook_client = client.clone();
-        let dims: Vec<i64> = x_dims.iter().map(|&d| d as i64).collect();
-        let batcher = Batcher::new(Arc::new(ds), pre, cfg, move |b| {
-            let x = hook_client.buffer(&b.x, &dims).map_err(Error::external)?;
-            let y = hook_client
-                .buffer(&b.y, &[b.y.len() as i64])
-                .map_err(Error::external)?;
-            Ok((x, y))
-        })?;
+        let batcher = Batcher::new(Arc::new(ds), pre, cfg, move |b| up.train_batch(&b))?;
         Ok(Feed { batcher, source })
     }
 
     /// `n` steps on the producers' batches; per step: waiting for the batch + the step.
-    fn block(&mut self, step: &mut Step<'_>, lr: &Buffer, n: usize) -> Result<Vec<Duration>> {
+    fn block(&mut self, runner: &mut Runner, lr: &DeviceTensor, n: usize) -> Result<Vec<Duration>> {
         let mut times = Vec::with_capacity(n);
         for _ in 0..n {
             let t = Instant::now();
@@ -716,8 +497,7 @@ impl Feed {
                 .batcher
                 .next_batch()
                 .ok_or_else(|| Error::Producer("the batch stream ended early".into()))??;
-            let (xb, yb) = &ready.value;
-            step.run(xb, yb, lr)?;
+            runner.step(&ready.value, lr)?.loss()?;
             times.push(t.elapsed());
         }
         Ok(times)
@@ -756,23 +536,6 @@ mod tests {
         assert_ne!(synthetic_batch(&[4, 1, 3, 3], 3, 8).0, x);
         // Not constant: the batch must exercise the network.
         assert!(x.iter().any(|&v| v != x[0]));
-    }
-
-    #[test]
-    fn step_config_overrides_the_recipe() {
-        let r = spec::Recipe::default();
-        let c = step_config(&r, Some(32), Some("sgd"), Some(0.5), Some(0.1)).unwrap();
-        assert_eq!(
-            (c.batch_size, c.optimizer, c.weight_decay, c.label_smoothing),
-            (32, nn::Optimizer::Sgd, 0.5, 0.1)
-        );
-        let d = step_config(&r, None, None, None, None).unwrap();
-        assert_eq!(d, StepConfig::from_recipe(&r));
-        let e = step_config(&r, None, Some("lamb"), None, None)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("lamb") && e.contains("adamw"), "{e}");
-        assert!(step_config(&r, None, None, None, Some(1.0)).is_err());
     }
 
     #[test]

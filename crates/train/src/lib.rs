@@ -13,22 +13,25 @@
 //! - [`bench`]: timing of the compiled train step (`netspec bench`).
 //!
 //! The training loop lives beside these modules and uses them:
-//! - [`trainer`]: the compiled train/eval steps with the state resident on the device;
-//! - [`run`]: a whole run (data, code generation, the step loop, evaluation, traces, checkpoints,
-//!   resume, interruption, divergence) and checkpoint evaluation.
+//! - [`device`]: the executor (today a PJRT client): compile, upload, execute with donation, read back;
+//! - [`runner`]: the one step runner: compiled train/eval steps with the state resident on the
+//!   devices; training, evaluation, checkpoint evaluation and the bench all step through it;
+//! - [`run`]: a whole run (its configuration, data, code generation, the step loop, evaluation,
+//!   traces, checkpoints, resume, interruption, divergence) and checkpoint evaluation.
 
 pub mod augment;
 pub mod batch;
 pub mod bench;
 pub mod checkpoint;
 pub mod data;
+pub mod device;
 mod error;
 pub mod order;
 pub mod plot;
 mod png;
 pub mod run;
+pub mod runner;
 pub mod schedule;
 pub mod trace;
-pub mod trainer;
 
 pub use error::{Error, Result};

@@ -10,7 +10,9 @@
 //!
 //! Lines of another `kind` are skipped by the reader, empty lines too. Non-finite numbers are
 //! written as Python's `json` writes them (`NaN`, `Infinity`, `-Infinity`), and read back from that
-//! form or from `null`.
+//! form or from `null`. The lines are serde-derived types ([`Header`], [`Step`], [`EpochLine`],
+//! tagged by `kind`); the reader takes what Python and lean4-mlir write (integers written as
+//! `3.0`, `emitter_version` as a number), through the field helpers of `py`.
 //!
 //! [`diff`] compares two traces as lean4-mlir's `diff_traces.py` does: the headers must agree on
 //! `netspec_name`, `netspec_hash`, `config`, `total_params` and `dataset`; steps are compared index for
@@ -22,51 +24,111 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::{Error, Result};
 
 /// The first line of a trace.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Header {
     /// `"phase3"` for netspec's compiled path, `"phase2"` for the JAX export (lean4-mlir's names).
     pub phase: String,
     pub netspec_name: String,
     /// SHA-256 of the NetSpec text, hex.
     pub netspec_hash: String,
-    /// The run's configuration (lr, batch_size, epochs, optimizer, seed, …).
+    /// The run's configuration, a JSON object (netspec writes `spec::RunConfig`; other producers
+    /// their own keys, kept as read).
     pub config: Value,
+    #[serde(deserialize_with = "py::uint")]
     pub total_params: u64,
     pub dataset: String,
+    #[serde(deserialize_with = "py::string_or_number")]
     pub emitter_version: String,
     /// Any other header keys, kept as read.
+    #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
 /// One training step.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Step {
     /// 1-based global step.
+    #[serde(deserialize_with = "py::uint")]
     pub step: u64,
     /// 0-based epoch.
+    #[serde(deserialize_with = "py::uint")]
     pub epoch: u64,
+    #[serde(with = "py::float")]
     pub loss: f64,
+    #[serde(with = "py::float")]
     pub lr: f64,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "py::opt_float"
+    )]
     pub grad_norm: Option<f64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "py::opt_float"
+    )]
     pub param_norm: Option<f64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "py::opt_float"
+    )]
     pub wall_ms: Option<f64>,
 }
 
 /// One finished epoch (all fields but `epoch` optional).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EpochLine {
+    #[serde(deserialize_with = "py::uint")]
     pub epoch: u64,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "py::opt_float"
+    )]
     pub train_loss: Option<f64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "py::opt_float"
+    )]
     pub train_acc: Option<f64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "py::opt_float"
+    )]
     pub test_loss: Option<f64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "py::opt_float"
+    )]
     pub test_acc: Option<f64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "py::opt_uint"
+    )]
     pub test_correct: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "py::opt_uint"
+    )]
     pub test_total: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "py::opt_float"
+    )]
     pub wall_ms: Option<f64>,
 }
 
@@ -78,69 +140,184 @@ pub struct Trace {
     pub epochs: Vec<EpochLine>,
 }
 
-/// A JSON number, or Python's spelling of a non-finite one.
-fn num(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 { "Infinity" } else { "-Infinity" }.into()
-    } else {
-        Value::from(v).to_string()
+/// A line as read: its `kind` selects the type; other kinds are not ours to read.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+enum Line {
+    Header(Header),
+    Step(Step),
+    Epoch(EpochLine),
+    #[serde(other)]
+    Other,
+}
+
+/// A line to write (the same tags as [`Line`]).
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+enum LineRef<'a> {
+    Header(&'a Header),
+    Step(&'a Step),
+    Epoch(&'a EpochLine),
+}
+
+impl LineRef<'_> {
+    /// The line's JSON text. Non-finite numbers come out of `py::float` as the strings `"NaN"`,
+    /// `"Infinity"`, `"-Infinity"` (serde_json cannot write them bare) and are unquoted here, as
+    /// Python's `json` writes them; step and epoch lines hold no other strings than their kind.
+    fn text(&self) -> String {
+        let text = serde_json::to_string(self).expect("trace lines always serialize");
+        match self {
+            LineRef::Header(_) => text,
+            LineRef::Step(_) | LineRef::Epoch(_) => text
+                .replace("\"NaN\"", "NaN")
+                .replace("\"-Infinity\"", "-Infinity")
+                .replace("\"Infinity\"", "Infinity"),
+        }
     }
 }
 
-/// Builds `{"kind":…,…}` with keys in the order given.
-struct Line(String);
+/// Field helpers for what Python and lean4-mlir write.
+mod py {
+    use serde::de::{self, Deserializer, Visitor};
+    use serde::Serializer;
+    use std::fmt;
 
-impl Line {
-    fn new(kind: &str) -> Line {
-        Line(format!("{{\"kind\":{}", Value::from(kind)))
+    /// A non-negative integer, also written as a float with no fraction (`3.0`).
+    pub fn uint<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = u64;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a non-negative integer")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+                Ok(v)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
+                u64::try_from(v).map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<u64, E> {
+                if v.fract() == 0.0 && (0.0..2f64.powi(53)).contains(&v) {
+                    Ok(v as u64)
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Float(v), &self))
+                }
+            }
+        }
+        d.deserialize_any(V)
     }
-    fn raw(mut self, key: &str, json: &str) -> Line {
-        self.0.push_str(&format!(",{}:{json}", Value::from(key)));
-        self
+
+    /// `null` (absent) or [`uint`].
+    pub fn opt_uint<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Option<u64>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a non-negative integer or null")
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Option<u64>, E> {
+                Ok(None)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Option<u64>, E> {
+                Ok(None)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<u64>, D::Error> {
+                uint(d).map(Some)
+            }
+        }
+        d.deserialize_option(V)
     }
-    fn f(self, key: &str, v: f64) -> Line {
-        self.raw(key, &num(v))
+
+    /// A string, or a number written where a string was meant (`"emitter_version": 1`).
+    pub fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = String;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+                Ok(serde_json::Number::from_f64(v).map_or(v.to_string(), |n| n.to_string()))
+            }
+        }
+        d.deserialize_any(V)
     }
-    fn opt_f(self, key: &str, v: Option<f64>) -> Line {
-        match v {
-            Some(v) => self.f(key, v),
-            None => self,
+
+    /// Numbers, with Python's non-finite spellings (read as strings, see `quote_non_finite`) and
+    /// `null` read as NaN.
+    pub mod float {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+            if v.is_finite() {
+                s.serialize_f64(*v)
+            } else if v.is_nan() {
+                s.serialize_str("NaN")
+            } else if *v > 0.0 {
+                s.serialize_str("Infinity")
+            } else {
+                s.serialize_str("-Infinity")
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+            struct V;
+            impl Visitor<'_> for V {
+                type Value = f64;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a number, NaN, Infinity or -Infinity")
+                }
+                fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
+                    Ok(v)
+                }
+                fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
+                    Ok(v as f64)
+                }
+                fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
+                    Ok(v as f64)
+                }
+                fn visit_unit<E: de::Error>(self) -> Result<f64, E> {
+                    Ok(f64::NAN)
+                }
+                fn visit_none<E: de::Error>(self) -> Result<f64, E> {
+                    Ok(f64::NAN)
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<f64, E> {
+                    match v {
+                        "NaN" => Ok(f64::NAN),
+                        "Infinity" => Ok(f64::INFINITY),
+                        "-Infinity" => Ok(f64::NEG_INFINITY),
+                        _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                    }
+                }
+            }
+            d.deserialize_any(V)
         }
     }
-    fn u(self, key: &str, v: u64) -> Line {
-        self.raw(key, &v.to_string())
-    }
-    fn finish(mut self) -> String {
-        self.0.push('}');
-        self.0
-    }
-}
 
-impl Header {
-    fn to_line(&self) -> String {
-        let mut l = Line::new("header")
-            .raw("phase", &Value::from(self.phase.as_str()).to_string())
-            .raw(
-                "netspec_name",
-                &Value::from(self.netspec_name.as_str()).to_string(),
-            )
-            .raw(
-                "netspec_hash",
-                &Value::from(self.netspec_hash.as_str()).to_string(),
-            )
-            .raw("config", &self.config.to_string())
-            .u("total_params", self.total_params)
-            .raw("dataset", &Value::from(self.dataset.as_str()).to_string())
-            .raw(
-                "emitter_version",
-                &Value::from(self.emitter_version.as_str()).to_string(),
-            );
-        for (k, v) in &self.extra {
-            l = l.raw(k, &v.to_string());
+    /// [`float`] for optional keys: an absent key is `None`, a present one (even `null`) a value.
+    pub mod opt_float {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+            match v {
+                Some(v) => float::serialize(v, s),
+                None => s.serialize_none(),
+            }
         }
-        l.finish()
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+            float::deserialize(d).map(Some)
+        }
     }
 }
 
@@ -156,36 +333,6 @@ impl Step {
             param_norm: None,
             wall_ms: None,
         }
-    }
-
-    fn to_line(&self) -> String {
-        Line::new("step")
-            .u("step", self.step)
-            .u("epoch", self.epoch)
-            .f("loss", self.loss)
-            .f("lr", self.lr)
-            .opt_f("grad_norm", self.grad_norm)
-            .opt_f("param_norm", self.param_norm)
-            .opt_f("wall_ms", self.wall_ms)
-            .finish()
-    }
-}
-
-impl EpochLine {
-    fn to_line(&self) -> String {
-        let mut l = Line::new("epoch")
-            .u("epoch", self.epoch)
-            .opt_f("train_loss", self.train_loss)
-            .opt_f("train_acc", self.train_acc)
-            .opt_f("test_loss", self.test_loss)
-            .opt_f("test_acc", self.test_acc);
-        if let Some(c) = self.test_correct {
-            l = l.u("test_correct", c);
-        }
-        if let Some(t) = self.test_total {
-            l = l.u("test_total", t);
-        }
-        l.opt_f("wall_ms", self.wall_ms).finish()
     }
 }
 
@@ -203,7 +350,7 @@ impl TraceWriter {
             path: path.to_path_buf(),
             out: BufWriter::new(file),
         };
-        w.line(&header.to_line())?;
+        w.line(&LineRef::Header(header).text())?;
         Ok(w)
     }
 
@@ -221,11 +368,11 @@ impl TraceWriter {
     }
 
     pub fn step(&mut self, s: &Step) -> Result<()> {
-        self.line(&s.to_line())
+        self.line(&LineRef::Step(s).text())
     }
 
     pub fn epoch(&mut self, e: &EpochLine) -> Result<()> {
-        self.line(&e.to_line())
+        self.line(&LineRef::Epoch(e).text())
     }
 
     fn line(&mut self, text: &str) -> Result<()> {
@@ -240,14 +387,14 @@ impl TraceWriter {
 
 /// The text of a whole trace (what [`TraceWriter`] writes).
 pub fn to_string(t: &Trace) -> String {
-    let mut s = t.header.to_line();
+    let mut s = LineRef::Header(&t.header).text();
     s.push('\n');
     for st in &t.steps {
-        s.push_str(&st.to_line());
+        s.push_str(&LineRef::Step(st).text());
         s.push('\n');
     }
     for e in &t.epochs {
-        s.push_str(&e.to_line());
+        s.push_str(&LineRef::Epoch(e).text());
         s.push('\n');
     }
     s
@@ -274,42 +421,30 @@ pub fn parse(text: &str, path: &Path) -> Result<Trace> {
         if raw.trim().is_empty() {
             continue;
         }
-        let v: Value = serde_json::from_str(&quote_non_finite(raw))
-            .map_err(|e| err(n, format!("not JSON: {e}")))?;
-        let obj = v
-            .as_object()
-            .ok_or_else(|| err(n, "not a JSON object".into()))?;
-        let f = Fields { obj, line: n, path };
-        let kind = f.str("kind")?;
-        match (kind.as_str(), header.is_some()) {
-            ("header", false) => header = Some(f.header()?),
-            ("header", true) => return Err(err(n, "a second header line".into())),
-            (_, false) => {
-                return Err(err(
-                    n,
-                    format!("expected the header line first, found kind \"{kind}\""),
-                ))
+        let line: Line = serde_json::from_str(&quote_non_finite(raw)).map_err(|e| {
+            use serde_json::error::Category;
+            match e.classify() {
+                Category::Syntax | Category::Eof | Category::Io => err(n, format!("not JSON: {e}")),
+                Category::Data => err(n, e.to_string()),
             }
-            ("step", true) => steps.push(Step {
-                step: f.uint("step")?,
-                epoch: f.uint("epoch")?,
-                loss: f.float("loss")?,
-                lr: f.float("lr")?,
-                grad_norm: f.opt_float("grad_norm")?,
-                param_norm: f.opt_float("param_norm")?,
-                wall_ms: f.opt_float("wall_ms")?,
-            }),
-            ("epoch", true) => epochs.push(EpochLine {
-                epoch: f.uint("epoch")?,
-                train_loss: f.opt_float("train_loss")?,
-                train_acc: f.opt_float("train_acc")?,
-                test_loss: f.opt_float("test_loss")?,
-                test_acc: f.opt_float("test_acc")?,
-                test_correct: f.opt_uint("test_correct")?,
-                test_total: f.opt_uint("test_total")?,
-                wall_ms: f.opt_float("wall_ms")?,
-            }),
-            (_, true) => {} // another kind: not ours to read
+        })?;
+        match (line, &header) {
+            (Line::Header(h), None) => {
+                if !h.config.is_object() {
+                    return Err(err(
+                        n,
+                        format!("\"config\" must be an object, found {}", h.config),
+                    ));
+                }
+                header = Some(h)
+            }
+            (Line::Header(_), Some(_)) => return Err(err(n, "a second header line".into())),
+            (Line::Step(_) | Line::Epoch(_) | Line::Other, None) => {
+                return Err(err(n, "expected the header line first".into()))
+            }
+            (Line::Step(s), Some(_)) => steps.push(s),
+            (Line::Epoch(e), Some(_)) => epochs.push(e),
+            (Line::Other, Some(_)) => {} // another kind: not ours to read
         }
     }
     let header = header.ok_or_else(|| err(1, "empty trace: no header line".into()))?;
@@ -321,7 +456,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Trace> {
 }
 
 /// Turns Python's bare `NaN`, `Infinity`, `-Infinity` (outside strings) into strings, which
-/// [`Fields::float`] accepts, so that standard JSON parsing can read the line.
+/// `py::float` accepts, so that standard JSON parsing can read the line.
 fn quote_non_finite(line: &str) -> std::borrow::Cow<'_, str> {
     if !(line.contains("NaN") || line.contains("Infinity")) {
         return line.into();
@@ -359,109 +494,6 @@ fn quote_non_finite(line: &str) -> std::borrow::Cow<'_, str> {
         rest = &rest[c.len_utf8()..];
     }
     out.into()
-}
-
-/// Typed access to one line's keys, with errors naming the line and key.
-struct Fields<'a> {
-    obj: &'a Map<String, Value>,
-    line: usize,
-    path: &'a Path,
-}
-
-impl Fields<'_> {
-    fn err(&self, msg: String) -> Error {
-        Error::Trace {
-            path: self.path.to_path_buf(),
-            line: self.line,
-            msg,
-        }
-    }
-    fn get(&self, key: &str) -> Result<&Value> {
-        self.obj
-            .get(key)
-            .ok_or_else(|| self.err(format!("missing key \"{key}\"")))
-    }
-    fn str(&self, key: &str) -> Result<String> {
-        match self.get(key)? {
-            Value::String(s) => Ok(s.clone()),
-            v => Err(self.err(format!("\"{key}\" must be a string, found {v}"))),
-        }
-    }
-    /// A string, or a number written where a string was meant (`"emitter_version": 1`).
-    fn str_or_num(&self, key: &str) -> Result<String> {
-        match self.get(key)? {
-            Value::String(s) => Ok(s.clone()),
-            Value::Number(n) => Ok(n.to_string()),
-            v => Err(self.err(format!("\"{key}\" must be a string, found {v}"))),
-        }
-    }
-    fn uint(&self, key: &str) -> Result<u64> {
-        let v = self.get(key)?;
-        v.as_u64()
-            .or_else(|| {
-                v.as_f64()
-                    .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 2f64.powi(53))
-                    .map(|f| f as u64)
-            })
-            .ok_or_else(|| {
-                self.err(format!(
-                    "\"{key}\" must be a non-negative integer, found {v}"
-                ))
-            })
-    }
-    fn opt_uint(&self, key: &str) -> Result<Option<u64>> {
-        match self.obj.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(_) => self.uint(key).map(Some),
-        }
-    }
-    fn float(&self, key: &str) -> Result<f64> {
-        match self.get(key)? {
-            Value::Number(n) => Ok(n.as_f64().unwrap_or(f64::NAN)),
-            Value::Null => Ok(f64::NAN),
-            Value::String(s) if s == "NaN" => Ok(f64::NAN),
-            Value::String(s) if s == "Infinity" => Ok(f64::INFINITY),
-            Value::String(s) if s == "-Infinity" => Ok(f64::NEG_INFINITY),
-            v => Err(self.err(format!("\"{key}\" must be a number, found {v}"))),
-        }
-    }
-    fn opt_float(&self, key: &str) -> Result<Option<f64>> {
-        match self.obj.get(key) {
-            None => Ok(None),
-            Some(_) => self.float(key).map(Some),
-        }
-    }
-    fn header(&self) -> Result<Header> {
-        const KNOWN: [&str; 8] = [
-            "kind",
-            "phase",
-            "netspec_name",
-            "netspec_hash",
-            "config",
-            "total_params",
-            "dataset",
-            "emitter_version",
-        ];
-        let config = self.get("config")?.clone();
-        if !config.is_object() {
-            return Err(self.err(format!("\"config\" must be an object, found {config}")));
-        }
-        Ok(Header {
-            phase: self.str("phase")?,
-            netspec_name: self.str("netspec_name")?,
-            netspec_hash: self.str("netspec_hash")?,
-            config,
-            total_params: self.uint("total_params")?,
-            dataset: self.str("dataset")?,
-            emitter_version: self.str_or_num("emitter_version")?,
-            extra: self
-                .obj
-                .iter()
-                .filter(|(k, _)| !KNOWN.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        })
-    }
 }
 
 /// Tolerance classes of [`diff`], as lean4-mlir names them.

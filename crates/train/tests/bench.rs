@@ -1,11 +1,21 @@
 //! `train::bench` through the CPU plugin: a real compiled step is timed, the report is consistent.
 
+use spec::{Optimizer, RunConfig};
 use train::bench::{self, DataSource, Options};
+use train::device::Executor;
 
-fn client() -> pjrt::Client {
-    pjrt::Client::open(pjrt::Device::Cpu, None).unwrap_or_else(|e| {
+fn client() -> Executor {
+    Executor::open(pjrt::Device::Cpu, None).unwrap_or_else(|e| {
         panic!("these tests need the PJRT CPU plugin (install it: scripts/setup.sh plugin): {e}")
     })
+}
+
+fn config(batch_size: usize, optimizer: Optimizer) -> RunConfig {
+    RunConfig {
+        batch_size,
+        optimizer,
+        ..RunConfig::default()
+    }
 }
 
 fn tiny_cnn() -> spec::NetSpec {
@@ -14,7 +24,7 @@ fn tiny_cnn() -> spec::NetSpec {
     spec::parse_checked(text.as_bytes()).unwrap()
 }
 
-fn check_report(r: &bench::Report, cfg: &nn::StepConfig, net: &spec::NetSpec) {
+fn check_report(r: &bench::Report, cfg: &RunConfig, net: &spec::NetSpec) {
     let s = r.step;
     assert!(
         s.min > 0.0 && s.min <= s.p10 && s.p10 <= s.median && s.median <= s.p90 && s.p90 <= s.max,
@@ -48,14 +58,7 @@ fn check_report(r: &bench::Report, cfg: &nn::StepConfig, net: &spec::NetSpec) {
 #[test]
 fn times_a_bn_cnn_step_and_end_to_end() {
     let net = tiny_cnn();
-    let cfg = bench::step_config(
-        &spec::Recipe::default(),
-        Some(16),
-        Some("adamw"),
-        None,
-        None,
-    )
-    .unwrap();
+    let cfg = config(16, Optimizer::ADAMW);
     let opts = Options {
         steps: 4,
         warmup: 1,
@@ -79,9 +82,8 @@ fn times_a_bn_cnn_step_and_end_to_end() {
 #[test]
 fn every_optimizer_runs() {
     let net = spec::zoo::get("mnist-mlp").unwrap();
-    for o in ["sgd", "momentum", "adam", "adamw"] {
-        let cfg =
-            bench::step_config(&spec::Recipe::default(), Some(8), Some(o), None, None).unwrap();
+    for o in Optimizer::NAMES {
+        let cfg = config(8, o.parse().unwrap());
         let opts = Options {
             steps: 2,
             warmup: 1,
@@ -96,7 +98,7 @@ fn every_optimizer_runs() {
 #[test]
 fn bad_options_are_errors() {
     let net = tiny_cnn();
-    let cfg = bench::step_config(&spec::Recipe::default(), Some(4), None, None, None).unwrap();
+    let cfg = config(4, Optimizer::ADAMW);
     let c = client();
     let zero = Options {
         steps: 0,
@@ -106,6 +108,10 @@ fn bad_options_are_errors() {
         .unwrap_err()
         .to_string()
         .contains("steps"));
+    let e = bench::run(&net, &config(0, Optimizer::Sgd), &c, &Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("batch size"), "{e}");
     // Fashion-MNIST images do not fit a 1×8×8 network.
     let fm = Options {
         steps: 1,

@@ -11,9 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use common::TempDir;
+use spec::RunConfig;
 use train::checkpoint;
 use train::data::{self, DatasetKind, Split};
-use train::run::{self, Hyper, Observer, Options, StepReport};
+use train::run::{self, Observer, Options, StepReport};
 
 /// Writes the first `n_train` / `n_test` images of Fashion-MNIST as plain IDX files into `dir`
 /// (so that an epoch is short).
@@ -45,11 +46,11 @@ fn mlp() -> spec::NetSpec {
     spec::zoo::get("mnist-mlp").unwrap()
 }
 
-fn hyper(batch: usize, epochs: u64) -> Hyper {
-    Hyper {
+fn config(batch: usize, epochs: u64) -> RunConfig {
+    RunConfig {
         batch_size: batch,
         epochs,
-        ..Hyper::from_recipe(&spec::zoo::recipe("mnist-mlp").unwrap())
+        ..spec::zoo::recipe("mnist-mlp").unwrap()
     }
 }
 
@@ -93,7 +94,7 @@ impl Observer for InterruptAt {
 fn mlp_learns_fashion_mnist() {
     // 300 steps of batch 128 (0.64 epochs): the 10-class chance level is 10%.
     let spec = mlp();
-    let h = hyper(128, 12);
+    let h = config(128, 12);
     let o = Options {
         max_steps: Some(300),
         ..Options::default()
@@ -111,7 +112,7 @@ fn resume_continues_exactly() {
     let dir = TempDir::new("resume");
     subset(dir.path(), 3000, 1000);
     let spec = mlp();
-    let h = hyper(100, 3);
+    let h = config(100, 3);
 
     let full_trace = dir.join("full.jsonl");
     let full = run::train(
@@ -196,14 +197,14 @@ fn resume_rejects_another_configuration() {
     let dir = TempDir::new("resume-config");
     subset(dir.path(), 1000, 200);
     let spec = mlp();
-    let h = hyper(100, 2);
+    let h = config(100, 2);
     let ck = dir.join("ck");
     let o = Options {
         max_steps: Some(3),
         ..opts(dir.path(), Some(ck.clone()), None)
     };
     run::train(&spec, &h, &o, &mut run::Quiet).unwrap();
-    let other = Hyper {
+    let other = RunConfig {
         lr: 0.01,
         ..h.clone()
     };
@@ -225,8 +226,8 @@ fn divergence_stops_and_keeps_the_last_good_checkpoint() {
     let spec = mlp();
     let ck = dir.join("ck");
     // A good epoch first: its checkpoint must survive the divergent run below.
-    let good = hyper(100, 1);
-    let good = Hyper {
+    let good = config(100, 1);
+    let good = RunConfig {
         schedule: spec::Schedule::Constant,
         ..good
     };
@@ -239,7 +240,7 @@ fn divergence_stops_and_keeps_the_last_good_checkpoint() {
     .unwrap();
     let before = std::fs::read(ck.join(run::LAST)).unwrap();
 
-    let absurd = Hyper {
+    let absurd = RunConfig {
         optimizer: spec::Optimizer::Sgd,
         lr: 1e12,
         ..good
@@ -288,7 +289,7 @@ fn truncated_data_file_is_a_clear_error() {
     std::fs::write(&path, &bytes[..bytes.len() - 1000]).unwrap();
     let text = common::msg(run::train(
         &mlp(),
-        &hyper(100, 1),
+        &config(100, 1),
         &opts(dir.path(), None, None),
         &mut run::Quiet,
     ));
@@ -313,9 +314,9 @@ fn model_and_data_shapes_must_agree_before_compiling() {
     subset(dir.path(), 500, 100);
     // A 3-channel CIFAR model on 1-channel Fashion-MNIST.
     let spec = spec::zoo::get("cifar-cnn").unwrap();
-    let h = Hyper {
-        dataset: DatasetKind::FashionMnist,
-        ..hyper(100, 1)
+    let h = RunConfig {
+        dataset: spec::Dataset::FashionMnist,
+        ..config(100, 1)
     };
     let mut infos = Infos::default();
     let text = common::msg(run::train(
@@ -342,7 +343,7 @@ fn model_and_data_shapes_must_agree_before_compiling() {
     }
     let text = common::msg(run::train(
         &small,
-        &hyper(100, 1),
+        &config(100, 1),
         &opts(dir.path(), None, None),
         &mut run::Quiet,
     ));
@@ -357,7 +358,7 @@ fn missing_dataset_names_the_fix() {
     let dir = TempDir::new("missing");
     let text = common::msg(run::train(
         &mlp(),
-        &hyper(100, 1),
+        &config(100, 1),
         &opts(dir.path(), None, None),
         &mut run::Quiet,
     ));
@@ -379,13 +380,13 @@ fn init_file_sets_the_parameters() {
         max_steps: Some(20),
         ..opts(dir.path(), Some(ck.clone()), None)
     };
-    let trained = run::train(&spec, &hyper(100, 2), &o, &mut run::Quiet).unwrap();
+    let trained = run::train(&spec, &config(100, 2), &o, &mut run::Quiet).unwrap();
     let o = Options {
         max_steps: Some(0),
         init: Some(ck.join(run::LAST)),
         ..opts(dir.path(), None, None)
     };
-    let s = run::train(&spec, &hyper(100, 2), &o, &mut run::Quiet).unwrap();
+    let s = run::train(&spec, &config(100, 2), &o, &mut run::Quiet).unwrap();
     assert_eq!(s.step, 0);
     assert_eq!(s.test.correct, trained.test.correct);
     // A file that lacks a parameter is refused by name.
@@ -396,7 +397,7 @@ fn init_file_sets_the_parameters() {
         init: Some(bad),
         ..opts(dir.path(), None, None)
     };
-    let text = common::msg(run::train(&spec, &hyper(100, 2), &o, &mut run::Quiet));
+    let text = common::msg(run::train(&spec, &config(100, 2), &o, &mut run::Quiet));
     assert!(
         text.contains("no tensor l1.w") || text.contains("l1.w"),
         "{text}"

@@ -78,6 +78,24 @@ fn write_then_read_round_trips() {
         text.contains("\"loss\":NaN") && text.contains("\"loss\":Infinity"),
         "{text}"
     );
+    // Key order and number spelling, byte for byte.
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[1],
+        r#"{"kind":"step","step":1,"epoch":0,"loss":2.25,"lr":0.0005,"grad_norm":1.5,"param_norm":30.25,"wall_ms":3.5}"#
+    );
+    assert_eq!(
+        lines[3],
+        r#"{"kind":"epoch","epoch":0,"test_acc":0.8443,"test_correct":8443,"test_total":10000}"#
+    );
+    assert_eq!(
+        lines[4],
+        r#"{"kind":"step","step":3,"epoch":1,"loss":NaN,"lr":0.001}"#
+    );
+    assert!(
+        first.ends_with(r#","total_params":669706,"dataset":"fashion-mnist","emitter_version":"1","emitted_at":"2026-01-01T00:00:00Z"}"#),
+        "{first}"
+    );
 
     let t = trace::read(&p).unwrap();
     assert_eq!(t.header, h);
@@ -219,11 +237,11 @@ fn malformed_traces_name_the_line() {
     let cases = [
         (
             format!("{h}{{\"kind\":\"step\",\"step\":1,\"epoch\":0,\"lr\":0.1}}\n"),
-            "bad.jsonl:2: missing key \"loss\"",
+            "bad.jsonl:2: missing field `loss`",
         ),
         (
             format!("{h}{{\"kind\":\"step\",\"step\":-1,\"epoch\":0,\"loss\":1,\"lr\":0.1}}\n"),
-            "bad.jsonl:2: \"step\" must be a non-negative integer",
+            "bad.jsonl:2: invalid value: integer `-1`, expected a non-negative integer",
         ),
         (
             format!("{h}\n{{\"kind\":\"step\",\n"),

@@ -7,15 +7,17 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use train::bench::{self, DataSource, Options};
+use train::device::Executor;
+
+use super::config::StepFlags;
 
 /// Time the compiled train step of a model; prints one JSON line (stdout) and a table (stderr).
 #[derive(clap::Args)]
 pub struct Args {
     /// A zoo model name (see `netspec zoo`) or a spec file.
     pub model: String,
-    /// Batch size (default: the model's recipe).
-    #[arg(long)]
-    pub batch_size: Option<usize>,
+    #[command(flatten)]
+    pub step_flags: StepFlags,
     /// Timed steps.
     #[arg(long, default_value_t = 50)]
     pub steps: usize,
@@ -28,15 +30,6 @@ pub struct Args {
     /// The PJRT plugin file (default: found as `netspec doctor` finds it).
     #[arg(long)]
     pub plugin: Option<PathBuf>,
-    /// sgd, momentum, adam or adamw (default: the model's recipe).
-    #[arg(long)]
-    pub optimizer: Option<String>,
-    /// Weight decay on kernels (default: the model's recipe).
-    #[arg(long)]
-    pub weight_decay: Option<f32>,
-    /// Label smoothing (default: the model's recipe).
-    #[arg(long)]
-    pub label_smoothing: Option<f32>,
     /// Also time the step fed by the batch producers (upload on their threads).
     #[arg(long)]
     pub e2e: bool,
@@ -65,7 +58,7 @@ pub struct Args {
 fn data_source(net: &spec::NetSpec, args: &Args) -> anyhow::Result<DataSource> {
     if args.synthetic {
         return Ok(DataSource::Synthetic(
-            4096.max(args.batch_size.unwrap_or(0) * 4),
+            4096.max(args.step_flags.batch_size.unwrap_or(0) * 4),
         ));
     }
     if let Some(dir) = &args.data {
@@ -77,7 +70,9 @@ fn data_source(net: &spec::NetSpec, args: &Args) -> anyhow::Result<DataSource> {
         .filter(|d| d.is_dir());
     Ok(match installed {
         Some(dir) if net.input == [1, 28, 28] => DataSource::FashionMnist(dir),
-        Some(_) | None => DataSource::Synthetic(4096.max(args.batch_size.unwrap_or(0) * 4)),
+        Some(_) | None => {
+            DataSource::Synthetic(4096.max(args.step_flags.batch_size.unwrap_or(0) * 4))
+        }
     })
 }
 
@@ -85,17 +80,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(args.steps > 0, "--steps must be at least 1");
     anyhow::ensure!(args.threads > 0, "--threads must be at least 1");
     let net = super::summary::load(&args.model)?;
-    if let Some(b) = args.batch_size {
-        anyhow::ensure!(b > 0, "--batch-size must be at least 1");
-    }
-    let recipe = spec::zoo::recipe(&net.name).unwrap_or_default();
-    let cfg = bench::step_config(
-        &recipe,
-        args.batch_size,
-        args.optimizer.as_deref(),
-        args.weight_decay,
-        args.label_smoothing,
-    )?;
+    let mut cfg = spec::RunConfig::default_for(&net);
+    args.step_flags.apply(&mut cfg)?;
+    cfg.check_step().map_err(anyhow::Error::msg)?;
     if let Some(path) = &args.dump_mlir {
         let text = bench::emit(&net, &cfg)?;
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
@@ -107,7 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let client = pjrt::Client::open(args.device, args.plugin.as_deref()).with_context(|| {
+    let exec = Executor::open(args.device, args.plugin.as_deref()).with_context(|| {
         format!(
             "opening the {} device (check with: netspec doctor --device {})",
             args.device, args.device
@@ -124,7 +111,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         mlir,
         ..Options::default()
     };
-    let report = bench::run(&net, &cfg, &client, &opts)?;
+    let report = bench::run(&net, &cfg, &exec, &opts)?;
     eprint!("{}", report.table());
     println!("{}", report.to_json());
     Ok(())

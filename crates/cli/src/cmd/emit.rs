@@ -1,7 +1,7 @@
 //! `netspec emit MODEL|FILE [-o out.mlir] [--program train|eval|predict|forward|grads] [--batch-size N]
 //! [--optimizer sgd|momentum|adam|adamw] [--weight-decay WD] [--label-smoothing LS]`: prints the
-//! StableHLO module of one step program. Defaults come from the zoo model's recipe (`spec::zoo::recipe`),
-//! or from `spec::Recipe::default()` for spec files.
+//! StableHLO module of one step program. Defaults come from the model's configuration
+//! (`spec::RunConfig::default_for`: the zoo recipe, or the default for spec files).
 
 use std::path::PathBuf;
 
@@ -22,15 +22,6 @@ pub enum ProgramKind {
     Grads,
 }
 
-/// Optimizer choices on the command line.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum OptName {
-    Sgd,
-    Momentum,
-    Adam,
-    Adamw,
-}
-
 /// Write the StableHLO of a step program (train step by default).
 #[derive(clap::Args)]
 pub struct Args {
@@ -41,41 +32,14 @@ pub struct Args {
     pub output: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "train")]
     pub program: ProgramKind,
-    /// Batch size (default: the recipe's).
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// Optimizer of the train step (default: the recipe's); momentum uses μ = 0.9.
-    #[arg(long, value_enum)]
-    pub optimizer: Option<OptName>,
-    /// Weight decay on kernels (default: the recipe's).
-    #[arg(long)]
-    pub weight_decay: Option<f32>,
-    /// Label smoothing of the train/grads loss (default: the recipe's).
-    #[arg(long)]
-    pub label_smoothing: Option<f32>,
+    #[command(flatten)]
+    pub step: super::config::StepFlags,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let net = super::summary::load(&args.model)?;
-    let recipe = spec::zoo::recipe(&args.model).unwrap_or_default();
-    let mut cfg = nn::StepConfig::from_recipe(&recipe);
-    if let Some(b) = args.batch_size {
-        cfg.batch_size = b;
-    }
-    if let Some(o) = args.optimizer {
-        cfg.optimizer = match o {
-            OptName::Sgd => nn::Optimizer::Sgd,
-            OptName::Momentum => nn::Optimizer::Momentum { mu: 0.9 },
-            OptName::Adam => nn::Optimizer::ADAM,
-            OptName::Adamw => nn::Optimizer::ADAMW,
-        };
-    }
-    if let Some(wd) = args.weight_decay {
-        cfg.weight_decay = wd;
-    }
-    if let Some(ls) = args.label_smoothing {
-        cfg.label_smoothing = ls;
-    }
+    let mut cfg = spec::RunConfig::default_for(&net);
+    args.step.apply(&mut cfg)?;
     let prog = match args.program {
         ProgramKind::Train => nn::train_step(&net, &cfg),
         ProgramKind::Eval => nn::eval_step(&net, cfg.batch_size),

@@ -27,7 +27,12 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let spec = super::summary::load(&args.model)?;
-    let dataset = args.dataset.as_deref().map(str::parse).transpose()?;
+    let dataset = args
+        .dataset
+        .as_deref()
+        .map(str::parse::<spec::Dataset>)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let r = train::run::eval_checkpoint(
         &spec,
         &args.checkpoint,

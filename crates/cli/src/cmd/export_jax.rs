@@ -23,7 +23,7 @@ pub struct Args {
     #[arg(long)]
     pub batch_size: Option<usize>,
     #[arg(long)]
-    pub epochs: Option<usize>,
+    pub epochs: Option<u64>,
     /// Seed of init and data order.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -31,25 +31,10 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let net = crate::cmd::summary::load(&args.model)?;
-    // The recipe and dataset `netspec train` would use: the zoo recipe of the spec's name (MNIST
-    // recipes train on the installed Fashion-MNIST), else the default recipe with the dataset the
-    // input shape implies.
-    let mut recipe = match spec::zoo::recipe(&net.name) {
-        Some(r) => r,
-        None => {
-            let mut r = spec::Recipe::default();
-            if let Some(k) = train::run::dataset_for_input(net.input) {
-                r.dataset = spec::Dataset::from_name(k.name()).unwrap_or(r.dataset);
-            }
-            r
-        }
-    };
-    recipe.dataset = spec::Dataset::from_name(train::run::dataset_of(recipe.dataset).name())
-        .unwrap_or(recipe.dataset);
+    // The configuration `netspec train` would use.
+    let mut recipe = spec::RunConfig::default_for(&net);
     if let Some(d) = &args.dataset {
-        recipe.dataset = spec::Dataset::from_name(d).with_context(|| {
-            format!("unknown dataset `{d}` (mnist, fashion-mnist, cifar10, imagenette)")
-        })?;
+        recipe.dataset = d.parse().map_err(anyhow::Error::msg)?;
     }
     if let Some(v) = args.lr {
         recipe.lr = v;

@@ -12,7 +12,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use train::run::{self, EpochReport, Hyper, Observer, Options, StepReport};
+use train::run::{self, EpochReport, Observer, Options, StepReport};
+
+use super::config::{RunFlags, StepFlags};
 
 /// Train a model; one line per epoch with test accuracy, the last line states the final test accuracy.
 #[derive(clap::Args)]
@@ -22,34 +24,10 @@ pub struct Args {
     /// Dataset directory (default: the dataset's installed location).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// fashion-mnist, mnist, cifar10 or imagenette (default: from the recipe).
-    #[arg(long)]
-    pub dataset: Option<String>,
-    #[arg(long)]
-    pub epochs: Option<u64>,
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// Peak learning rate.
-    #[arg(long)]
-    pub lr: Option<f32>,
-    /// sgd, momentum, adam or adamw.
-    #[arg(long)]
-    pub optimizer: Option<String>,
-    #[arg(long)]
-    pub weight_decay: Option<f32>,
-    #[arg(long)]
-    pub label_smoothing: Option<f32>,
-    #[arg(long)]
-    pub warmup_epochs: Option<u64>,
-    /// constant or cosine (per step, after a linear warmup).
-    #[arg(long)]
-    pub schedule: Option<String>,
-    /// Seed of the initial parameters and the data order.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Visit the training set in file order every epoch.
-    #[arg(long)]
-    pub no_shuffle: bool,
+    #[command(flatten)]
+    pub run: RunFlags,
+    #[command(flatten)]
+    pub step: StepFlags,
     /// Stop after this many steps in all (counting from the start of training), saving a checkpoint.
     #[arg(long)]
     pub max_steps: Option<u64>,
@@ -77,48 +55,6 @@ pub struct Args {
     /// Batch producer threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
-}
-
-/// Flags over a base configuration (the recipe's, or the resumed checkpoint's).
-fn hyper(args: &Args, mut h: Hyper) -> anyhow::Result<Hyper> {
-    if let Some(d) = &args.dataset {
-        h.dataset = d.parse()?;
-    }
-    if let Some(v) = args.epochs {
-        h.epochs = v;
-    }
-    if let Some(v) = args.batch_size {
-        h.batch_size = v;
-    }
-    if let Some(v) = args.lr {
-        h.lr = v;
-    }
-    if let Some(o) = &args.optimizer {
-        let o = run::parse_optimizer(o)?;
-        // Keep a resumed run's momentum constant when the flag names the same optimizer.
-        if run::optimizer_name(o) != run::optimizer_name(h.optimizer) {
-            h.optimizer = o;
-        }
-    }
-    if let Some(v) = args.weight_decay {
-        h.weight_decay = v;
-    }
-    if let Some(v) = args.label_smoothing {
-        h.label_smoothing = v;
-    }
-    if let Some(v) = args.warmup_epochs {
-        h.warmup_epochs = v;
-    }
-    if let Some(s) = &args.schedule {
-        h.schedule = run::parse_schedule(s)?;
-    }
-    if let Some(v) = args.seed {
-        h.seed = v;
-    }
-    if args.no_shuffle {
-        h.shuffle = false;
-    }
-    Ok(h)
 }
 
 /// Progress: a bar on a terminal, plain lines otherwise; epoch lines on stdout.
@@ -219,27 +155,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .resume
         .as_ref()
         .map(|p| p.clone().unwrap_or_else(|| ck_dir.clone()));
-    let base = match &resume {
+    // Flags over a base configuration: the recipe's, or the resumed checkpoint's.
+    let mut config = match &resume {
         Some(p) => {
             run::resume_info(p)
                 .with_context(|| {
                     format!("reading the checkpoint to resume from ({})", p.display())
                 })?
                 .1
-                .hyper
+                .config
         }
-        None => match spec::zoo::recipe(&spec.name) {
-            Some(r) => Hyper::from_recipe(&r),
-            None => {
-                let mut h = Hyper::from_recipe(&spec::Recipe::default());
-                if let Some(k) = run::dataset_for_input(spec.input) {
-                    h.dataset = k;
-                }
-                h
-            }
-        },
+        None => spec::RunConfig::default_for(&spec),
     };
-    let hyper = hyper(&args, base)?;
+    args.run.apply(&mut config)?;
+    args.step.apply(&mut config)?;
 
     let interrupt = Arc::new(AtomicBool::new(false));
     let flag = interrupt.clone();
@@ -269,19 +198,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     eprintln!(
         "training {} on {} ({}): {}",
         spec.name,
-        hyper.dataset,
+        config.dataset,
         args.device,
-        hyper.to_json()
+        run::config_json(&config)
     );
     let mut progress = Progress {
         bar: None,
         t0: Instant::now(),
         last_line: Instant::now(),
-        epochs: hyper.epochs,
+        epochs: config.epochs,
         per_epoch: 1,
         first: 0,
     };
-    let result = run::train(&spec, &hyper, &opts, &mut progress);
+    let result = run::train(&spec, &config, &opts, &mut progress);
     if let Some(b) = &progress.bar {
         b.finish_and_clear();
     }

@@ -357,13 +357,18 @@ def preprocess(images, dataset, train, seed, epoch, first_position, augment):
 
 # ---- traces (netspec's JSONL format) ---------------------------------------------------------
 def trace_config(cfg, shuffle):
-    """The header's config, key for key as `netspec train` writes it (train::run::Hyper::to_json)."""
+    """The header's config, key for key as `netspec train` writes it (serde of spec::RunConfig)."""
     c = {"optimizer": cfg["optimizer"], "lr": cfg["lr"], "batch_size": cfg["batch_size"], "epochs": cfg["epochs"],
          "weight_decay": cfg["weight_decay"], "label_smoothing": cfg["label_smoothing"],
          "warmup_epochs": cfg["warmup_epochs"], "schedule": cfg["schedule"], "seed": cfg["seed"], "shuffle": shuffle,
-         "augment": bool(cfg["random_crop"] or cfg["hflip"]), "dataset": cfg["dataset"]}
+         "augment": cfg["augment"], "dataset": cfg["dataset"]}
     if cfg["optimizer"] == "momentum":
         c["momentum"] = cfg["mu"]
+    if cfg["optimizer"] in ("adam", "adamw"):
+        # Adam's constants appear only where they differ from the usual ones.
+        for key, usual in (("beta1", 0.9), ("beta2", 0.999), ("eps", 1e-8)):
+            if cfg[key] != usual:
+                c[key] = cfg[key]
     return c
 
 
@@ -412,7 +417,7 @@ def train(args, cfg):
     total = cfg["epochs"] * per_epoch
     warmup = cfg["warmup_epochs"] * per_epoch
     steps = total if args.max_steps is None else min(total, args.max_steps)
-    shuffle = not args.no_shuffle
+    shuffle = cfg["shuffle"] and not args.no_shuffle
     trace = TraceWriter(args.trace, cfg, shuffle)
     peak = float(np.float32(cfg["lr"]))  # the f32 peak rate, widened (as netspec's schedule takes it)
     train_step = make_train_step(cfg)

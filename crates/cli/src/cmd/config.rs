@@ -1,0 +1,182 @@
+//! The flags that set a run's configuration (`spec::RunConfig`), shared by the commands that take
+//! them: [`StepFlags`] (what the train-step program bakes in: `train`, `bench`, `emit`) and, for
+//! `train` only, [`RunFlags`] (schedule, epochs, data order, dataset). Each applies its flags over a
+//! base configuration: the model's recipe (`RunConfig::default_for`), or a resumed checkpoint's.
+
+use spec::RunConfig;
+
+/// Flags of the train step's configuration.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct StepFlags {
+    /// Batch size (default: the model's recipe).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// sgd, momentum (μ = 0.9), adam or adamw (default: the model's recipe).
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// Weight decay on kernels (default: the model's recipe).
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
+    /// Label smoothing of the loss (default: the model's recipe).
+    #[arg(long)]
+    pub label_smoothing: Option<f32>,
+}
+
+impl StepFlags {
+    /// Sets each given value in `cfg`. An optimizer flag naming `cfg`'s optimizer keeps its
+    /// constants (a resumed run's momentum stays what it was).
+    pub fn apply(&self, cfg: &mut RunConfig) -> anyhow::Result<()> {
+        if let Some(v) = self.batch_size {
+            cfg.batch_size = v;
+        }
+        if let Some(o) = &self.optimizer {
+            let o: spec::Optimizer = o.parse().map_err(anyhow::Error::msg)?;
+            if o.name() != cfg.optimizer.name() {
+                cfg.optimizer = o;
+            }
+        }
+        if let Some(v) = self.weight_decay {
+            cfg.weight_decay = v;
+        }
+        if let Some(v) = self.label_smoothing {
+            cfg.label_smoothing = v;
+        }
+        Ok(())
+    }
+}
+
+/// Flags of the rest of a training run's configuration.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct RunFlags {
+    /// fashion-mnist, mnist, cifar10 or imagenette (default: from the recipe).
+    #[arg(long)]
+    pub dataset: Option<String>,
+    #[arg(long)]
+    pub epochs: Option<u64>,
+    /// Peak learning rate.
+    #[arg(long)]
+    pub lr: Option<f32>,
+    #[arg(long)]
+    pub warmup_epochs: Option<u64>,
+    /// constant or cosine (per step, after a linear warmup).
+    #[arg(long)]
+    pub schedule: Option<String>,
+    /// Seed of the initial parameters and the data order.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Visit the training set in file order every epoch.
+    #[arg(long)]
+    pub no_shuffle: bool,
+}
+
+impl RunFlags {
+    /// Sets each given value in `cfg`.
+    pub fn apply(&self, cfg: &mut RunConfig) -> anyhow::Result<()> {
+        if let Some(d) = &self.dataset {
+            cfg.dataset = d.parse().map_err(anyhow::Error::msg)?;
+        }
+        if let Some(v) = self.epochs {
+            cfg.epochs = v;
+        }
+        if let Some(v) = self.lr {
+            cfg.lr = v;
+        }
+        if let Some(v) = self.warmup_epochs {
+            cfg.warmup_epochs = v;
+        }
+        if let Some(s) = &self.schedule {
+            cfg.schedule = s.parse().map_err(anyhow::Error::msg)?;
+        }
+        if let Some(v) = self.seed {
+            cfg.seed = v;
+        }
+        if self.no_shuffle {
+            cfg.shuffle = false;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spec::Optimizer;
+
+    #[test]
+    fn step_flags_override_the_base() {
+        let base = RunConfig::default();
+        let mut c = base.clone();
+        StepFlags {
+            batch_size: Some(32),
+            optimizer: Some("sgd".into()),
+            weight_decay: Some(0.5),
+            label_smoothing: Some(0.1),
+        }
+        .apply(&mut c)
+        .unwrap();
+        assert_eq!(
+            (c.batch_size, c.optimizer, c.weight_decay, c.label_smoothing),
+            (32, Optimizer::Sgd, 0.5, 0.1)
+        );
+        let mut d = base.clone();
+        StepFlags::default().apply(&mut d).unwrap();
+        assert_eq!(d, base);
+        let e = StepFlags {
+            optimizer: Some("lamb".into()),
+            ..StepFlags::default()
+        }
+        .apply(&mut d)
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("lamb") && e.contains("adamw"), "{e}");
+        // Naming the base's optimizer keeps its constants.
+        let mut m = RunConfig {
+            optimizer: Optimizer::Momentum { mu: 0.95 },
+            ..base.clone()
+        };
+        StepFlags {
+            optimizer: Some("momentum".into()),
+            ..StepFlags::default()
+        }
+        .apply(&mut m)
+        .unwrap();
+        assert_eq!(m.optimizer, Optimizer::Momentum { mu: 0.95 });
+    }
+
+    #[test]
+    fn run_flags_override_the_base() {
+        let mut c = RunConfig::default();
+        RunFlags {
+            dataset: Some("cifar10".into()),
+            epochs: Some(3),
+            lr: Some(0.1),
+            warmup_epochs: Some(0),
+            schedule: Some("constant".into()),
+            seed: Some(7),
+            no_shuffle: true,
+        }
+        .apply(&mut c)
+        .unwrap();
+        assert_eq!(
+            c,
+            RunConfig {
+                dataset: spec::Dataset::Cifar10,
+                epochs: 3,
+                lr: 0.1,
+                warmup_epochs: 0,
+                schedule: spec::Schedule::Constant,
+                seed: 7,
+                shuffle: false,
+                ..RunConfig::default()
+            }
+        );
+        let e = RunFlags {
+            schedule: Some("linear".into()),
+            ..RunFlags::default()
+        }
+        .apply(&mut c)
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("linear"), "{e}");
+    }
+}

@@ -1,0 +1,254 @@
+//! The device side of running step programs: what the [`crate::runner::Runner`] needs from an
+//! executor, and nothing more.
+//!
+//! - [`Executor::compile`] a [`nn::Program`] into an [`Executable`];
+//! - [`Executor::upload`] a host tensor as a [`DeviceTensor`], placed by a [`Placement`];
+//! - [`Executor::execute`] an executable with each argument kept ([`Arg::Keep`]) or donated
+//!   ([`Arg::Donate`]: its device memory may become an output's);
+//! - read results back with [`DeviceTensor::to_host`] / [`DeviceTensor::scalar_f32`] /
+//!   [`DeviceTensor::scalar_i32`].
+//!
+//! **Devices.** A [`DeviceTensor`] is one value of a program's signature on every device of the
+//! run: one buffer per device, the whole value where it is [`Placement::Replicated`] (parameters,
+//! optimizer state, BN statistics, the step counter, the learning rate) and the device's slice of
+//! the batch where it is [`Placement::Batch`] (images and labels, split along their first
+//! dimension). One execution runs the program once on every device with each device's buffers, and
+//! a donated argument gives each device's buffer to that device's run. Results are read from
+//! device 0. With one device (all this crate runs today) the two placements coincide.
+//!
+//! **Executors.** Each is a variant of the enums below, matched exhaustively, so a new one (the
+//! reference interpreter of issue 17, which evaluates the `graph::Graph` of a program directly) is
+//! a variant and an arm in each `match` of this file; nothing outside this file knows which
+//! executor runs. Today there is one: [`Executor::Pjrt`], a PJRT client (XLA's CPU or CUDA plugin).
+
+use std::path::Path;
+
+use crate::checkpoint::TensorData;
+use crate::{Error, Result};
+
+/// Runs programs on the devices of one run. Cheap to clone (shared), `Send + Sync`: the batch
+/// producers upload from their own threads.
+#[derive(Clone)]
+pub enum Executor {
+    /// A PJRT client; runs use its first device.
+    Pjrt(pjrt::Client),
+}
+
+/// A compiled program.
+pub enum Executable {
+    Pjrt(pjrt::Executable),
+}
+
+/// One device's buffer.
+enum Buffer {
+    Pjrt(pjrt::Buffer),
+}
+
+/// A value of a program's signature on every device of the run (see the module doc).
+pub struct DeviceTensor {
+    /// One buffer per device, in device order: never empty (only [`Executor::upload`] and
+    /// [`Executor::execute`] make these).
+    shards: Vec<Buffer>,
+}
+
+/// How a host tensor is laid out over the devices (see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// The whole value on every device.
+    Replicated,
+    /// Split along the first dimension, device `d` holding the `d`-th contiguous part.
+    Batch,
+}
+
+/// Host data to upload, borrowed.
+#[derive(Clone, Copy, Debug)]
+pub enum HostSlice<'a> {
+    F32(&'a [f32]),
+    I32(&'a [i32]),
+}
+
+impl HostSlice<'_> {
+    fn len(&self) -> usize {
+        match self {
+            HostSlice::F32(v) => v.len(),
+            HostSlice::I32(v) => v.len(),
+        }
+    }
+}
+
+impl<'a> From<&'a TensorData> for HostSlice<'a> {
+    fn from(t: &'a TensorData) -> HostSlice<'a> {
+        match t {
+            TensorData::F32(v) => HostSlice::F32(v),
+            TensorData::I32(v) => HostSlice::I32(v),
+        }
+    }
+}
+
+/// An argument of [`Executor::execute`].
+pub enum Arg<'a> {
+    /// Read it; it stays valid and unchanged.
+    Keep(&'a DeviceTensor),
+    /// Give it to the execution (on every device); it is consumed, also when the execution fails.
+    Donate(DeviceTensor),
+}
+
+fn dims_i64(d: &[usize]) -> Vec<i64> {
+    d.iter().map(|&v| v as i64).collect()
+}
+
+impl Executor {
+    /// Opens the PJRT plugin for `device` (`plugin` overrides the search; see `pjrt::find_plugin`).
+    pub fn open(device: pjrt::Device, plugin: Option<&Path>) -> Result<Executor> {
+        let client = pjrt::Client::open(device, plugin)
+            .map_err(|e| Error::device(format!("opening the {device} device"), e))?;
+        Ok(Executor::Pjrt(client))
+    }
+
+    /// The platform's name (`cpu`, `cuda`).
+    pub fn platform(&self) -> String {
+        match self {
+            Executor::Pjrt(c) => c.platform_name(),
+        }
+    }
+
+    /// How many devices one execution runs on.
+    pub fn devices(&self) -> usize {
+        match self {
+            Executor::Pjrt(_) => 1,
+        }
+    }
+
+    /// Compiles a step program; `what` names it in errors.
+    pub fn compile(&self, program: &nn::Program, what: &str) -> Result<Executable> {
+        match self {
+            Executor::Pjrt(c) => c
+                .compile(&program.mlir)
+                .map(Executable::Pjrt)
+                .map_err(|e| Error::device(format!("compiling the {what} step"), e)),
+        }
+    }
+
+    /// Copies host data of shape `dims` to the devices as `placement` says; `what` names it in
+    /// errors. A batch the devices do not divide evenly is an error.
+    pub fn upload(
+        &self,
+        data: HostSlice<'_>,
+        dims: &[usize],
+        placement: Placement,
+        what: &str,
+    ) -> Result<DeviceTensor> {
+        let count: usize = dims.iter().product();
+        if data.len() != count {
+            return Err(Error::Invalid(format!(
+                "uploading {what}: {} values for shape {dims:?} ({count} values)",
+                data.len()
+            )));
+        }
+        let n = self.devices();
+        let shard_dims = match placement {
+            Placement::Replicated => dims.to_vec(),
+            Placement::Batch => {
+                let b = dims.first().copied().unwrap_or(0);
+                if dims.is_empty() || b % n != 0 {
+                    return Err(Error::Invalid(format!(
+                        "uploading {what}: a batch of shape {dims:?} cannot be split evenly over {n} devices"
+                    )));
+                }
+                let mut d = dims.to_vec();
+                d[0] = b / n;
+                d
+            }
+        };
+        let shard_len: usize = shard_dims.iter().product();
+        let mut shards = Vec::with_capacity(n);
+        for device in 0..n {
+            let range = match placement {
+                Placement::Replicated => 0..count,
+                Placement::Batch => device * shard_len..(device + 1) * shard_len,
+            };
+            let buffer = match self {
+                Executor::Pjrt(c) => {
+                    let d = dims_i64(&shard_dims);
+                    match data {
+                        HostSlice::F32(v) => c.buffer(&v[range], &d),
+                        HostSlice::I32(v) => c.buffer(&v[range], &d),
+                    }
+                    .map(Buffer::Pjrt)
+                    .map_err(|e| Error::device(format!("uploading {what}"), e))?
+                }
+            };
+            shards.push(buffer);
+        }
+        Ok(DeviceTensor { shards })
+    }
+
+    /// Runs `exe` once on every device and waits for it. Returns the outputs, resident on the
+    /// devices.
+    pub fn execute(&self, exe: &Executable, args: Vec<Arg<'_>>) -> Result<Vec<DeviceTensor>> {
+        match (self, exe) {
+            (Executor::Pjrt(_), Executable::Pjrt(exe)) => {
+                // One device: each argument's only buffer.
+                let args = args
+                    .into_iter()
+                    .map(|a| match a {
+                        Arg::Keep(t) => match &t.shards[0] {
+                            Buffer::Pjrt(b) => pjrt::Arg::Keep(b),
+                        },
+                        Arg::Donate(t) => match t.shards.into_iter().next() {
+                            Some(Buffer::Pjrt(b)) => pjrt::Arg::Donate(b),
+                            None => unreachable!("a DeviceTensor has one buffer per device"),
+                        },
+                    })
+                    .collect();
+                let outs = exe
+                    .execute(args)
+                    .map_err(|e| Error::device("running a step program", e))?;
+                Ok(outs
+                    .into_iter()
+                    .map(|b| DeviceTensor {
+                        shards: vec![Buffer::Pjrt(b)],
+                    })
+                    .collect())
+            }
+        }
+    }
+}
+
+impl DeviceTensor {
+    /// Device 0's copy on the host (the whole value for replicated tensors; the first shard for a
+    /// batch split over several devices). Step programs' tensors are f32 or i32.
+    pub fn to_host(&self) -> Result<TensorData> {
+        let what = "copying a tensor to the host";
+        match &self.shards[0] {
+            Buffer::Pjrt(b) => match b.element_type() {
+                pjrt::ElementType::F32 => b.to_vec::<f32>().map(TensorData::F32),
+                pjrt::ElementType::S32 => b.to_vec::<i32>().map(TensorData::I32),
+                other => {
+                    return Err(Error::Invalid(format!(
+                        "{what}: a {other} tensor (step programs' tensors are f32 or i32)"
+                    )))
+                }
+            }
+            .map_err(|e| Error::device(what, e)),
+        }
+    }
+
+    /// The value of an f32 scalar (device 0's).
+    pub fn scalar_f32(&self) -> Result<f32> {
+        match &self.shards[0] {
+            Buffer::Pjrt(b) => b
+                .scalar::<f32>()
+                .map_err(|e| Error::device("reading an f32 scalar", e)),
+        }
+    }
+
+    /// The value of an i32 scalar (device 0's).
+    pub fn scalar_i32(&self) -> Result<i32> {
+        match &self.shards[0] {
+            Buffer::Pjrt(b) => b
+                .scalar::<i32>()
+                .map_err(|e| Error::device("reading an i32 scalar", e)),
+        }
+    }
+}

@@ -1,0 +1,419 @@
+//! A whole training run: data, code generation, compilation, the step loop, evaluation each epoch,
+//! traces, checkpoints, resume, interruption and divergence.
+//!
+//! **Steps and positions.** With `P` whole batches per epoch, global step `s` (0-based, = the number
+//! of updates done) trains on batch `s mod P` of epoch `⌊s/P⌋` with rate `schedule.lr(s)`. A run
+//! resumed from a checkpoint at step `s` therefore sees exactly the batches, rates and state an
+//! uninterrupted run sees from `s` on, and (XLA:CPU being deterministic for a fixed executable and
+//! inputs) writes the same trace lines.
+//!
+//! **Checkpoints** go to `<dir>/last.safetensors` (atomically) at each epoch end, when the run stops
+//! at `max_steps`, and when interrupted. A state holding NaN/Inf is never written, so the file
+//! always holds the last good state.
+//!
+//! The seams, one file each: [`config`] (the run's configuration and the options around it),
+//! [`feed`] (loading the data, the batch producers), this file (the loop), [`checkpoints`]
+//! (checkpoint metadata, saving, initial and resumed state, trace cutting), [`eval`] (the test-split
+//! pass and checkpoint evaluation). Steps run through the one [`crate::runner::Runner`].
+
+pub mod checkpoints;
+pub mod config;
+pub mod eval;
+pub mod feed;
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use spec::{NetSpec, RunConfig};
+
+use crate::batch::{self, Mode, Position};
+use crate::checkpoint;
+use crate::device::Executor;
+use crate::runner::{EvalOut, Runner};
+use crate::trace::{self, EpochLine, Header, Step, TraceWriter};
+use crate::{Error, Result};
+
+pub use checkpoints::{
+    checkpoint_file, resume_info, CheckpointMeta, EpochSums, FORMAT, LAST, META_KEY,
+};
+pub use config::{config_json, dataset_kind, schedule, spec_hash, Options, EMITTER_VERSION};
+pub use eval::{eval_checkpoint, evaluate, EvalReport};
+pub use feed::{load_data, Data};
+
+/// One training step as reported to an [`Observer`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepReport {
+    /// 1-based global step.
+    pub step: u64,
+    pub epoch: u64,
+    pub loss: f32,
+    pub lr: f32,
+    pub correct: i32,
+    pub batch_size: usize,
+}
+
+/// One finished epoch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochReport {
+    pub epoch: u64,
+    /// Mean of the step losses of this epoch (of the steps this process ran).
+    pub train_loss: f64,
+    /// Fraction of correct predictions on the training batches (before each update).
+    pub train_acc: f64,
+    pub test: EvalOut,
+    /// Training time of the epoch (steps only) and evaluation time.
+    pub train_time: Duration,
+    pub eval_time: Duration,
+    /// Time the loop waited for the batch producers during the epoch.
+    pub data_wait: Duration,
+    /// Steps this process ran in the epoch.
+    pub steps: u64,
+    pub images_per_sec: f64,
+}
+
+/// What a run reports as it goes. All methods have empty defaults.
+pub trait Observer {
+    /// A line of information (data, code generation and compile times, …).
+    fn info(&mut self, _msg: &str) {}
+    /// Training is about to run steps `first + 1 ..= last` (1-based) of epochs of `per_epoch` steps.
+    fn start(&mut self, _first: u64, _last: u64, _per_epoch: u64) {}
+    fn step(&mut self, _s: &StepReport) {}
+    fn epoch(&mut self, _e: &EpochReport) {}
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// The outcome of a run.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// The global step reached (updates done in total).
+    pub step: u64,
+    pub epochs: Vec<EpochReport>,
+    /// The evaluation of the final state on the test split.
+    pub test: EvalOut,
+    pub codegen_time: Duration,
+    pub compile_time: (Duration, Duration),
+    pub data_wait: Duration,
+    pub wall: Duration,
+    /// The last checkpoint written, if any.
+    pub checkpoint: Option<PathBuf>,
+}
+
+/// Trains `spec` with `config` (see the module doc).
+pub fn train(
+    spec: &NetSpec,
+    config: &RunConfig,
+    opts: &Options,
+    obs: &mut dyn Observer,
+) -> Result<Summary> {
+    let wall0 = Instant::now();
+    spec.check()
+        .map_err(|e| Error::Invalid(format!("{}: {e}", spec.name)))?;
+    config.check().map_err(Error::Invalid)?;
+    let hash = spec_hash(spec);
+
+    // Resume: the checkpoint decides the configuration; this run must agree with it.
+    let resume = match &opts.resume {
+        Some(p) => {
+            let file = checkpoint_file(p);
+            let ck = checkpoint::read(&file)?;
+            let meta = CheckpointMeta::from_checkpoint(&ck, &file)?;
+            if meta.spec_hash != hash {
+                return Err(Error::Invalid(format!(
+                    "{}: the checkpoint is of model {} (spec hash {}), not of this {} (hash {hash})",
+                    file.display(),
+                    meta.spec_name,
+                    &meta.spec_hash[..12.min(meta.spec_hash.len())],
+                    spec.name
+                )));
+            }
+            if &meta.config != config {
+                let diffs = config::config_diff(&meta.config, "checkpoint", config, "this run");
+                return Err(Error::Invalid(format!(
+                    "{}: a resumed run keeps its configuration, but {}",
+                    file.display(),
+                    diffs.join("; ")
+                )));
+            }
+            Some((file, ck, meta))
+        }
+        None => None,
+    };
+
+    let t0 = Instant::now();
+    let data = load_data(
+        spec,
+        dataset_kind(config.dataset),
+        opts.data_dir.as_deref(),
+        config.augment,
+    )?;
+    let per_epoch = batch::batches_per_epoch(data.train.len(), config.batch_size, Mode::Train);
+    if per_epoch == 0 {
+        return Err(Error::Invalid(format!(
+            "{} training images make no batch of {}",
+            data.train.len(),
+            config.batch_size
+        )));
+    }
+    obs.info(&format!(
+        "data: {} from {} ({} train, {} test images, {per_epoch} steps per epoch) in {:.2} s",
+        data.kind,
+        data.dir.display(),
+        data.train.len(),
+        data.test.len(),
+        t0.elapsed().as_secs_f64()
+    ));
+    let total = config.epochs * per_epoch;
+    let start = match &resume {
+        Some((file, _, meta)) => {
+            if meta.steps_per_epoch != per_epoch {
+                return Err(Error::Invalid(format!(
+                    "{}: the checkpoint was trained with {} steps per epoch, this data gives {per_epoch}",
+                    file.display(),
+                    meta.steps_per_epoch
+                )));
+            }
+            meta.step
+        }
+        None => 0,
+    };
+    let end = opts.max_steps.map_or(total, |m| m.min(total));
+
+    // Code generation and compilation.
+    let exec = Executor::open(opts.device, opts.plugin.as_deref())?;
+    let platform = exec.platform();
+    let eval_batch = opts.eval_batch_size.unwrap_or(config.batch_size);
+    let t0 = Instant::now();
+    let train_program = nn::train_step(spec, config)
+        .map_err(|e| Error::Invalid(format!("generating the train step of {}: {e}", spec.name)))?;
+    let eval_program = nn::eval_step(spec, eval_batch)
+        .map_err(|e| Error::Invalid(format!("generating the eval step of {}: {e}", spec.name)))?;
+    let codegen = t0.elapsed();
+    let flops = train_program.flops;
+    let mut runner = Runner::new(exec, Some(train_program), Some(eval_program))?;
+    let (ct, ce) = runner.compile_times();
+    obs.info(&format!(
+        "{}: code generation {:.1} ms, compile train step {:.2} s, eval step {:.2} s ({platform} device, {:.1} MFLOP per step)",
+        spec.name,
+        codegen.as_secs_f64() * 1e3,
+        ct.as_secs_f64(),
+        ce.as_secs_f64(),
+        flops as f64 / 1e6
+    ));
+    match &resume {
+        Some((file, ck, meta)) => {
+            checkpoints::state_from_checkpoint(&mut runner, ck, file)?;
+            obs.info(&format!(
+                "resumed from {} at step {} (epoch {}, batch {})",
+                file.display(),
+                meta.step,
+                meta.position.epoch,
+                meta.position.batch
+            ));
+        }
+        None => checkpoints::initial_state(spec, config.seed, opts.init.as_deref(), &mut runner)?,
+    }
+
+    // The trace: a fresh one, or the resumed run's, cut back to the checkpoint.
+    let header = Header {
+        phase: "phase3".into(),
+        netspec_name: spec.name.clone(),
+        netspec_hash: hash.clone(),
+        config: config_json(config),
+        total_params: spec::param_count(spec)
+            .map_err(|e| Error::Invalid(format!("{}: {e}", spec.name)))?
+            as u64,
+        dataset: config.dataset.name().into(),
+        emitter_version: EMITTER_VERSION.into(),
+        extra: Default::default(),
+    };
+    let mut tracer = match &opts.trace {
+        Some(p) if resume.is_some() && p.is_file() => {
+            let old = trace::read(p)?;
+            let same_config = serde_json::from_value::<RunConfig>(old.header.config.clone())
+                .is_ok_and(|c| &c == config);
+            if old.header.netspec_hash != header.netspec_hash || !same_config {
+                return Err(Error::Invalid(format!(
+                    "{}: this trace is of another model or configuration than the resumed run",
+                    p.display()
+                )));
+            }
+            checkpoints::cut_trace(p, start, start / per_epoch)?;
+            Some(TraceWriter::append(p)?)
+        }
+        Some(p) => Some(TraceWriter::create(p, &header)?),
+        None => None,
+    };
+
+    let ck_path = opts.checkpoint_dir.as_ref().map(|d| d.join(LAST));
+    let mut last_saved: Option<PathBuf> = None;
+    let meta_at =
+        |step: u64, sums: EpochSums| CheckpointMeta::at(spec, config, step, per_epoch, sums);
+    let threads = opts.threads.max(1);
+    let prefetch = opts.prefetch.max(1);
+
+    let mut summary = Summary {
+        step: start,
+        epochs: Vec::new(),
+        test: EvalOut::ZERO,
+        codegen_time: codegen,
+        compile_time: (ct, ce),
+        data_wait: Duration::ZERO,
+        wall: Duration::ZERO,
+        checkpoint: None,
+    };
+    obs.start(start, end, per_epoch);
+    let mut step = start;
+    let mut final_eval = None;
+    let mut end_sums = resume.as_ref().map(|r| r.2.epoch_sums).unwrap_or_default();
+    if step < end {
+        let feed = feed::TrainFeed {
+            batch_size: config.batch_size,
+            seed: config.seed,
+            shuffle: config.shuffle,
+            epochs: config.epochs,
+            start: Position {
+                epoch: start / per_epoch,
+                batch: start % per_epoch,
+            },
+            per_epoch,
+            schedule: schedule(config, per_epoch),
+            threads,
+            prefetch,
+        };
+        let mut batcher = feed::train_batches(&data, feed, runner.uploader())?;
+
+        let mut ep_t0 = Instant::now();
+        let mut ep_wait0 = Duration::ZERO;
+        let mut sums = end_sums;
+        let mut ep_steps = 0u64;
+        while step < end {
+            let ready = batcher.next_batch().ok_or_else(|| {
+                Error::Producer(format!("the batch stream ended before step {}", step + 1))
+            })??;
+            let (epoch, index) = (ready.epoch, ready.index);
+            debug_assert_eq!(epoch * per_epoch + index, step);
+            let b = &ready.value;
+            let out = runner.step(&b.batch, &b.lr)?;
+            let (loss, correct) = (out.loss()?, out.correct()?);
+            step += 1;
+            if !loss.is_finite() {
+                if let Some(t) = tracer.as_mut() {
+                    t.step(&Step::new(step, epoch, loss as f64, b.lr_value as f64))?;
+                }
+                return Err(Error::NonFinite {
+                    step,
+                    loss: loss,
+                    checkpoint: last_saved.or(existing(&ck_path)),
+                });
+            }
+            let wall_ms = wall0.elapsed().as_secs_f64() * 1e3;
+            if let Some(t) = tracer.as_mut() {
+                t.step(&Step {
+                    wall_ms: Some(wall_ms),
+                    ..Step::new(step, epoch, loss as f64, b.lr_value as f64)
+                })?;
+            }
+            obs.step(&StepReport {
+                step,
+                epoch,
+                loss: loss,
+                lr: b.lr_value,
+                correct: correct,
+                batch_size: config.batch_size,
+            });
+            sums.loss += loss as f64;
+            sums.correct += correct.max(0) as u64;
+            sums.steps += 1;
+            ep_steps += 1;
+
+            if step % per_epoch == 0 {
+                let train_time = ep_t0.elapsed();
+                let wait = batcher.data_wait() - ep_wait0;
+                let e0 = Instant::now();
+                let test = evaluate(&runner, &data, threads, prefetch)?;
+                let eval_time = e0.elapsed();
+                let report = EpochReport {
+                    epoch,
+                    train_loss: sums.loss / sums.steps as f64,
+                    train_acc: sums.correct as f64 / (sums.steps * config.batch_size as u64) as f64,
+                    test,
+                    train_time,
+                    eval_time,
+                    data_wait: wait,
+                    steps: ep_steps,
+                    images_per_sec: (ep_steps * config.batch_size as u64) as f64
+                        / train_time.as_secs_f64(),
+                };
+                if let Some(p) = &ck_path {
+                    checkpoints::save_checkpoint(&runner, p, &meta_at(step, EpochSums::default()))?;
+                    last_saved = Some(p.clone());
+                }
+                if let Some(t) = tracer.as_mut() {
+                    t.epoch(&EpochLine {
+                        epoch,
+                        train_loss: Some(report.train_loss),
+                        train_acc: Some(report.train_acc),
+                        test_loss: Some(test.mean_loss()),
+                        test_acc: Some(test.accuracy()),
+                        test_correct: Some(test.correct),
+                        test_total: Some(test.total),
+                        wall_ms: Some(wall0.elapsed().as_secs_f64() * 1e3),
+                    })?;
+                }
+                obs.epoch(&report);
+                summary.epochs.push(report);
+                if step == end {
+                    final_eval = Some(test);
+                }
+                (sums, ep_steps) = (EpochSums::default(), 0);
+                ep_t0 = Instant::now();
+                ep_wait0 = batcher.data_wait();
+            }
+            if opts
+                .interrupt
+                .as_ref()
+                .is_some_and(|f| f.load(Ordering::SeqCst))
+            {
+                let saved = match &ck_path {
+                    Some(p) if last_saved.as_ref() == Some(p) && step % per_epoch == 0 => {
+                        Some(p.clone())
+                    }
+                    Some(p) => {
+                        checkpoints::save_checkpoint(&runner, p, &meta_at(step, sums))?;
+                        Some(p.clone())
+                    }
+                    None => None,
+                };
+                return Err(Error::Interrupted {
+                    step,
+                    checkpoint: saved,
+                });
+            }
+        }
+        summary.data_wait = batcher.data_wait();
+        end_sums = sums;
+    }
+    // Stopped inside an epoch (max_steps): save the position, and evaluate the state reached.
+    if step % per_epoch != 0 || final_eval.is_none() {
+        if let Some(p) = &ck_path {
+            if step != start || resume.is_none() {
+                checkpoints::save_checkpoint(&runner, p, &meta_at(step, end_sums))?;
+                last_saved = Some(p.clone());
+            }
+        }
+        final_eval = Some(evaluate(&runner, &data, threads, prefetch)?);
+    }
+    summary.step = step;
+    summary.test = final_eval.expect("set above");
+    summary.checkpoint = last_saved;
+    summary.wall = wall0.elapsed();
+    Ok(summary)
+}
+
+fn existing(p: &Option<PathBuf>) -> Option<PathBuf> {
+    p.as_ref().filter(|p| p.is_file()).cloned()
+}
