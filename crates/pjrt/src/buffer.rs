@@ -238,6 +238,22 @@ impl Buffer {
         self.ty
     }
 
+    /// The index (into [`crate::Client::devices`]) of the device holding this buffer, as the plugin
+    /// reports it.
+    pub fn device(&self) -> Result<usize> {
+        let ctx = "reading a buffer's device";
+        let mut a = PJRT_Buffer_Device_Args::new();
+        a.buffer = self.raw;
+        call!(self.client.api, PJRT_Buffer_Device, &mut a, ctx)?;
+        self.client.device_index(a.device).ok_or_else(|| {
+            Error::new(
+                crate::error::ErrorKind::Plugin,
+                ctx,
+                "the buffer is on a device that is not one of the client's addressable devices",
+            )
+        })
+    }
+
     /// Number of elements (product of dims; 1 for a scalar).
     pub fn element_count(&self) -> usize {
         self.dims.iter().map(|&d| d.max(0) as usize).product()

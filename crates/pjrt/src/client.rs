@@ -13,7 +13,8 @@ use std::sync::Arc;
 /// plugin's defaults apply; plugins reject names they do not know, so set only what your plugin takes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClientOptions {
-    /// CPU plugin: number of CPU "devices" (`cpu_device_count`). netspec uses device 0 only.
+    /// CPU plugin: number of CPU "devices" (`cpu_device_count`; the plugin's default is 4). Programs
+    /// run on device 0 unless compiled for several partitions (`CompileOptions::spmd`).
     pub cpu_device_count: Option<i64>,
     /// CUDA plugin: `platform_name` (JAX passes "cuda").
     pub platform_name: Option<String>,
@@ -91,12 +92,20 @@ pub struct DeviceInfo {
 pub(crate) struct ClientInner {
     pub(crate) api: &'static Api,
     pub(crate) raw: *mut PJRT_Client,
-    /// The device netspec places buffers on and runs on (the first addressable device).
-    pub(crate) device: *mut PJRT_Device,
+    /// The addressable devices, in the plugin's order; [`Client::buffer`] places on the first, and
+    /// single-device programs run there.
+    pub(crate) raw_devices: Vec<*mut PJRT_Device>,
     pub(crate) plugin: Plugin,
     devices: Vec<DeviceInfo>,
     platform_name: String,
     platform_version: String,
+}
+
+impl ClientInner {
+    /// The index of an addressable device handle in [`ClientInner::raw_devices`].
+    pub(crate) fn device_index(&self, raw: *mut PJRT_Device) -> Option<usize> {
+        self.raw_devices.iter().position(|&d| d == raw)
+    }
 }
 
 // SAFETY: PJRT clients are thread-safe (the C API requires it); the raw pointers are handles owned by
@@ -190,7 +199,7 @@ impl Client {
         let mut inner = ClientInner {
             api,
             raw: a.client,
-            device: std::ptr::null_mut(),
+            raw_devices: Vec::new(),
             plugin: plugin.clone(),
             devices: Vec::new(),
             platform_name: String::new(),
@@ -207,17 +216,17 @@ impl Client {
             unsafe { std::slice::from_raw_parts(d.addressable_devices, d.num_addressable_devices) }
                 .to_vec()
         };
-        let Some(&first) = raw_devices.first() else {
+        if raw_devices.is_empty() {
             return Err(Error::new(
                 ErrorKind::Plugin,
                 ctx(),
                 "the client has no addressable devices",
             ));
-        };
-        inner.device = first;
-        for dev in raw_devices {
+        }
+        for &dev in &raw_devices {
             inner.devices.push(device_info(api, dev)?);
         }
+        inner.raw_devices = raw_devices;
 
         let mut p = PJRT_Client_PlatformName_Args::new();
         p.client = inner.raw;
@@ -242,9 +251,18 @@ impl Client {
     /// Finds, loads and opens the plugin for `device` (`plugin` overrides the search) with
     /// [`ClientOptions::for_device`].
     pub fn open(device: Device, plugin: Option<&Path>) -> Result<Client> {
+        Client::open_with(device, plugin, &ClientOptions::for_device(device))
+    }
+
+    /// Finds, loads and opens the plugin for `device` with the given options.
+    pub fn open_with(
+        device: Device,
+        plugin: Option<&Path>,
+        opts: &ClientOptions,
+    ) -> Result<Client> {
         let path = find_plugin(device, plugin)?;
         let plugin = Plugin::load(&path)?;
-        Client::new(&plugin, &ClientOptions::for_device(device))
+        Client::new(&plugin, opts)
     }
 
     pub fn plugin(&self) -> &Plugin {
@@ -261,14 +279,26 @@ impl Client {
         self.inner.platform_version.clone()
     }
 
-    /// The addressable devices. Buffers are placed on, and programs run on, the first one.
+    /// The addressable devices. [`Client::buffer`] places on, and single-device programs run on,
+    /// the first one; a device *index* elsewhere in this API is a position in this list.
     pub fn devices(&self) -> Vec<DeviceInfo> {
         self.inner.devices.clone()
+    }
+
+    /// How many addressable devices the client has.
+    pub fn device_count(&self) -> usize {
+        self.inner.raw_devices.len()
     }
 
     /// Copies host data to a new device buffer of shape `dims` (row-major). Synchronous: `data` may be
     /// reused as soon as this returns.
     pub fn buffer<T: Element>(&self, data: &[T], dims: &[i64]) -> Result<Buffer> {
+        self.buffer_on(0, data, dims)
+    }
+
+    /// Copies host data to a new buffer on the addressable device at index `device` (see
+    /// [`Client::devices`]).
+    pub fn buffer_on<T: Element>(&self, device: usize, data: &[T], dims: &[i64]) -> Result<Buffer> {
         let ctx = "copying host data to the device";
         let n = element_count(dims, ctx)?;
         if n != data.len() {
@@ -282,7 +312,7 @@ impl Client {
             ));
         }
         // SAFETY: data is n valid elements of T, whose layout is that of T::TYPE on the host.
-        unsafe { self.buffer_from_ptr(data.as_ptr().cast(), T::TYPE, dims, ctx) }
+        unsafe { self.buffer_from_ptr(data.as_ptr().cast(), T::TYPE, dims, device, ctx) }
     }
 
     /// A scalar (rank-0) buffer.
@@ -315,7 +345,7 @@ impl Client {
             }
         }
         // SAFETY: bytes holds exactly the buffer's data, checked above.
-        unsafe { self.buffer_from_ptr(bytes.as_ptr(), ty, dims, ctx) }
+        unsafe { self.buffer_from_ptr(bytes.as_ptr(), ty, dims, 0, ctx) }
     }
 
     /// # Safety
@@ -325,9 +355,19 @@ impl Client {
         data: *const u8,
         ty: ElementType,
         dims: &[i64],
+        device: usize,
         ctx: &str,
     ) -> Result<Buffer> {
         let inner = &self.inner;
+        let Some(&device) = inner.raw_devices.get(device) else {
+            return Err(Error::invalid(
+                ctx,
+                format!(
+                    "device {device} does not exist: the client has {} devices",
+                    inner.raw_devices.len()
+                ),
+            ));
+        };
         let mut a = PJRT_Client_BufferFromHostBuffer_Args::new();
         a.client = inner.raw;
         a.data = data.cast();
@@ -336,7 +376,7 @@ impl Client {
         a.num_dims = dims.len();
         // The plugin copies during the call (or before done_with_host_buffer fires, which we await).
         a.host_buffer_semantics = PJRT_HostBufferSemantics_kImmutableOnlyDuringCall;
-        a.device = inner.device;
+        a.device = device;
         call!(inner.api, PJRT_Client_BufferFromHostBuffer, &mut a, ctx)?;
         // Own the buffer first, so that a failing await still destroys it.
         let done = a.done_with_host_buffer;

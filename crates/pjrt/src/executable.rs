@@ -6,7 +6,7 @@ use crate::client::{Client, ClientInner};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ffi::*;
 use crate::proto::CompileOptions;
-use crate::signature::{parse_main_signature, Param, Signature};
+use crate::signature::{parse_main_signature, Param, Sharding, Signature};
 use std::ffi::c_char;
 use std::sync::Arc;
 
@@ -35,13 +35,17 @@ pub struct OutputShape {
     pub dims: Vec<i64>,
 }
 
-/// A compiled program (`PJRT_LoadedExecutable`), run on the client's first device. `Send + Sync`.
+/// A compiled program (`PJRT_LoadedExecutable`). `Send + Sync`. A program compiled for one device
+/// runs on the client's first device ([`Executable::execute`]); one partitioned over several
+/// ([`crate::CompileOptions::spmd`]) runs on all of them at once ([`Executable::execute_sharded`]).
 pub struct Executable {
     raw: *mut PJRT_LoadedExecutable,
     client: Arc<ClientInner>,
     num_outputs: usize,
     signature: Option<Signature>,
     outputs: Option<Vec<OutputShape>>,
+    /// The devices it runs on, as client device indices, in the order of the argument lists.
+    devices: Vec<usize>,
 }
 
 // SAFETY: PJRT loaded executables may be executed concurrently and destroyed from any thread.
@@ -101,11 +105,44 @@ impl Client {
             num_outputs: 0,
             signature: parse_main_signature(mlir),
             outputs: None,
+            devices: Vec::new(),
         };
         let (num_outputs, outputs) = output_info(api, exe.raw)?;
         exe.num_outputs = num_outputs;
         exe.outputs = outputs;
+        exe.devices = executable_devices(inner, exe.raw)?;
         Ok(exe)
+    }
+}
+
+/// The devices a loaded executable runs on, as client device indices, in the plugin's order.
+fn executable_devices(
+    inner: &ClientInner,
+    loaded: *mut PJRT_LoadedExecutable,
+) -> Result<Vec<usize>> {
+    let ctx = "reading a compiled executable's devices";
+    let mut a = PJRT_LoadedExecutable_AddressableDevices_Args::new();
+    a.executable = loaded;
+    call!(
+        inner.api,
+        PJRT_LoadedExecutable_AddressableDevices,
+        &mut a,
+        ctx
+    )?;
+    let raw: &[*mut PJRT_Device] = if a.num_addressable_devices == 0 {
+        &[]
+    } else {
+        // SAFETY: an array of num_addressable_devices handles owned by the executable.
+        unsafe { std::slice::from_raw_parts(a.addressable_devices, a.num_addressable_devices) }
+    };
+    let devices: Option<Vec<usize>> = raw.iter().map(|&d| inner.device_index(d)).collect();
+    match devices {
+        Some(d) if !d.is_empty() => Ok(d),
+        _ => Err(Error::new(
+            ErrorKind::Plugin,
+            ctx,
+            "the executable runs on no device, or on one the client does not address",
+        )),
     }
 }
 
@@ -185,27 +222,89 @@ impl Executable {
         self.outputs.as_deref()
     }
 
+    /// The devices it runs on (client device indices), in the order [`Executable::execute_sharded`]
+    /// takes their argument lists.
+    pub fn devices(&self) -> &[usize] {
+        &self.devices
+    }
+
     /// Runs on the client's device and waits for completion. `Keep` arguments are listed in
     /// `non_donatable_input_indices`; `Donate` arguments are consumed (their handles are destroyed
     /// after the run, also when it fails). Returns the outputs, resident on the device.
     pub fn execute(&self, args: Vec<Arg<'_>>) -> Result<Vec<Buffer>> {
-        self.execute_impl(args, false).map(|(outputs, _)| outputs)
+        self.execute_one(args, false).map(|(outputs, _)| outputs)
     }
 
     /// Like [`Executable::execute`], and also reports, per argument, whether the plugin consumed
     /// (deleted) its buffer: true exactly for donated inputs whose memory an output took over.
     /// For tests and diagnostics of donation.
     pub fn execute_report(&self, args: Vec<Arg<'_>>) -> Result<(Vec<Buffer>, Vec<bool>)> {
-        self.execute_impl(args, true)
+        self.execute_one(args, true)
     }
 
-    fn execute_impl(&self, args: Vec<Arg<'_>>, report: bool) -> Result<(Vec<Buffer>, Vec<bool>)> {
+    fn execute_one(&self, args: Vec<Arg<'_>>, report: bool) -> Result<(Vec<Buffer>, Vec<bool>)> {
+        if self.devices.len() != 1 {
+            return Err(Error::invalid(
+                "executing a compiled program",
+                format!(
+                    "the program runs on {} devices: use execute_sharded with one argument list per device",
+                    self.devices.len()
+                ),
+            ));
+        }
         self.check_args(&args)?;
+        let (mut outs, consumed) = self.run_lists(vec![args], report)?;
+        Ok((
+            outs.remove(0),
+            consumed.into_iter().next().unwrap_or_default(),
+        ))
+    }
+
+    /// Runs a program partitioned over several devices: one argument list per device, in
+    /// [`Executable::devices`] order, and waits for every device. Each list holds that device's
+    /// buffers: the whole value for a replicated parameter, the device's tile for a sharded one
+    /// (`mhlo.sharding`). A parameter is kept or donated alike on every device (`Donate` gives each
+    /// device's buffer to that device's run). Returns the outputs per device: `outputs[d][o]`.
+    ///
+    /// Everything is checked before the plugin is called, because a wrong call cannot be recovered
+    /// from: the devices that started wait in a collective for the others, and the plugin aborts the
+    /// process. The count of lists and of arguments, each buffer's client and device, element type
+    /// and local shape (from `@main`'s types and shardings, which must therefore be readable), and
+    /// that donation agrees across devices.
+    pub fn execute_sharded(&self, lists: Vec<Vec<Arg<'_>>>) -> Result<Vec<Vec<Buffer>>> {
+        self.check_sharded(&lists)?;
+        self.run_lists(lists, false).map(|(outputs, _)| outputs)
+    }
+
+    /// [`Executable::execute_sharded`] that also reports, per device and argument, whether the
+    /// plugin consumed the buffer (see [`Executable::execute_report`]).
+    pub fn execute_sharded_report(
+        &self,
+        lists: Vec<Vec<Arg<'_>>>,
+    ) -> Result<(Vec<Vec<Buffer>>, Vec<Vec<bool>>)> {
+        self.check_sharded(&lists)?;
+        self.run_lists(lists, true)
+    }
+
+    /// Calls `PJRT_LoadedExecutable_Execute` with one argument list per device (already checked).
+    fn run_lists(
+        &self,
+        lists: Vec<Vec<Arg<'_>>>,
+        report: bool,
+    ) -> Result<(Vec<Vec<Buffer>>, Vec<Vec<bool>>)> {
         let api = self.client.api;
         let ctx = "executing a compiled program";
-        let raws: Vec<*mut PJRT_Buffer> = args.iter().map(|a| a.buffer().raw).collect();
-        let non_donatable: Vec<i64> = args
+        let n = lists.len();
+        let num_args = lists.first().map_or(0, Vec::len);
+        let raws: Vec<Vec<*mut PJRT_Buffer>> = lists
             .iter()
+            .map(|l| l.iter().map(|a| a.buffer().raw).collect())
+            .collect();
+        // Donation is per parameter, the same on every device (checked).
+        let non_donatable: Vec<i64> = lists
+            .first()
+            .into_iter()
+            .flatten()
             .enumerate()
             .filter(|(_, a)| matches!(a, Arg::Keep(_)))
             .map(|(i, _)| i as i64)
@@ -213,48 +312,68 @@ impl Executable {
         let mut opts = PJRT_ExecuteOptions::new();
         opts.non_donatable_input_indices = non_donatable.as_ptr();
         opts.num_non_donatable_input_indices = non_donatable.len();
-        let arg_lists: [*const *mut PJRT_Buffer; 1] = [raws.as_ptr()];
-        let mut outs: Vec<*mut PJRT_Buffer> = vec![std::ptr::null_mut(); self.num_outputs];
-        let out_lists: [*mut *mut PJRT_Buffer; 1] = [outs.as_mut_ptr()];
-        let mut done: [*mut PJRT_Event; 1] = [std::ptr::null_mut()];
+        let arg_lists: Vec<*const *mut PJRT_Buffer> = raws.iter().map(|r| r.as_ptr()).collect();
+        let mut outs: Vec<Vec<*mut PJRT_Buffer>> = (0..n)
+            .map(|_| vec![std::ptr::null_mut(); self.num_outputs])
+            .collect();
+        let out_lists: Vec<*mut *mut PJRT_Buffer> =
+            outs.iter_mut().map(|o| o.as_mut_ptr()).collect();
+        let mut done: Vec<*mut PJRT_Event> = vec![std::ptr::null_mut(); n];
         let mut a = PJRT_LoadedExecutable_Execute_Args::new();
         a.executable = self.raw;
         a.options = &mut opts;
         a.argument_lists = arg_lists.as_ptr();
-        a.num_devices = 1;
-        a.num_args = raws.len();
+        a.num_devices = n;
+        a.num_args = num_args;
         a.output_lists = out_lists.as_ptr();
         a.device_complete_events = done.as_mut_ptr();
         let executed = call!(api, PJRT_LoadedExecutable_Execute, &mut a, ctx);
         // Take ownership of whatever outputs exist before looking at errors, so nothing leaks.
-        let mut outputs = Vec::with_capacity(outs.len());
+        let mut outputs = Vec::with_capacity(n);
         let mut wrap_error = None;
-        for raw in outs.into_iter().filter(|p| !p.is_null()) {
-            match Buffer::from_raw(self.client.clone(), raw, ctx) {
-                Ok(b) => outputs.push(b),
-                Err(e) => wrap_error = wrap_error.or(Some(e)),
+        for list in outs {
+            let mut device_outputs = Vec::with_capacity(list.len());
+            for raw in list.into_iter().filter(|p| !p.is_null()) {
+                match Buffer::from_raw(self.client.clone(), raw, ctx) {
+                    Ok(b) => device_outputs.push(b),
+                    Err(e) => wrap_error = wrap_error.or(Some(e)),
+                }
+            }
+            outputs.push(device_outputs);
+        }
+        let mut awaited = Ok(());
+        for event in done {
+            let r = api.await_event(event, ctx);
+            if awaited.is_ok() {
+                awaited = r;
             }
         }
-        let awaited = api.await_event(done[0], ctx);
         let mut consumed = Vec::new();
         if report {
-            for a in &args {
-                consumed.push(a.buffer().is_deleted()?);
+            for l in &lists {
+                let mut c = Vec::with_capacity(l.len());
+                for a in l {
+                    c.push(a.buffer().is_deleted()?);
+                }
+                consumed.push(c);
             }
         }
-        drop(args); // destroys the handles of donated inputs
+        drop(lists); // destroys the handles of donated inputs
         executed?;
         awaited?;
         if let Some(e) = wrap_error {
             return Err(e);
         }
-        if outputs.len() != self.num_outputs {
+        if let Some(got) = outputs
+            .iter()
+            .map(Vec::len)
+            .find(|&l| l != self.num_outputs)
+        {
             return Err(Error::new(
                 ErrorKind::Plugin,
                 ctx,
                 format!(
-                    "the plugin returned {} outputs, expected {}",
-                    outputs.len(),
+                    "the plugin returned {got} outputs on a device, expected {}",
                     self.num_outputs
                 ),
             ));
@@ -309,6 +428,97 @@ impl Executable {
                         b.shape()
                     ),
                 ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The checks of [`Executable::execute_sharded`] (see there).
+    fn check_sharded(&self, lists: &[Vec<Arg<'_>>]) -> Result<()> {
+        let ctx = "executing a partitioned program";
+        let bad = |m: String| Err(Error::invalid(ctx, m));
+        if lists.len() != self.devices.len() {
+            return bad(format!(
+                "the program runs on {} devices, {} argument lists were given",
+                self.devices.len(),
+                lists.len()
+            ));
+        }
+        let Some(sig) = &self.signature else {
+            return bad(
+                "@main's signature could not be read, so the arguments cannot be checked".into(),
+            );
+        };
+        // The local shape every device must get for each parameter.
+        let mut local = Vec::with_capacity(sig.params.len());
+        for (i, p) in sig.params.iter().enumerate() {
+            let Some(ty) = &p.ty else {
+                return bad(format!(
+                    "the type of @main's argument {i} could not be read"
+                ));
+            };
+            let Some(global) = ty.dims.iter().copied().collect::<Option<Vec<i64>>>() else {
+                return bad(format!("@main's argument {i} has a dynamic shape ({ty})"));
+            };
+            let sharding = match (&p.sharding, self.devices.len()) {
+                (Some(s), _) => Sharding::parse(s).ok_or_else(|| {
+                    Error::invalid(
+                        ctx,
+                        format!(
+                            "@main's argument {i} has sharding \"{s}\", which cannot be checked"
+                        ),
+                    )
+                })?,
+                (None, 1) => Sharding::Replicated,
+                (None, _) => {
+                    return bad(format!(
+                        "@main's argument {i} has no mhlo.sharding: say how it is laid out"
+                    ))
+                }
+            };
+            let dims = sharding.local_dims(&global).ok_or_else(|| {
+                Error::invalid(
+                    ctx,
+                    format!("@main's argument {i} ({ty}) does not fit its sharding {sharding:?}"),
+                )
+            })?;
+            local.push((ty.element_type, dims));
+        }
+        for (d, list) in lists.iter().enumerate() {
+            if list.len() != local.len() {
+                return bad(format!(
+                    "@main takes {} arguments, {} were given for device {d}",
+                    local.len(),
+                    list.len()
+                ));
+            }
+            for (i, (a, (ty, dims))) in list.iter().zip(&local).enumerate() {
+                let b = a.buffer();
+                if !Arc::ptr_eq(&b.client, &self.client) {
+                    return bad(format!(
+                        "argument {i} for device {d} is a buffer of another client"
+                    ));
+                }
+                if matches!(a, Arg::Keep(_)) != matches!(lists[0][i], Arg::Keep(_)) {
+                    return bad(format!(
+                        "argument {i} is donated on some devices and kept on others"
+                    ));
+                }
+                let on = b.device()?;
+                if on != self.devices[d] {
+                    return bad(format!(
+                        "argument {i} for device {d} (client device {}) is a buffer on client device {on}",
+                        self.devices[d]
+                    ));
+                }
+                if b.element_type() != *ty || b.shape() != &dims[..] {
+                    return bad(format!(
+                        "argument {i} for device {d} must be {}{dims:?} (its shard), got {}{:?}",
+                        ty,
+                        b.element_type(),
+                        b.shape()
+                    ));
+                }
             }
         }
         Ok(())

@@ -458,6 +458,21 @@ pjrt_structs! {
         event: *mut PJRT_Event,
     }
 
+    struct PJRT_Buffer_Device_Args {
+        struct_size: usize,
+        extension_start: *mut PJRT_Extension_Base,
+        buffer: *mut PJRT_Buffer,
+        device: *mut PJRT_Device,
+    }
+
+    struct PJRT_LoadedExecutable_AddressableDevices_Args {
+        struct_size: usize,
+        extension_start: *mut PJRT_Extension_Base,
+        executable: *mut PJRT_LoadedExecutable,
+        addressable_devices: *const *mut PJRT_Device,
+        num_addressable_devices: usize,
+    }
+
     struct PJRT_Buffer_IsDeleted_Args {
         struct_size: usize,
         extension_start: *mut PJRT_Extension_Base,
@@ -530,7 +545,7 @@ pjrt_structs! {
         PJRT_Executable_Serialize: Unused,
         PJRT_LoadedExecutable_Destroy: Entry<PJRT_LoadedExecutable_Destroy_Args>,
         PJRT_LoadedExecutable_GetExecutable: Entry<PJRT_LoadedExecutable_GetExecutable_Args>,
-        PJRT_LoadedExecutable_AddressableDevices: Unused,
+        PJRT_LoadedExecutable_AddressableDevices: Entry<PJRT_LoadedExecutable_AddressableDevices_Args>,
         PJRT_LoadedExecutable_Delete: Unused,
         PJRT_LoadedExecutable_IsDeleted: Unused,
         PJRT_LoadedExecutable_Execute: Entry<PJRT_LoadedExecutable_Execute_Args>,
@@ -543,7 +558,7 @@ pjrt_structs! {
         PJRT_Buffer_DynamicDimensionIndices: Unused,
         PJRT_Buffer_GetMemoryLayout: Unused,
         PJRT_Buffer_OnDeviceSizeInBytes: Unused,
-        PJRT_Buffer_Device: Unused,
+        PJRT_Buffer_Device: Entry<PJRT_Buffer_Device_Args>,
         PJRT_Buffer_Memory: Unused,
         PJRT_Buffer_Delete: Unused,
         PJRT_Buffer_IsDeleted: Entry<PJRT_Buffer_IsDeleted_Args>,
@@ -634,6 +649,8 @@ impl_args!(
     PJRT_Buffer_ToHostBuffer_Args,
     PJRT_Buffer_IsDeleted_Args,
     PJRT_Buffer_UnsafePointer_Args,
+    PJRT_Buffer_Device_Args,
+    PJRT_LoadedExecutable_AddressableDevices_Args,
 );
 
 /// The API version these bindings were written against (the header of the pinned `xla-cpu-pjrt` wheel).

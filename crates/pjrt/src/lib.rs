@@ -45,7 +45,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use executable::{Arg, Executable, OutputShape};
 pub use plugin::{abi_header_path, cache_dir, find_plugin, Device, Plugin};
 pub use proto::{CompileOptions, OptionValue};
-pub use signature::{parse_main_signature, Param, Signature, TensorType};
+pub use signature::{parse_main_signature, Param, Sharding, Signature, TensorType};
 
 /// The oldest PJRT C API a plugin may implement: major version 0 (the only one so far), minor 81, the
 /// header the bindings are written against and tested with. Older plugins may lack table entries or

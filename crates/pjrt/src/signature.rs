@@ -38,6 +38,62 @@ pub struct Param {
     pub ty: Option<TensorType>,
     /// The `tf.aliasing_output = N` attribute: the output this input's memory may be donated to.
     pub aliasing_output: Option<usize>,
+    /// The `mhlo.sharding = "…"` attribute, as written (GSPMD's spelling, e.g. `{replicated}` or
+    /// `{devices=[2,1]<=[2]}`); see [`Sharding::parse`].
+    pub sharding: Option<String>,
+}
+
+/// How a partitioned program's parameter is laid out over its partitions (the GSPMD spellings
+/// netspec emits and checks; other spellings are refused by [`Sharding::parse`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sharding {
+    /// `{replicated}`: every partition holds the whole value.
+    Replicated,
+    /// `{devices=[t0,t1,…]<=[N]}`: dimension `i` is cut into `tᵢ` equal tiles, the tiles assigned to
+    /// partitions `0..N` in row-major order of the tile grid (`N` = the product of the `tᵢ`).
+    Tiled(Vec<i64>),
+}
+
+impl Sharding {
+    /// Reads the spellings above; `None` for any other (then local shapes cannot be checked).
+    pub fn parse(s: &str) -> Option<Sharding> {
+        let s = s.trim();
+        if s == "{replicated}" {
+            return Some(Sharding::Replicated);
+        }
+        let inner = s.strip_prefix("{devices=[")?.strip_suffix('}')?;
+        let (tiles, rest) = inner.split_once(']')?;
+        let tiles: Vec<i64> = tiles
+            .split(',')
+            .map(|t| t.trim().parse().ok().filter(|&t: &i64| t > 0))
+            .collect::<Option<_>>()?;
+        let n: i64 = rest
+            .trim()
+            .strip_prefix("<=[")?
+            .strip_suffix(']')?
+            .trim()
+            .parse()
+            .ok()?;
+        (tiles.iter().product::<i64>() == n).then_some(Sharding::Tiled(tiles))
+    }
+
+    /// The shape each partition holds of a value of shape `global`, or `None` when the tiles do not
+    /// fit it (another rank, or a dimension they do not divide).
+    pub fn local_dims(&self, global: &[i64]) -> Option<Vec<i64>> {
+        match self {
+            Sharding::Replicated => Some(global.to_vec()),
+            Sharding::Tiled(tiles) => {
+                if tiles.len() != global.len() {
+                    return None;
+                }
+                global
+                    .iter()
+                    .zip(tiles)
+                    .map(|(&d, &t)| (d % t == 0).then_some(d / t))
+                    .collect()
+            }
+        }
+    }
 }
 
 /// The parameters of `@main`, in order.
@@ -155,7 +211,19 @@ fn parse_param(arg: &str) -> Option<Param> {
     Some(Param {
         ty,
         aliasing_output: aliasing_output(rest),
+        sharding: quoted_attr(rest, "mhlo.sharding"),
     })
+}
+
+/// The string value of `name = "…"` in an argument's attributes, if present.
+fn quoted_attr(s: &str, name: &str) -> Option<String> {
+    let i = s.find(name)?;
+    let rest = s[i + name.len()..]
+        .trim_start()
+        .strip_prefix('=')?
+        .trim_start()
+        .strip_prefix('"')?;
+    Some(rest[..rest.find('"')?].to_string())
 }
 
 /// Index of the '>' closing a '<' that was just consumed.
@@ -246,6 +314,40 @@ mod tests {
         assert_eq!(sig.params[0].aliasing_output, Some(2));
         assert!(sig.params[1..].iter().all(|p| p.aliasing_output.is_none()));
         assert_eq!(sig.params[2].ty.as_ref().unwrap().dims, [None, Some(4)]);
+    }
+
+    #[test]
+    fn shardings_are_read_and_give_local_shapes() {
+        let text = r#"module @m attributes {mhlo.num_partitions = 2 : i32} {
+  func.func public @main(%x: tensor<8x3xf32> {mhlo.sharding = "{devices=[2,1]<=[2]}"}, %w: tensor<3xf32> {mhlo.sharding = "{replicated}", tf.aliasing_output = 0 : i32}, %y: tensor<8xi32>) -> tensor<3xf32> {"#;
+        let sig = parse_main_signature(text).unwrap();
+        let sh: Vec<Option<Sharding>> = sig
+            .params
+            .iter()
+            .map(|p| p.sharding.as_deref().and_then(Sharding::parse))
+            .collect();
+        assert_eq!(
+            sh,
+            [
+                Some(Sharding::Tiled(vec![2, 1])),
+                Some(Sharding::Replicated),
+                None
+            ]
+        );
+        assert_eq!(sig.params[1].aliasing_output, Some(0));
+        let t = Sharding::Tiled(vec![4, 1, 1, 1]);
+        assert_eq!(t.local_dims(&[8, 3, 2, 2]), Some(vec![2, 3, 2, 2]));
+        assert_eq!(t.local_dims(&[6, 3, 2, 2]), None, "4 does not divide 6");
+        assert_eq!(t.local_dims(&[8]), None, "another rank");
+        assert_eq!(Sharding::Replicated.local_dims(&[5]), Some(vec![5]));
+        for bad in [
+            "{devices=[2,1]<=[4]}",
+            "{maximal device=0}",
+            "{devices=[0]<=[0]}",
+            "replicated",
+        ] {
+            assert_eq!(Sharding::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]
