@@ -28,6 +28,10 @@ impl Arg<'_> {
     }
 }
 
+/// What a partitioned run returns: `outputs[device][output]`, and (when asked) per device and
+/// argument whether the plugin consumed the buffer.
+pub type PerDevice = (Vec<Vec<Buffer>>, Vec<Vec<bool>>);
+
 /// The type and dims of one output, as the compiled executable reports them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputShape {
@@ -278,20 +282,13 @@ impl Executable {
 
     /// [`Executable::execute_sharded`] that also reports, per device and argument, whether the
     /// plugin consumed the buffer (see [`Executable::execute_report`]).
-    pub fn execute_sharded_report(
-        &self,
-        lists: Vec<Vec<Arg<'_>>>,
-    ) -> Result<(Vec<Vec<Buffer>>, Vec<Vec<bool>>)> {
+    pub fn execute_sharded_report(&self, lists: Vec<Vec<Arg<'_>>>) -> Result<PerDevice> {
         self.check_sharded(&lists)?;
         self.run_lists(lists, true)
     }
 
     /// Calls `PJRT_LoadedExecutable_Execute` with one argument list per device (already checked).
-    fn run_lists(
-        &self,
-        lists: Vec<Vec<Arg<'_>>>,
-        report: bool,
-    ) -> Result<(Vec<Vec<Buffer>>, Vec<Vec<bool>>)> {
+    fn run_lists(&self, lists: Vec<Vec<Arg<'_>>>, report: bool) -> Result<PerDevice> {
         let api = self.client.api;
         let ctx = "executing a compiled program";
         let n = lists.len();
