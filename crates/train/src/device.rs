@@ -14,7 +14,10 @@
 //! the batch where it is [`Placement::Batch`] (images and labels, split along their first
 //! dimension). One execution runs the program once on every device with each device's buffers, and
 //! a donated argument gives each device's buffer to that device's run. Results are read from
-//! device 0. With one device (all this crate runs today) the two placements coincide.
+//! device 0. With one device (what the training loop opens today: [`Executor::open`]) the two
+//! placements coincide; [`Executor::open_devices`] opens N, for programs partitioned over them by
+//! XLA's SPMD partitioner (their `@main` says, per parameter, `mhlo.sharding`; `nn` does not emit
+//! such programs yet).
 //!
 //! **Executors.** Each is a variant of the enums below, matched exhaustively, so a new one (the
 //! reference interpreter of issue 17, which evaluates the `graph::Graph` of a program directly) is
@@ -30,8 +33,11 @@ use crate::{Error, Result};
 /// producers upload from their own threads.
 #[derive(Clone)]
 pub enum Executor {
-    /// A PJRT client; runs use its first device.
-    Pjrt(pjrt::Client),
+    /// A PJRT client; runs use its first `devices` devices.
+    Pjrt {
+        client: pjrt::Client,
+        devices: usize,
+    },
 }
 
 /// A compiled program.
@@ -102,30 +108,59 @@ impl Executor {
     pub fn open(device: pjrt::Device, plugin: Option<&Path>) -> Result<Executor> {
         let client = pjrt::Client::open(device, plugin)
             .map_err(|e| Error::device(format!("opening the {device} device"), e))?;
-        Ok(Executor::Pjrt(client))
+        Ok(Executor::Pjrt { client, devices: 1 })
+    }
+
+    /// Opens `n` devices of the plugin for `device` (on CPU, a client with `n` CPU devices;
+    /// elsewhere the first `n` visible ones). Programs are compiled partitioned over them.
+    pub fn open_devices(device: pjrt::Device, plugin: Option<&Path>, n: usize) -> Result<Executor> {
+        if n == 0 {
+            return Err(Error::Invalid("--devices must be at least 1".into()));
+        }
+        let opts = match device {
+            pjrt::Device::Cpu => pjrt::ClientOptions {
+                cpu_device_count: Some(n as i64),
+                ..pjrt::ClientOptions::for_device(device)
+            },
+            pjrt::Device::Cuda => pjrt::ClientOptions::for_device(device),
+        };
+        let client = pjrt::Client::open_with(device, plugin, &opts)
+            .map_err(|e| Error::device(format!("opening {n} {device} devices"), e))?;
+        if client.device_count() < n {
+            return Err(Error::Invalid(format!(
+                "{n} {device} devices asked for, the plugin has {}",
+                client.device_count()
+            )));
+        }
+        Ok(Executor::Pjrt { client, devices: n })
     }
 
     /// The platform's name (`cpu`, `cuda`).
     pub fn platform(&self) -> String {
         match self {
-            Executor::Pjrt(c) => c.platform_name(),
+            Executor::Pjrt { client, .. } => client.platform_name(),
         }
     }
 
     /// How many devices one execution runs on.
     pub fn devices(&self) -> usize {
         match self {
-            Executor::Pjrt(_) => 1,
+            Executor::Pjrt { devices, .. } => *devices,
         }
     }
 
     /// Compiles a step program; `what` names it in errors.
     pub fn compile(&self, program: &nn::Program, what: &str) -> Result<Executable> {
         match self {
-            Executor::Pjrt(c) => c
-                .compile(&program.mlir)
-                .map(Executable::Pjrt)
-                .map_err(|e| Error::device(format!("compiling the {what} step"), e)),
+            Executor::Pjrt { client, devices } => {
+                let opts = match devices {
+                    1 => pjrt::CompileOptions::default(),
+                    n => pjrt::CompileOptions::spmd(*n),
+                };
+                client.compile_with(&program.mlir, &opts)
+            }
+            .map(Executable::Pjrt)
+            .map_err(|e| Error::device(format!("compiling the {what} step"), e)),
         }
     }
 
@@ -168,11 +203,11 @@ impl Executor {
                 Placement::Batch => device * shard_len..(device + 1) * shard_len,
             };
             let buffer = match self {
-                Executor::Pjrt(c) => {
+                Executor::Pjrt { client, .. } => {
                     let d = dims_i64(&shard_dims);
                     match data {
-                        HostSlice::F32(v) => c.buffer(&v[range], &d),
-                        HostSlice::I32(v) => c.buffer(&v[range], &d),
+                        HostSlice::F32(v) => client.buffer_on(device, &v[range], &d),
+                        HostSlice::I32(v) => client.buffer_on(device, &v[range], &d),
                     }
                     .map(Buffer::Pjrt)
                     .map_err(|e| Error::device(format!("uploading {what}"), e))?
@@ -187,7 +222,7 @@ impl Executor {
     /// devices.
     pub fn execute(&self, exe: &Executable, args: Vec<Arg<'_>>) -> Result<Vec<DeviceTensor>> {
         match (self, exe) {
-            (Executor::Pjrt(_), Executable::Pjrt(exe)) => {
+            (Executor::Pjrt { devices: 1, .. }, Executable::Pjrt(exe)) => {
                 // One device: each argument's only buffer.
                 let args = args
                     .into_iter()
@@ -211,27 +246,77 @@ impl Executor {
                     })
                     .collect())
             }
+            (Executor::Pjrt { devices, .. }, Executable::Pjrt(exe)) => {
+                // One argument list per device, each with that device's buffer of every argument.
+                let n = *devices;
+                let mut lists: Vec<Vec<pjrt::Arg<'_>>> =
+                    (0..n).map(|_| Vec::with_capacity(args.len())).collect();
+                for a in args {
+                    match a {
+                        Arg::Keep(t) => {
+                            for (list, shard) in lists.iter_mut().zip(&t.shards) {
+                                match shard {
+                                    Buffer::Pjrt(b) => list.push(pjrt::Arg::Keep(b)),
+                                }
+                            }
+                        }
+                        Arg::Donate(t) => {
+                            for (list, shard) in lists.iter_mut().zip(t.shards) {
+                                match shard {
+                                    Buffer::Pjrt(b) => list.push(pjrt::Arg::Donate(b)),
+                                }
+                            }
+                        }
+                    }
+                }
+                let per_device = exe
+                    .execute_sharded(lists)
+                    .map_err(|e| Error::device("running a step program", e))?;
+                // outputs[o] gathers output o of every device.
+                let mut outputs: Vec<DeviceTensor> = (0..exe.num_outputs())
+                    .map(|_| DeviceTensor {
+                        shards: Vec::with_capacity(n),
+                    })
+                    .collect();
+                for device_outputs in per_device {
+                    for (t, b) in outputs.iter_mut().zip(device_outputs) {
+                        t.shards.push(Buffer::Pjrt(b));
+                    }
+                }
+                Ok(outputs)
+            }
         }
     }
 }
 
-impl DeviceTensor {
-    /// Device 0's copy on the host (the whole value for replicated tensors; the first shard for a
-    /// batch split over several devices). Step programs' tensors are f32 or i32.
-    pub fn to_host(&self) -> Result<TensorData> {
-        let what = "copying a tensor to the host";
-        match &self.shards[0] {
-            Buffer::Pjrt(b) => match b.element_type() {
-                pjrt::ElementType::F32 => b.to_vec::<f32>().map(TensorData::F32),
-                pjrt::ElementType::S32 => b.to_vec::<i32>().map(TensorData::I32),
-                other => {
-                    return Err(Error::Invalid(format!(
-                        "{what}: a {other} tensor (step programs' tensors are f32 or i32)"
-                    )))
-                }
+/// A buffer's contents on the host (step programs' tensors are f32 or i32).
+fn host_of(buffer: &Buffer) -> Result<TensorData> {
+    let what = "copying a tensor to the host";
+    match buffer {
+        Buffer::Pjrt(b) => match b.element_type() {
+            pjrt::ElementType::F32 => b.to_vec::<f32>().map(TensorData::F32),
+            pjrt::ElementType::S32 => b.to_vec::<i32>().map(TensorData::I32),
+            other => {
+                return Err(Error::Invalid(format!(
+                    "{what}: a {other} tensor (step programs' tensors are f32 or i32)"
+                )))
             }
-            .map_err(|e| Error::device(what, e)),
         }
+        .map_err(|e| Error::device(what, e)),
+    }
+}
+
+impl DeviceTensor {
+    /// Device 0's copy on the host (the whole value for replicated tensors; the first tile of a
+    /// batch split over several devices).
+    pub fn to_host(&self) -> Result<TensorData> {
+        host_of(&self.shards[0])
+    }
+
+    /// Every device's copy on the host, in device order (replicated values must agree; a batch
+    /// gives its tiles).
+    pub fn to_host_per_device(&self) -> Result<Vec<TensorData>> {
+        self.shards.iter().map(host_of).collect()
     }
 
     /// The value of an f32 scalar (device 0's).

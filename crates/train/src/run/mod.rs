@@ -306,7 +306,7 @@ pub fn train(
                 }
                 return Err(Error::NonFinite {
                     step,
-                    loss: loss,
+                    loss,
                     checkpoint: last_saved.or(existing(&ck_path)),
                 });
             }
@@ -320,9 +320,9 @@ pub fn train(
             obs.step(&StepReport {
                 step,
                 epoch,
-                loss: loss,
+                loss,
                 lr: b.lr_value,
-                correct: correct,
+                correct,
                 batch_size: config.batch_size,
             });
             sums.loss += loss as f64;
