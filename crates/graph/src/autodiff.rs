@@ -45,6 +45,16 @@ impl fmt::Debug for CustomVjp {
 }
 
 impl CustomVjp {
+    /// Number of composite inputs (the node's first operands).
+    pub fn n_inputs(&self) -> usize {
+        self.n_in
+    }
+
+    /// Number of composite outputs: the node's results are its operands `n_inputs()..n_inputs() + n_outputs()`.
+    pub fn n_outputs(&self) -> usize {
+        self.n_out
+    }
+
     /// The node's results have the types of the composite's outputs.
     pub(crate) fn shape(&self, ins: &[&TensorType]) -> Result<Vec<TensorType>> {
         Ok(ins[self.n_in..self.n_in + self.n_out]
