@@ -8,6 +8,9 @@
 //! Inputs avoid non-differentiable points: positive operands for log/sqrt/rsqrt/pow, |x| ≥ 0.5 for
 //! abs/sign/division, values ≥ 0.2 away from integers for floor/ceil/round, and pairwise distinct values
 //! (spacing 0.05 ≫ ε) for max/min reductions, windows and select_and_scatter, so no ties occur.
+//! Third check, on the same modules: the reference interpreter (`interp`, f32 mode: every op rounded to its
+//! declared type, so f64 stays f64) evaluates each module on the same inputs, and every output must agree
+//! with XLA's norm-wise within `INTERP_TOL` (a few f64 ulps; `INTERP_TOL_F32` for the convert cases).
 //! Run with `--nocapture` to see the per-primitive table.
 
 mod cases;
@@ -21,6 +24,45 @@ use harness::{buffer, dot, run, to_f64, Rng};
 struct Outcome {
     fd_err: f64,
     adj_err: Option<f64>,
+    /// Interpreter vs XLA: the largest norm-wise relative difference over the module's outputs.
+    interp_err: f64,
+}
+
+/// Interpreter vs XLA on the f64 modules: XLA's and Rust's libm differ in the last bits of exp, log, tanh…
+const INTERP_TOL: f64 = 1e-13;
+/// The convert cases carry f32 values.
+const INTERP_TOL_F32: f64 = 1e-6;
+
+/// max|a − b| / ‖b‖∞ (0 when both are zero; ∞ when only one side is NaN).
+fn normwise(a: &[f64], b: &[f64]) -> f64 {
+    let mut num = 0.0f64;
+    let mut den = 1e-300f64;
+    for (&x, &y) in a.iter().zip(b) {
+        if x.is_nan() != y.is_nan() {
+            return f64::INFINITY;
+        }
+        if !x.is_nan() {
+            num = num.max((x - y).abs());
+            den = den.max(y.abs());
+        }
+    }
+    num / den
+}
+
+/// The interpreter's outputs for the check module (f32 mode) against XLA's.
+fn interp_vs_xla(g: &graph::Graph, params: &[(&graph::TensorType, &[f64])], res: &[pjrt::Buffer]) -> std::result::Result<f64, String> {
+    let args: Vec<interp::Tensor> = params
+        .iter()
+        .map(|(ty, d)| interp::Tensor::new((*ty).clone(), interp::Data::Float(d.to_vec())))
+        .collect::<interp::Result<_>>()
+        .map_err(|e| e.to_string())?;
+    let outs = interp::run(g, &args, &interp::Options::new(interp::Precision::F32)).map_err(|e| e.to_string())?;
+    let mut worst = 0.0f64;
+    for (o, b) in outs.iter().zip(res) {
+        let got = o.floats().ok_or("non-float output")?;
+        worst = worst.max(normwise(got, &to_f64(b, o.ty.dtype)));
+    }
+    Ok(worst)
 }
 
 /// |a − b| relative to the larger magnitude (absolute below 1e-8, where both sides are ~0).
@@ -33,14 +75,15 @@ fn check(rng: &mut Rng, c: &Inst) -> std::result::Result<Outcome, String> {
     let text = graph::print_module(&chk.graph).map_err(|e| e.to_string())?;
     let yty = chk.out.clone();
     let diff = &chk.diff;
-    let draw = Draw::new(rng, c, &chk);
+    let draw = Draw::new(rng, c, diff, &yty);
     let (tdata, cdata) = (&draw.t, &draw.c);
     let bufs: Vec<pjrt::Buffer> = draw
-        .params(c, &chk)
+        .params(c, diff, &yty)
         .into_iter()
         .map(|(ty, d)| buffer(ty, d))
         .collect();
     let res = run(&text, &bufs);
+    let interp_err = interp_vs_xla(&chk.graph, &draw.params(c, diff, &yty), &res)?;
     let fp = to_f64(&res[0], yty.dtype);
     let fm = to_f64(&res[1], yty.dtype);
     let fd: Vec<f64> = fp
@@ -79,7 +122,11 @@ fn check(rng: &mut Rng, c: &Inst) -> std::result::Result<Outcome, String> {
         let e = rel(l, r);
         adj_err = Some(adj_err.unwrap_or(0.0f64).max(e));
     }
-    Ok(Outcome { fd_err, adj_err })
+    Ok(Outcome {
+        fd_err,
+        adj_err,
+        interp_err,
+    })
 }
 
 
@@ -88,6 +135,7 @@ struct Row {
     shapes: usize,
     fd_max: f64,
     adj_max: Option<f64>,
+    interp_max: f64,
 }
 
 #[test]
@@ -103,6 +151,15 @@ fn every_primitive_vjp_matches_finite_differences_and_adjoint() {
                 let row = table.entry(name.clone()).or_default();
                 row.shapes += 1;
                 row.fd_max = row.fd_max.max(o.fd_err);
+                row.interp_max = row.interp_max.max(o.interp_err);
+                let f32s = c.inputs.iter().any(|i| i.ty.dtype == graph::DType::F32);
+                let itol = if f32s { INTERP_TOL_F32 } else { INTERP_TOL };
+                if !(o.interp_err <= itol) {
+                    failures.push(format!(
+                        "{name} {}: interpreter and XLA disagree, norm-wise rel diff {:.3e}",
+                        c.label, o.interp_err
+                    ));
+                }
                 if let Some(a) = o.adj_err {
                     row.adj_max = Some(row.adj_max.unwrap_or(0.0f64).max(a));
                 }
@@ -124,8 +181,8 @@ fn every_primitive_vjp_matches_finite_differences_and_adjoint() {
         }
     }
     println!(
-        "{:<28} {:>6} {:>12} {:>12}",
-        "primitive", "cases", "max fd err", "max adj err"
+        "{:<28} {:>6} {:>12} {:>12} {:>14}",
+        "primitive", "cases", "max fd err", "max adj err", "interp vs XLA"
     );
     for (name, r) in &table {
         let adj = r
@@ -133,8 +190,8 @@ fn every_primitive_vjp_matches_finite_differences_and_adjoint() {
             .map(|a| format!("{a:.1e}"))
             .unwrap_or_else(|| "-".into());
         println!(
-            "{:<28} {:>6} {:>12.1e} {:>12}",
-            name, r.shapes, r.fd_max, adj
+            "{:<28} {:>6} {:>12.1e} {:>12} {:>14.1e}",
+            name, r.shapes, r.fd_max, adj, r.interp_max
         );
     }
     println!("{} cases", cases.len());

@@ -98,6 +98,21 @@ pub struct Check {
 /// f(x+εt), f(x−εt), Jᵀc… (per differentiated operand), then J·t per linear group.
 pub fn build(c: &Inst) -> std::result::Result<Check, String> {
     let mut g = Graph::new("vjp_check");
+    let (diff, out, outs) = build_into(&mut g, c)?;
+    g.set_outputs(&outs).map_err(|e| e.to_string())?;
+    Ok(Check {
+        graph: g,
+        diff,
+        out,
+    })
+}
+
+/// [`build`]'s parameters and nodes appended to `g` (which may hold other cases); returns the
+/// differentiated operands, the output type and the case's outputs.
+pub fn build_into(
+    g: &mut Graph,
+    c: &Inst,
+) -> std::result::Result<(Vec<usize>, TensorType, Vec<Value>), String> {
     let xs: Vec<Value> = c.inputs.iter().map(|i| g.parameter(i.ty.clone())).collect();
     let diff: Vec<usize> = (0..xs.len()).filter(|&i| c.inputs[i].diff).collect();
     let ts: Vec<Value> = diff
@@ -105,7 +120,7 @@ pub fn build(c: &Inst) -> std::result::Result<Check, String> {
         .map(|&i| g.parameter(c.inputs[i].ty.clone()))
         .collect();
     let err = |e: graph::Error| e.to_string();
-    let y = (c.build)(&mut g, &xs).map_err(err)?;
+    let y = (c.build)(g, &xs).map_err(err)?;
     let yty = g.ty(y).clone();
     let ct = g.parameter(yty.clone());
     // f(x ± εt)
@@ -118,10 +133,10 @@ pub fn build(c: &Inst) -> std::result::Result<Check, String> {
         }
         (c.build)(g, &args)
     };
-    let yp = shifted(&mut g, 1.0).map_err(err)?;
-    let ym = shifted(&mut g, -1.0).map_err(err)?;
+    let yp = shifted(g, 1.0).map_err(err)?;
+    let ym = shifted(g, -1.0).map_err(err)?;
     let wrt: Vec<Value> = diff.iter().map(|&i| xs[i]).collect();
-    let grads = vjp(&mut g, &[y], &[ct], &wrt).map_err(err)?;
+    let grads = vjp(g, &[y], &[ct], &wrt).map_err(err)?;
     let mut outs = vec![yp, ym];
     outs.extend(&grads);
     for group in &c.linear {
@@ -132,14 +147,9 @@ pub fn build(c: &Inst) -> std::result::Result<Check, String> {
                 .position(|&d| d == i)
                 .expect("linear operand must be differentiated")];
         }
-        outs.push((c.build)(&mut g, &args).map_err(err)?);
+        outs.push((c.build)(g, &args).map_err(err)?);
     }
-    g.set_outputs(&outs).map_err(err)?;
-    Ok(Check {
-        graph: g,
-        diff,
-        out: yty,
-    })
+    Ok((diff, yty, outs))
 }
 
 /// Host data for a check module's parameters: x (per the case's generators), t (normal), c (normal).
@@ -150,23 +160,27 @@ pub struct Draw {
 }
 
 impl Draw {
-    pub fn new(rng: &mut Rng, inst: &Inst, check: &Check) -> Draw {
+    pub fn new(rng: &mut Rng, inst: &Inst, diff: &[usize], out: &TensorType) -> Draw {
         let x = inst
             .inputs
             .iter()
             .map(|i| gen_data(rng, i.ty.numel(), i.gen))
             .collect();
-        let t = check
-            .diff
+        let t = diff
             .iter()
             .map(|&i| gen_data(rng, inst.inputs[i].ty.numel(), Gen::Normal))
             .collect();
-        let c = gen_data(rng, check.out.numel(), Gen::Normal);
+        let c = gen_data(rng, out.numel(), Gen::Normal);
         Draw { x, t, c }
     }
 
     /// (type, data) of every parameter of the check module, in order.
-    pub fn params<'a>(&'a self, inst: &'a Inst, check: &'a Check) -> Vec<(&'a TensorType, &'a [f64])> {
+    pub fn params<'a>(
+        &'a self,
+        inst: &'a Inst,
+        diff: &[usize],
+        out: &'a TensorType,
+    ) -> Vec<(&'a TensorType, &'a [f64])> {
         let mut p: Vec<(&TensorType, &[f64])> = inst
             .inputs
             .iter()
@@ -174,13 +188,12 @@ impl Draw {
             .map(|(i, d)| (&i.ty, d.as_slice()))
             .collect();
         p.extend(
-            check
-                .diff
+            diff
                 .iter()
                 .zip(&self.t)
                 .map(|(&i, d)| (&inst.inputs[i].ty, d.as_slice())),
         );
-        p.push((&check.out, self.c.as_slice()));
+        p.push((out, self.c.as_slice()));
         p
     }
 }
