@@ -70,6 +70,8 @@ pub struct Program {
     pub aliases: Vec<Option<usize>>,
     /// FLOPs of one execution, counted from the graph.
     pub flops: u64,
+    /// The graph `mlir` was printed from (for the reference interpreter and other printers).
+    pub graph: graph::Graph,
 }
 
 impl Program {

@@ -103,6 +103,7 @@ impl Builder {
             outputs,
             aliases,
             flops,
+            graph: self.g,
         })
     }
 }
