@@ -3,6 +3,7 @@
 #   plugin  the XLA CPU PJRT plugin (pip wheel, sha256-pinned) into $NETSPEC_HOME/pjrt
 #   data    Fashion-MNIST (Debian package dataset-fashion-mnist, sha256-checked files)
 #   oracle  the JAX venv used only by tests (pinned wheels) into $NETSPEC_HOME/oracle
+#   iree    the IREE compiler + runtime venv used only by tests (pinned wheels) into $NETSPEC_HOME/iree
 #   cuda    the CUDA PJRT plugin + NVIDIA wheels (GBs; only on machines with an NVIDIA GPU)
 #   bench   the benchmark harness venv (JAX + PyTorch, pinned; not used by tests or CI)
 # $NETSPEC_HOME defaults to ${XDG_CACHE_HOME:-~/.cache}/netspec.
@@ -16,8 +17,9 @@ for p in "${parts[@]}"; do
     plugin) "$here/setup/plugin.sh" ;;
     data) "$here/setup/data.sh" ;;
     oracle) "$here/setup/oracle.sh" ;;
+    iree) "$here/setup/iree.sh" ;;
     cuda) "$here/setup/cuda-plugin.sh" ;;
     bench) "$here/setup/bench.sh" ;;
-    *) echo "setup.sh: unknown part '$p' (expected plugin, data, oracle, cuda or bench)" >&2; exit 2 ;;
+    *) echo "setup.sh: unknown part '$p' (expected plugin, data, oracle, iree, cuda or bench)" >&2; exit 2 ;;
   esac
 done

@@ -179,6 +179,16 @@ impl Graph {
         &self.nodes
     }
 
+    /// Result `result` of node `node`, if it exists (for tools that walk the nodes, e.g. to make
+    /// intermediate values outputs).
+    pub fn value(&self, node: usize, result: usize) -> Option<Value> {
+        let n = self.nodes.get(node)?;
+        (result < n.outs.len()).then_some(Value {
+            node: node as u32,
+            res: result as u32,
+        })
+    }
+
     /// The node that produced `v`.
     pub fn node_of(&self, v: Value) -> &Node {
         &self.nodes[v.node()]

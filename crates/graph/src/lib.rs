@@ -20,6 +20,7 @@ mod graph;
 mod literal;
 mod prims;
 mod printer;
+mod target;
 mod types;
 
 pub use autodiff::{grad, vjp, CustomVjp, CustomVjpCtx, VjpRule};
@@ -29,5 +30,6 @@ pub use literal::{round_to, Literal};
 pub use prims::{
     BinaryOp, CmpDir, ConvDims, ConvSpec, DotDims, Prim, ReduceOp, RngAlgorithm, UnaryOp, Window,
 };
-pub use printer::print_module;
+pub use printer::{print_module, print_module_with, PrintOptions};
+pub use target::{for_target, print_for, Target};
 pub use types::{DType, TensorType};

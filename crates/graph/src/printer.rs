@@ -7,10 +7,29 @@ use crate::error::{bail, Result};
 use crate::graph::{Graph, Value};
 use crate::prims::{self, OpText, Prim};
 
+/// Printing options (the default prints everything the graph says).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrintOptions {
+    /// Print the `tf.aliasing_output` argument attributes (IREE 3.13 mishandles them: it writes an
+    /// aliased result over its argument while a later dispatch still reads the argument).
+    pub aliasing: bool,
+}
+
+impl Default for PrintOptions {
+    fn default() -> PrintOptions {
+        PrintOptions { aliasing: true }
+    }
+}
+
 /// Prints `g` as a module with one public `@main` function taking the parameters (with their argument
 /// attributes) and returning the outputs. Fails if an aliasing attribute names a missing output or one of
 /// another type, or if two arguments alias the same output.
 pub fn print_module(g: &Graph) -> Result<String> {
+    print_module_with(g, &PrintOptions::default())
+}
+
+/// [`print_module`] with options.
+pub fn print_module_with(g: &Graph, opts: &PrintOptions) -> Result<String> {
     check_aliases(g)?;
     let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '.';
     if !g
@@ -71,7 +90,7 @@ pub fn print_module(g: &Graph) -> Result<String> {
         .enumerate()
         .map(|(i, (&p, attrs))| {
             let mut a = Vec::new();
-            if let Some(o) = attrs.aliasing_output {
+            if let (Some(o), true) = (attrs.aliasing_output, opts.aliasing) {
                 a.push(format!("tf.aliasing_output = {o} : i32"));
             }
             if let Some(s) = &attrs.sharding {

@@ -305,42 +305,61 @@ pub(crate) fn vjp_reduce_window(
             ])
         }
         ReduceOp::Max if w.undilated() => Ok(vec![Some(g.select_and_scatter(x, ct, w)?), None]),
-        ReduceOp::Max | ReduceOp::Min => {
-            let fill = g.constant(&TensorType::scalar(g.dtype(x)), op.identity(g.dtype(x))?)?;
-            let lo: Vec<i64> = w.padding.iter().map(|p| p.0 as i64).collect();
-            let hi: Vec<i64> = w.padding.iter().map(|p| p.1 as i64).collect();
-            let interior: Vec<usize> = w.base_dilation.iter().map(|b| b - 1).collect();
-            let xp = g.pad(x, fill, &lo, &hi, &interior)?;
-            let xpdims = g.dims(xp).to_vec();
-            let zero = g.scalar(0.0, g.dtype(ct))?;
-            let mut acc: Option<Value> = None;
-            for (start, sel) in first_extremum(g, xp, y, w)? {
-                // The transpose of the strided slice at `start` is a pad back to xp's shape.
-                let part = g.zeros_like(ct)?;
-                let part = g.select(sel, ct, part)?;
-                let lo: Vec<i64> = start.iter().map(|&s| s as i64).collect();
-                let out = g.dims(ct).to_vec();
-                let hi: Vec<i64> = (0..r)
-                    .map(|d| (xpdims[d] - start[d] - ((out[d] - 1) * w.strides[d] + 1)) as i64)
-                    .collect();
-                let interior: Vec<usize> = w.strides.iter().map(|s| s - 1).collect();
-                let part = g.pad(part, zero, &lo, &hi, &interior)?;
-                acc = Some(match acc {
-                    Some(v) => g.add(v, part)?,
-                    None => part,
-                });
-            }
-            let acc = acc.unwrap_or(xp);
-            let start: Vec<usize> = w.padding.iter().map(|p| p.0).collect();
-            let limit: Vec<usize> = (0..r)
-                .map(|d| start[d] + (xdims[d] - 1) * w.base_dilation[d] + 1)
-                .collect();
-            Ok(vec![
-                Some(g.slice(acc, &start, &limit, &w.base_dilation)?),
-                None,
-            ])
-        }
+        ReduceOp::Max | ReduceOp::Min => Ok(vec![
+            Some(scatter_to_first_extremum(g, x, ct, y, op, w)?),
+            None,
+        ]),
     }
+}
+
+/// Adds each `src` element (shaped like the windowed result) to the operand position of its window's
+/// first extremum (`op` = max or min; `y` = the windowed extremum of `x`): select_and_scatter's
+/// semantics for max with `GE`, built from strided slices, compares, selects and pads only. It is the VJP
+/// of dilated max and of min windows, and the max-pool backward for targets without
+/// `select_and_scatter` (see `crate::Target`).
+pub(crate) fn scatter_to_first_extremum(
+    g: &mut Graph,
+    x: Value,
+    src: Value,
+    y: Value,
+    op: ReduceOp,
+    w: &Window,
+) -> Result<Value> {
+    let xdims = g.dims(x).to_vec();
+    let r = xdims.len();
+    let fill = g.constant(&TensorType::scalar(g.dtype(x)), op.identity(g.dtype(x))?)?;
+    let lo: Vec<i64> = w.padding.iter().map(|p| p.0 as i64).collect();
+    let hi: Vec<i64> = w.padding.iter().map(|p| p.1 as i64).collect();
+    let interior: Vec<usize> = w.base_dilation.iter().map(|b| b - 1).collect();
+    let xp = g.pad(x, fill, &lo, &hi, &interior)?;
+    let xpdims = g.dims(xp).to_vec();
+    let zero = g.scalar(0.0, g.dtype(src))?;
+    let mut acc: Option<Value> = None;
+    for (start, sel) in first_extremum(g, xp, y, w)? {
+        // The transpose of the strided slice at `start` is a pad back to xp's shape.
+        let part = g.zeros_like(src)?;
+        let part = g.select(sel, src, part)?;
+        let lo: Vec<i64> = start.iter().map(|&s| s as i64).collect();
+        let out = g.dims(src).to_vec();
+        let hi: Vec<i64> = (0..r)
+            .map(|d| (xpdims[d] - start[d] - ((out[d] - 1) * w.strides[d] + 1)) as i64)
+            .collect();
+        let interior: Vec<usize> = w.strides.iter().map(|s| s - 1).collect();
+        let part = g.pad(part, zero, &lo, &hi, &interior)?;
+        acc = Some(match acc {
+            Some(v) => g.add(v, part)?,
+            None => part,
+        });
+    }
+    let acc = match acc {
+        Some(a) => a,
+        None => g.full(0.0, &TensorType::new(g.dtype(src), &xpdims))?,
+    };
+    let start: Vec<usize> = w.padding.iter().map(|p| p.0).collect();
+    let limit: Vec<usize> = (0..r)
+        .map(|d| start[d] + (xdims[d] - 1) * w.base_dilation[d] + 1)
+        .collect();
+    g.slice(acc, &start, &limit, &w.base_dilation)
 }
 
 /// For each window offset j (row-major over the window), the start of the strided slice of `xp` that holds
