@@ -1,0 +1,417 @@
+//! IREE as a third compiler of netspec's programs (a cross-check, never a runtime): programs printed for
+//! [`Target::Iree`] (no `tf.aliasing_output`; max-pool backward from strided slices instead of
+//! `select_and_scatter`) are compiled by `iree-compile` 3.13.0 for llvm-cpu and run by IREE's runtime
+//! (`tests/iree/run_iree.py`, one Python process per test), and their outputs are compared with the
+//! reference interpreter's f64 results, the referee, next to XLA's.
+//!
+//! In the suite: every zoo predict program at batch 2 and inputs ≤ 32×32, the train steps of mnist-mlp,
+//! mnist-cnn and cifar-cnn-bn, and the max-pool backward's two formulations. IREE compiles slowly
+//! (efficientnet-b0's full-size train step took > 600 s), so the full table (every predict and train
+//! program) is the ignored test `full_table`, run by `scripts/iree-table.sh`.
+//!
+//! Needs the venv of `scripts/setup/iree.sh` (or `$NETSPEC_IREE_PYTHON`); fails with that fix when it is
+//! missing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use common::{distance, out_types, run_xla_text};
+use graph::{ConvDims, ConvSpec, DType, Graph, ReduceOp, Target, TensorType, Window};
+use interp::{Data, Options, Precision, Tensor};
+use nn::{Optimizer, Program, SlotKind, StepConfig};
+use serde_json::{json, Value};
+
+const B: usize = 2;
+
+/// The IREE venv's python: `$NETSPEC_IREE_PYTHON`, else `<cache>/iree/iree-3.13.0/bin/python`.
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("NETSPEC_IREE_PYTHON") {
+        let p = PathBuf::from(p);
+        assert!(p.is_file(), "NETSPEC_IREE_PYTHON={} does not exist", p.display());
+        return p;
+    }
+    let home = std::env::var_os("NETSPEC_HOME").map(PathBuf::from).unwrap_or_else(|| {
+        let cache = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is not set")).join(".cache")
+        });
+        cache.join("netspec")
+    });
+    let p = home.join("iree/iree-3.13.0/bin/python");
+    assert!(
+        p.is_file(),
+        "the IREE interpreter is missing: {} not found.\nFix: run scripts/setup/iree.sh (or set \
+         NETSPEC_IREE_PYTHON to a python with iree-base-compiler and iree-base-runtime 3.13.0)",
+        p.display()
+    );
+    p
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("netspec-iree-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("scratch directory");
+    d
+}
+
+fn write_raw(path: &Path, t: &Tensor) {
+    let mut b: Vec<u8> = Vec::new();
+    match (&t.data, t.ty.dtype) {
+        (Data::Float(v), DType::F32) => v.iter().for_each(|&x| b.extend((x as f32).to_le_bytes())),
+        (Data::Float(v), DType::F64) => v.iter().for_each(|&x| b.extend(x.to_le_bytes())),
+        (Data::Int(v), DType::I32) => v.iter().for_each(|&x| b.extend((x as i32).to_le_bytes())),
+        (Data::Int(v), DType::I64) => v.iter().for_each(|&x| b.extend(x.to_le_bytes())),
+        (Data::UInt(v), DType::U32) => v.iter().for_each(|&x| b.extend((x as u32).to_le_bytes())),
+        (Data::UInt(v), DType::U64) => v.iter().for_each(|&x| b.extend(x.to_le_bytes())),
+        (Data::Pred(v), DType::Pred) => v.iter().for_each(|&x| b.push(x as u8)),
+        (_, dt) => panic!("no raw writer for {dt}"),
+    }
+    std::fs::write(path, b).expect("writing an input");
+}
+
+fn read_raw(path: &Path, ty: &TensorType) -> Tensor {
+    let b = std::fs::read(path).expect("reading an output");
+    let chunks = |n: usize| b.chunks_exact(n).map(|c| c.to_vec()).collect::<Vec<_>>();
+    let data = match ty.dtype {
+        DType::F32 => Data::Float(chunks(4).iter().map(|c| f32::from_le_bytes(c[..4].try_into().unwrap()) as f64).collect()),
+        DType::F64 => Data::Float(chunks(8).iter().map(|c| f64::from_le_bytes(c[..8].try_into().unwrap())).collect()),
+        DType::I32 => Data::Int(chunks(4).iter().map(|c| i32::from_le_bytes(c[..4].try_into().unwrap()) as i64).collect()),
+        DType::I64 => Data::Int(chunks(8).iter().map(|c| i64::from_le_bytes(c[..8].try_into().unwrap())).collect()),
+        DType::U32 => Data::UInt(chunks(4).iter().map(|c| u32::from_le_bytes(c[..4].try_into().unwrap()) as u64).collect()),
+        DType::U64 => Data::UInt(chunks(8).iter().map(|c| u64::from_le_bytes(c[..8].try_into().unwrap())).collect()),
+        DType::Pred => Data::Pred(b.iter().map(|&x| x != 0).collect()),
+        other => panic!("no raw reader for {other}"),
+    };
+    Tensor::new(ty.clone(), data).unwrap_or_else(|e| panic!("output {}: {e}", path.display()))
+}
+
+/// One program for IREE: a name, its graph and its arguments.
+struct Job<'a> {
+    name: String,
+    graph: &'a Graph,
+    args: &'a [Tensor],
+}
+
+/// What IREE made of a job: outputs and times, or the compiler's / runtime's error.
+struct IreeRun {
+    outs: Result<Vec<Tensor>, String>,
+    compile_s: f64,
+    run_s: f64,
+}
+
+/// Prints every job for IREE, compiles and runs them in one Python process, reads the outputs back.
+fn run_iree(tag: &str, jobs: &[Job]) -> Vec<IreeRun> {
+    let dir = scratch(tag);
+    let mut list = Vec::new();
+    for (k, j) in jobs.iter().enumerate() {
+        let text = graph::print_for(j.graph, Target::Iree).expect("printing for IREE");
+        assert!(!text.contains("tf.aliasing_output") && !text.contains("select_and_scatter"));
+        let mlir = dir.join(format!("p{k}.mlir"));
+        std::fs::write(&mlir, text).unwrap();
+        let inputs: Vec<Value> = j
+            .args
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let f = dir.join(format!("p{k}_in{i}.bin"));
+                write_raw(&f, t);
+                json!({"file": f, "dtype": t.ty.dtype.mlir(), "shape": t.ty.dims})
+            })
+            .collect();
+        list.push(json!({
+            "name": j.name, "mlir": mlir, "vmfb": dir.join(format!("p{k}.vmfb")),
+            "inputs": inputs, "out_dir": dir.join(format!("p{k}_out")),
+        }));
+    }
+    let spec = dir.join("jobs.json");
+    let res = dir.join("results.json");
+    std::fs::write(&spec, json!({"jobs": list}).to_string()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/iree/run_iree.py");
+    let st = Command::new(python()).arg(&script).arg(&spec).arg(&res).status().expect("starting the IREE python");
+    assert!(st.success(), "run_iree.py failed ({st})");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&res).unwrap()).unwrap();
+    let runs = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(jobs)
+        .map(|(r, j)| {
+            let compile_s = r["compile_s"].as_f64().unwrap_or(0.0);
+            let run_s = r["run_s"].as_f64().unwrap_or(0.0);
+            let outs = match r.get("error") {
+                Some(e) => Err(e.as_str().unwrap_or("?").to_string()),
+                None => {
+                    let tys = out_types(j.graph);
+                    let outs = r["outputs"].as_array().unwrap();
+                    assert_eq!(outs.len(), tys.len(), "{}: output count", j.name);
+                    Ok(outs.iter().zip(&tys).map(|(o, t)| read_raw(Path::new(o["file"].as_str().unwrap()), t)).collect())
+                }
+            };
+            IreeRun { outs, compile_s, run_s }
+        })
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    runs
+}
+
+/// A zoo model at batch 2 and an input side ≤ `side`, with its initial state.
+struct Model {
+    name: String,
+    spec: spec::NetSpec,
+    params: Vec<Vec<f32>>,
+    x: Vec<f32>,
+    y: Vec<i32>,
+}
+
+fn model(name: &str, side: usize) -> Model {
+    let mut spec = spec::zoo::get(name).unwrap();
+    let [c, h, w] = spec.input;
+    spec.input = [c, h.min(side), w.min(side)];
+    let params = spec::init(&spec, 7).unwrap();
+    let [c, h, w] = spec.input;
+    Model {
+        name: name.to_string(),
+        x: common::noise(B * c * h * w, 11),
+        y: vec![3, 7],
+        params,
+        spec,
+    }
+}
+
+/// SGD with momentum 0.9, wd 1e-4, ls 0.1: the first step's moment is `g + wd·p`, so the train step's
+/// outputs compare the gradients directly (an Adam step amplifies gradients at rounding level).
+fn step_config() -> StepConfig {
+    StepConfig {
+        batch_size: B,
+        optimizer: Optimizer::Momentum { mu: 0.9 },
+        weight_decay: 1e-4,
+        label_smoothing: 0.1,
+    }
+}
+
+fn train_args(m: &Model, p: &Program) -> Vec<Tensor> {
+    let buffers = spec::init_buffers(&m.spec).unwrap();
+    let (mut pi, mut bi) = (m.params.iter(), buffers.iter());
+    p.inputs
+        .iter()
+        .map(|s| match &s.kind {
+            SlotKind::Param(_) => Tensor::from_f32(&s.dims, pi.next().unwrap()).unwrap(),
+            SlotKind::OptState(_) => Tensor::from_f32(&s.dims, &vec![0.0; s.dims.iter().product()]).unwrap(),
+            SlotKind::Buffer(_) => Tensor::from_f32(&s.dims, bi.next().unwrap()).unwrap(),
+            SlotKind::Step => Tensor::from_i32(&[], &[0]).unwrap(),
+            SlotKind::Images => Tensor::from_f32(&s.dims, &m.x).unwrap(),
+            SlotKind::Labels => Tensor::from_i32(&s.dims, &m.y).unwrap(),
+            SlotKind::LearningRate => Tensor::from_f32(&[], &[0.1]).unwrap(),
+            other => panic!("unexpected train input {other:?}"),
+        })
+        .collect()
+}
+
+/// Predict arguments with this batch's statistics as the running statistics (taken from the
+/// interpreter's train step: running' = 0.9·running + 0.1·batch), so predict computes what the
+/// well-conditioned train-mode forward does (at init, mean 0 / var 1, deep eval-mode nets are chaotic).
+fn predict_args(m: &Model, p: &Program) -> Vec<Tensor> {
+    let tp = nn::train_step(&m.spec, &step_config()).unwrap();
+    let ta = train_args(m, &tp);
+    let stats: Vec<Vec<f32>> = if spec::buffers(&m.spec).unwrap().is_empty() {
+        Vec::new()
+    } else {
+        let outs = interp::run(&tp.graph, &ta, &Options::new(Precision::F64)).unwrap();
+        tp.outputs
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s.kind, SlotKind::Buffer(_)))
+            .map(|(i, s)| {
+                let old = ta[tp.input_index(&s.kind).unwrap()].floats().unwrap();
+                let new = outs[i].floats().unwrap();
+                new.iter().zip(old).map(|(n, o)| ((n - 0.9 * o) / 0.1) as f32).collect()
+            })
+            .collect()
+    };
+    let mut pi = m.params.iter();
+    let mut bi = stats.iter();
+    p.inputs
+        .iter()
+        .map(|s| match &s.kind {
+            SlotKind::Param(_) => Tensor::from_f32(&s.dims, pi.next().unwrap()).unwrap(),
+            SlotKind::Buffer(_) => Tensor::from_f32(&s.dims, bi.next().unwrap()).unwrap(),
+            SlotKind::Images => Tensor::from_f32(&s.dims, &m.x).unwrap(),
+            other => panic!("unexpected predict input {other:?}"),
+        })
+        .collect()
+}
+
+/// Norm-wise agreement required per output kind against the interpreter (f64), for XLA and for IREE.
+fn tolerance(kind: &SlotKind) -> f64 {
+    match kind {
+        SlotKind::Logits | SlotKind::Loss | SlotKind::Buffer(_) => 1e-4,
+        SlotKind::OptState(_) | SlotKind::Param(_) => 1e-3,
+        SlotKind::Correct | SlotKind::Step => 0.0,
+        SlotKind::Images | SlotKind::Labels | SlotKind::LearningRate | SlotKind::Grad(_) => 1e-4,
+    }
+}
+
+/// Worst norm-wise error of `got` against the interpreter's `want` over a program's outputs (parameters
+/// by the step taken, `p' − p`); also the first output beyond its tolerance.
+fn compare(p: &Program, args: &[Tensor], got: &[Tensor], want: &[Tensor]) -> (f64, Option<String>) {
+    let mut worst = 0.0f64;
+    let mut bad = None;
+    for (i, s) in p.outputs.iter().enumerate() {
+        let e = match &s.kind {
+            SlotKind::Param(_) => {
+                let old = args[p.input_index(&s.kind).unwrap()].floats().unwrap();
+                let step = |t: &Tensor| -> Tensor {
+                    let v = t.floats().unwrap().iter().zip(old).map(|(n, o)| n - o).collect();
+                    Tensor::new(t.ty.clone(), Data::Float(v)).unwrap()
+                };
+                distance(&step(&got[i]), &step(&want[i]), 1e-30)
+            }
+            _ => distance(&got[i], &want[i], 1e-30),
+        };
+        worst = worst.max(e);
+        if !(e <= tolerance(&s.kind)) && bad.is_none() {
+            bad = Some(format!("output {i} ({:?}): {e:.2e} > {:.0e}", s.kind, tolerance(&s.kind)));
+        }
+    }
+    (worst, bad)
+}
+
+/// Runs `programs` (name, program, args) on XLA, the interpreter and IREE; prints one table row each and
+/// returns the failures.
+fn three_way(tag: &str, programs: &[(String, Program, Vec<Tensor>)]) -> Vec<String> {
+    let jobs: Vec<Job> = programs
+        .iter()
+        .map(|(n, p, a)| Job { name: n.clone(), graph: &p.graph, args: a })
+        .collect();
+    let iree = run_iree(tag, &jobs);
+    let mut failures = Vec::new();
+    println!(
+        "{:<34} {:>12} {:>12} {:>10} {:>10} {:>10}",
+        "program", "XLA vs ref", "IREE vs ref", "XLA comp.", "IREE comp.", "ref run"
+    );
+    for ((name, p, args), run) in programs.iter().zip(iree) {
+        let t = Instant::now();
+        let exe = common::client().compile(&p.mlir).unwrap();
+        let xla_c = t.elapsed().as_secs_f64();
+        let xla = common::run_exe(&exe, &out_types(&p.graph), args);
+        let t = Instant::now();
+        let reference = interp::run(&p.graph, args, &Options::new(Precision::F64)).unwrap();
+        let ref_s = t.elapsed().as_secs_f64();
+        let (ex, bx) = compare(p, args, &xla, &reference);
+        if let Some(b) = bx {
+            failures.push(format!("{name}: XLA {b}"));
+        }
+        let ei = match &run.outs {
+            Ok(o) => {
+                let (e, b) = compare(p, args, o, &reference);
+                if let Some(b) = b {
+                    failures.push(format!("{name}: IREE {b}"));
+                }
+                format!("{e:.1e}")
+            }
+            Err(e) => {
+                failures.push(format!("{name}: IREE {e}"));
+                "error".into()
+            }
+        };
+        println!(
+            "{name:<34} {ex:>12.1e} {ei:>12} {xla_c:>9.1}s {:>9.1}s {ref_s:>9.1}s",
+            run.compile_s
+        );
+        let _ = run.run_s;
+    }
+    failures
+}
+
+#[test]
+fn every_zoo_predict_program_agrees() {
+    let programs: Vec<(String, Program, Vec<Tensor>)> = spec::zoo::names()
+        .iter()
+        .map(|n| {
+            let m = model(n, 32);
+            let p = nn::predict(&m.spec, B).unwrap();
+            let a = predict_args(&m, &p);
+            (format!("{} predict {}px", m.name, m.spec.input[1]), p, a)
+        })
+        .collect();
+    let failures = three_way("predict", &programs);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn small_train_steps_agree() {
+    let programs: Vec<(String, Program, Vec<Tensor>)> = ["mnist-mlp", "mnist-cnn", "cifar-cnn-bn"]
+        .iter()
+        .map(|n| {
+            let m = model(n, 32);
+            let p = nn::train_step(&m.spec, &step_config()).unwrap();
+            let a = train_args(&m, &p);
+            (format!("{} train {}px", m.name, m.spec.input[1]), p, a)
+        })
+        .collect();
+    let failures = three_way("train", &programs);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every zoo model's predict and train step (inputs ≤ 64×64): the table of docs/ORACLE.md. Slow (IREE
+/// compiles big train steps for minutes); run by `scripts/iree-table.sh`.
+#[test]
+#[ignore]
+fn full_table() {
+    let mut failures = Vec::new();
+    for n in spec::zoo::names() {
+        let m = model(n, 64);
+        let pp = nn::predict(&m.spec, B).unwrap();
+        let pa = predict_args(&m, &pp);
+        let tp = nn::train_step(&m.spec, &step_config()).unwrap();
+        let ta = train_args(&m, &tp);
+        let programs = vec![
+            (format!("{} predict {}px", m.name, m.spec.input[1]), pp, pa),
+            (format!("{} train {}px", m.name, m.spec.input[1]), tp, ta),
+        ];
+        failures.extend(three_way(n, &programs));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The max-pool backward in both formulations: `select_and_scatter` (XLA's) and the strided-slice form
+/// `graph::for_target(Iree)` builds, on XLA and the interpreter, and the latter on IREE; all agree.
+#[test]
+fn max_pool_backward_formulations_agree() {
+    let mut g = Graph::new("pool_grad");
+    let x = g.parameter(TensorType::new(DType::F32, &[2, 3, 9, 9]));
+    let w = g.parameter(TensorType::new(DType::F32, &[4, 3, 3, 3]));
+    let c = g
+        .convolution(x, w, &ConvSpec::new(ConvDims::nchw(2)).padding(&[(1, 1), (1, 1)]))
+        .unwrap();
+    let win = Window::new(&[1, 1, 3, 3]).strides(&[1, 1, 2, 2]).padding(&[(0, 0), (0, 0), (1, 1), (1, 1)]);
+    let p = g.reduce_window(c, ReduceOp::Max, &win).unwrap();
+    let p2 = g.mul(p, p).unwrap();
+    let loss = g.sum(p2, &[0, 1, 2, 3]).unwrap();
+    let grads = graph::grad(&mut g, loss, &[x, w]).unwrap();
+    g.set_outputs(&[loss, grads[0], grads[1]]).unwrap();
+    let args = vec![
+        Tensor::from_f32(&[2, 3, 9, 9], &common::noise(486, 5)).unwrap(),
+        Tensor::from_f32(&[4, 3, 3, 3], &common::noise(108, 6)).unwrap(),
+    ];
+    let h = graph::for_target(&g, Target::Iree).unwrap();
+    let text_g = graph::print_module(&g).unwrap();
+    let text_h = graph::print_module(&h).unwrap();
+    assert!(text_g.contains("select_and_scatter") && !text_h.contains("select_and_scatter"));
+    let reference = interp::run(&g, &args, &Options::new(Precision::F64)).unwrap();
+    let rewritten = interp::run(&h, &args, &Options::new(Precision::F64)).unwrap();
+    let xla_g = run_xla_text(&text_g, &out_types(&g), &args);
+    let xla_h = run_xla_text(&text_h, &out_types(&h), &args);
+    let iree = run_iree("pool", &[Job { name: "pool_grad".into(), graph: &g, args: &args }]);
+    let iree = iree[0].outs.as_ref().unwrap_or_else(|e| panic!("IREE: {e}"));
+    for i in 0..3 {
+        let e0 = distance(&rewritten[i], &reference[i], 1e-30);
+        let e1 = distance(&xla_g[i], &reference[i], 1e-30);
+        let e2 = distance(&xla_h[i], &reference[i], 1e-30);
+        let e3 = distance(&iree[i], &reference[i], 1e-30);
+        println!("output {i}: rewritten (interp) {e0:.1e}, XLA select_and_scatter {e1:.1e}, XLA slices {e2:.1e}, IREE slices {e3:.1e}");
+        assert!(e0 < 1e-14 && e1 < 1e-5 && e2 < 1e-5 && e3 < 1e-5, "output {i}");
+    }
+}

@@ -1,0 +1,78 @@
+"""Compiles StableHLO modules with iree-compile (llvm-cpu) and runs them with IREE's runtime.
+
+Test helper of crates/interp/tests/iree.rs (IREE is a cross-check of netspec's programs, never a runtime).
+Usage: python run_iree.py JOBS.json RESULTS.json, with the IREE 3.13.0 venv's python
+(scripts/setup/iree.sh). JOBS.json: {"jobs": [{"name", "mlir", "vmfb", "inputs": [{"file", "dtype",
+"shape"}], "out_dir"}]}. Inputs and outputs are raw little-endian arrays (i1 as one byte). RESULTS.json
+gets one object per job: {"name", "compile_s", "run_s", "outputs": [{"file", "dtype", "shape"}]} or
+{"name", "compile_s", "error"}.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import iree.runtime as rt
+
+FLAGS = [
+    "--iree-input-type=stablehlo",
+    "--iree-hal-target-device=local",
+    "--iree-hal-local-target-device-backends=llvm-cpu",
+    "--iree-llvmcpu-target-cpu=host",
+]
+DTYPES = {
+    "f32": np.float32, "f64": np.float64, "i32": np.int32, "i64": np.int64,
+    "ui8": np.uint8, "ui32": np.uint32, "ui64": np.uint64, "i1": np.bool_,
+}
+NAMES = {np.dtype(v): k for k, v in DTYPES.items()}
+
+
+def run_job(job, compiler):
+    res = {"name": job["name"]}
+    t = time.time()
+    p = subprocess.run([compiler, *FLAGS, job["mlir"], "-o", job["vmfb"]], capture_output=True, text=True)
+    res["compile_s"] = time.time() - t
+    if p.returncode != 0:
+        res["error"] = "iree-compile failed:\n" + p.stderr[-6000:]
+        return res
+    args = []
+    for i in job["inputs"]:
+        a = np.fromfile(i["file"], dtype=DTYPES[i["dtype"]]).reshape(i["shape"])
+        args.append(a)
+    module = rt.load_vm_flatbuffer_file(job["vmfb"], driver="local-task")
+    t = time.time()
+    out = module.main(*args)
+    if not isinstance(out, tuple):
+        out = (out,)
+    out = [np.asarray(o) for o in out]
+    res["run_s"] = time.time() - t
+    os.makedirs(job["out_dir"], exist_ok=True)
+    outs = []
+    for k, o in enumerate(out):
+        f = os.path.join(job["out_dir"], "out%d.bin" % k)
+        np.ascontiguousarray(o).tofile(f)
+        outs.append({"file": f, "dtype": NAMES[o.dtype], "shape": list(o.shape)})
+    res["outputs"] = outs
+    return res
+
+
+def main():
+    jobs = json.load(open(sys.argv[1]))["jobs"]
+    compiler = os.path.join(os.path.dirname(sys.executable), "iree-compile")
+    results = []
+    for job in jobs:
+        try:
+            results.append(run_job(job, compiler))
+        except Exception as e:  # reported per job; the Rust test fails with the message
+            results.append({"name": job["name"], "error": "%s: %s" % (type(e).__name__, e)})
+        sys.stderr.write("iree: %s %s\n" % (job["name"], "error" if "error" in results[-1] else "ok"))
+    with open(sys.argv[2] + ".tmp", "w") as f:
+        json.dump({"results": results}, f)
+    os.replace(sys.argv[2] + ".tmp", sys.argv[2])
+
+
+if __name__ == "__main__":
+    main()
