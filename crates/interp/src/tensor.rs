@@ -156,7 +156,11 @@ impl Tensor {
         let dt = self.ty.dtype;
         match &mut self.data {
             Data::Float(v) => {
-                if round_floats && dt != DType::F64 {
+                if round_floats && dt == DType::F32 {
+                    for x in v.iter_mut() {
+                        *x = *x as f32 as f64;
+                    }
+                } else if round_floats && dt != DType::F64 {
                     for x in v.iter_mut() {
                         *x = graph::round_to(*x, dt);
                     }
