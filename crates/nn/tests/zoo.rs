@@ -27,8 +27,9 @@ const SIDE: usize = 64;
 /// a margin of about 10x. Moments are compared against `max(‖m‖∞, 1e-3·max|m| over all parameters)`
 /// (likewise v). Parameters after one AdamW step are compared by the step taken
 /// (`max|Δp_xla − Δp_interp| / ‖Δp_interp‖∞`, see [`param_step`]) on the elements whose gradient is
-/// above f32 noise (`|m| ≥ 1e-4·max|m|` over all parameters): Adam's first step is `−lr·g/(|g| + ε)`,
-/// whose sign follows a gradient that is itself only rounding noise elsewhere (e.g. the exactly-zero
+/// well above f32 noise (`|m| ≥ 1e-2·max|m|` over all parameters): Adam's first step is `−lr·g/(|g| + ε)`,
+/// whose sign follows the gradient's, and deep nets' f32 gradients carry errors up to ~1e-3 of the largest
+/// gradient (deep BN stacks), or are only rounding noise (e.g. the exactly-zero
 /// gradient of a BN shift that another BN follows: ~1e-17 in f64, ~1e-9 in f32).
 fn tolerance(kind: &SlotKind) -> f64 {
     match kind {
@@ -73,61 +74,116 @@ fn param_step(new: &[f64], old: &[f32]) -> Vec<f64> {
     new.iter().zip(old).map(|(n, &o)| n - o as f64).collect()
 }
 
-/// Evaluates `p` on the interpreter (f64) and compares every output with XLA's `xla`; returns the worst
-/// error per output kind (`param`, `m`, `v`, `bn`, `loss`, `logits`, …) and fails beyond [`tolerance`].
+/// What [`agree`] found for one program.
 struct Agreement {
     /// Worst error per output kind.
     worst: Vec<(String, f64)>,
+    /// Outputs accepted only within the program's own sensitivity (see [`agree`]): (slot, error, bound).
+    sensitive: Vec<String>,
     /// Interpreter seconds.
     secs: f64,
     /// The interpreter's outputs.
     outs: Vec<interp::Tensor>,
 }
 
-fn agree(name: &str, p: &Program, args: &[Host], xla: &[Host]) -> Agreement {
-    let t = Instant::now();
-    let ins = interp_args(p, args);
-    let outs = interp::run(&p.graph, &ins, &interp::Options::new(interp::Precision::F64))
-        .unwrap_or_else(|e| panic!("{name}: interpreter: {e}"));
-    let secs = t.elapsed().as_secs_f64();
-    let mut worst: Vec<(String, f64)> = Vec::new();
-    // The largest |m| and |v| over all parameters: a moment tensor far below it (a gradient that is
-    // zero in exact arithmetic, such as a BN shift followed by another BN) is compared against
-    // 1e-3 of it, not against its own rounding noise.
+/// The error of each output of `got` against the interpreter's `want` (f64 values per output), by kind:
+/// parameters by the step taken on the elements with `|m| ≥ 1e-2·max|m|`, moments against
+/// `max(‖want‖∞, 1e-3·max over all parameters)`, the rest norm-wise.
+fn errors(p: &Program, args: &[Host], got: &[Vec<f64>], want: &[interp::Tensor]) -> Vec<f64> {
     let top = |prefix: &str| {
         p.outputs
             .iter()
-            .zip(&outs)
+            .zip(want)
             .filter(|(s, _)| matches!(&s.kind, SlotKind::OptState(n) if n.starts_with(prefix)))
             .flat_map(|(_, t)| t.floats().unwrap_or(&[]).iter())
             .fold(0.0f64, |a, x| a.max(x.abs()))
     };
     let (m_top, v_top) = (top("opt.m."), top("opt.v."));
-    for (i, (slot, x)) in p.outputs.iter().zip(xla).enumerate() {
-        let want = outs[i].floats().map(|v| v.to_vec()).unwrap_or_else(|| {
-            outs[i].ints().map(|v| v.iter().map(|&a| a as f64).collect()).unwrap_or_default()
-        });
-        let got = as_f64(x);
-        let err = match &slot.kind {
-            SlotKind::Param(n) => {
-                let j = p.input_index(&slot.kind).expect("param input");
-                let old = match &args[j] { Host::F32(v) => v, Host::I32(_) => panic!("f32 param") };
-                let (mut a, mut b) = (param_step(&got, old), param_step(&want, old));
-                if let Some(mi) = p.output_index(&SlotKind::OptState(format!("opt.m.{n}"))) {
-                    let m = outs[mi].floats().expect("f32 moment");
-                    for (e, &mv) in m.iter().enumerate() {
-                        if mv.abs() < 1e-4 * m_top {
-                            a[e] = 0.0;
-                            b[e] = 0.0;
+    p.outputs
+        .iter()
+        .enumerate()
+        .map(|(i, slot)| {
+            let w = want[i].floats().map(|v| v.to_vec()).unwrap_or_else(|| {
+                want[i].ints().map(|v| v.iter().map(|&a| a as f64).collect()).unwrap_or_default()
+            });
+            let g = &got[i];
+            match &slot.kind {
+                SlotKind::Param(n) => {
+                    let j = p.input_index(&slot.kind).expect("param input");
+                    let old = match &args[j] {
+                        Host::F32(v) => v,
+                        Host::I32(_) => panic!("f32 param"),
+                    };
+                    let (mut a, mut b) = (param_step(g, old), param_step(&w, old));
+                    if let Some(mi) = p.output_index(&SlotKind::OptState(format!("opt.m.{n}"))) {
+                        let m = want[mi].floats().expect("f32 moment");
+                        for (e, &mv) in m.iter().enumerate() {
+                            if mv.abs() < 1e-2 * m_top {
+                                a[e] = 0.0;
+                                b[e] = 0.0;
+                            }
                         }
                     }
+                    normwise(&a, &b, 0.0)
                 }
-                normwise(&a, &b, 0.0)
+                SlotKind::OptState(n) if n.starts_with("opt.m.") => normwise(g, &w, 1e-3 * m_top),
+                SlotKind::OptState(_) => normwise(g, &w, 1e-3 * v_top),
+                _ => normwise(g, &w, 0.0),
             }
-            SlotKind::OptState(n) if n.starts_with("opt.m.") => normwise(&got, &want, 1e-3 * m_top),
-            SlotKind::OptState(_) => normwise(&got, &want, 1e-3 * v_top),
-            _ => normwise(&got, &want, 0.0),
-        };
+        })
+        .collect()
+}
+
+/// Every f32 input scaled by `1 + u`, `|u| ≤ 2⁻²⁴` (deterministic): the size of f32 rounding.
+fn perturbed(args: &[interp::Tensor]) -> Vec<interp::Tensor> {
+    let mut k = 0x2545_F491_4F6C_DD1Du64;
+    args.iter()
+        .map(|t| match (t.floats(), t.ty.dtype) {
+            (Some(v), graph::DType::F32) => {
+                let v = v
+                    .iter()
+                    .map(|&x| {
+                        k ^= k << 13;
+                        k ^= k >> 7;
+                        k ^= k << 17;
+                        let u = ((k >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 2.0;
+                        x * (1.0 + u * 5.960_464_477_539_063e-8)
+                    })
+                    .collect();
+                interp::Tensor::new(t.ty.clone(), interp::Data::Float(v)).unwrap()
+            }
+            _ => t.clone(),
+        })
+        .collect()
+}
+
+/// Evaluates `p` on the interpreter (f64) and compares every output with XLA's `xla` ([`errors`]). An
+/// output beyond [`tolerance`] is accepted only if the program itself is that sensitive: the interpreter
+/// is rerun (f64) on inputs perturbed by one f32 rounding ([`perturbed`]), and the error must stay within
+/// 10× the change that alone causes (mobilenet-v2's first-layer gradients at batch 2 move by 3e-2 when
+/// the inputs move by 6e-8: no f32 executor can do better). Such outputs are listed in the report.
+fn agree(name: &str, p: &Program, args: &[Host], xla: &[Host]) -> Agreement {
+    let t = Instant::now();
+    let ins = interp_args(p, args);
+    let opts = interp::Options::new(interp::Precision::F64);
+    let outs = interp::run(&p.graph, &ins, &opts).unwrap_or_else(|e| panic!("{name}: interpreter: {e}"));
+    let secs = t.elapsed().as_secs_f64();
+    let got: Vec<Vec<f64>> = xla.iter().map(as_f64).collect();
+    let errs = errors(p, args, &got, &outs);
+    let over = p.outputs.iter().zip(&errs).any(|(s, &e)| !(e <= tolerance(&s.kind)));
+    let sens = over.then(|| {
+        let moved = interp::run(&p.graph, &perturbed(&ins), &opts).unwrap();
+        let moved: Vec<Vec<f64>> = moved
+            .iter()
+            .map(|t| t.floats().map(|v| v.to_vec()).unwrap_or_else(|| {
+                t.ints().map(|v| v.iter().map(|&a| a as f64).collect()).unwrap_or_default()
+            }))
+            .collect();
+        errors(p, args, &moved, &outs)
+    });
+    let mut worst: Vec<(String, f64)> = Vec::new();
+    let mut sensitive = Vec::new();
+    for (i, (slot, &err)) in p.outputs.iter().zip(&errs).enumerate() {
         let kind = match &slot.kind {
             SlotKind::Param(_) => "param step",
             SlotKind::OptState(n) if n.starts_with("opt.m.") => "m",
@@ -139,19 +195,29 @@ fn agree(name: &str, p: &Program, args: &[Host], xla: &[Host]) -> Agreement {
             SlotKind::Logits => "logits",
             other => panic!("{name}: unexpected output {other:?}"),
         };
-        assert!(
-            err <= tolerance(&slot.kind),
-            "{name} {}: output {i} ({:?}) XLA vs interpreter {err:.2e} > {:.0e}",
-            p.graph.name(),
-            slot.kind,
-            tolerance(&slot.kind)
-        );
+        let tol = tolerance(&slot.kind);
+        if !(err <= tol) {
+            let bound = sens.as_ref().map(|s| 10.0 * s[i]).unwrap_or(0.0);
+            assert!(
+                err <= bound && !matches!(slot.kind, SlotKind::Correct | SlotKind::Step),
+                "{name} {}: output {i} ({:?}) XLA vs interpreter {err:.2e} > {tol:.0e}, and > 10x the \
+                 change one f32 rounding of the inputs causes ({bound:.2e})",
+                p.graph.name(),
+                slot.kind,
+            );
+            sensitive.push(format!("{:?} {err:.1e} (10x sensitivity {bound:.1e})", slot.kind));
+        }
         match worst.iter_mut().find(|(k, _)| k == kind) {
             Some((_, w)) => *w = w.max(err),
             None => worst.push((kind.to_string(), err)),
         }
     }
-    Agreement { worst, secs, outs }
+    Agreement {
+        worst,
+        sensitive,
+        secs,
+        outs,
+    }
 }
 
 fn show(w: &[(String, f64)]) -> String {
@@ -333,6 +399,11 @@ fn run_model(name: &str) {
         show(&a_train.worst),
         a_train.secs
     );
+    for (what, a) in [("predict", &a_predict), ("forward", &a_forward), ("train step", &a_train)] {
+        if !a.sensitive.is_empty() {
+            eprintln!("{name} {what}: within the program's own sensitivity only: {}", a.sensitive.join("; "));
+        }
+    }
     eprintln!(
         "{name}: compile predict {compile_predict:.1}s forward {compile_forward:.1}s train {compile_train:.1}s; \
          2 steps {:.2}s; losses {losses:?}; train-step GFLOP {:.2}",
