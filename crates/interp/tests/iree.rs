@@ -4,8 +4,12 @@
 //! (`tests/iree/run_iree.py`, one Python process per test), and their outputs are compared with the
 //! reference interpreter's f64 results, the referee, next to XLA's.
 //!
-//! In the suite: every zoo predict program at batch 2 and inputs ≤ 32×32, the train steps of mnist-mlp,
-//! mnist-cnn and cifar-cnn-bn, and the max-pool backward's two formulations. IREE compiles slowly
+//! Agreement: per output kind within [`tolerance`] of the interpreter, or, for programs that are that
+//! sensitive, within 10× the change one f32 rounding of the inputs causes in the f64 reference (reported).
+//!
+//! In the suite: seven zoo predict programs (one per layer family, [`SUITE_PREDICT`]) at batch 2 and inputs
+//! ≤ 64×64, the train steps of mnist-mlp, mnist-cnn and cifar-cnn-bn, and the max-pool backward's two
+//! formulations. IREE compiles slowly
 //! (efficientnet-b0's full-size train step took > 600 s), so the full table (every predict and train
 //! program) is the ignored test `full_table`, run by `scripts/iree-table.sh`.
 //!
@@ -98,7 +102,6 @@ struct Job<'a> {
 struct IreeRun {
     outs: Result<Vec<Tensor>, String>,
     compile_s: f64,
-    run_s: f64,
 }
 
 /// Prints every job for IREE, compiles and runs them in one Python process, reads the outputs back.
@@ -139,7 +142,6 @@ fn run_iree(tag: &str, jobs: &[Job]) -> Vec<IreeRun> {
         .zip(jobs)
         .map(|(r, j)| {
             let compile_s = r["compile_s"].as_f64().unwrap_or(0.0);
-            let run_s = r["run_s"].as_f64().unwrap_or(0.0);
             let outs = match r.get("error") {
                 Some(e) => Err(e.as_str().unwrap_or("?").to_string()),
                 None => {
@@ -149,7 +151,7 @@ fn run_iree(tag: &str, jobs: &[Job]) -> Vec<IreeRun> {
                     Ok(outs.iter().zip(&tys).map(|(o, t)| read_raw(Path::new(o["file"].as_str().unwrap()), t)).collect())
                 }
             };
-            IreeRun { outs, compile_s, run_s }
+            IreeRun { outs, compile_s }
         })
         .collect();
     let _ = std::fs::remove_dir_all(&dir);
@@ -267,15 +269,17 @@ fn tolerance(kind: &SlotKind) -> f64 {
     }
 }
 
-/// Worst norm-wise error of `got` against the interpreter's `want` over a program's outputs (parameters
-/// by the step taken, `p' − p`); also the first output beyond its tolerance.
-/// Moments and parameter steps are compared against `max(‖want‖∞, 1e-3·max over all parameters)`: a
-/// gradient that is zero in exact arithmetic (a BN shift followed by another BN) is ~1e-17 in f64 and
-/// ~1e-9 in f32, and is judged against the gradients' scale, not its own rounding noise.
-fn compare(p: &Program, args: &[Tensor], got: &[Tensor], want: &[Tensor]) -> (f64, Option<String>) {
-    let mut worst = 0.0f64;
-    let mut bad = None;
+/// The error of each output of `got` against the interpreter's `want`: norm-wise, parameters by the
+/// step taken (`p' − p`). Moments and parameter steps are compared against `max(‖want‖∞, 1e-3·max over
+/// all parameters)`: a gradient that is zero in exact arithmetic (a BN shift followed by another BN) is
+/// ~1e-17 in f64 and ~1e-9 in f32, and is judged against the gradients' scale, not its own noise; BN
+/// running statistics likewise against 1e-3 of the largest.
+fn errors(p: &Program, args: &[Tensor], got: &[Tensor], want: &[Tensor]) -> Vec<f64> {
     let old = |s: &SlotKind| args[p.input_index(s).unwrap()].floats().unwrap();
+    let step = |t: &Tensor, s: &SlotKind| -> Tensor {
+        let v = t.floats().unwrap().iter().zip(old(s)).map(|(n, o)| n - o).collect();
+        Tensor::new(t.ty.clone(), Data::Float(v)).unwrap()
+    };
     let top = p
         .outputs
         .iter()
@@ -288,22 +292,67 @@ fn compare(p: &Program, args: &[Tensor], got: &[Tensor], want: &[Tensor]) -> (f6
             _ => None,
         })
         .fold(0.0f64, f64::max);
-    for (i, s) in p.outputs.iter().enumerate() {
-        let e = match &s.kind {
-            SlotKind::Param(_) => {
-                let old = args[p.input_index(&s.kind).unwrap()].floats().unwrap();
-                let step = |t: &Tensor| -> Tensor {
-                    let v = t.floats().unwrap().iter().zip(old).map(|(n, o)| n - o).collect();
-                    Tensor::new(t.ty.clone(), Data::Float(v)).unwrap()
-                };
-                distance(&step(&got[i]), &step(&want[i]), 1e-3 * top)
-            }
+    let b_top = p
+        .outputs
+        .iter()
+        .zip(want)
+        .filter(|(s, _)| matches!(s.kind, SlotKind::Buffer(_)))
+        .flat_map(|(_, t)| t.floats().unwrap().iter())
+        .fold(0.0f64, |a, x| a.max(x.abs()));
+    p.outputs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| match &s.kind {
+            SlotKind::Param(_) => distance(&step(&got[i], &s.kind), &step(&want[i], &s.kind), 1e-3 * top),
             SlotKind::OptState(_) => distance(&got[i], &want[i], 1e-3 * top),
+            SlotKind::Buffer(_) => distance(&got[i], &want[i], 1e-3 * b_top),
             _ => distance(&got[i], &want[i], 1e-30),
-        };
+        })
+        .collect()
+}
+
+/// Every f32 input scaled by `1 + u`, `|u| ≤ 2⁻²⁴` (deterministic): the size of one f32 rounding.
+fn perturbed(args: &[Tensor]) -> Vec<Tensor> {
+    let mut k = 0x2545_F491_4F6C_DD1Du64;
+    args.iter()
+        .map(|t| match (t.floats(), t.ty.dtype) {
+            (Some(v), DType::F32) => {
+                let v = v
+                    .iter()
+                    .map(|&x| {
+                        k ^= k << 13;
+                        k ^= k >> 7;
+                        k ^= k << 17;
+                        let u = ((k >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 2.0;
+                        x * (1.0 + u * 5.960_464_477_539_063e-8)
+                    })
+                    .collect();
+                Tensor::new(t.ty.clone(), Data::Float(v)).unwrap()
+            }
+            _ => t.clone(),
+        })
+        .collect()
+}
+
+/// Judges the errors of one executor: an output beyond [`tolerance`] passes only within 10× the change
+/// one f32 rounding of the inputs causes in the f64 reference (`sens`, computed on demand). Returns the
+/// worst error and the failure, if any; notes the outputs accepted by sensitivity.
+fn judge(p: &Program, errs: &[f64], sens: &mut dyn FnMut() -> Vec<f64>, notes: &mut Vec<String>) -> (f64, Option<String>) {
+    let mut worst = 0.0f64;
+    let mut bad = None;
+    for (i, (s, &e)) in p.outputs.iter().zip(errs).enumerate() {
         worst = worst.max(e);
-        if !(e <= tolerance(&s.kind)) && bad.is_none() {
-            bad = Some(format!("output {i} ({:?}): {e:.2e} > {:.0e}", s.kind, tolerance(&s.kind)));
+        if !(e <= tolerance(&s.kind)) {
+            let bound = 10.0 * sens()[i];
+            if e <= bound && !matches!(s.kind, SlotKind::Correct | SlotKind::Step) {
+                notes.push(format!("{:?} {e:.1e} (10x sensitivity {bound:.1e})", s.kind));
+            } else if bad.is_none() {
+                bad = Some(format!(
+                    "output {i} ({:?}): {e:.2e} > {:.0e} and > 10x the program's sensitivity to one f32 rounding of its inputs ({bound:.2e})",
+                    s.kind,
+                    tolerance(&s.kind)
+                ));
+            }
         }
     }
     (worst, bad)
@@ -318,25 +367,33 @@ fn three_way(tag: &str, programs: &[(String, Program, Vec<Tensor>)]) -> Vec<Stri
         .collect();
     let iree = run_iree(tag, &jobs);
     let mut failures = Vec::new();
-    println!(
-        "{:<34} {:>12} {:>12} {:>10} {:>10} {:>10}",
-        "program", "XLA vs ref", "IREE vs ref", "XLA comp.", "IREE comp.", "ref run"
-    );
+    let mut rows = Vec::new();
     for ((name, p, args), run) in programs.iter().zip(iree) {
         let t = Instant::now();
         let exe = common::client().compile(&p.mlir).unwrap();
         let xla_c = t.elapsed().as_secs_f64();
         let xla = common::run_exe(&exe, &out_types(&p.graph), args);
+        let opts = Options::new(Precision::F64);
         let t = Instant::now();
-        let reference = interp::run(&p.graph, args, &Options::new(Precision::F64)).unwrap();
+        let reference = interp::run(&p.graph, args, &opts).unwrap();
         let ref_s = t.elapsed().as_secs_f64();
-        let (ex, bx) = compare(p, args, &xla, &reference);
+        let mut cache: Option<Vec<f64>> = None;
+        let mut sens = || {
+            cache
+                .get_or_insert_with(|| {
+                    let moved = interp::run(&p.graph, &perturbed(args), &opts).unwrap();
+                    errors(p, args, &moved, &reference)
+                })
+                .clone()
+        };
+        let mut notes = Vec::new();
+        let (ex, bx) = judge(p, &errors(p, args, &xla, &reference), &mut sens, &mut notes);
         if let Some(b) = bx {
             failures.push(format!("{name}: XLA {b}"));
         }
         let ei = match &run.outs {
             Ok(o) => {
-                let (e, b) = compare(p, args, o, &reference);
+                let (e, b) = judge(p, &errors(p, args, o, &reference), &mut sens, &mut notes);
                 if let Some(b) = b {
                     failures.push(format!("{name}: IREE {b}"));
                 }
@@ -347,21 +404,32 @@ fn three_way(tag: &str, programs: &[(String, Program, Vec<Tensor>)]) -> Vec<Stri
                 "error".into()
             }
         };
-        println!(
-            "{name:<34} {ex:>12.1e} {ei:>12} {xla_c:>9.1}s {:>9.1}s {ref_s:>9.1}s",
-            run.compile_s
-        );
-        let _ = run.run_s;
+        rows.push(format!(
+            "| {name} | {ex:.1e} | {ei} | {xla_c:.1} s | {:.1} s | {ref_s:.1} s |{}",
+            run.compile_s,
+            if notes.is_empty() { String::new() } else { format!(" within own sensitivity: {}", notes.join("; ")) }
+        ));
+    }
+    println!("| program | XLA vs interpreter | IREE vs interpreter | XLA compile | IREE compile | interpreter run |");
+    println!("|---|---|---|---|---|---|");
+    for r in rows {
+        println!("{r}");
     }
     failures
 }
 
+/// The predict programs compiled by IREE in the suite: one per layer family (dense; conv + BN + pools;
+/// residual blocks; fire modules with concatenation and overlapping max pools; depthwise separable;
+/// attention + layer norm + GELU). IREE 3.13 took 6–100 s per zoo predict program on the loaded 2-core
+/// machine (docs/ORACLE.md); all 16 are in [`full_table`].
+const SUITE_PREDICT: &[&str] = &["mnist-mlp", "mnist-cnn", "cifar-cnn-bn", "resnet18", "squeezenet-1.1", "mobilenet-v1", "vit-tiny"];
+
 #[test]
-fn every_zoo_predict_program_agrees() {
-    let programs: Vec<(String, Program, Vec<Tensor>)> = spec::zoo::names()
+fn zoo_predict_programs_agree() {
+    let programs: Vec<(String, Program, Vec<Tensor>)> = SUITE_PREDICT
         .iter()
         .map(|n| {
-            let m = model(n, 32);
+            let m = model(n, 64);
             let p = nn::predict(&m.spec, B).unwrap();
             let a = predict_args(&m, &p);
             (format!("{} predict {}px", m.name, m.spec.input[1]), p, a)

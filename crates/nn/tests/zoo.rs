@@ -88,7 +88,9 @@ struct Agreement {
 
 /// The error of each output of `got` against the interpreter's `want` (f64 values per output), by kind:
 /// parameters by the step taken on the elements with `|m| ≥ 1e-2·max|m|`, moments against
-/// `max(‖want‖∞, 1e-3·max over all parameters)`, the rest norm-wise.
+/// `max(‖want‖∞, 1e-3·max over all parameters)`, BN running statistics against `max(‖want‖∞, 1e-3·max
+/// over all buffers)` (a batch mean that is zero in exact arithmetic, after a 1×1 convolution of BN
+/// output, is ~1e-17 in f64 and ~1e-9 in f32), the rest norm-wise.
 fn errors(p: &Program, args: &[Host], got: &[Vec<f64>], want: &[interp::Tensor]) -> Vec<f64> {
     let top = |prefix: &str| {
         p.outputs
@@ -99,6 +101,13 @@ fn errors(p: &Program, args: &[Host], got: &[Vec<f64>], want: &[interp::Tensor])
             .fold(0.0f64, |a, x| a.max(x.abs()))
     };
     let (m_top, v_top) = (top("opt.m."), top("opt.v."));
+    let b_top = p
+        .outputs
+        .iter()
+        .zip(want)
+        .filter(|(s, _)| matches!(s.kind, SlotKind::Buffer(_)))
+        .flat_map(|(_, t)| t.floats().unwrap_or(&[]).iter())
+        .fold(0.0f64, |a, x| a.max(x.abs()));
     p.outputs
         .iter()
         .enumerate()
@@ -128,6 +137,7 @@ fn errors(p: &Program, args: &[Host], got: &[Vec<f64>], want: &[interp::Tensor])
                 }
                 SlotKind::OptState(n) if n.starts_with("opt.m.") => normwise(g, &w, 1e-3 * m_top),
                 SlotKind::OptState(_) => normwise(g, &w, 1e-3 * v_top),
+                SlotKind::Buffer(_) => normwise(g, &w, 1e-3 * b_top),
                 _ => normwise(g, &w, 0.0),
             }
         })
