@@ -259,11 +259,14 @@ fn predict_args(m: &Model, p: &Program) -> Vec<Tensor> {
         .collect()
 }
 
-/// Norm-wise agreement required per output kind against the interpreter (f64), for XLA and for IREE.
+/// Norm-wise agreement required per output kind against the interpreter (f64), for XLA and for IREE: the
+/// bounds of `crates/nn/tests/zoo.rs` (f32 arithmetic in deep nets; measured figures in docs/ORACLE.md).
 fn tolerance(kind: &SlotKind) -> f64 {
     match kind {
-        SlotKind::Logits | SlotKind::Loss | SlotKind::Buffer(_) => 1e-4,
-        SlotKind::OptState(_) | SlotKind::Param(_) => 1e-3,
+        SlotKind::Logits | SlotKind::Buffer(_) => 1e-3,
+        SlotKind::Loss => 1e-4,
+        SlotKind::OptState(_) => 1e-2,
+        SlotKind::Param(_) => 1e-3,
         SlotKind::Correct | SlotKind::Step => 0.0,
         SlotKind::Images | SlotKind::Labels | SlotKind::LearningRate | SlotKind::Grad(_) => 1e-4,
     }

@@ -23,21 +23,22 @@ const B: usize = 2;
 const SIDE: usize = 64;
 
 /// Norm-wise relative agreement (`max|xla − interp| / ‖interp‖∞`) required per output kind, XLA (f32)
-/// against the interpreter (f64). Measured maxima over the zoo are in docs/ORACLE.md; these bounds leave
-/// a margin of about 10x. Moments are compared against `max(‖m‖∞, 1e-3·max|m| over all parameters)`
-/// (likewise v). Parameters after one AdamW step are compared by the step taken
-/// (`max|Δp_xla − Δp_interp| / ‖Δp_interp‖∞`, see [`param_step`]) on the elements whose gradient is
-/// well above f32 noise (`|m| ≥ 1e-2·max|m|` over all parameters): Adam's first step is `−lr·g/(|g| + ε)`,
-/// whose sign follows the gradient's, and deep nets' f32 gradients carry errors up to ~1e-3 of the largest
-/// gradient (deep BN stacks), or are only rounding noise (e.g. the exactly-zero
-/// gradient of a BN shift that another BN follows: ~1e-17 in f64, ~1e-9 in f32).
+/// against the interpreter (f64), the referee. The bounds cover f32 arithmetic in deep nets, measured over
+/// the zoo (docs/ORACLE.md): logits up to 2.4e-4 (mobilenet-v4 forward), first-layer kernel gradients up to
+/// 5.3e-3 (vgg16-bn: XLA accumulates 8,192 mean-zero products in f32; the interpreter's f32 mode, which
+/// rounds each op's result but sums in f64, is off by 1.2e-6 there). Moments are compared against
+/// `max(‖m‖∞, 1e-3·max|m| over all parameters)` (likewise v and BN statistics). Parameters after one
+/// AdamW step are compared by the step taken (`max|Δp_xla − Δp_interp| / ‖Δp_interp‖∞`, see
+/// [`param_step`]) on the elements whose gradient is well above f32 noise (`|m| ≥ 1e-2·max|m|` over all
+/// parameters): Adam's first step is `−lr·g/(|g| + ε)`, whose sign follows the gradient's. An output
+/// beyond its bound passes only if the program is that ill-conditioned ([`agree`]).
 fn tolerance(kind: &SlotKind) -> f64 {
     match kind {
-        SlotKind::Logits | SlotKind::Loss => 1e-4,
+        SlotKind::Logits => 1e-3,
+        SlotKind::Loss => 1e-4,
         SlotKind::Correct | SlotKind::Step => 0.0,
-        SlotKind::Buffer(_) => 1e-4,
-        SlotKind::OptState(n) if n.starts_with("opt.m.") => 1e-3,
-        SlotKind::OptState(_) => 2e-3,
+        SlotKind::Buffer(_) => 1e-3,
+        SlotKind::OptState(_) => 1e-2,
         SlotKind::Param(_) => 1e-3,
         SlotKind::Images | SlotKind::Labels | SlotKind::LearningRate | SlotKind::Grad(_) => 1e-4,
     }
