@@ -60,7 +60,8 @@ pub fn for_target(g: &Graph, target: Target) -> Result<Graph> {
                 // select_and_scatter(x, src, init) = init + scatter to the first maximum.
                 let (x, src, init) = (ins[0], ins[1], ins[2]);
                 let y = h.reduce_window(x, ReduceOp::Max, window)?;
-                let s = window::scatter_to_first_extremum(&mut h, x, src, y, ReduceOp::Max, window)?;
+                let s =
+                    window::scatter_to_first_extremum(&mut h, x, src, y, ReduceOp::Max, window)?;
                 let dims = h.dims(s).to_vec();
                 let init = h.broadcast_in_dim(init, &dims, &[])?;
                 vec![h.add(s, init)?]

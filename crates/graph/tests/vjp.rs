@@ -50,13 +50,18 @@ fn normwise(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// The interpreter's outputs for the check module (f32 mode) against XLA's.
-fn interp_vs_xla(g: &graph::Graph, params: &[(&graph::TensorType, &[f64])], res: &[pjrt::Buffer]) -> std::result::Result<f64, String> {
+fn interp_vs_xla(
+    g: &graph::Graph,
+    params: &[(&graph::TensorType, &[f64])],
+    res: &[pjrt::Buffer],
+) -> std::result::Result<f64, String> {
     let args: Vec<interp::Tensor> = params
         .iter()
         .map(|(ty, d)| interp::Tensor::new((*ty).clone(), interp::Data::Float(d.to_vec())))
         .collect::<interp::Result<_>>()
         .map_err(|e| e.to_string())?;
-    let outs = interp::run(g, &args, &interp::Options::new(interp::Precision::F32)).map_err(|e| e.to_string())?;
+    let outs = interp::run(g, &args, &interp::Options::new(interp::Precision::F32))
+        .map_err(|e| e.to_string())?;
     let mut worst = 0.0f64;
     for (o, b) in outs.iter().zip(res) {
         let got = o.floats().ok_or("non-float output")?;
@@ -128,7 +133,6 @@ fn check(rng: &mut Rng, c: &Inst) -> std::result::Result<Outcome, String> {
         interp_err,
     })
 }
-
 
 #[derive(Default)]
 struct Row {

@@ -31,7 +31,9 @@ fn main() {
     let params = spec::init(&spec, 0).unwrap();
     let buffers = spec::init_buffers(&spec).unwrap();
     let [c, h, w] = spec.input;
-    let x: Vec<f32> = (0..batch * c * h * w).map(|i| ((i * 7919) % 255) as f32 / 255.0).collect();
+    let x: Vec<f32> = (0..batch * c * h * w)
+        .map(|i| ((i * 7919) % 255) as f32 / 255.0)
+        .collect();
     let y: Vec<i32> = (0..batch).map(|i| (i % spec.num_classes) as i32).collect();
     let (mut pi, mut bi) = (params.iter(), buffers.iter());
     let inputs: Vec<Tensor> = p
@@ -39,7 +41,9 @@ fn main() {
         .iter()
         .map(|s| match &s.kind {
             SlotKind::Param(_) => Tensor::from_f32(&s.dims, pi.next().unwrap()).unwrap(),
-            SlotKind::OptState(_) => Tensor::from_f32(&s.dims, &vec![0.0; s.dims.iter().product()]).unwrap(),
+            SlotKind::OptState(_) => {
+                Tensor::from_f32(&s.dims, &vec![0.0; s.dims.iter().product()]).unwrap()
+            }
             SlotKind::Buffer(_) => Tensor::from_f32(&s.dims, bi.next().unwrap()).unwrap(),
             SlotKind::Step => Tensor::from_i32(&[], &[0]).unwrap(),
             SlotKind::Images => Tensor::from_f32(&s.dims, &x).unwrap(),
@@ -63,7 +67,9 @@ fn main() {
             let dims: Vec<i64> = t.ty.dims.iter().map(|&d| d as i64).collect();
             match (t.floats(), t.ints()) {
                 (Some(_), _) => client.buffer::<f32>(&t.to_f32().unwrap(), &dims).unwrap(),
-                (_, Some(v)) => client.buffer::<i32>(&v.iter().map(|&a| a as i32).collect::<Vec<_>>(), &dims).unwrap(),
+                (_, Some(v)) => client
+                    .buffer::<i32>(&v.iter().map(|&a| a as i32).collect::<Vec<_>>(), &dims)
+                    .unwrap(),
                 _ => unreachable!(),
             }
         })

@@ -43,12 +43,20 @@ pub(crate) fn convolution(x: &Tensor, w: &Tensor, c: &ConvSpec, threads: usize) 
     let mut tables: Vec<Vec<Vec<Option<usize>>>> = Vec::with_capacity(ns);
     for s in 0..ns {
         let (len, k) = (sp_in[s] as i64, sp_k[s] as i64);
-        let (ld, rd, st) = (c.lhs_dilation[s] as i64, c.rhs_dilation[s] as i64, c.strides[s] as i64);
+        let (ld, rd, st) = (
+            c.lhs_dilation[s] as i64,
+            c.rhs_dilation[s] as i64,
+            c.strides[s] as i64,
+        );
         let (lo, hi) = c.padding[s];
         let nd = if len == 0 { 0 } else { (len - 1) * ld + 1 };
         let ke = if k == 0 { 0 } else { (k - 1) * rd + 1 };
         let np = nd + lo + hi;
-        let m = if np < ke || k == 0 { 0 } else { (np - ke) / st + 1 };
+        let m = if np < ke || k == 0 {
+            0
+        } else {
+            (np - ke) / st + 1
+        };
         sp_out.push(m as usize);
         tables.push(
             (0..k)
@@ -92,7 +100,8 @@ pub(crate) fn convolution(x: &Tensor, w: &Tensor, c: &ConvSpec, threads: usize) 
             for ci in 0..i {
                 let base = (nb * ch + cb + ci) * plane;
                 for (t, map) in tap_maps.iter().enumerate() {
-                    let row = &mut cols[(ci * taps + t) * positions..(ci * taps + t + 1) * positions];
+                    let row =
+                        &mut cols[(ci * taps + t) * positions..(ci * taps + t + 1) * positions];
                     for (dst, off) in row.iter_mut().zip(map) {
                         *dst = off.map(|off| xc[base + off]).unwrap_or(0.0);
                     }

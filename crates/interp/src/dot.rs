@@ -24,8 +24,20 @@ pub(crate) fn dot_general(l: &Tensor, r: &Tensor, d: &DotDims, threads: usize) -
     let m = size(ld, &lf);
     let k = size(ld, &d.lhs_contract);
     let n = size(rd, &rf);
-    let lperm: Vec<usize> = d.lhs_batch.iter().chain(&lf).chain(&d.lhs_contract).copied().collect();
-    let rperm: Vec<usize> = d.rhs_batch.iter().chain(&d.rhs_contract).chain(&rf).copied().collect();
+    let lperm: Vec<usize> = d
+        .lhs_batch
+        .iter()
+        .chain(&lf)
+        .chain(&d.lhs_contract)
+        .copied()
+        .collect();
+    let rperm: Vec<usize> = d
+        .rhs_batch
+        .iter()
+        .chain(&d.rhs_contract)
+        .chain(&rf)
+        .copied()
+        .collect();
     let a = permuted_floats(l, &lperm, "dot_general")?;
     let bm = permuted_floats(r, &rperm, "dot_general")?;
     let mut c = vec![0.0; b * m * n];
@@ -53,12 +65,24 @@ pub(crate) fn dot_general(l: &Tensor, r: &Tensor, d: &DotDims, threads: usize) -
 /// Wide results use the i-k-j order (a row of `b` scaled into a row of `c`, contiguous and vectorisable);
 /// narrow ones (n < 16) take dot products against a transposed copy of `b`. Rows are split across
 /// `threads` scoped threads when the product is large.
-pub(crate) fn matmul(a: &[f64], b: &[f64], c: &mut [f64], m: usize, k: usize, n: usize, threads: usize) {
+pub(crate) fn matmul(
+    a: &[f64],
+    b: &[f64],
+    c: &mut [f64],
+    m: usize,
+    k: usize,
+    n: usize,
+    threads: usize,
+) {
     if m == 0 || n == 0 {
         return;
     }
     let work = m * k * n;
-    let threads = if work < (1 << 22) { 1 } else { threads.clamp(1, m) };
+    let threads = if work < (1 << 22) {
+        1
+    } else {
+        threads.clamp(1, m)
+    };
     let bt: Option<Vec<f64>> = (n < 16).then(|| {
         let mut t = vec![0.0; n * k];
         for kk in 0..k {

@@ -11,11 +11,19 @@ use crate::tensor::{umask, Data, Tensor};
 pub(crate) fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
     let ty = x.ty.clone();
     let data = match &x.data {
-        Data::Float(v) => Data::Float(v.iter().map(|&a| unary_float(op, a)).collect::<Result<_>>()?),
+        Data::Float(v) => Data::Float(
+            v.iter()
+                .map(|&a| unary_float(op, a))
+                .collect::<Result<_>>()?,
+        ),
         Data::Int(v) => Data::Int(v.iter().map(|&a| unary_int(op, a)).collect::<Result<_>>()?),
         Data::UInt(v) => {
             let m = umask(ty.dtype);
-            Data::UInt(v.iter().map(|&a| unary_uint(op, a, m)).collect::<Result<_>>()?)
+            Data::UInt(
+                v.iter()
+                    .map(|&a| unary_uint(op, a, m))
+                    .collect::<Result<_>>()?,
+            )
         }
         Data::Pred(v) => match op {
             UnaryOp::Not => Data::Pred(v.iter().map(|&a| !a).collect()),
@@ -140,9 +148,12 @@ fn binary_floats(op: BinaryOp, x: &[f64], y: &[f64]) -> Result<Vec<f64>> {
         BinaryOp::Sub => each(x, y, |a, b| a - b),
         BinaryOp::Mul => each(x, y, |a, b| a * b),
         BinaryOp::Div => each(x, y, |a, b| a / b),
-        BinaryOp::Max | BinaryOp::Min | BinaryOp::Pow | BinaryOp::And | BinaryOp::Or | BinaryOp::Xor => {
-            zip(x, y, |a, b| binary_float(op, a, b))?
-        }
+        BinaryOp::Max
+        | BinaryOp::Min
+        | BinaryOp::Pow
+        | BinaryOp::And
+        | BinaryOp::Or
+        | BinaryOp::Xor => zip(x, y, |a, b| binary_float(op, a, b))?,
     })
 }
 
@@ -290,7 +301,11 @@ pub(crate) fn convert(x: &Tensor, to: DType) -> Result<Tensor> {
         (Data::Float(v), DType::Pred) => Data::Pred(v.iter().map(|&a| a != 0.0).collect()),
         (Data::Float(v), t) if t.is_signed_int() => {
             let (lo, hi) = int_range(t);
-            Data::Int(v.iter().map(|&a| sat(a, lo as f64, hi as f64) as i64).collect())
+            Data::Int(
+                v.iter()
+                    .map(|&a| sat(a, lo as f64, hi as f64) as i64)
+                    .collect(),
+            )
         }
         (Data::Float(v), t) => {
             let hi = umask(t);

@@ -24,7 +24,12 @@ pub(crate) fn run(g: &Graph, args: &[Tensor], opts: &Options) -> Result<Vec<Tens
     }
     for (i, (a, &p)) in args.iter().zip(params).enumerate() {
         if &a.ty != g.ty(p) {
-            bail!("arguments", "argument {i} is {} but parameter {i} is {}", a.ty, g.ty(p));
+            bail!(
+                "arguments",
+                "argument {i} is {} but parameter {i} is {}",
+                a.ty,
+                g.ty(p)
+            );
         }
     }
     let nodes = g.nodes();
@@ -50,7 +55,11 @@ pub(crate) fn run(g: &Graph, args: &[Tensor], opts: &Options) -> Result<Vec<Tens
         for v in &node.inputs {
             match vals[v.node()].as_ref().and_then(|r| r.get(v.result())) {
                 Some(t) => ins.push(Rc::clone(t)),
-                None => bail!("internal", "node %{i} reads %{} before it is computed", v.node()),
+                None => bail!(
+                    "internal",
+                    "node %{i} reads %{} before it is computed",
+                    v.node()
+                ),
             }
         }
         let refs: Vec<&Tensor> = ins.iter().map(|t| t.as_ref()).collect();
@@ -95,7 +104,9 @@ pub(crate) fn run(g: &Graph, args: &[Tensor], opts: &Options) -> Result<Vec<Tens
                 .as_ref()
                 .and_then(|r| r.get(v.result()))
                 .map(|t| t.as_ref().clone())
-                .ok_or_else(|| Error::new("internal", format!("output %{} was not computed", v.node())))
+                .ok_or_else(|| {
+                    Error::new("internal", format!("output %{} was not computed", v.node()))
+                })
         })
         .collect()
 }
@@ -136,7 +147,10 @@ fn eval(prim: &Prim, x: &[&Tensor], args: &[Tensor], opts: &Options) -> Result<V
         }
         Prim::CustomVjp(c) => {
             let k = c.n_inputs();
-            Ok(x[k..k + c.n_outputs()].iter().map(|t| (*t).clone()).collect())
+            Ok(x[k..k + c.n_outputs()]
+                .iter()
+                .map(|t| (*t).clone())
+                .collect())
         }
     }
 }

@@ -80,8 +80,14 @@ pub(crate) fn slice(x: &Tensor, start: &[usize], limit: &[usize], stride: &[usiz
         .map(|d| (limit[d] - start[d]).div_ceil(stride[d]))
         .collect();
     let offset: usize = (0..start.len()).map(|d| start[d] * xs[d]).sum();
-    let steps: Vec<i64> = (0..start.len()).map(|d| (xs[d] * stride[d]) as i64).collect();
-    with(x, &out, x.data.gather(&affine_indices(&out, offset as i64, &steps)))
+    let steps: Vec<i64> = (0..start.len())
+        .map(|d| (xs[d] * stride[d]) as i64)
+        .collect();
+    with(
+        x,
+        &out,
+        x.data.gather(&affine_indices(&out, offset as i64, &steps)),
+    )
 }
 
 /// `reverse`: `result[i] = operand[j]`, `j[d] = size − 1 − i[d]` for reversed dims.
@@ -101,7 +107,11 @@ pub(crate) fn reverse(x: &Tensor, dims: &[usize]) -> Tensor {
     if x.ty.numel() == 0 {
         return x.clone();
     }
-    with(x, &x.ty.dims, x.data.gather(&affine_indices(&x.ty.dims, offset, &steps)))
+    with(
+        x,
+        &x.ty.dims,
+        x.data.gather(&affine_indices(&x.ty.dims, offset, &steps)),
+    )
 }
 
 /// `pad`: result position `p` along dim `d` holds operand element `(p − lo)/(interior + 1)` when that
@@ -140,7 +150,10 @@ pub(crate) fn pad(
         (Data::Int(v), Data::Int(p)) => Data::Int(fill(v, p[0], &idx)),
         (Data::UInt(v), Data::UInt(p)) => Data::UInt(fill(v, p[0], &idx)),
         (Data::Pred(v), Data::Pred(p)) => Data::Pred(fill(v, p[0], &idx)),
-        _ => bail!("pad", "operand and padding value of different element kinds"),
+        _ => bail!(
+            "pad",
+            "operand and padding value of different element kinds"
+        ),
     };
     Ok(with(x, &out, data))
 }

@@ -50,7 +50,9 @@ impl Options {
     pub fn new(precision: Precision) -> Options {
         Options {
             precision,
-            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
         }
     }
 }

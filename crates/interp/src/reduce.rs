@@ -34,7 +34,14 @@ fn comb_u(op: ReduceOp, a: u64, b: u64) -> u64 {
 }
 
 /// Folds the elements `x[i]` into `acc[to[i]]` in order with `op` (integers wrap to `mask` afterwards).
-fn fold_into(op: ReduceOp, x: &Data, init: &Data, n_out: usize, to: &[(usize, usize)], mask: u64) -> Result<Data> {
+fn fold_into(
+    op: ReduceOp,
+    x: &Data,
+    init: &Data,
+    n_out: usize,
+    to: &[(usize, usize)],
+    mask: u64,
+) -> Result<Data> {
     Ok(match (x, init) {
         (Data::Float(v), Data::Float(i)) => {
             let mut acc = vec![i[0]; n_out];
@@ -57,7 +64,10 @@ fn fold_into(op: ReduceOp, x: &Data, init: &Data, n_out: usize, to: &[(usize, us
             }
             Data::UInt(acc)
         }
-        _ => bail!("reduce", "operand and init value must be of one numeric kind"),
+        _ => bail!(
+            "reduce",
+            "operand and init value must be of one numeric kind"
+        ),
     })
 }
 
@@ -72,7 +82,10 @@ pub(crate) fn reduce(op: ReduceOp, x: &Tensor, init: &Tensor, dims: &[usize]) ->
     for (k, &d) in kept.iter().enumerate() {
         steps[d] = os[k] as i64;
     }
-    let to: Vec<(usize, usize)> = affine_indices(xd, 0, &steps).into_iter().enumerate().collect();
+    let to: Vec<(usize, usize)> = affine_indices(xd, 0, &steps)
+        .into_iter()
+        .enumerate()
+        .collect();
     let n_out = out.iter().product();
     let mut t = Tensor {
         ty: TensorType::new(x.ty.dtype, &out),
@@ -95,7 +108,11 @@ fn window_tables(x: &TensorType, w: &Window) -> (Vec<usize>, Vec<Vec<Vec<Option<
         let nd = if n == 0 { 0 } else { (n - 1) * bd + 1 };
         let ke = (w.dims[d] as i64 - 1) * w.window_dilation[d] as i64 + 1;
         let np = nd + w.padding[d].0 as i64 + w.padding[d].1 as i64;
-        let m = if np < ke { 0 } else { (np - ke) / w.strides[d] as i64 + 1 };
+        let m = if np < ke {
+            0
+        } else {
+            (np - ke) / w.strides[d] as i64 + 1
+        };
         out.push(m as usize);
         let table: Vec<Vec<Option<usize>>> = (0..w.dims[d] as i64)
             .map(|j| {
@@ -156,9 +173,19 @@ pub(crate) fn reduce_window(op: ReduceOp, x: &Tensor, init: &Tensor, w: &Window)
 /// its first element `e` (row-major) such that `e ≥` every later one — the running choice `s` is kept
 /// while `s ≥ candidate` — and `source[o]` is added to the result at the selected position; the result
 /// starts at `init`. Padding is never selected.
-pub(crate) fn select_and_scatter(x: &Tensor, src: &Tensor, init: &Tensor, w: &Window) -> Result<Tensor> {
+pub(crate) fn select_and_scatter(
+    x: &Tensor,
+    src: &Tensor,
+    init: &Tensor,
+    w: &Window,
+) -> Result<Tensor> {
     let (Some(xv), Some(sv), Some(iv)) = (x.floats(), src.floats(), init.floats()) else {
-        bail!("select_and_scatter", "the interpreter evaluates float operands only ({} / {})", x.ty, src.ty)
+        bail!(
+            "select_and_scatter",
+            "the interpreter evaluates float operands only ({} / {})",
+            x.ty,
+            src.ty
+        )
     };
     let (out, positions) = window_positions(&x.ty, w);
     let n_out: usize = out.iter().product();

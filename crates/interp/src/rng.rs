@@ -31,7 +31,9 @@ fn threefry2x32(x: [u32; 2], key: [u32; 2]) -> [u32; 2] {
             x[1] = x[1].rotate_left(r) ^ x[0];
         }
         x[0] = x[0].wrapping_add(ks[(i + 1) % 3]);
-        x[1] = x[1].wrapping_add(ks[(i + 2) % 3]).wrapping_add(i as u32 + 1);
+        x[1] = x[1]
+            .wrapping_add(ks[(i + 2) % 3])
+            .wrapping_add(i as u32 + 1);
     }
     x
 }
@@ -46,7 +48,10 @@ fn philox4x32(mut x: [u32; 4], mut key: [u32; 2]) -> [u32; 4] {
             (p0 >> 32) as u32 ^ x[3] ^ key[1],
             p0 as u32,
         ];
-        key = [key[0].wrapping_add(0x9E37_79B9), key[1].wrapping_add(0xBB67_AE85)];
+        key = [
+            key[0].wrapping_add(0x9E37_79B9),
+            key[1].wrapping_add(0xBB67_AE85),
+        ];
     }
     x
 }
@@ -56,7 +61,11 @@ fn words(v: u64) -> [u32; 2] {
 }
 
 /// Returns (new state, bits) for `state` and the result type `out`.
-pub(crate) fn rng_bit_generator(state: &Tensor, alg: RngAlgorithm, out: &TensorType) -> Result<(Tensor, Tensor)> {
+pub(crate) fn rng_bit_generator(
+    state: &Tensor,
+    alg: RngAlgorithm,
+    out: &TensorType,
+) -> Result<(Tensor, Tensor)> {
     let Some(s) = state.uints() else {
         bail!("rng_bit_generator", "state {} must be ui64", state.ty)
     };
@@ -64,7 +73,11 @@ pub(crate) fn rng_bit_generator(state: &Tensor, alg: RngAlgorithm, out: &TensorT
     let (new_state, bits): (Vec<u64>, Vec<u64>) = match alg {
         RngAlgorithm::ThreeFry => {
             if s.len() != 2 {
-                bail!("rng_bit_generator", "THREE_FRY needs a ui64[2] state, got {}", state.ty)
+                bail!(
+                    "rng_bit_generator",
+                    "THREE_FRY needs a ui64[2] state, got {}",
+                    state.ty
+                )
             }
             let (key, counter) = (words(s[0]), s[1]);
             if bits64 {
@@ -83,9 +96,17 @@ pub(crate) fn rng_bit_generator(state: &Tensor, alg: RngAlgorithm, out: &TensorT
         }
         RngAlgorithm::Philox | RngAlgorithm::Default => {
             if s.len() < 2 {
-                bail!("rng_bit_generator", "PHILOX needs a ui64[2] or ui64[3] state, got {}", state.ty)
+                bail!(
+                    "rng_bit_generator",
+                    "PHILOX needs a ui64[2] or ui64[3] state, got {}",
+                    state.ty
+                )
             }
-            let (lo, hi) = if s.len() >= 3 { (s[1], s[2]) } else { (s[1], s[0]) };
+            let (lo, hi) = if s.len() >= 3 {
+                (s[1], s[2])
+            } else {
+                (s[1], s[0])
+            };
             let key = words(s[0]);
             let n = out.numel();
             let words_needed = if bits64 { 2 * n } else { n };
@@ -99,10 +120,12 @@ pub(crate) fn rng_bit_generator(state: &Tensor, alg: RngAlgorithm, out: &TensorT
                 w.extend(philox4x32([a, b, c, d], key));
             }
             let v = if bits64 {
-                (0..n).map(|e| {
-                    // Words 4i..4i+3 of block i make two 64-bit values (w0 | w1 << 32, w2 | w3 << 32).
-                    w[2 * e] as u64 | (w[2 * e + 1] as u64) << 32
-                }).collect()
+                (0..n)
+                    .map(|e| {
+                        // Words 4i..4i+3 of block i make two 64-bit values (w0 | w1 << 32, w2 | w3 << 32).
+                        w[2 * e] as u64 | (w[2 * e + 1] as u64) << 32
+                    })
+                    .collect()
             } else {
                 w[..n].iter().map(|&x| x as u64).collect()
             };
@@ -123,7 +146,10 @@ pub(crate) fn rng_bit_generator(state: &Tensor, alg: RngAlgorithm, out: &TensorT
         DType::U8 | DType::U32 | DType::U64 => Data::UInt(bits),
         DType::I32 | DType::I64 => Data::Int(bits.iter().map(|&b| b as i64).collect()),
         DType::F32 | DType::F64 | DType::BF16 | DType::Pred => {
-            bail!("rng_bit_generator", "result type {out} must be an integer type")
+            bail!(
+                "rng_bit_generator",
+                "result type {out} must be an integer type"
+            )
         }
     };
     let bits = Tensor::new(out.clone(), data)?;
@@ -138,13 +164,10 @@ fn threefry32(dims: &[usize], counter: u64, key: [u32; 2]) -> (Vec<u64>, u64) {
         let [x0, _] = threefry2x32(words(counter), key);
         return (vec![x0 as u64], 1);
     }
-    let split = dims
-        .iter()
-        .position(|&d| d % 2 == 0)
-        .unwrap_or_else(|| {
-            let mx = dims.iter().copied().max().unwrap_or(0);
-            dims.iter().position(|&d| d == mx).unwrap_or(0)
-        });
+    let split = dims.iter().position(|&d| d % 2 == 0).unwrap_or_else(|| {
+        let mx = dims.iter().copied().max().unwrap_or(0);
+        dims.iter().position(|&d| d == mx).unwrap_or(0)
+    });
     let mut half = dims.to_vec();
     half[split] = dims[split].div_ceil(2);
     let half_n: usize = half.iter().product();

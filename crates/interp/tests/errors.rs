@@ -16,12 +16,23 @@ fn bad_arguments_are_errors() {
     let c = g.matmul(a, b).unwrap();
     g.set_outputs(&[c]).unwrap();
     let x = Tensor::from_f32(&[2, 3], &[1.0; 6]).unwrap();
-    let e = interp::run(&g, &[x.clone()], &opts()).unwrap_err().to_string();
+    let e = interp::run(&g, &[x.clone()], &opts())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("1 arguments given for 2 parameters"), "{e}");
-    let e = interp::run(&g, &[x.clone(), x.clone()], &opts()).unwrap_err().to_string();
-    assert!(e.contains("argument 1 is tensor<2x3xf32> but parameter 1 is tensor<3x2xf32>"), "{e}");
+    let e = interp::run(&g, &[x.clone(), x.clone()], &opts())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("argument 1 is tensor<2x3xf32> but parameter 1 is tensor<3x2xf32>"),
+        "{e}"
+    );
     assert!(Tensor::from_f32(&[2, 2], &[1.0; 3]).is_err());
-    assert!(Tensor::new(TensorType::new(DType::I32, &[1]), interp::Data::Float(vec![1.0])).is_err());
+    assert!(Tensor::new(
+        TensorType::new(DType::I32, &[1]),
+        interp::Data::Float(vec![1.0])
+    )
+    .is_err());
 }
 
 #[test]

@@ -34,15 +34,23 @@ const B: usize = 2;
 fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("NETSPEC_IREE_PYTHON") {
         let p = PathBuf::from(p);
-        assert!(p.is_file(), "NETSPEC_IREE_PYTHON={} does not exist", p.display());
+        assert!(
+            p.is_file(),
+            "NETSPEC_IREE_PYTHON={} does not exist",
+            p.display()
+        );
         return p;
     }
-    let home = std::env::var_os("NETSPEC_HOME").map(PathBuf::from).unwrap_or_else(|| {
-        let cache = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is not set")).join(".cache")
+    let home = std::env::var_os("NETSPEC_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(std::env::var_os("HOME").expect("HOME is not set")).join(".cache")
+                });
+            cache.join("netspec")
         });
-        cache.join("netspec")
-    });
     let p = home.join("iree/iree-3.13.0/bin/python");
     assert!(
         p.is_file(),
@@ -79,12 +87,42 @@ fn read_raw(path: &Path, ty: &TensorType) -> Tensor {
     let b = std::fs::read(path).expect("reading an output");
     let chunks = |n: usize| b.chunks_exact(n).map(|c| c.to_vec()).collect::<Vec<_>>();
     let data = match ty.dtype {
-        DType::F32 => Data::Float(chunks(4).iter().map(|c| f32::from_le_bytes(c[..4].try_into().unwrap()) as f64).collect()),
-        DType::F64 => Data::Float(chunks(8).iter().map(|c| f64::from_le_bytes(c[..8].try_into().unwrap())).collect()),
-        DType::I32 => Data::Int(chunks(4).iter().map(|c| i32::from_le_bytes(c[..4].try_into().unwrap()) as i64).collect()),
-        DType::I64 => Data::Int(chunks(8).iter().map(|c| i64::from_le_bytes(c[..8].try_into().unwrap())).collect()),
-        DType::U32 => Data::UInt(chunks(4).iter().map(|c| u32::from_le_bytes(c[..4].try_into().unwrap()) as u64).collect()),
-        DType::U64 => Data::UInt(chunks(8).iter().map(|c| u64::from_le_bytes(c[..8].try_into().unwrap())).collect()),
+        DType::F32 => Data::Float(
+            chunks(4)
+                .iter()
+                .map(|c| f32::from_le_bytes(c[..4].try_into().unwrap()) as f64)
+                .collect(),
+        ),
+        DType::F64 => Data::Float(
+            chunks(8)
+                .iter()
+                .map(|c| f64::from_le_bytes(c[..8].try_into().unwrap()))
+                .collect(),
+        ),
+        DType::I32 => Data::Int(
+            chunks(4)
+                .iter()
+                .map(|c| i32::from_le_bytes(c[..4].try_into().unwrap()) as i64)
+                .collect(),
+        ),
+        DType::I64 => Data::Int(
+            chunks(8)
+                .iter()
+                .map(|c| i64::from_le_bytes(c[..8].try_into().unwrap()))
+                .collect(),
+        ),
+        DType::U32 => Data::UInt(
+            chunks(4)
+                .iter()
+                .map(|c| u32::from_le_bytes(c[..4].try_into().unwrap()) as u64)
+                .collect(),
+        ),
+        DType::U64 => Data::UInt(
+            chunks(8)
+                .iter()
+                .map(|c| u64::from_le_bytes(c[..8].try_into().unwrap()))
+                .collect(),
+        ),
         DType::Pred => Data::Pred(b.iter().map(|&x| x != 0).collect()),
         other => panic!("no raw reader for {other}"),
     };
@@ -132,7 +170,12 @@ fn run_iree(tag: &str, jobs: &[Job]) -> Vec<IreeRun> {
     let res = dir.join("results.json");
     std::fs::write(&spec, json!({"jobs": list}).to_string()).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/iree/run_iree.py");
-    let st = Command::new(python()).arg(&script).arg(&spec).arg(&res).status().expect("starting the IREE python");
+    let st = Command::new(python())
+        .arg(&script)
+        .arg(&spec)
+        .arg(&res)
+        .status()
+        .expect("starting the IREE python");
     assert!(st.success(), "run_iree.py failed ({st})");
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&res).unwrap()).unwrap();
     let runs = v["results"]
@@ -148,7 +191,11 @@ fn run_iree(tag: &str, jobs: &[Job]) -> Vec<IreeRun> {
                     let tys = out_types(j.graph);
                     let outs = r["outputs"].as_array().unwrap();
                     assert_eq!(outs.len(), tys.len(), "{}: output count", j.name);
-                    Ok(outs.iter().zip(&tys).map(|(o, t)| read_raw(Path::new(o["file"].as_str().unwrap()), t)).collect())
+                    Ok(outs
+                        .iter()
+                        .zip(&tys)
+                        .map(|(o, t)| read_raw(Path::new(o["file"].as_str().unwrap()), t))
+                        .collect())
                 }
             };
             IreeRun { outs, compile_s }
@@ -214,7 +261,9 @@ fn train_args(m: &Model, p: &Program) -> Vec<Tensor> {
         .iter()
         .map(|s| match &s.kind {
             SlotKind::Param(_) => Tensor::from_f32(&s.dims, pi.next().unwrap()).unwrap(),
-            SlotKind::OptState(_) => Tensor::from_f32(&s.dims, &vec![0.0; s.dims.iter().product()]).unwrap(),
+            SlotKind::OptState(_) => {
+                Tensor::from_f32(&s.dims, &vec![0.0; s.dims.iter().product()]).unwrap()
+            }
             SlotKind::Buffer(_) => Tensor::from_f32(&s.dims, bi.next().unwrap()).unwrap(),
             SlotKind::Step => Tensor::from_i32(&[], &[0]).unwrap(),
             SlotKind::Images => Tensor::from_f32(&s.dims, &m.x).unwrap(),
@@ -242,7 +291,10 @@ fn predict_args(m: &Model, p: &Program) -> Vec<Tensor> {
             .map(|(i, s)| {
                 let old = ta[tp.input_index(&s.kind).unwrap()].floats().unwrap();
                 let new = outs[i].floats().unwrap();
-                new.iter().zip(old).map(|(n, o)| ((n - 0.9 * o) / 0.1) as f32).collect()
+                new.iter()
+                    .zip(old)
+                    .map(|(n, o)| ((n - 0.9 * o) / 0.1) as f32)
+                    .collect()
             })
             .collect()
     };
@@ -280,7 +332,13 @@ fn tolerance(kind: &SlotKind) -> f64 {
 fn errors(p: &Program, args: &[Tensor], got: &[Tensor], want: &[Tensor]) -> Vec<f64> {
     let old = |s: &SlotKind| args[p.input_index(s).unwrap()].floats().unwrap();
     let step = |t: &Tensor, s: &SlotKind| -> Tensor {
-        let v = t.floats().unwrap().iter().zip(old(s)).map(|(n, o)| n - o).collect();
+        let v = t
+            .floats()
+            .unwrap()
+            .iter()
+            .zip(old(s))
+            .map(|(n, o)| n - o)
+            .collect();
         Tensor::new(t.ty.clone(), Data::Float(v)).unwrap()
     };
     let top = p
@@ -288,9 +346,18 @@ fn errors(p: &Program, args: &[Tensor], got: &[Tensor], want: &[Tensor]) -> Vec<
         .iter()
         .zip(want)
         .filter_map(|(s, t)| match &s.kind {
-            SlotKind::OptState(_) => Some(t.floats().unwrap().iter().fold(0.0f64, |a, x| a.max(x.abs()))),
+            SlotKind::OptState(_) => Some(
+                t.floats()
+                    .unwrap()
+                    .iter()
+                    .fold(0.0f64, |a, x| a.max(x.abs())),
+            ),
             SlotKind::Param(_) => Some(
-                t.floats().unwrap().iter().zip(old(&s.kind)).fold(0.0f64, |a, (n, o)| a.max((n - o).abs())),
+                t.floats()
+                    .unwrap()
+                    .iter()
+                    .zip(old(&s.kind))
+                    .fold(0.0f64, |a, (n, o)| a.max((n - o).abs())),
             ),
             _ => None,
         })
@@ -306,7 +373,11 @@ fn errors(p: &Program, args: &[Tensor], got: &[Tensor], want: &[Tensor]) -> Vec<
         .iter()
         .enumerate()
         .map(|(i, s)| match &s.kind {
-            SlotKind::Param(_) => distance(&step(&got[i], &s.kind), &step(&want[i], &s.kind), 1e-3 * top),
+            SlotKind::Param(_) => distance(
+                &step(&got[i], &s.kind),
+                &step(&want[i], &s.kind),
+                1e-3 * top,
+            ),
             SlotKind::OptState(_) => distance(&got[i], &want[i], 1e-3 * top),
             SlotKind::Buffer(_) => distance(&got[i], &want[i], 1e-3 * b_top),
             _ => distance(&got[i], &want[i], 1e-30),
@@ -340,7 +411,12 @@ fn perturbed(args: &[Tensor]) -> Vec<Tensor> {
 /// Judges the errors of one executor: an output beyond [`tolerance`] passes only within 10× the change
 /// one f32 rounding of the inputs causes in the f64 reference (`sens`, computed on demand). Returns the
 /// worst error and the failure, if any; notes the outputs accepted by sensitivity.
-fn judge(p: &Program, errs: &[f64], sens: &mut dyn FnMut() -> Vec<f64>, notes: &mut Vec<String>) -> (f64, Option<String>) {
+fn judge(
+    p: &Program,
+    errs: &[f64],
+    sens: &mut dyn FnMut() -> Vec<f64>,
+    notes: &mut Vec<String>,
+) -> (f64, Option<String>) {
     let mut worst = 0.0f64;
     let mut bad = None;
     for (i, (s, &e)) in p.outputs.iter().zip(errs).enumerate() {
@@ -348,7 +424,10 @@ fn judge(p: &Program, errs: &[f64], sens: &mut dyn FnMut() -> Vec<f64>, notes: &
         if !(e <= tolerance(&s.kind)) {
             let bound = 10.0 * sens()[i];
             if e <= bound && !matches!(s.kind, SlotKind::Correct | SlotKind::Step) {
-                notes.push(format!("{:?} {e:.1e} (10x sensitivity {bound:.1e})", s.kind));
+                notes.push(format!(
+                    "{:?} {e:.1e} (10x sensitivity {bound:.1e})",
+                    s.kind
+                ));
             } else if bad.is_none() {
                 bad = Some(format!(
                     "output {i} ({:?}): {e:.2e} > {:.0e} and > 10x the program's sensitivity to one f32 rounding of its inputs ({bound:.2e})",
@@ -366,7 +445,11 @@ fn judge(p: &Program, errs: &[f64], sens: &mut dyn FnMut() -> Vec<f64>, notes: &
 fn three_way(tag: &str, programs: &[(String, Program, Vec<Tensor>)]) -> Vec<String> {
     let jobs: Vec<Job> = programs
         .iter()
-        .map(|(n, p, a)| Job { name: n.clone(), graph: &p.graph, args: a })
+        .map(|(n, p, a)| Job {
+            name: n.clone(),
+            graph: &p.graph,
+            args: a,
+        })
         .collect();
     let iree = run_iree(tag, &jobs);
     let mut failures = Vec::new();
@@ -410,7 +493,11 @@ fn three_way(tag: &str, programs: &[(String, Program, Vec<Tensor>)]) -> Vec<Stri
         rows.push(format!(
             "| {name} | {ex:.1e} | {ei} | {xla_c:.1} s | {:.1} s | {ref_s:.1} s |{}",
             run.compile_s,
-            if notes.is_empty() { String::new() } else { format!(" within own sensitivity: {}", notes.join("; ")) }
+            if notes.is_empty() {
+                String::new()
+            } else {
+                format!(" within own sensitivity: {}", notes.join("; "))
+            }
         ));
     }
     println!("| program | XLA vs interpreter | IREE vs interpreter | XLA compile | IREE compile | interpreter run |");
@@ -425,7 +512,15 @@ fn three_way(tag: &str, programs: &[(String, Program, Vec<Tensor>)]) -> Vec<Stri
 /// residual blocks; fire modules with concatenation and overlapping max pools; depthwise separable;
 /// attention + layer norm + GELU). IREE 3.13 took 6–100 s per zoo predict program on the loaded 2-core
 /// machine (docs/ORACLE.md); all 16 are in [`full_table`].
-const SUITE_PREDICT: &[&str] = &["mnist-mlp", "mnist-cnn", "cifar-cnn-bn", "resnet18", "squeezenet-1.1", "mobilenet-v1", "vit-tiny"];
+const SUITE_PREDICT: &[&str] = &[
+    "mnist-mlp",
+    "mnist-cnn",
+    "cifar-cnn-bn",
+    "resnet18",
+    "squeezenet-1.1",
+    "mobilenet-v1",
+    "vit-tiny",
+];
 
 #[test]
 fn zoo_predict_programs_agree() {
@@ -486,9 +581,18 @@ fn max_pool_backward_formulations_agree() {
     let x = g.parameter(TensorType::new(DType::F32, &[2, 3, 9, 9]));
     let w = g.parameter(TensorType::new(DType::F32, &[4, 3, 3, 3]));
     let c = g
-        .convolution(x, w, &ConvSpec::new(ConvDims::nchw(2)).padding(&[(1, 1), (1, 1)]))
+        .convolution(
+            x,
+            w,
+            &ConvSpec::new(ConvDims::nchw(2)).padding(&[(1, 1), (1, 1)]),
+        )
         .unwrap();
-    let win = Window::new(&[1, 1, 3, 3]).strides(&[1, 1, 2, 2]).padding(&[(0, 0), (0, 0), (1, 1), (1, 1)]);
+    let win = Window::new(&[1, 1, 3, 3]).strides(&[1, 1, 2, 2]).padding(&[
+        (0, 0),
+        (0, 0),
+        (1, 1),
+        (1, 1),
+    ]);
     let p = g.reduce_window(c, ReduceOp::Max, &win).unwrap();
     let p2 = g.mul(p, p).unwrap();
     let loss = g.sum(p2, &[0, 1, 2, 3]).unwrap();
@@ -506,14 +610,27 @@ fn max_pool_backward_formulations_agree() {
     let rewritten = interp::run(&h, &args, &Options::new(Precision::F64)).unwrap();
     let xla_g = run_xla_text(&text_g, &out_types(&g), &args);
     let xla_h = run_xla_text(&text_h, &out_types(&h), &args);
-    let iree = run_iree("pool", &[Job { name: "pool_grad".into(), graph: &g, args: &args }]);
-    let iree = iree[0].outs.as_ref().unwrap_or_else(|e| panic!("IREE: {e}"));
+    let iree = run_iree(
+        "pool",
+        &[Job {
+            name: "pool_grad".into(),
+            graph: &g,
+            args: &args,
+        }],
+    );
+    let iree = iree[0]
+        .outs
+        .as_ref()
+        .unwrap_or_else(|e| panic!("IREE: {e}"));
     for i in 0..3 {
         let e0 = distance(&rewritten[i], &reference[i], 1e-30);
         let e1 = distance(&xla_g[i], &reference[i], 1e-30);
         let e2 = distance(&xla_h[i], &reference[i], 1e-30);
         let e3 = distance(&iree[i], &reference[i], 1e-30);
         println!("output {i}: rewritten (interp) {e0:.1e}, XLA select_and_scatter {e1:.1e}, XLA slices {e2:.1e}, IREE slices {e3:.1e}");
-        assert!(e0 < 1e-14 && e1 < 1e-5 && e2 < 1e-5 && e3 < 1e-5, "output {i}");
+        assert!(
+            e0 < 1e-14 && e1 < 1e-5 && e2 < 1e-5 && e3 < 1e-5,
+            "output {i}"
+        );
     }
 }

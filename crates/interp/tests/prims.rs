@@ -25,13 +25,25 @@ fn rng_bit_generator_is_bit_exact_with_xla() {
         (DType::U64, &[3, 5]),
         (DType::U8, &[9]),
     ];
-    for alg in [RngAlgorithm::ThreeFry, RngAlgorithm::Philox, RngAlgorithm::Default] {
+    for alg in [
+        RngAlgorithm::ThreeFry,
+        RngAlgorithm::Philox,
+        RngAlgorithm::Default,
+    ] {
         for &(dt, dims) in shapes {
-            let state = if alg == RngAlgorithm::ThreeFry { s2 } else { s3 };
-            let (st, bits) = g.rng_bit_generator(state, alg, &TensorType::new(dt, dims)).unwrap();
+            let state = if alg == RngAlgorithm::ThreeFry {
+                s2
+            } else {
+                s3
+            };
+            let (st, bits) = g
+                .rng_bit_generator(state, alg, &TensorType::new(dt, dims))
+                .unwrap();
             outs.extend([st, bits]);
             if alg != RngAlgorithm::ThreeFry {
-                let (st, bits) = g.rng_bit_generator(s2, alg, &TensorType::new(dt, dims)).unwrap();
+                let (st, bits) = g
+                    .rng_bit_generator(s2, alg, &TensorType::new(dt, dims))
+                    .unwrap();
                 outs.extend([st, bits]);
             }
         }
@@ -39,10 +51,18 @@ fn rng_bit_generator_is_bit_exact_with_xla() {
     // (i32 results are left out: XLA returns them as ui32 buffers.)
     // The dropout key netspec uses: [0x6e6574737065635f, step], chained twice.
     let (st, bits) = g
-        .rng_bit_generator(s2, RngAlgorithm::ThreeFry, &TensorType::new(DType::U32, &[2, 8, 8, 3]))
+        .rng_bit_generator(
+            s2,
+            RngAlgorithm::ThreeFry,
+            &TensorType::new(DType::U32, &[2, 8, 8, 3]),
+        )
         .unwrap();
     let (st, bits2) = g
-        .rng_bit_generator(st, RngAlgorithm::ThreeFry, &TensorType::new(DType::U32, &[2, 10]))
+        .rng_bit_generator(
+            st,
+            RngAlgorithm::ThreeFry,
+            &TensorType::new(DType::U32, &[2, 10]),
+        )
         .unwrap();
     outs.extend([bits, bits2, st]);
     g.set_outputs(&outs).unwrap();
@@ -57,7 +77,11 @@ fn rng_bit_generator_is_bit_exact_with_xla() {
         let want = run_xla(&g, &args);
         let got = interp::run(&g, &args, &Options::new(Precision::F64)).unwrap();
         for (i, (x, y)) in got.iter().zip(&want).enumerate() {
-            assert_eq!(x, y, "output {i} ({}) differs for state {a:x?} / {b:x?}", x.ty);
+            assert_eq!(
+                x, y,
+                "output {i} ({}) differs for state {a:x?} / {b:x?}",
+                x.ty
+            );
         }
     }
 }
@@ -72,7 +96,11 @@ fn conv_and_dot() -> (Graph, Vec<Tensor>) {
     let a = g.parameter(TensorType::new(DType::F32, &[5, 5]));
     let b = g.parameter(TensorType::new(DType::F32, &[5, 5]));
     let c = g
-        .convolution(x, w, &ConvSpec::new(ConvDims::nchw(2)).padding(&[(1, 1), (1, 1)]))
+        .convolution(
+            x,
+            w,
+            &ConvSpec::new(ConvDims::nchw(2)).padding(&[(1, 1), (1, 1)]),
+        )
         .unwrap();
     let d = g.dot_general(a, b, &DotDims::matmul()).unwrap();
     g.set_outputs(&[c, d]).unwrap();
@@ -95,7 +123,10 @@ fn a_mutated_printer_is_caught() {
     let xla = run_xla_text(&text, &outs, &args);
     for i in 0..2 {
         let e = distance(&xla[i], &reference[i], 1e-30);
-        assert!(e < 1e-6, "output {i}: unmutated printing differs by {e:.2e}");
+        assert!(
+            e < 1e-6,
+            "output {i}: unmutated printing differs by {e:.2e}"
+        );
     }
     let mutants = [
         (
@@ -104,7 +135,12 @@ fn a_mutated_printer_is_caught() {
             "dim_numbers = [b, f, 1, 0]x[o, i, 0, 1]->[b, f, 1, 0]",
             0,
         ),
-        ("dot: rhs contracting dim 0 -> 1", "contracting_dims = [1] x [0]", "contracting_dims = [1] x [1]", 1),
+        (
+            "dot: rhs contracting dim 0 -> 1",
+            "contracting_dims = [1] x [0]",
+            "contracting_dims = [1] x [1]",
+            1,
+        ),
     ];
     for (what, from, to, out) in mutants {
         assert!(text.contains(from), "{what}: `{from}` not in\n{text}");

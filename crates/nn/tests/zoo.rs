@@ -65,9 +65,20 @@ fn as_f64(h: &Host) -> Vec<f64> {
 
 /// `max|got − want| / max(‖want‖∞, floor)`.
 fn normwise(got: &[f64], want: &[f64], floor: f64) -> f64 {
-    let num = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-    let den = want.iter().map(|b| b.abs()).fold(floor.max(1e-30), f64::max);
-    if got.iter().any(|x| !x.is_finite()) { f64::INFINITY } else { num / den }
+    let num = got
+        .iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    let den = want
+        .iter()
+        .map(|b| b.abs())
+        .fold(floor.max(1e-30), f64::max);
+    if got.iter().any(|x| !x.is_finite()) {
+        f64::INFINITY
+    } else {
+        num / den
+    }
 }
 
 /// The step an optimizer took, `p' − p`, from the program's outputs and inputs.
@@ -114,7 +125,10 @@ fn errors(p: &Program, args: &[Host], got: &[Vec<f64>], want: &[interp::Tensor])
         .enumerate()
         .map(|(i, slot)| {
             let w = want[i].floats().map(|v| v.to_vec()).unwrap_or_else(|| {
-                want[i].ints().map(|v| v.iter().map(|&a| a as f64).collect()).unwrap_or_default()
+                want[i]
+                    .ints()
+                    .map(|v| v.iter().map(|&a| a as f64).collect())
+                    .unwrap_or_default()
             });
             let g = &got[i];
             match &slot.kind {
@@ -177,18 +191,27 @@ fn agree(name: &str, p: &Program, args: &[Host], xla: &[Host]) -> Agreement {
     let t = Instant::now();
     let ins = interp_args(p, args);
     let opts = interp::Options::new(interp::Precision::F64);
-    let outs = interp::run(&p.graph, &ins, &opts).unwrap_or_else(|e| panic!("{name}: interpreter: {e}"));
+    let outs =
+        interp::run(&p.graph, &ins, &opts).unwrap_or_else(|e| panic!("{name}: interpreter: {e}"));
     let secs = t.elapsed().as_secs_f64();
     let got: Vec<Vec<f64>> = xla.iter().map(as_f64).collect();
     let errs = errors(p, args, &got, &outs);
-    let over = p.outputs.iter().zip(&errs).any(|(s, &e)| !(e <= tolerance(&s.kind)));
+    let over = p
+        .outputs
+        .iter()
+        .zip(&errs)
+        .any(|(s, &e)| !(e <= tolerance(&s.kind)));
     let sens = over.then(|| {
         let moved = interp::run(&p.graph, &perturbed(&ins), &opts).unwrap();
         let moved: Vec<Vec<f64>> = moved
             .iter()
-            .map(|t| t.floats().map(|v| v.to_vec()).unwrap_or_else(|| {
-                t.ints().map(|v| v.iter().map(|&a| a as f64).collect()).unwrap_or_default()
-            }))
+            .map(|t| {
+                t.floats().map(|v| v.to_vec()).unwrap_or_else(|| {
+                    t.ints()
+                        .map(|v| v.iter().map(|&a| a as f64).collect())
+                        .unwrap_or_default()
+                })
+            })
             .collect();
         errors(p, args, &moved, &outs)
     });
@@ -216,7 +239,10 @@ fn agree(name: &str, p: &Program, args: &[Host], xla: &[Host]) -> Agreement {
                 p.graph.name(),
                 slot.kind,
             );
-            sensitive.push(format!("{:?} {err:.1e} (10x sensitivity {bound:.1e})", slot.kind));
+            sensitive.push(format!(
+                "{:?} {err:.1e} (10x sensitivity {bound:.1e})",
+                slot.kind
+            ));
         }
         match worst.iter_mut().find(|(k, _)| k == kind) {
             Some((_, w)) => *w = w.max(err),
@@ -232,7 +258,10 @@ fn agree(name: &str, p: &Program, args: &[Host], xla: &[Host]) -> Agreement {
 }
 
 fn show(w: &[(String, f64)]) -> String {
-    w.iter().map(|(k, e)| format!("{k} {e:.1e}")).collect::<Vec<_>>().join(", ")
+    w.iter()
+        .map(|(k, e)| format!("{k} {e:.1e}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn check_logits(name: &str, what: &str, out: &Host, classes: usize) {
@@ -307,7 +336,11 @@ fn run_model(name: &str) {
         state.push(upload(s, &h));
         host_args.push(h);
     }
-    host_args.extend([Host::F32(x.clone()), Host::I32(y.clone()), Host::F32(vec![1e-3])]);
+    host_args.extend([
+        Host::F32(x.clone()),
+        Host::I32(y.clone()),
+        Host::F32(vec![1e-3]),
+    ]);
     let xb = upload(&p.inputs[n_state], &Host::F32(x.clone()));
     let yb = upload(&p.inputs[n_state + 1], &Host::I32(y));
     let lrb = client().scalar(1e-3f32).unwrap();
@@ -336,7 +369,12 @@ fn run_model(name: &str) {
             }
         }
         if step == 0 {
-            let host: Vec<Host> = p.outputs.iter().zip(&outs).map(|(s, b)| download(s, b)).collect();
+            let host: Vec<Host> = p
+                .outputs
+                .iter()
+                .zip(&outs)
+                .map(|(s, b)| download(s, b))
+                .collect();
             a_train = Some(agree(name, &p, &host_args, &host));
         }
         let tail = outs.split_off(n_state);
@@ -410,9 +448,16 @@ fn run_model(name: &str) {
         show(&a_train.worst),
         a_train.secs
     );
-    for (what, a) in [("predict", &a_predict), ("forward", &a_forward), ("train step", &a_train)] {
+    for (what, a) in [
+        ("predict", &a_predict),
+        ("forward", &a_forward),
+        ("train step", &a_train),
+    ] {
         if !a.sensitive.is_empty() {
-            eprintln!("{name} {what}: within the program's own sensitivity only: {}", a.sensitive.join("; "));
+            eprintln!(
+                "{name} {what}: within the program's own sensitivity only: {}",
+                a.sensitive.join("; ")
+            );
         }
     }
     eprintln!(

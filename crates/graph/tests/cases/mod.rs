@@ -84,7 +84,6 @@ pub fn gen_data(rng: &mut Rng, n: usize, gen: Gen) -> Vec<f64> {
     }
 }
 
-
 /// The module of one case and what its inputs are.
 pub struct Check {
     pub graph: Graph,
@@ -188,8 +187,7 @@ impl Draw {
             .map(|(i, d)| (&i.ty, d.as_slice()))
             .collect();
         p.extend(
-            diff
-                .iter()
+            diff.iter()
                 .zip(&self.t)
                 .map(|(&i, d)| (&inst.inputs[i].ty, d.as_slice())),
         );

@@ -21,12 +21,20 @@ pub fn to_buffer(t: &Tensor) -> pjrt::Buffer {
     let c = client();
     let dims: Vec<i64> = t.ty.dims.iter().map(|&d| d as i64).collect();
     let r = match (&t.data, t.ty.dtype) {
-        (Data::Float(v), DType::F32) => c.buffer::<f32>(&v.iter().map(|&x| x as f32).collect::<Vec<_>>(), &dims),
+        (Data::Float(v), DType::F32) => {
+            c.buffer::<f32>(&v.iter().map(|&x| x as f32).collect::<Vec<_>>(), &dims)
+        }
         (Data::Float(v), DType::F64) => c.buffer::<f64>(v, &dims),
-        (Data::Int(v), DType::I32) => c.buffer::<i32>(&v.iter().map(|&x| x as i32).collect::<Vec<_>>(), &dims),
+        (Data::Int(v), DType::I32) => {
+            c.buffer::<i32>(&v.iter().map(|&x| x as i32).collect::<Vec<_>>(), &dims)
+        }
         (Data::Int(v), DType::I64) => c.buffer::<i64>(v, &dims),
-        (Data::UInt(v), DType::U8) => c.buffer::<u8>(&v.iter().map(|&x| x as u8).collect::<Vec<_>>(), &dims),
-        (Data::UInt(v), DType::U32) => c.buffer::<u32>(&v.iter().map(|&x| x as u32).collect::<Vec<_>>(), &dims),
+        (Data::UInt(v), DType::U8) => {
+            c.buffer::<u8>(&v.iter().map(|&x| x as u8).collect::<Vec<_>>(), &dims)
+        }
+        (Data::UInt(v), DType::U32) => {
+            c.buffer::<u32>(&v.iter().map(|&x| x as u32).collect::<Vec<_>>(), &dims)
+        }
         (Data::UInt(v), DType::U64) => c.buffer::<u64>(v, &dims),
         (Data::Pred(v), DType::Pred) => c.buffer::<bool>(v, &dims),
         (_, dt) => panic!("test harness: no buffers of {dt}"),
@@ -39,12 +47,36 @@ pub fn from_buffer(b: &pjrt::Buffer, ty: &TensorType) -> Tensor {
     let want: Vec<i64> = ty.dims.iter().map(|&d| d as i64).collect();
     assert_eq!(b.dims(), want, "buffer dims for {ty}");
     let data = match ty.dtype {
-        DType::F32 => Data::Float(b.to_vec::<f32>().unwrap().into_iter().map(|x| x as f64).collect()),
+        DType::F32 => Data::Float(
+            b.to_vec::<f32>()
+                .unwrap()
+                .into_iter()
+                .map(|x| x as f64)
+                .collect(),
+        ),
         DType::F64 => Data::Float(b.to_vec::<f64>().unwrap()),
-        DType::I32 => Data::Int(b.to_vec::<i32>().unwrap().into_iter().map(|x| x as i64).collect()),
+        DType::I32 => Data::Int(
+            b.to_vec::<i32>()
+                .unwrap()
+                .into_iter()
+                .map(|x| x as i64)
+                .collect(),
+        ),
         DType::I64 => Data::Int(b.to_vec::<i64>().unwrap()),
-        DType::U8 => Data::UInt(b.to_vec::<u8>().unwrap().into_iter().map(|x| x as u64).collect()),
-        DType::U32 => Data::UInt(b.to_vec::<u32>().unwrap().into_iter().map(|x| x as u64).collect()),
+        DType::U8 => Data::UInt(
+            b.to_vec::<u8>()
+                .unwrap()
+                .into_iter()
+                .map(|x| x as u64)
+                .collect(),
+        ),
+        DType::U32 => Data::UInt(
+            b.to_vec::<u32>()
+                .unwrap()
+                .into_iter()
+                .map(|x| x as u64)
+                .collect(),
+        ),
         DType::U64 => Data::UInt(b.to_vec::<u64>().unwrap()),
         DType::Pred => Data::Pred(b.to_vec::<bool>().unwrap()),
         DType::BF16 => panic!("test harness: no bf16 reads"),
@@ -71,7 +103,10 @@ pub fn run_exe(exe: &pjrt::Executable, outs: &[TensorType], args: &[Tensor]) -> 
     let refs: Vec<&pjrt::Buffer> = bufs.iter().collect();
     let res = exe.run(&refs).unwrap_or_else(|e| panic!("run failed: {e}"));
     assert_eq!(res.len(), outs.len());
-    res.iter().zip(outs).map(|(b, t)| from_buffer(b, t)).collect()
+    res.iter()
+        .zip(outs)
+        .map(|(b, t)| from_buffer(b, t))
+        .collect()
 }
 
 /// Prints `g` and runs it through XLA.
