@@ -178,13 +178,10 @@ fn binary_int(op: BinaryOp, a: i64, b: i64) -> Result<i64> {
         BinaryOp::Add => a.wrapping_add(b),
         BinaryOp::Sub => a.wrapping_sub(b),
         BinaryOp::Mul => a.wrapping_mul(b),
-        BinaryOp::Div => {
-            if b == 0 {
-                -1
-            } else {
-                a.wrapping_div(b)
-            }
-        }
+        BinaryOp::Div => match b {
+            0 => -1,
+            _ => a.wrapping_div(b),
+        },
         BinaryOp::Max => a.max(b),
         BinaryOp::Min => a.min(b),
         BinaryOp::And => a & b,
@@ -200,13 +197,7 @@ fn binary_uint(op: BinaryOp, a: u64, b: u64, mask: u64) -> Result<u64> {
         BinaryOp::Add => a.wrapping_add(b),
         BinaryOp::Sub => a.wrapping_sub(b),
         BinaryOp::Mul => a.wrapping_mul(b),
-        BinaryOp::Div => {
-            if b == 0 {
-                mask
-            } else {
-                a / b
-            }
-        }
+        BinaryOp::Div => a.checked_div(b).unwrap_or(mask),
         BinaryOp::Max => a.max(b),
         BinaryOp::Min => a.min(b),
         BinaryOp::And => a & b,

@@ -98,7 +98,11 @@ pub(crate) fn reduce(op: ReduceOp, x: &Tensor, init: &Tensor, dims: &[usize]) ->
 /// Per dim, per (result position, window position): the operand offset of the element the window reads,
 /// or None where it reads padding or a base-dilation hole (`padded = pad(x, init, lo, hi, base_dil − 1)`,
 /// window start `o·stride`, element `start + j·window_dil`).
-fn window_tables(x: &TensorType, w: &Window) -> (Vec<usize>, Vec<Vec<Vec<Option<usize>>>>) {
+/// Per dim, per window position, per result position: an operand offset or None.
+type Tables = Vec<Vec<Vec<Option<usize>>>>;
+
+#[allow(clippy::needless_range_loop)] // d indexes the operand dims, strides and every window field
+fn window_tables(x: &TensorType, w: &Window) -> (Vec<usize>, Tables) {
     let xs = strides(&x.dims);
     let mut out = Vec::new();
     let mut tables = Vec::new();

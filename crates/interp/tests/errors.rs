@@ -16,7 +16,7 @@ fn bad_arguments_are_errors() {
     let c = g.matmul(a, b).unwrap();
     g.set_outputs(&[c]).unwrap();
     let x = Tensor::from_f32(&[2, 3], &[1.0; 6]).unwrap();
-    let e = interp::run(&g, &[x.clone()], &opts())
+    let e = interp::run(&g, std::slice::from_ref(&x), &opts())
         .unwrap_err()
         .to_string();
     assert!(e.contains("1 arguments given for 2 parameters"), "{e}");
@@ -56,7 +56,7 @@ fn f32_mode_rounds_each_op_and_f64_mode_does_not() {
     let back = g.mul(q, third).unwrap();
     g.set_outputs(&[q, back]).unwrap();
     let x = Tensor::from_f32(&[1], &[1.0]).unwrap();
-    let f64s = interp::run(&g, &[x.clone()], &Options::new(Precision::F64)).unwrap();
+    let f64s = interp::run(&g, std::slice::from_ref(&x), &Options::new(Precision::F64)).unwrap();
     assert_eq!(f64s[0].floats().unwrap()[0], 1.0 / 3.0);
     let f32s = interp::run(&g, &[x], &Options::new(Precision::F32)).unwrap();
     assert_eq!(f32s[0].floats().unwrap()[0], (1.0f32 / 3.0) as f64);
