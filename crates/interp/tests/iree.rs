@@ -553,12 +553,23 @@ fn small_train_steps_agree() {
 }
 
 /// Every zoo model's predict and train step (inputs ≤ 64×64): the table of docs/ORACLE.md. Slow (IREE
-/// compiles big train steps for minutes); run by `scripts/iree-table.sh`.
+/// compiles big train steps for minutes); run by `scripts/iree-table.sh [MODEL…]` (the models, comma
+/// separated, in `$NETSPEC_IREE_MODELS`; default all).
 #[test]
 #[ignore]
 fn full_table() {
     let mut failures = Vec::new();
-    for n in spec::zoo::names() {
+    let chosen = std::env::var("NETSPEC_IREE_MODELS").unwrap_or_default();
+    let names: Vec<&str> = if chosen.is_empty() {
+        spec::zoo::names().to_vec()
+    } else {
+        chosen.split(',').collect()
+    };
+    for n in names {
+        assert!(
+            spec::zoo::get(n).is_some(),
+            "NETSPEC_IREE_MODELS: no zoo model `{n}`"
+        );
         let m = model(n, 64);
         let pp = nn::predict(&m.spec, B).unwrap();
         let pa = predict_args(&m, &pp);
