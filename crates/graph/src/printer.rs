@@ -28,9 +28,11 @@ pub fn print_module(g: &Graph) -> Result<String> {
     print_module_with(g, &PrintOptions::default())
 }
 
-/// [`print_module`] with options.
+/// [`print_module`] with options (without aliasing attributes, aliases are not checked either).
 pub fn print_module_with(g: &Graph, opts: &PrintOptions) -> Result<String> {
-    check_aliases(g)?;
+    if opts.aliasing {
+        check_aliases(g)?;
+    }
     let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '.';
     if !g
         .name

@@ -44,6 +44,24 @@ fn tolerance(kind: &SlotKind) -> f64 {
     }
 }
 
+/// Train steps whose f32 results cannot meet [`tolerance`], for measured reasons; the bound that holds
+/// instead, per output kind (∞: not compared). At batch 2 and 64×64 inputs:
+/// - vgg16-bn: m 7.7e-2 (IREE: 2.4e-1). Bisection over every node of the step (XLA vs f64) finds the first
+///   difference at a ReLU backward (`select(x > 0, ct, 0)`) in the last stage (4×4 maps): BN outputs that
+///   are 0 up to rounding fall on the other side of the kink in f32 (the interpreter's f32 mode, which
+///   rounds each op, agrees with f64 to 2e-6 there, so no op is wrong; XLA fuses differently). Adam's step
+///   then follows gradients that differ by O(1) on those channels.
+/// - mobilenet-v4-medium (224×224): m 3.3e-2 on `l5.expand.conv.w`; a 2⁻²⁴ change of the inputs moves
+///   the f64 result by 2.5e-3 (ill-conditioned).
+const LIMITS: &[(&str, &str, f64)] = &[
+    ("vgg16-bn", "m", 0.3),
+    ("vgg16-bn", "v", 0.5),
+    ("vgg16-bn", "param step", f64::INFINITY),
+    ("mobilenet-v4-medium", "m", 0.1),
+    ("mobilenet-v4-medium", "v", 0.2),
+    ("mobilenet-v4-medium", "param step", f64::INFINITY),
+];
+
 /// Host tensors as interpreter tensors of the program's input types.
 fn interp_args(p: &Program, args: &[Host]) -> Vec<interp::Tensor> {
     p.inputs
@@ -217,6 +235,7 @@ fn agree(name: &str, p: &Program, args: &[Host], xla: &[Host]) -> Agreement {
     });
     let mut worst: Vec<(String, f64)> = Vec::new();
     let mut sensitive = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
     for (i, (slot, &err)) in p.outputs.iter().zip(&errs).enumerate() {
         let kind = match &slot.kind {
             SlotKind::Param(_) => "param step",
@@ -229,18 +248,28 @@ fn agree(name: &str, p: &Program, args: &[Host], xla: &[Host]) -> Agreement {
             SlotKind::Logits => "logits",
             other => panic!("{name}: unexpected output {other:?}"),
         };
-        let tol = tolerance(&slot.kind);
+        let limit = LIMITS
+            .iter()
+            .find(|(m, k, _)| *m == name && *k == kind && p.graph.name().ends_with("train_step"))
+            .map(|l| l.2);
+        let tol = tolerance(&slot.kind).max(limit.unwrap_or(0.0));
         if !(err <= tol) {
             let bound = sens.as_ref().map(|s| 10.0 * s[i]).unwrap_or(0.0);
-            assert!(
-                err <= bound && !matches!(slot.kind, SlotKind::Correct | SlotKind::Step),
-                "{name} {}: output {i} ({:?}) XLA vs interpreter {err:.2e} > {tol:.0e}, and > 10x the \
-                 change one f32 rounding of the inputs causes ({bound:.2e})",
-                p.graph.name(),
-                slot.kind,
-            );
+            if err <= bound && !matches!(slot.kind, SlotKind::Correct | SlotKind::Step) {
+                sensitive.push(format!(
+                    "{:?} {err:.1e} (10x sensitivity {bound:.1e})",
+                    slot.kind
+                ));
+            } else {
+                failures.push(format!(
+                    "output {i} ({:?}) XLA vs interpreter {err:.2e} > {tol:.0e}, and > 10x the change one \
+                     f32 rounding of the inputs causes ({bound:.2e})",
+                    slot.kind
+                ));
+            }
+        } else if limit.is_some() && err > tolerance(&slot.kind) {
             sensitive.push(format!(
-                "{:?} {err:.1e} (10x sensitivity {bound:.1e})",
+                "{:?} {err:.1e} (within LIMITS {tol:.0e})",
                 slot.kind
             ));
         }
@@ -249,6 +278,13 @@ fn agree(name: &str, p: &Program, args: &[Host], xla: &[Host]) -> Agreement {
             None => worst.push((kind.to_string(), err)),
         }
     }
+    assert!(
+        failures.is_empty(),
+        "{name} {}: {} outputs disagree:\n{}",
+        p.graph.name(),
+        failures.len(),
+        failures.join("\n")
+    );
     Agreement {
         worst,
         sensitive,
