@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use interp::{Options, Precision, Tensor};
-use nn::{SlotKind, StepConfig};
+use nn::SlotKind;
 
 /// CPU seconds used by this process so far (user + system, from /proc/self/stat; Linux only, else 0).
 fn cpu_seconds() -> f64 {
@@ -25,7 +25,7 @@ fn main() {
     let batch: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(128);
     let steps: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(3);
     let spec = spec::zoo::get(name).unwrap_or_else(|| panic!("no zoo model {name}"));
-    let mut cfg = StepConfig::from_recipe(&spec::zoo::recipe(name).unwrap_or_default());
+    let mut cfg = spec::zoo::recipe(name).unwrap_or_default();
     cfg.batch_size = batch;
     let p = nn::train_step(&spec, &cfg).unwrap();
     let params = spec::init(&spec, 0).unwrap();

@@ -25,8 +25,9 @@ use std::time::Instant;
 use common::{distance, out_types, run_xla_text};
 use graph::{ConvDims, ConvSpec, DType, Graph, ReduceOp, Target, TensorType, Window};
 use interp::{Data, Options, Precision, Tensor};
-use nn::{Optimizer, Program, SlotKind, StepConfig};
+use nn::{Program, SlotKind};
 use serde_json::{json, Value};
+use spec::{Optimizer, RunConfig};
 
 const B: usize = 2;
 
@@ -245,12 +246,13 @@ fn model(name: &str, side: usize) -> Model {
 
 /// SGD with momentum 0.9, wd 1e-4, ls 0.1: the first step's moment is `g + wd·p`, so the train step's
 /// outputs compare the gradients directly (an Adam step amplifies gradients at rounding level).
-fn step_config() -> StepConfig {
-    StepConfig {
+fn step_config() -> RunConfig {
+    RunConfig {
         batch_size: B,
         optimizer: Optimizer::Momentum { mu: 0.9 },
         weight_decay: 1e-4,
         label_smoothing: 0.1,
+        ..RunConfig::default()
     }
 }
 

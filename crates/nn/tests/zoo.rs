@@ -14,7 +14,7 @@ mod common;
 use std::time::Instant;
 
 use common::{client, compile, download, noise, upload, Host};
-use nn::{ElemType, Optimizer, Program, SlotKind, StepConfig};
+use nn::{ElemType, Program, SlotKind};
 use pjrt::Arg;
 use spec::{Optimizer, RunConfig};
 
