@@ -22,7 +22,10 @@
 //! **Executors.** Each is a variant of the enums below, matched exhaustively, so a new one (the
 //! reference interpreter of issue 17, which evaluates the `graph::Graph` of a program directly) is
 //! a variant and an arm in each `match` of this file; nothing outside this file knows which
-//! executor runs. Today there is one: [`Executor::Pjrt`], a PJRT client (XLA's CPU or CUDA plugin).
+//! executor runs. Two: [`Executor::Pjrt`], a PJRT client (XLA's CPU or CUDA plugin), and
+//! [`Executor::Reference`], the reference interpreter (`interp`), which evaluates a program's
+//! `graph::Graph` on the host (one device; tensors are host tensors; in f64 mode the state stays f64
+//! from step to step, rounded to f32 only when read back).
 
 use std::path::Path;
 
@@ -38,16 +41,21 @@ pub enum Executor {
         client: pjrt::Client,
         devices: usize,
     },
+    /// The reference interpreter (no plugin): one host "device".
+    Reference(interp::Options),
 }
 
 /// A compiled program.
 pub enum Executable {
     Pjrt(pjrt::Executable),
+    /// The graph the interpreter evaluates.
+    Reference(graph::Graph),
 }
 
 /// One device's buffer.
 enum Buffer {
     Pjrt(pjrt::Buffer),
+    Host(std::sync::Arc<interp::Tensor>),
 }
 
 /// A value of a program's signature on every device of the run (see the module doc).
@@ -135,10 +143,20 @@ impl Executor {
         Ok(Executor::Pjrt { client, devices: n })
     }
 
-    /// The platform's name (`cpu`, `cuda`).
+    /// The reference interpreter in `precision` (f64: every float in f64, the state too; f32: every
+    /// op's result rounded to f32, as the device stores it).
+    pub fn reference(precision: interp::Precision) -> Executor {
+        Executor::Reference(interp::Options::new(precision))
+    }
+
+    /// The platform's name (`cpu`, `cuda`, `reference-f64`, `reference-f32`).
     pub fn platform(&self) -> String {
         match self {
             Executor::Pjrt { client, .. } => client.platform_name(),
+            Executor::Reference(o) => match o.precision {
+                interp::Precision::F64 => "reference-f64".into(),
+                interp::Precision::F32 => "reference-f32".into(),
+            },
         }
     }
 
@@ -146,6 +164,7 @@ impl Executor {
     pub fn devices(&self) -> usize {
         match self {
             Executor::Pjrt { devices, .. } => *devices,
+            Executor::Reference(_) => 1,
         }
     }
 
@@ -161,6 +180,7 @@ impl Executor {
             }
             .map(Executable::Pjrt)
             .map_err(|e| Error::device(format!("compiling the {what} step"), e)),
+            Executor::Reference(_) => Ok(Executable::Reference(program.graph.clone())),
         }
     }
 
@@ -212,6 +232,12 @@ impl Executor {
                     .map(Buffer::Pjrt)
                     .map_err(|e| Error::device(format!("uploading {what}"), e))?
                 }
+                Executor::Reference(_) => match data {
+                    HostSlice::F32(v) => interp::Tensor::from_f32(&shard_dims, &v[range]),
+                    HostSlice::I32(v) => interp::Tensor::from_i32(&shard_dims, &v[range]),
+                }
+                .map(|t| Buffer::Host(std::sync::Arc::new(t)))
+                .map_err(|e| Error::Invalid(format!("uploading {what}: {e}")))?,
             };
             shards.push(buffer);
         }
@@ -222,20 +248,53 @@ impl Executor {
     /// devices.
     pub fn execute(&self, exe: &Executable, args: Vec<Arg<'_>>) -> Result<Vec<DeviceTensor>> {
         match (self, exe) {
+            (Executor::Reference(opts), Executable::Reference(g)) => {
+                let mut ins = Vec::with_capacity(args.len());
+                for a in args {
+                    let shard = match a {
+                        Arg::Keep(t) => match &t.shards[0] {
+                            Buffer::Host(h) => h.as_ref().clone(),
+                            Buffer::Pjrt(_) => return Err(mixed()),
+                        },
+                        Arg::Donate(t) => match t.shards.into_iter().next() {
+                            Some(Buffer::Host(h)) => {
+                                std::sync::Arc::try_unwrap(h).unwrap_or_else(|h| h.as_ref().clone())
+                            }
+                            Some(Buffer::Pjrt(_)) | None => return Err(mixed()),
+                        },
+                    };
+                    ins.push(shard);
+                }
+                let outs = interp::run(g, &ins, opts).map_err(|e| {
+                    Error::Invalid(format!(
+                        "running a step program on the reference interpreter: {e}"
+                    ))
+                })?;
+                Ok(outs
+                    .into_iter()
+                    .map(|t| DeviceTensor {
+                        shards: vec![Buffer::Host(std::sync::Arc::new(t))],
+                    })
+                    .collect())
+            }
+            (Executor::Reference(_), Executable::Pjrt(_))
+            | (Executor::Pjrt { .. }, Executable::Reference(_)) => Err(mixed()),
             (Executor::Pjrt { devices: 1, .. }, Executable::Pjrt(exe)) => {
                 // One device: each argument's only buffer.
                 let args = args
                     .into_iter()
                     .map(|a| match a {
                         Arg::Keep(t) => match &t.shards[0] {
-                            Buffer::Pjrt(b) => pjrt::Arg::Keep(b),
+                            Buffer::Pjrt(b) => Ok(pjrt::Arg::Keep(b)),
+                            Buffer::Host(_) => Err(mixed()),
                         },
                         Arg::Donate(t) => match t.shards.into_iter().next() {
-                            Some(Buffer::Pjrt(b)) => pjrt::Arg::Donate(b),
+                            Some(Buffer::Pjrt(b)) => Ok(pjrt::Arg::Donate(b)),
+                            Some(Buffer::Host(_)) => Err(mixed()),
                             None => unreachable!("a DeviceTensor has one buffer per device"),
                         },
                     })
-                    .collect();
+                    .collect::<Result<Vec<_>>>()?;
                 let outs = exe
                     .execute(args)
                     .map_err(|e| Error::device("running a step program", e))?;
@@ -257,6 +316,7 @@ impl Executor {
                             for (list, shard) in lists.iter_mut().zip(&t.shards) {
                                 match shard {
                                     Buffer::Pjrt(b) => list.push(pjrt::Arg::Keep(b)),
+                                    Buffer::Host(_) => return Err(mixed()),
                                 }
                             }
                         }
@@ -264,6 +324,7 @@ impl Executor {
                             for (list, shard) in lists.iter_mut().zip(t.shards) {
                                 match shard {
                                     Buffer::Pjrt(b) => list.push(pjrt::Arg::Donate(b)),
+                                    Buffer::Host(_) => return Err(mixed()),
                                 }
                             }
                         }
@@ -289,10 +350,23 @@ impl Executor {
     }
 }
 
+/// A tensor of one executor given to another.
+fn mixed() -> Error {
+    Error::Invalid("a tensor or program of one executor was given to another".into())
+}
+
 /// A buffer's contents on the host (step programs' tensors are f32 or i32).
 fn host_of(buffer: &Buffer) -> Result<TensorData> {
     let what = "copying a tensor to the host";
     match buffer {
+        Buffer::Host(t) => match (t.to_f32(), t.ints()) {
+            (Some(v), _) => Ok(TensorData::F32(v)),
+            (None, Some(v)) => Ok(TensorData::I32(v.iter().map(|&x| x as i32).collect())),
+            (None, None) => Err(Error::Invalid(format!(
+                "{what}: a {} tensor (step programs' tensors are f32 or i32)",
+                t.ty
+            ))),
+        },
         Buffer::Pjrt(b) => match b.element_type() {
             pjrt::ElementType::F32 => b.to_vec::<f32>().map(TensorData::F32),
             pjrt::ElementType::S32 => b.to_vec::<i32>().map(TensorData::I32),
@@ -322,6 +396,13 @@ impl DeviceTensor {
     /// The value of an f32 scalar (device 0's).
     pub fn scalar_f32(&self) -> Result<f32> {
         match &self.shards[0] {
+            Buffer::Host(t) => match t.to_f32().as_deref() {
+                Some([x]) => Ok(*x),
+                _ => Err(Error::Invalid(format!(
+                    "reading an f32 scalar from a {}",
+                    t.ty
+                ))),
+            },
             Buffer::Pjrt(b) => b
                 .scalar::<f32>()
                 .map_err(|e| Error::device("reading an f32 scalar", e)),
@@ -331,6 +412,13 @@ impl DeviceTensor {
     /// The value of an i32 scalar (device 0's).
     pub fn scalar_i32(&self) -> Result<i32> {
         match &self.shards[0] {
+            Buffer::Host(t) => match t.ints() {
+                Some([x]) => Ok(*x as i32),
+                _ => Err(Error::Invalid(format!(
+                    "reading an i32 scalar from a {}",
+                    t.ty
+                ))),
+            },
             Buffer::Pjrt(b) => b
                 .scalar::<i32>()
                 .map_err(|e| Error::device("reading an i32 scalar", e)),

@@ -16,6 +16,34 @@ use train::run::{self, EpochReport, Observer, Options, StepReport};
 
 use super::config::{RunFlags, StepFlags};
 
+/// `--device`: a PJRT device, or the reference interpreter.
+#[derive(Clone, Copy, Debug)]
+pub enum DeviceArg {
+    Pjrt(pjrt::Device),
+    Reference,
+}
+
+impl std::str::FromStr for DeviceArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<DeviceArg, String> {
+        match s {
+            "reference" => Ok(DeviceArg::Reference),
+            other => other
+                .parse::<pjrt::Device>()
+                .map(DeviceArg::Pjrt)
+                .map_err(|e| format!("{e} (or `reference`)")),
+        }
+    }
+}
+
+fn parse_precision(s: &str) -> Result<interp::Precision, String> {
+    match s {
+        "f64" => Ok(interp::Precision::F64),
+        "f32" => Ok(interp::Precision::F32),
+        other => Err(format!("precision `{other}`: expected f64 or f32")),
+    }
+}
+
 /// Train a model; one line per epoch with test accuracy, the last line states the final test accuracy.
 #[derive(clap::Args)]
 pub struct Args {
@@ -31,9 +59,12 @@ pub struct Args {
     /// Stop after this many steps in all (counting from the start of training), saving a checkpoint.
     #[arg(long)]
     pub max_steps: Option<u64>,
-    /// cpu or cuda.
+    /// cpu, cuda, or reference (the reference interpreter: no plugin, slow; see --precision).
     #[arg(long, default_value = "cpu")]
-    pub device: pjrt::Device,
+    pub device: DeviceArg,
+    /// With --device reference: f64 (every float in f64, the referee) or f32 (every op rounded to f32).
+    #[arg(long, default_value = "f64", value_parser = parse_precision)]
+    pub precision: interp::Precision,
     /// The PJRT plugin file (default: found as `netspec doctor` finds it).
     #[arg(long)]
     pub plugin: Option<PathBuf>,
@@ -184,7 +215,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let opts = Options {
         data_dir: args.data.clone(),
         max_steps: args.max_steps,
-        device: args.device,
+        device: match args.device {
+            DeviceArg::Pjrt(d) => d,
+            DeviceArg::Reference => pjrt::Device::Cpu,
+        },
+        reference: match args.device {
+            DeviceArg::Pjrt(_) => None,
+            DeviceArg::Reference => Some(args.precision),
+        },
         plugin: args.plugin.clone(),
         trace: args.trace.clone(),
         checkpoint_dir: Some(ck_dir),
@@ -199,7 +237,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "training {} on {} ({}): {}",
         spec.name,
         config.dataset,
-        args.device,
+        match args.device {
+            DeviceArg::Pjrt(d) => d.to_string(),
+            DeviceArg::Reference => format!("reference interpreter, {:?}", args.precision),
+        },
         run::config_json(&config)
     );
     let mut progress = Progress {

@@ -27,6 +27,8 @@ pub struct Options {
     /// Stop after this global step (counting from the start of training, not of this process).
     pub max_steps: Option<u64>,
     pub device: pjrt::Device,
+    /// Run on the reference interpreter in this precision instead of `device` (no plugin needed).
+    pub reference: Option<interp::Precision>,
     pub plugin: Option<PathBuf>,
     pub trace: Option<PathBuf>,
     /// Where `last.safetensors` goes; `None`: no checkpoints.
@@ -50,6 +52,7 @@ impl Default for Options {
             data_dir: None,
             max_steps: None,
             device: pjrt::Device::Cpu,
+            reference: None,
             plugin: None,
             trace: None,
             checkpoint_dir: None,

@@ -183,7 +183,10 @@ pub fn train(
     let end = opts.max_steps.map_or(total, |m| m.min(total));
 
     // Code generation and compilation.
-    let exec = Executor::open(opts.device, opts.plugin.as_deref())?;
+    let exec = match opts.reference {
+        Some(precision) => Executor::reference(precision),
+        None => Executor::open(opts.device, opts.plugin.as_deref())?,
+    };
     let platform = exec.platform();
     let eval_batch = opts.eval_batch_size.unwrap_or(config.batch_size);
     let t0 = Instant::now();
