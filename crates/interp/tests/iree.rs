@@ -411,12 +411,13 @@ fn perturbed(args: &[Tensor]) -> Vec<Tensor> {
 }
 
 /// Train steps whose f32 results cannot meet [`tolerance`] (measured reasons in `crates/nn/tests/zoo.rs`,
-/// `LIMITS`, and docs/ORACLE.md): the bound per output kind that holds instead (∞: not compared).
+/// `LIMITS`, and docs/ORACLE.md): the bound per output kind that holds instead (with SGD + momentum the
+/// parameter step is `lr·m`, so it carries m's bound).
 const LIMITS: &[(&str, &str, f64)] = &[
     ("vgg16-bn", "m", 0.5),
-    ("vgg16-bn", "param", f64::INFINITY),
-    ("mobilenet-v4-medium", "m", 0.2),
-    ("mobilenet-v4-medium", "param", f64::INFINITY),
+    ("vgg16-bn", "param", 0.5),
+    ("mobilenet-v4-medium", "m", 0.3),
+    ("mobilenet-v4-medium", "param", 0.3),
 ];
 
 fn limit(p: &Program, kind: &SlotKind) -> f64 {

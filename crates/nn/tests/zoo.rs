@@ -45,21 +45,19 @@ fn tolerance(kind: &SlotKind) -> f64 {
 }
 
 /// Train steps whose f32 results cannot meet [`tolerance`], for measured reasons; the bound that holds
-/// instead, per output kind (∞: not compared). At batch 2 and 64×64 inputs:
+/// instead, per output kind. At batch 2 and 64×64 inputs (measured: vgg16-bn m 7.7e-2, v 1.5e-2;
+/// mobilenet-v4-medium m 9.2e-2, v 2.3e-2; both parameter steps stay within 6e-5):
 /// - vgg16-bn: m 7.7e-2 (IREE: 2.4e-1). Bisection over every node of the step (XLA vs f64) finds the first
 ///   difference at a ReLU backward (`select(x > 0, ct, 0)`) in the last stage (4×4 maps): BN outputs that
 ///   are 0 up to rounding fall on the other side of the kink in f32 (the interpreter's f32 mode, which
-///   rounds each op, agrees with f64 to 2e-6 there, so no op is wrong; XLA fuses differently). Adam's step
-///   then follows gradients that differ by O(1) on those channels.
+///   rounds each op, agrees with f64 to 2e-6 there, so no op is wrong; XLA fuses differently).
 /// - mobilenet-v4-medium (224×224): m 3.3e-2 on `l5.expand.conv.w`; a 2⁻²⁴ change of the inputs moves
 ///   the f64 result by 2.5e-3 (ill-conditioned).
 const LIMITS: &[(&str, &str, f64)] = &[
     ("vgg16-bn", "m", 0.3),
     ("vgg16-bn", "v", 0.5),
-    ("vgg16-bn", "param step", f64::INFINITY),
-    ("mobilenet-v4-medium", "m", 0.1),
+    ("mobilenet-v4-medium", "m", 0.3),
     ("mobilenet-v4-medium", "v", 0.2),
-    ("mobilenet-v4-medium", "param step", f64::INFINITY),
 ];
 
 /// Host tensors as interpreter tensors of the program's input types.
