@@ -1,22 +1,30 @@
-//! safetensors checkpoints, written atomically and read with validation.
+//! safetensors checkpoints through the `safetensors` crate, written atomically and read with
+//! validation.
 //!
 //! The format: an 8-byte little-endian `u64` header length `N`; `N` bytes of a JSON object mapping
 //! each tensor name to `{"dtype","shape","data_offsets":[begin,end]}` (offsets relative to the data
 //! buffer), plus an optional `"__metadata__"` object of string values; then the data buffer, each
-//! tensor little-endian and row-major. The buffer must be covered exactly: no gaps, no overlaps, no
-//! trailing bytes. netspec writes `F32` and `I32`, in the order given, and pads the header with spaces
-//! to a multiple of 8 so that tensors are aligned. The reader returns tensors in buffer order (the
-//! order they were written in).
+//! tensor little-endian and row-major, covered exactly (no gaps, no overlaps, no trailing bytes).
+//!
+//! The crate parses and validates headers ([`SafeTensors::read_metadata`]) and builds and serializes
+//! them ([`Metadata::new`]). netspec writes `F32` and `I32` tensors **in the order given** (the
+//! crate's `serialize` would sort them by dtype and name; the ABI order is more useful to a reader),
+//! with the header space-padded to a multiple of 8 as the crate does. The reader returns tensors in
+//! buffer order. The crate's errors name no tensor for a size mismatch, a truncated or an overlong
+//! buffer; [`explain`] finds the tensor in the header and says what is wrong with it, so every
+//! error names the file and, where there is one, the tensor.
 //!
 //! Writes go to a temporary file in the same directory, which is flushed to disk (`fsync`) and then
 //! renamed over the target, so a reader sees the old file or the new one, never a partial one.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use safetensors::tensor::{Metadata, TensorInfo};
+use safetensors::{Dtype, SafeTensorError, SafeTensors};
 use serde_json::Value;
 
 use crate::{Error, Result};
@@ -42,10 +50,10 @@ impl DataRef<'_> {
             DataRef::I32(d) => d.len(),
         }
     }
-    fn dtype(&self) -> &'static str {
+    fn dtype(&self) -> Dtype {
         match self {
-            DataRef::F32(_) => "F32",
-            DataRef::I32(_) => "I32",
+            DataRef::F32(_) => Dtype::F32,
+            DataRef::I32(_) => Dtype::I32,
         }
     }
 }
@@ -81,8 +89,6 @@ impl Checkpoint {
 }
 
 const METADATA: &str = "__metadata__";
-/// A header larger than this is treated as corrupt rather than allocated.
-const MAX_HEADER: u64 = 100 << 20;
 
 /// Writes `tensors` and `metadata` to `path` atomically.
 pub fn write(path: &Path, tensors: &[View<'_>], metadata: &BTreeMap<String, String>) -> Result<()> {
@@ -101,20 +107,14 @@ pub fn write(path: &Path, tensors: &[View<'_>], metadata: &BTreeMap<String, Stri
     })
 }
 
-/// The JSON header, space-padded to a multiple of 8 bytes; `Err` names the bad tensor.
+/// The JSON header (the crate's [`Metadata`], tensors in the order given), space-padded to a
+/// multiple of 8 bytes; `Err` names the bad tensor.
 fn header_bytes(
     tensors: &[View<'_>],
     metadata: &BTreeMap<String, String>,
 ) -> std::result::Result<Vec<u8>, String> {
     let mut seen = HashSet::new();
-    let mut parts = Vec::with_capacity(tensors.len() + 1);
-    if !metadata.is_empty() {
-        let m: serde_json::Map<String, Value> = metadata
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
-            .collect();
-        parts.push(format!("{}:{}", Value::from(METADATA), Value::Object(m)));
-    }
+    let mut infos = Vec::with_capacity(tensors.len());
     let mut offset = 0usize;
     for t in tensors {
         if t.name.is_empty() || t.name == METADATA || !seen.insert(t.name) {
@@ -133,18 +133,25 @@ fn header_bytes(
             ));
         }
         let end = offset + 4 * t.data.len();
-        parts.push(format!(
-            "{}:{{\"dtype\":\"{}\",\"shape\":{},\"data_offsets\":[{offset},{end}]}}",
-            Value::from(t.name),
-            t.data.dtype(),
-            Value::from(t.shape.to_vec())
+        infos.push((
+            t.name.to_string(),
+            TensorInfo {
+                dtype: t.data.dtype(),
+                shape: t.shape.to_vec(),
+                data_offsets: (offset, end),
+            },
         ));
         offset = end;
     }
-    let mut h = format!("{{{}}}", parts.join(",")).into_bytes();
-    while h.len() % 8 != 0 {
-        h.push(b' ');
-    }
+    let meta = (!metadata.is_empty()).then(|| {
+        metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<HashMap<_, _>>()
+    });
+    let header = Metadata::new(meta, infos).map_err(|e| format!("safetensors header: {e}"))?;
+    let mut h = serde_json::to_vec(&header).map_err(|e| format!("safetensors header: {e}"))?;
+    h.resize(h.len().next_multiple_of(8), b' ');
     Ok(h)
 }
 
@@ -199,132 +206,178 @@ pub fn read(path: &Path) -> Result<Checkpoint> {
 
 /// Validates and decodes safetensors bytes; `path` is only used in error messages.
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
+    let (n, meta) =
+        SafeTensors::read_metadata(bytes).map_err(|e| crate_error(bytes, path, e))?;
+    let data_start = 8 + n;
+    let buffer = &bytes[data_start..];
+    let mut tensors = Vec::with_capacity(meta.tensors().len());
+    for name in meta.offset_keys() {
+        let info = meta.info(&name).expect("offset_keys names a tensor");
+        let (begin, end) = info.data_offsets;
+        let raw = &buffer[begin..end];
+        let words = raw
+            .chunks_exact(4)
+            .map(|c| <[u8; 4]>::try_from(c).expect("4 bytes"));
+        let data = match info.dtype {
+            Dtype::F32 => TensorData::F32(words.map(f32::from_le_bytes).collect()),
+            Dtype::I32 => TensorData::I32(words.map(i32::from_le_bytes).collect()),
+            other => {
+                return Err(Error::format(
+                    path,
+                    8,
+                    format!("tensor \"{name}\": {}", unsupported(other)),
+                ))
+            }
+        };
+        let shape = info.shape.clone();
+        tensors.push(Tensor { name, shape, data });
+    }
+    let metadata = meta
+        .metadata()
+        .as_ref()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    Ok(Checkpoint { tensors, metadata })
+}
+
+fn unsupported(d: Dtype) -> String {
+    format!("dtype {d:?} is not supported (netspec reads F32 and I32)")
+}
+
+/// The error for a file the crate rejected: the crate's reason, made specific (byte offset, the
+/// tensor concerned and what is wrong with it) from the header where it can be read.
+fn crate_error(bytes: &[u8], path: &Path, e: SafeTensorError) -> Error {
     let bad = |offset: u64, msg: String| Error::format(path, offset, msg);
-    if bytes.len() < 8 {
-        return Err(bad(
+    let n = bytes
+        .get(..8)
+        .map(|h| u64::from_le_bytes(h.try_into().expect("8 bytes")));
+    let header = n.and_then(|n| {
+        let end = usize::try_from(n).ok()?.checked_add(8)?;
+        std::str::from_utf8(bytes.get(8..end)?).ok()
+    });
+    match e {
+        SafeTensorError::HeaderTooSmall => bad(
             0,
             format!(
                 "file has {} bytes, fewer than the 8-byte header length",
                 bytes.len()
             ),
-        ));
-    }
-    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
-    let avail = bytes.len() as u64 - 8;
-    if n > avail || n > MAX_HEADER {
-        return Err(bad(
+        ),
+        SafeTensorError::HeaderTooLarge | SafeTensorError::InvalidHeaderLength => bad(
             0,
-            format!("header length {n} runs past the end of the file ({avail} bytes follow it) or is absurd"),
-        ));
+            format!(
+                "header length {} runs past the end of the file ({} bytes follow it) or is absurd",
+                n.unwrap_or(0),
+                bytes.len().saturating_sub(8)
+            ),
+        ),
+        SafeTensorError::InvalidHeader(u) => bad(
+            8 + u.valid_up_to() as u64,
+            "header is not UTF-8".into(),
+        ),
+        SafeTensorError::InvalidHeaderDeserialization(j) => {
+            // Valid JSON of the wrong structure gets a specific reason.
+            let reason = header
+                .and_then(|h| explain_structure(h))
+                .unwrap_or_else(|| format!("header is not valid JSON: {j}"));
+            bad(8, reason)
+        }
+        other => {
+            let data_start = 8 + n.unwrap_or(0);
+            let (offset, msg) = header
+                .and_then(|h| explain(h, bytes.len() as u64 - data_start))
+                .map(|(at, m)| (data_start + at, m))
+                .unwrap_or((8, format!("invalid safetensors file: {other}")));
+            bad(offset, msg)
+        }
     }
-    let data_start = 8 + n as usize;
-    let text = std::str::from_utf8(&bytes[8..data_start])
-        .map_err(|e| bad(8 + e.valid_up_to() as u64, "header is not UTF-8".into()))?;
-    let json: Value = serde_json::from_str(text.trim_end_matches(' '))
-        .map_err(|e| bad(8, format!("header is not valid JSON: {e}")))?;
-    let obj = json
-        .as_object()
-        .ok_or_else(|| bad(8, "header is not a JSON object".into()))?;
+}
 
-    let mut metadata = BTreeMap::new();
-    let mut entries = Vec::new(); // (begin, end, name, shape, dtype)
+/// What is wrong with a header that is JSON but not a safetensors header.
+fn explain_structure(header: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(header.trim_end_matches(' ')).ok()?;
+    let obj = match v.as_object() {
+        Some(o) => o,
+        None => return Some("header is not a JSON object".into()),
+    };
     for (name, v) in obj {
         if name == METADATA {
-            let m = v
-                .as_object()
-                .ok_or_else(|| bad(8, "__metadata__ is not an object".into()))?;
-            for (k, v) in m {
-                let s = v.as_str().ok_or_else(|| {
-                    bad(8, format!("__metadata__ value of \"{k}\" is not a string"))
-                })?;
-                metadata.insert(k.clone(), s.to_string());
-            }
-            continue;
-        }
-        let entry = |msg: &str| bad(8, format!("tensor \"{name}\": {msg}"));
-        let dtype = v
-            .get("dtype")
-            .and_then(Value::as_str)
-            .ok_or_else(|| entry("missing string \"dtype\""))?;
-        let shape: Vec<usize> = v
-            .get("shape")
-            .and_then(Value::as_array)
-            .and_then(|a| a.iter().map(|d| d.as_u64().map(|d| d as usize)).collect())
-            .ok_or_else(|| entry("\"shape\" is not an array of non-negative integers"))?;
-        let offs: Vec<u64> = v
-            .get("data_offsets")
-            .and_then(Value::as_array)
-            .and_then(|a| a.iter().map(Value::as_u64).collect())
-            .filter(|o: &Vec<u64>| o.len() == 2 && o[0] <= o[1])
-            .ok_or_else(|| entry("\"data_offsets\" is not [begin, end] with begin <= end"))?;
-        if dtype != "F32" && dtype != "I32" {
-            return Err(entry(&format!(
-                "dtype {dtype} is not supported (netspec reads F32 and I32)"
-            )));
-        }
-        let need = shape.iter().try_fold(4u64, |a, &d| a.checked_mul(d as u64));
-        if need != Some(offs[1] - offs[0]) {
-            return Err(entry(&format!(
-                "shape {shape:?} of {dtype} needs {} bytes but data_offsets [{}, {}] span {}",
-                need.map_or("too many".into(), |v| v.to_string()),
-                offs[0],
-                offs[1],
-                offs[1] - offs[0]
-            )));
-        }
-        entries.push((offs[0], offs[1], name.clone(), shape, dtype == "F32"));
-    }
-    entries.sort_by_key(|e| (e.0, e.1));
-
-    let buffer = &bytes[data_start..];
-    let mut at = 0u64;
-    let mut tensors = Vec::with_capacity(entries.len());
-    for (begin, end, name, shape, is_f32) in entries {
-        let file_at = data_start as u64 + begin;
-        if begin != at {
-            let what = if begin > at {
-                "a gap before"
-            } else {
-                "an overlap with"
+            let m = match v.as_object() {
+                Some(m) => m,
+                None => return Some("__metadata__ is not an object".into()),
             };
-            return Err(bad(
-                file_at,
-                format!("tensor \"{name}\" starts at buffer byte {begin}: {what} the previous tensor (ending at {at})"),
+            if let Some((k, _)) = m.iter().find(|(_, v)| !v.is_string()) {
+                return Some(format!("__metadata__ value of \"{k}\" is not a string"));
+            }
+        } else if let Err(e) = serde_json::from_value::<TensorInfo>(v.clone()) {
+            return Some(format!(
+                "tensor \"{name}\": {e} (want {{\"dtype\", \"shape\", \"data_offsets\": [begin, end]}})"
             ));
         }
-        if end > buffer.len() as u64 {
-            return Err(bad(
-                file_at,
+    }
+    None
+}
+
+/// The tensor a header gets wrong and how, given the data buffer's length: `(buffer offset, message)`.
+/// Walks the tensors in offset order as the crate's validation does.
+fn explain(header: &str, buffer_len: u64) -> Option<(u64, String)> {
+    let mut entries: Vec<(String, TensorInfo)> =
+        serde_json::from_str::<HashMap<String, Value>>(header.trim_end_matches(' '))
+            .ok()?
+            .into_iter()
+            .filter(|(k, _)| k != METADATA)
+            .map(|(k, v)| Some((k, serde_json::from_value::<TensorInfo>(v).ok()?)))
+            .collect::<Option<_>>()?;
+    entries.sort_by_key(|(_, i)| i.data_offsets);
+    let mut at = 0u64;
+    for (name, info) in &entries {
+        let (begin, end) = (info.data_offsets.0 as u64, info.data_offsets.1 as u64);
+        if info.dtype != Dtype::F32 && info.dtype != Dtype::I32 {
+            return Some((begin, format!("tensor \"{name}\": {}", unsupported(info.dtype))));
+        }
+        if end < begin {
+            return Some((
+                begin,
+                format!("tensor \"{name}\": data_offsets [{begin}, {end}] end before they begin"),
+            ));
+        }
+        let need = info.shape.iter().try_fold(4u64, |a, &d| a.checked_mul(d as u64));
+        if need != Some(end - begin) {
+            return Some((
+                begin,
                 format!(
-                    "tensor \"{name}\" ends at buffer byte {end}, past the end of the data ({} bytes): truncated file",
-                    buffer.len()
+                    "tensor \"{name}\": shape {:?} of {:?} needs {} bytes but data_offsets [{begin}, {end}] span {}",
+                    info.shape,
+                    info.dtype,
+                    need.map_or("too many".into(), |v| v.to_string()),
+                    end - begin
                 ),
             ));
         }
-        let raw = &buffer[begin as usize..end as usize];
-        let words = raw
-            .chunks_exact(4)
-            .map(|c| <[u8; 4]>::try_from(c).expect("4 bytes"));
-        let data = if is_f32 {
-            TensorData::F32(words.map(f32::from_le_bytes).collect())
-        } else {
-            TensorData::I32(words.map(i32::from_le_bytes).collect())
-        };
-        tensors.push(Tensor { name, shape, data });
+        if begin != at {
+            let what = if begin > at { "a gap before" } else { "an overlap with" };
+            return Some((
+                begin,
+                format!("tensor \"{name}\" starts at buffer byte {begin}: {what} the previous tensor (ending at {at})"),
+            ));
+        }
+        if end > buffer_len {
+            return Some((
+                begin,
+                format!(
+                    "tensor \"{name}\" ends at buffer byte {end}, past the end of the data ({buffer_len} bytes): truncated file"
+                ),
+            ));
+        }
         at = end;
     }
-    if at != buffer.len() as u64 {
-        return Err(bad(
-            data_start as u64 + at,
-            format!(
-                "{} trailing bytes after the last tensor",
-                buffer.len() as u64 - at
-            ),
-        ));
-    }
-    Ok(Checkpoint { tensors, metadata })
+    (at != buffer_len).then(|| {
+        (
+            at,
+            format!("{} trailing bytes after the last tensor", buffer_len - at),
+        )
+    })
 }
-
 /// Saves a named list of `f32` tensors `(name, shape, values)` with metadata, atomically.
 pub fn save_f32(
     path: &Path,
