@@ -206,8 +206,7 @@ pub fn read(path: &Path) -> Result<Checkpoint> {
 
 /// Validates and decodes safetensors bytes; `path` is only used in error messages.
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
-    let (n, meta) =
-        SafeTensors::read_metadata(bytes).map_err(|e| crate_error(bytes, path, e))?;
+    let (n, meta) = SafeTensors::read_metadata(bytes).map_err(|e| crate_error(bytes, path, e))?;
     let data_start = 8 + n;
     let buffer = &bytes[data_start..];
     let mut tensors = Vec::with_capacity(meta.tensors().len());
@@ -271,14 +270,13 @@ fn crate_error(bytes: &[u8], path: &Path, e: SafeTensorError) -> Error {
                 bytes.len().saturating_sub(8)
             ),
         ),
-        SafeTensorError::InvalidHeader(u) => bad(
-            8 + u.valid_up_to() as u64,
-            "header is not UTF-8".into(),
-        ),
+        SafeTensorError::InvalidHeader(u) => {
+            bad(8 + u.valid_up_to() as u64, "header is not UTF-8".into())
+        }
         SafeTensorError::InvalidHeaderDeserialization(j) => {
             // Valid JSON of the wrong structure gets a specific reason.
             let reason = header
-                .and_then(|h| explain_structure(h))
+                .and_then(explain_structure)
                 .unwrap_or_else(|| format!("header is not valid JSON: {j}"));
             bad(8, reason)
         }
@@ -333,7 +331,10 @@ fn explain(header: &str, buffer_len: u64) -> Option<(u64, String)> {
     for (name, info) in &entries {
         let (begin, end) = (info.data_offsets.0 as u64, info.data_offsets.1 as u64);
         if info.dtype != Dtype::F32 && info.dtype != Dtype::I32 {
-            return Some((begin, format!("tensor \"{name}\": {}", unsupported(info.dtype))));
+            return Some((
+                begin,
+                format!("tensor \"{name}\": {}", unsupported(info.dtype)),
+            ));
         }
         if end < begin {
             return Some((
@@ -341,7 +342,10 @@ fn explain(header: &str, buffer_len: u64) -> Option<(u64, String)> {
                 format!("tensor \"{name}\": data_offsets [{begin}, {end}] end before they begin"),
             ));
         }
-        let need = info.shape.iter().try_fold(4u64, |a, &d| a.checked_mul(d as u64));
+        let need = info
+            .shape
+            .iter()
+            .try_fold(4u64, |a, &d| a.checked_mul(d as u64));
         if need != Some(end - begin) {
             return Some((
                 begin,
@@ -355,7 +359,11 @@ fn explain(header: &str, buffer_len: u64) -> Option<(u64, String)> {
             ));
         }
         if begin != at {
-            let what = if begin > at { "a gap before" } else { "an overlap with" };
+            let what = if begin > at {
+                "a gap before"
+            } else {
+                "an overlap with"
+            };
             return Some((
                 begin,
                 format!("tensor \"{name}\" starts at buffer byte {begin}: {what} the previous tensor (ending at {at})"),
