@@ -41,6 +41,8 @@ pub enum TensorData {
 pub enum DataRef<'a> {
     F32(&'a [f32]),
     I32(&'a [i32]),
+    /// Written only (PyTorch's `num_batches_tracked` is an i64 scalar); [`read`] rejects I64.
+    I64(&'a [i64]),
 }
 
 impl DataRef<'_> {
@@ -48,12 +50,20 @@ impl DataRef<'_> {
         match self {
             DataRef::F32(d) => d.len(),
             DataRef::I32(d) => d.len(),
+            DataRef::I64(d) => d.len(),
         }
     }
     fn dtype(&self) -> Dtype {
         match self {
             DataRef::F32(_) => Dtype::F32,
             DataRef::I32(_) => Dtype::I32,
+            DataRef::I64(_) => Dtype::I64,
+        }
+    }
+    fn bytes(&self) -> usize {
+        match self {
+            DataRef::F32(_) | DataRef::I32(_) => 4 * self.len(),
+            DataRef::I64(_) => 8 * self.len(),
         }
     }
 }
@@ -101,6 +111,7 @@ pub fn write(path: &Path, tensors: &[View<'_>], metadata: &BTreeMap<String, Stri
             match t.data {
                 DataRef::F32(d) => d.iter().try_for_each(|v| w.write_all(&v.to_le_bytes()))?,
                 DataRef::I32(d) => d.iter().try_for_each(|v| w.write_all(&v.to_le_bytes()))?,
+                DataRef::I64(d) => d.iter().try_for_each(|v| w.write_all(&v.to_le_bytes()))?,
             }
         }
         Ok(())
@@ -132,7 +143,7 @@ fn header_bytes(
                 t.data.len()
             ));
         }
-        let end = offset + 4 * t.data.len();
+        let end = offset + t.data.bytes();
         infos.push((
             t.name.to_string(),
             TensorInfo {
@@ -206,11 +217,26 @@ pub fn read(path: &Path) -> Result<Checkpoint> {
 
 /// Validates and decodes safetensors bytes; `path` is only used in error messages.
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
+    parse_skipping(bytes, path, &|_| false)
+}
+
+/// Reads a file as [`read`] does, except that tensors whose name satisfies `skip` are validated
+/// but neither decoded nor returned, whatever their dtype (e.g. PyTorch's i64
+/// `num_batches_tracked` in a file of f32 weights).
+pub fn read_skipping(path: &Path, skip: &dyn Fn(&str) -> bool) -> Result<Checkpoint> {
+    let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_skipping(&bytes, path, skip)
+}
+
+fn parse_skipping(bytes: &[u8], path: &Path, skip: &dyn Fn(&str) -> bool) -> Result<Checkpoint> {
     let (n, meta) = SafeTensors::read_metadata(bytes).map_err(|e| crate_error(bytes, path, e))?;
     let data_start = 8 + n;
     let buffer = &bytes[data_start..];
     let mut tensors = Vec::with_capacity(meta.tensors().len());
     for name in meta.offset_keys() {
+        if skip(&name) {
+            continue;
+        }
         let info = meta.info(&name).expect("offset_keys names a tensor");
         let (begin, end) = info.data_offsets;
         let raw = &buffer[begin..end];
@@ -330,12 +356,6 @@ fn explain(header: &str, buffer_len: u64) -> Option<(u64, String)> {
     let mut at = 0u64;
     for (name, info) in &entries {
         let (begin, end) = (info.data_offsets.0 as u64, info.data_offsets.1 as u64);
-        if info.dtype != Dtype::F32 && info.dtype != Dtype::I32 {
-            return Some((
-                begin,
-                format!("tensor \"{name}\": {}", unsupported(info.dtype)),
-            ));
-        }
         if end < begin {
             return Some((
                 begin,
@@ -345,8 +365,13 @@ fn explain(header: &str, buffer_len: u64) -> Option<(u64, String)> {
         let need = info
             .shape
             .iter()
-            .try_fold(4u64, |a, &d| a.checked_mul(d as u64));
+            .try_fold(info.dtype.bitsize() as u64, |a, &d| a.checked_mul(d as u64))
+            .map(|bits| bits.div_ceil(8));
         if need != Some(end - begin) {
+            if info.dtype != Dtype::F32 && info.dtype != Dtype::I32 {
+                let msg = format!("tensor \"{name}\": {}", unsupported(info.dtype));
+                return Some((begin, msg));
+            }
             return Some((
                 begin,
                 format!(

@@ -9,6 +9,7 @@
 //! - [`schedule`]: learning-rate schedules;
 //! - [`trace`]: JSONL traces (writer, reader, tolerance diff);
 //! - [`checkpoint`]: safetensors files, written atomically;
+//! - [`exchange`]: weights in torchvision/timm names (export and `--init`);
 //! - [`plot`]: loss and accuracy curves as SVG or PNG;
 //! - [`bench`]: timing of the compiled train step (`netspec bench`).
 //!
@@ -26,6 +27,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod device;
 mod error;
+pub mod exchange;
 pub mod order;
 pub mod plot;
 mod png;
