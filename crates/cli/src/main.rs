@@ -35,6 +35,7 @@ enum Command {
     Train(cmd::train::Args),
     /// Evaluate a checkpoint on the test split
     Eval(cmd::eval::Args),
+    Export(cmd::export::Args),
 }
 
 fn main() {
@@ -52,6 +53,7 @@ fn main() {
         Command::Zoo(a) => cmd::zoo::run(a),
         Command::Train(a) => cmd::train::run(a),
         Command::Eval(a) => cmd::eval::run(a),
+        Command::Export(a) => cmd::export::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

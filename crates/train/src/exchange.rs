@@ -836,6 +836,9 @@ impl InitFile {
     }
 }
 
+/// A naming an init file may use: its convention, family, parameter and buffer entries.
+type Candidate = (Convention, Option<Family>, Vec<Entry>, Vec<Entry>);
+
 /// Reads an init file for `spec` in any [`Convention`]: netspec names as they are, or the names of a
 /// torchvision/timm model of the spec's structure, converted back. Every parameter must be there
 /// (buffers may be missing: they keep their fresh values); extra tensors are an error, except
@@ -850,7 +853,7 @@ pub fn read_init(spec: &NetSpec, path: &Path) -> Result<InitFile> {
     let head = head_params(spec)?;
 
     // Candidates: netspec's own names, then every family that fits.
-    let mut candidates: Vec<(Convention, Option<Family>, Vec<Entry>, Vec<Entry>)> = Vec::new();
+    let mut candidates: Vec<Candidate> = Vec::new();
     let own = |list: &[ParamSpec]| -> Vec<Entry> {
         list.iter()
             .map(|p| Entry {
@@ -895,7 +898,14 @@ pub fn read_init(spec: &NetSpec, path: &Path) -> Result<InitFile> {
             .chain(buffers)
             .map(|e| e.torch.as_str())
             .collect();
-        if let Some(extra) = ck.tensors.iter().find(|t| !known.contains(t.name.as_str())) {
+        // A training checkpoint's optimizer state and step counter are not needed to start from.
+        let state =
+            |n: &str| *convention == Convention::Netspec && (n.starts_with("opt.") || n == "step");
+        if let Some(extra) = ck
+            .tensors
+            .iter()
+            .find(|t| !known.contains(t.name.as_str()) && !state(&t.name))
+        {
             return Err(Error::Invalid(format!(
                 "{}: tensor {} is not a parameter or BN statistic of {} in {convention} names",
                 path.display(),
@@ -969,4 +979,103 @@ fn head_params(spec: &NetSpec) -> Result<Vec<String>> {
         .find(|i| !i.params.is_empty())
         .map(|i| i.params.iter().map(|p| p.name.clone()).collect())
         .unwrap_or_default())
+}
+
+/// The metadata key of an exported weights file (netspec names, without `--weights-only`).
+pub const WEIGHTS_META_KEY: &str = "netspec_weights";
+
+/// The spec recorded in a file's metadata: a training checkpoint's (`netspec` → `spec`) or an
+/// export's ([`WEIGHTS_META_KEY`] → `spec`). `Ok(None)` when the file records none.
+pub fn recorded_spec(ck: &Checkpoint, file: &Path) -> Result<Option<NetSpec>> {
+    for key in [crate::run::META_KEY, WEIGHTS_META_KEY] {
+        let Some(text) = ck.metadata.get(key) else {
+            continue;
+        };
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            Error::Invalid(format!(
+                "{}: \"{key}\" metadata is not JSON: {e}",
+                file.display()
+            ))
+        })?;
+        if let Some(s) = v.get("spec").and_then(serde_json::Value::as_str) {
+            let spec = spec::parse_checked(s.as_bytes()).map_err(|e| {
+                Error::Invalid(format!(
+                    "{}: the spec recorded in the file does not parse: {e}",
+                    file.display()
+                ))
+            })?;
+            return Ok(Some(spec));
+        }
+    }
+    Ok(None)
+}
+
+/// The step recorded in a file's metadata (0 when none).
+pub fn recorded_step(ck: &Checkpoint, file: &Path) -> u64 {
+    if let Ok(m) = crate::run::CheckpointMeta::from_checkpoint(ck, file) {
+        return m.step;
+    }
+    ck.metadata
+        .get(WEIGHTS_META_KEY)
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+        .and_then(|v| v.get("step").and_then(serde_json::Value::as_u64))
+        .unwrap_or(0)
+}
+
+/// The metadata of an export in netspec names: model, spec hash and text, step, names.
+pub fn weights_metadata(spec: &NetSpec, step: u64) -> (String, String) {
+    let v = serde_json::json!({
+        "format": "netspec-weights-1",
+        "spec_name": spec.name,
+        "spec_hash": crate::run::spec_hash(spec),
+        "step": step,
+        "spec": spec::print(spec),
+    });
+    (WEIGHTS_META_KEY.to_string(), v.to_string())
+}
+
+/// Weights for checks that compare two implementations on the same model (logit parity, ONNX):
+/// every parameter and BN statistic random and deterministic in `seed`, so that no bias, γ, β or
+/// running statistic is the identity. Kernels, `cls` and `pos` as `spec::init`; biases and β
+/// uniform in [−0.2, 0.2]; γ in [0.5, 1.5]; running means in [−0.1, 0.1] and variances in
+/// [0.5, 1.5]. Netspec names.
+pub fn check_weights(spec: &NetSpec, seed: u64) -> Result<BTreeMap<String, Tensor>> {
+    let err = |e: spec::SpecError| Error::Invalid(format!("{}: {e}", spec.name));
+    let ps = spec::params(spec).map_err(err)?;
+    let bs = spec::buffers(spec).map_err(err)?;
+    let mut out = BTreeMap::new();
+    for (p, is_buf) in ps
+        .iter()
+        .map(|p| (p, false))
+        .chain(bs.iter().map(|b| (b, true)))
+    {
+        let key = p.name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+        });
+        let mut rng = spec::SplitMix64::new(seed ^ key);
+        let n = p.numel();
+        let mut uniform = |lo: f32, hi: f32| -> Vec<f32> {
+            (0..n)
+                .map(|_| lo + (hi - lo) * ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32))
+                .collect()
+        };
+        let data = match (&p.init, is_buf) {
+            (spec::Init::HeNormal { .. } | spec::Init::Normal { .. }, _) => {
+                spec::init_tensor(p, seed)
+            }
+            (spec::Init::Zeros, false) => uniform(-0.2, 0.2),
+            (spec::Init::Ones, false) => uniform(0.5, 1.5),
+            (spec::Init::Zeros, true) => uniform(-0.1, 0.1),
+            (spec::Init::Ones, true) => uniform(0.5, 1.5),
+        };
+        out.insert(
+            p.name.clone(),
+            Tensor {
+                name: p.name.clone(),
+                shape: p.shape.clone(),
+                data: TensorData::F32(data),
+            },
+        );
+    }
+    Ok(out)
 }

@@ -17,6 +17,7 @@
 //! - [`device`]: the executor (today a PJRT client): compile, upload, execute with donation, read back;
 //! - [`runner`]: the one step runner: compiled train/eval steps with the state resident on the
 //!   devices; training, evaluation, checkpoint evaluation and the bench all step through it;
+//! - [`predict`]: the compiled predict program with a model's weights on the device;
 //! - [`run`]: a whole run (its configuration, data, code generation, the step loop, evaluation,
 //!   traces, checkpoints, resume, interruption, divergence) and checkpoint evaluation.
 
@@ -31,6 +32,7 @@ pub mod exchange;
 pub mod order;
 pub mod plot;
 mod png;
+pub mod predict;
 pub mod run;
 pub mod runner;
 pub mod schedule;

@@ -5,6 +5,7 @@ pub mod diff_traces;
 pub mod doctor;
 pub mod emit;
 pub mod eval;
+pub mod export;
 pub mod export_jax;
 pub mod plot;
 pub mod summary;

@@ -155,13 +155,15 @@ fn tensor_for(t: &checkpoint::Tensor, slot: &nn::Slot, file: &Path) -> Result<Te
 }
 
 /// Sets the runner's initial state: parameters from `init` (or `spec::init(seed)`), zero optimizer
-/// state, BN buffers from `init` (or `spec::init_buffers`), step 0.
+/// state, BN buffers from `init` (or `spec::init_buffers`), step 0. An init file may use netspec,
+/// torchvision or timm names ([`crate::exchange::read_init`]); returns the line saying how it was
+/// read (a classifier of another class count keeps its fresh values).
 pub fn initial_state(
     spec: &NetSpec,
     seed: u64,
     init: Option<&Path>,
     runner: &mut Runner,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let spec_err = |e: spec::SpecError| Error::Invalid(format!("{}: {e}", spec.name));
     let mut fresh: BTreeMap<String, Vec<f32>> = BTreeMap::new();
     let params = spec::params(spec).map_err(spec_err)?;
@@ -170,30 +172,31 @@ pub fn initial_state(
     let bufs = spec::buffers(spec).map_err(spec_err)?;
     let bvals = spec::init_buffers(spec).map_err(spec_err)?;
     fresh.extend(bufs.into_iter().map(|p| p.name).zip(bvals));
+    // An init file in netspec, torchvision or timm names (crate::exchange), converted to netspec's.
     let file = match init {
-        Some(p) => {
-            let ck = checkpoint::read(p)?;
-            let by_name: BTreeMap<String, checkpoint::Tensor> = ck
-                .tensors
-                .into_iter()
-                .map(|t| (t.name.clone(), t))
-                .collect();
-            Some((p.to_path_buf(), by_name))
-        }
+        Some(p) => Some((p.to_path_buf(), crate::exchange::read_init(spec, p)?)),
         None => None,
     };
+    let described = file.as_ref().map(|(p, f)| f.describe(p));
     runner.set_state(|name, slot| {
-        let from_file = file.as_ref().and_then(|(p, m)| m.get(name).map(|t| (p, t)));
+        let from_file = file
+            .as_ref()
+            .and_then(|(p, f)| f.tensors.get(name).map(|t| (p, t)));
+        let fresh_head = file
+            .as_ref()
+            .is_some_and(|(_, f)| f.fresh_head.iter().any(|n| n == name));
         match (&slot.kind, from_file) {
             (nn::SlotKind::Param(_) | nn::SlotKind::Buffer(_), Some((p, t))) => {
                 tensor_for(t, slot, p)
             }
-            (nn::SlotKind::Param(_), None) if file.is_some() => Err(Error::Invalid(format!(
-                "{}: the init file has no tensor {name}",
-                file.as_ref()
-                    .map(|(p, _)| p.display().to_string())
-                    .unwrap_or_default()
-            ))),
+            (nn::SlotKind::Param(_), None) if file.is_some() && !fresh_head => {
+                Err(Error::Invalid(format!(
+                    "{}: the init file has no tensor {name}",
+                    file.as_ref()
+                        .map(|(p, _)| p.display().to_string())
+                        .unwrap_or_default()
+                )))
+            }
             (nn::SlotKind::Param(_) | nn::SlotKind::Buffer(_), None) => fresh
                 .get(name)
                 .map(|v| TensorData::F32(v.clone()))
@@ -217,7 +220,8 @@ pub fn initial_state(
                 _,
             ) => Err(Error::Invalid(format!("slot {name} is not state"))),
         }
-    })
+    })?;
+    Ok(described)
 }
 
 /// Sets every state tensor of the runner from a checkpoint (`file` names it in errors): the whole

@@ -217,7 +217,13 @@ pub fn train(
                 meta.position.batch
             ));
         }
-        None => checkpoints::initial_state(spec, config.seed, opts.init.as_deref(), &mut runner)?,
+        None => {
+            if let Some(line) =
+                checkpoints::initial_state(spec, config.seed, opts.init.as_deref(), &mut runner)?
+            {
+                obs.info(&line);
+            }
+        }
     }
 
     // The trace: a fresh one, or the resumed run's, cut back to the checkpoint.
