@@ -415,6 +415,21 @@ fn eval_metrics(g: &mut Graph, logits: Value, y: Value) -> graph::Result<(Value,
 
 /// Inference: `(params…, bn_running…, x) -> logits` (running statistics, no dropout).
 pub fn predict(spec: &NetSpec, batch: usize) -> Result<Program> {
+    let (b, logits) = predict_builder(spec, batch)?;
+    let n = b.inputs.len();
+    b.finish(&[(logits, SlotKind::Logits)], vec![None; n], "predict")
+}
+
+/// The predict program as a graph (for exporters that translate primitives, e.g. ONNX): the same
+/// graph [`predict`] prints, with its input slots (`params…, bn_running…, x`) and the logits as its
+/// one output.
+pub fn predict_graph(spec: &NetSpec, batch: usize) -> Result<(Graph, Vec<Slot>)> {
+    let (mut b, logits) = predict_builder(spec, batch)?;
+    b.g.set_outputs(&[logits]).ctx(|| "predict: outputs".to_string())?;
+    Ok((b.g, b.inputs))
+}
+
+fn predict_builder(spec: &NetSpec, batch: usize) -> Result<(Builder, Value)> {
     check_batch(batch)?;
     let ps = spec::params(spec)?;
     let bs = spec::buffers(spec)?;
@@ -433,8 +448,7 @@ pub fn predict(spec: &NetSpec, batch: usize) -> Result<Program> {
             rng: None,
         },
     )?;
-    let n = b.inputs.len();
-    b.finish(&[(fwd.logits, SlotKind::Logits)], vec![None; n], "predict")
+    Ok((b, fwd.logits))
 }
 
 /// The training-mode forward pass: `(params…, x) -> logits` with batch statistics and dropout active
