@@ -12,7 +12,9 @@ mod step;
 
 pub use error::{Error, Result};
 pub use lower::Mode;
-pub use step::{eval_step, forward, grads, predict, predict_graph, train_step, BN_MOMENTUM};
+pub use step::{
+    batch_stats, eval_step, forward, grads, predict, predict_graph, train_step, BN_MOMENTUM,
+};
 
 // The train step bakes in the step part of the run's configuration: `spec::RunConfig` (batch size,
 // `spec::Optimizer`, weight decay, label smoothing); the learning rate is an input.

@@ -420,12 +420,47 @@ pub fn predict(spec: &NetSpec, batch: usize) -> Result<Program> {
     b.finish(&[(logits, SlotKind::Logits)], vec![None; n], "predict")
 }
 
+/// The training-mode batch statistics of every BN: `(params…, x) -> (statistic per BN buffer…)`,
+/// in `spec::buffers` order, each output slot `Buffer(name)`: the batch mean for `…mean`, the biased
+/// batch variance for `…var`, as a train step computes them (dropout with the key of step 0). Used
+/// to calibrate running statistics (the weights of the ONNX and parity checks). A spec without BN
+/// has no outputs.
+pub fn batch_stats(spec: &NetSpec, batch: usize) -> Result<Program> {
+    check_batch(batch)?;
+    let ps = spec::params(spec)?;
+    let bs = spec::buffers(spec)?;
+    let mut b = Builder::new(spec, "batch_stats");
+    let pv = b.params(&ps);
+    let x = b.images(spec, batch);
+    let rng = step0_key(&mut b.g, spec)?;
+    let fwd = lower::lower(
+        &mut b.g,
+        spec,
+        Mode::Train,
+        x,
+        Inputs {
+            params: &pv,
+            buffers: &[],
+            rng,
+        },
+    )?;
+    let outs: Vec<(Value, SlotKind)> = fwd
+        .batch_stats
+        .iter()
+        .zip(&bs)
+        .map(|(&v, p)| (v, SlotKind::Buffer(p.name.clone())))
+        .collect();
+    let n = b.inputs.len();
+    b.finish(&outs, vec![None; n], "batch_stats")
+}
+
 /// The predict program as a graph (for exporters that translate primitives, e.g. ONNX): the same
 /// graph [`predict`] prints, with its input slots (`params…, bn_running…, x`) and the logits as its
 /// one output.
 pub fn predict_graph(spec: &NetSpec, batch: usize) -> Result<(Graph, Vec<Slot>)> {
     let (mut b, logits) = predict_builder(spec, batch)?;
-    b.g.set_outputs(&[logits]).ctx(|| "predict: outputs".to_string())?;
+    b.g.set_outputs(&[logits])
+        .ctx(|| "predict: outputs".to_string())?;
     Ok((b.g, b.inputs))
 }
 

@@ -89,7 +89,7 @@ pub fn export(
         batch_tensor: None,
     };
     let g = &graphs[0];
-    let live = g.live_nodes();
+    let live = live_nodes(g);
     let mut inputs = Vec::new();
     for (i, node) in g.nodes().iter().enumerate() {
         if !live[i] {
@@ -149,6 +149,36 @@ pub fn export(
             value: spec.name.clone(),
         }],
     })
+}
+
+/// The nodes the output depends on. A custom-VJP node's results alias its composite's outputs, so
+/// only those inputs are followed (its residuals serve only the backward pass); the images input
+/// is always live.
+fn live_nodes(g: &Graph) -> Vec<bool> {
+    let mut live = vec![false; g.nodes().len()];
+    for &v in g.outputs() {
+        live[v.node()] = true;
+    }
+    for i in (0..live.len()).rev() {
+        if !live[i] {
+            continue;
+        }
+        let node = &g.nodes()[i];
+        let follow: &[Value] = match &node.prim {
+            Prim::CustomVjp(c) => &node.inputs[c.n_in()..c.n_in() + c.n_out()],
+            _ => &node.inputs,
+        };
+        for v in follow {
+            live[v.node()] = true;
+        }
+    }
+    for &p in g.parameters() {
+        if matches!(&g.nodes()[p.node()].prim, Prim::Parameter { .. }) && !live[p.node()] {
+            // Unused parameters (none in practice) still become inputs or initializers.
+            live[p.node()] = true;
+        }
+    }
+    live
 }
 
 /// The model's protobuf bytes.

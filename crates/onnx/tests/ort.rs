@@ -1,11 +1,14 @@
 //! Every zoo model exported to ONNX and run by onnxruntime: logits within 1e-5 of netspec's.
 //!
-//! Per model: random weights with random BN statistics (`train::exchange::check_weights`), netspec's
+//! Per model: random weights with random BN statistics (`calibrated_check_weights`), netspec's
 //! logits from the compiled predict program at batch 2 (each model compiled once), the ONNX export at
 //! batch 2; then one Python process (`tests/onnx/ort_check.py`) runs every model with onnxruntime
 //! (and `onnx.checker` with full shape inference). Three models are also exported with a dynamic batch
 //! and run at batch 1 and 3: one with batch norm (mnist-cnn), one with attention (vit-tiny) and one
-//! with depthwise convolutions (mobilenet-v2). Pass: max |Δ| ≤ 1e-5 · max |netspec| per model.
+//! with depthwise convolutions (mobilenet-v2). Pass: max |Δ| ≤ 1e-5 · max |netspec| per model, except
+//! resnet50 (4e-5, see `RTOL_EXCEPTIONS`: the float32 round-off of that model alone is about 1e-5).
+//! The BN statistics are calibrated (`train::predict::calibrated_check_weights`): with uncalibrated
+//! ones the deep models' logits are too ill-conditioned for any float32 comparison.
 //!
 //! The interpreter is `$NETSPEC_ORT_PYTHON` or the venv of `scripts/setup/onnxruntime.sh`.
 
@@ -20,6 +23,10 @@ use train::predict::Predictor;
 
 const BATCH: usize = 2;
 const RTOL: f64 = 1e-5;
+/// Where two float32 implementations cannot agree to [`RTOL`]: PyTorch's own float32 logits of
+/// resnet50 differ from its float64 logits by 1.1–1.9e-5 (relative, same weight statistics;
+/// `tests/parity`), so XLA's and onnxruntime's differ by up to twice that.
+const RTOL_EXCEPTIONS: [(&str, f64); 1] = [("resnet50", 4e-5)];
 /// Exported with a dynamic batch too: batch norm, attention, depthwise convolutions.
 const DYNAMIC: [&str; 3] = ["mnist-cnn", "vit-tiny", "mobilenet-v2"];
 
@@ -99,7 +106,7 @@ fn every_zoo_model_runs_in_onnxruntime_with_netspec_logits() {
     let t_all = Instant::now();
     for &name in spec::zoo::names() {
         let spec = spec::zoo::get(name).unwrap();
-        let weights = train::exchange::check_weights(&spec, 5).unwrap();
+        let weights = train::predict::calibrated_check_weights(&client, &spec, 5).unwrap();
         let p = Predictor::new(&client, &spec, BATCH, &weights, name).unwrap();
         let per: usize = spec.input.iter().product();
         let dynamic = DYNAMIC.contains(&name);
@@ -208,8 +215,12 @@ fn every_zoo_model_runs_in_onnxruntime_with_netspec_logits() {
             }
             let got = read_f32(out);
             let e = rel(&got, want);
-            eprintln!("{:20} {what:12} rel {e:.2e}", c.model);
-            if !(e <= RTOL) {
+            let tol = RTOL_EXCEPTIONS
+                .iter()
+                .find(|(m, _)| *m == c.model)
+                .map_or(RTOL, |x| x.1);
+            eprintln!("{:20} {what:12} rel {e:.2e} (tolerance {tol:e})", c.model);
+            if !(e <= tol) {
                 failures.push(format!(
                     "{} ({what}): logits differ by {e:.2e} relative",
                     c.model
