@@ -4,10 +4,12 @@
 #   data    Fashion-MNIST (Debian package dataset-fashion-mnist, sha256-checked files)
 #   oracle  the JAX venv used only by tests (pinned wheels) into $NETSPEC_HOME/oracle
 #   iree    the IREE compiler + runtime venv used only by tests (pinned wheels) into $NETSPEC_HOME/iree
+#   onnxruntime  the onnxruntime + onnx venv of the ONNX export check (pinned wheels, ~45 MB)
+#   parity  the PyTorch + torchvision + timm venv of scripts/parity.sh (pinned, 2.4 GB; not for CI)
 #   cuda    the CUDA PJRT plugin + NVIDIA wheels (GBs; only on machines with an NVIDIA GPU)
 #   bench   the benchmark harness venv (JAX + PyTorch, pinned; not used by tests or CI)
 # $NETSPEC_HOME defaults to ${XDG_CACHE_HOME:-~/.cache}/netspec.
-# Usage: scripts/setup.sh [plugin|data|oracle|cuda]...   (no argument: plugin data)
+# Usage: scripts/setup.sh [plugin|data|oracle|onnxruntime|parity|cuda|bench]...   (no argument: plugin data)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 parts=("$@")
@@ -18,8 +20,10 @@ for p in "${parts[@]}"; do
     data) "$here/setup/data.sh" ;;
     oracle) "$here/setup/oracle.sh" ;;
     iree) "$here/setup/iree.sh" ;;
+    onnxruntime) "$here/setup/onnxruntime.sh" ;;
+    parity) "$here/setup/parity.sh" ;;
     cuda) "$here/setup/cuda-plugin.sh" ;;
     bench) "$here/setup/bench.sh" ;;
-    *) echo "setup.sh: unknown part '$p' (expected plugin, data, oracle, iree, cuda or bench)" >&2; exit 2 ;;
+    *) echo "setup.sh: unknown part '$p' (expected plugin, data, oracle, iree, onnxruntime, parity, cuda or bench)" >&2; exit 2 ;;
   esac
 done
