@@ -36,6 +36,8 @@ enum Command {
     /// Evaluate a checkpoint on the test split
     Eval(cmd::eval::Args),
     Export(cmd::export::Args),
+    ExportOnnx(cmd::export_onnx::Args),
+    Predict(cmd::predict::Args),
 }
 
 fn main() {
@@ -54,6 +56,8 @@ fn main() {
         Command::Train(a) => cmd::train::run(a),
         Command::Eval(a) => cmd::eval::run(a),
         Command::Export(a) => cmd::export::run(a),
+        Command::ExportOnnx(a) => cmd::export_onnx::run(a),
+        Command::Predict(a) => cmd::predict::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -152,8 +152,8 @@ pub fn export(
 }
 
 /// The nodes the output depends on. A custom-VJP node's results alias its composite's outputs, so
-/// only those inputs are followed (its residuals serve only the backward pass); the images input
-/// is always live.
+/// only those inputs are followed (its residuals serve only the backward pass), and a reduction's
+/// init operand is not (the ONNX op implies it); parameters are always kept.
 fn live_nodes(g: &Graph) -> Vec<bool> {
     let mut live = vec![false; g.nodes().len()];
     for &v in g.outputs() {
@@ -166,6 +166,8 @@ fn live_nodes(g: &Graph) -> Vec<bool> {
         let node = &g.nodes()[i];
         let follow: &[Value] = match &node.prim {
             Prim::CustomVjp(c) => &node.inputs[c.n_in()..c.n_in() + c.n_out()],
+            // The init operand is the reduction's identity, implied by the ONNX op.
+            Prim::Reduce { .. } | Prim::ReduceWindow { .. } => &node.inputs[..1],
             _ => &node.inputs,
         };
         for v in follow {

@@ -279,3 +279,139 @@ pub fn calibrated_check_weights(
     }
     Ok(w)
 }
+
+/// The class names of a dataset, in label order.
+pub fn class_names(kind: crate::data::DatasetKind) -> &'static [&'static str] {
+    use crate::data::DatasetKind;
+    match kind {
+        DatasetKind::Mnist => &["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+        DatasetKind::FashionMnist => &[
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ],
+        DatasetKind::Cifar10 => &[
+            "airplane",
+            "automobile",
+            "bird",
+            "cat",
+            "deer",
+            "dog",
+            "frog",
+            "horse",
+            "ship",
+            "truck",
+        ],
+        DatasetKind::Imagenette => &[
+            "tench",
+            "English springer",
+            "cassette player",
+            "chain saw",
+            "church",
+            "French horn",
+            "garbage truck",
+            "gas pump",
+            "golf ball",
+            "parachute",
+        ],
+    }
+}
+
+/// Image files netspec reads for prediction (by extension, case-insensitive).
+pub const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
+
+/// The image files named on a command line: files as given, directories expanded to their image
+/// files (by extension, sorted by name, not recursive).
+pub fn image_files(args: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf>> {
+    let mut out = Vec::new();
+    for a in args {
+        if a.is_dir() {
+            let mut v: Vec<std::path::PathBuf> = std::fs::read_dir(a)
+                .map_err(|e| Error::io(a, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.is_file()
+                        && p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                            IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())
+                        })
+                })
+                .collect();
+            v.sort();
+            if v.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "{}: no .png, .jpg or .jpeg files in this directory",
+                    a.display()
+                )));
+            }
+            out.extend(v);
+        } else if a.is_file() {
+            out.push(a.clone());
+        } else {
+            return Err(Error::io(
+                a,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes a PNG or JPEG and turns it into one network input `[C, H, W]` as the dataset's test
+/// split is preprocessed (`Preprocess::for_kind(kind, false, false)`): converted to `C` channels
+/// (grey for 1, RGB for 3), resized to the dataset's stored size when it differs (Lanczos-3,
+/// with a note in `resized`), then the dataset's normalisation and center crop.
+pub fn load_image(
+    path: &std::path::Path,
+    c: usize,
+    kind: crate::data::DatasetKind,
+    resized: &mut bool,
+) -> Result<Vec<f32>> {
+    use crate::data::Split;
+    let img = image::ImageReader::open(path)
+        .map_err(|e| Error::io(path, e))?
+        .with_guessed_format()
+        .map_err(|e| Error::io(path, e))?
+        .decode()
+        .map_err(|e| Error::Invalid(format!("{}: not a readable PNG or JPEG: {e}", path.display())))?;
+    let (sc, sh, sw) = kind.stored_shape(Split::Test);
+    if sc != c {
+        return Err(Error::Invalid(format!(
+            "the model takes {c} channels but {kind} images have {sc}"
+        )));
+    }
+    let img = if (img.height() as usize, img.width() as usize) != (sh, sw) {
+        *resized = true;
+        img.resize_exact(sw as u32, sh as u32, image::imageops::FilterType::Lanczos3)
+    } else {
+        img
+    };
+    let bytes: Vec<u8> = match c {
+        1 => img.to_luma8().into_raw(),
+        3 => {
+            // HWC → CHW.
+            let rgb = img.to_rgb8();
+            let hwc = rgb.as_raw();
+            let mut chw = vec![0u8; hwc.len()];
+            for (i, px) in hwc.chunks_exact(3).enumerate() {
+                for ch in 0..3 {
+                    chw[ch * sh * sw + i] = px[ch];
+                }
+            }
+            chw
+        }
+        other => {
+            return Err(Error::Invalid(format!(
+                "images of {other} channels are not supported (1 or 3)"
+            )))
+        }
+    };
+    let ds = crate::data::Dataset::new(bytes, vec![0], c, sh, sw, kind.classes())?;
+    crate::augment::Preprocess::for_kind(kind, false, false).image(&ds, 0, 0, 0, 0)
+}
