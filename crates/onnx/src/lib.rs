@@ -530,7 +530,14 @@ fn unsupported(what: &str) -> Result<Vec<String>> {
 fn convert(cx: &mut Cx<'_>, i: usize, prim: &Prim) -> Result<Vec<String>> {
     let graphs = cx.graphs;
     let node = &graphs[0].nodes()[i];
-    let ins: Vec<String> = node.inputs.iter().map(|&v| cx.name(v)).collect();
+    // The operands the ONNX nodes read (see `live_nodes`: not a reduction's init, nothing of a
+    // custom-VJP node).
+    let used = match prim {
+        Prim::Reduce { .. } | Prim::ReduceWindow { .. } => 1,
+        Prim::CustomVjp(_) => 0,
+        _ => node.inputs.len(),
+    };
+    let ins: Vec<String> = node.inputs[..used].iter().map(|&v| cx.name(v)).collect();
     let out_dt = node.outs.first().map(|t| t.dtype).unwrap_or(DType::F32);
     match prim {
         Prim::Parameter { .. } => unreachable!("parameters are handled by the caller"),
