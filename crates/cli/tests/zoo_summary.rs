@@ -70,3 +70,62 @@ fn summary_reports_file_errors_at_line_and_column() {
     assert_eq!(code, 1);
     assert!(err.contains("neither a zoo model"), "{err}");
 }
+
+#[test]
+fn summary_counts_trainable_and_non_trainable_and_estimates_training_memory() {
+    let (code, out, err) = netspec(&[
+        "summary",
+        "resnet18",
+        "--batch-size",
+        "8",
+        "--optimizer",
+        "momentum",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().last(), Some("total params: 11181642"));
+    // 20 BN layers' running mean and variance: 2 x 4,800 channels.
+    assert!(
+        out.contains("trainable params: 11,181,642 (44.73 MB); non-trainable params: 9,600"),
+        "{out}"
+    );
+    assert!(
+        out.contains("at batch 8 (f32, momentum: 1 moment(s) per parameter)"),
+        "{out}"
+    );
+    let row = |name: &str| -> String {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} row in {out}"))
+            .to_string()
+    };
+    assert!(row("parameters").contains("44.73 MB"), "{out}");
+    assert!(row("optimizer state").contains("44.73 MB"), "{out}");
+    // Activations grow with the batch.
+    let (_, out16, _) = netspec(&[
+        "summary",
+        "resnet18",
+        "--batch-size",
+        "16",
+        "--optimizer",
+        "momentum",
+    ]);
+    let act = |o: &str| -> f64 {
+        let l = o
+            .lines()
+            .find(|l| l.trim_start().starts_with("activations"))
+            .unwrap();
+        let v: Vec<&str> = l.split_whitespace().collect();
+        let scale = match v[2] {
+            "GB" => 1e9,
+            "MB" => 1e6,
+            "kB" => 1e3,
+            _ => 1.0,
+        };
+        v[1].parse::<f64>().unwrap() * scale
+    };
+    let (a8, a16) = (act(&out), act(&out16));
+    assert!(
+        (a16 / a8 - 2.0).abs() < 0.01,
+        "activations at 8: {a8}, at 16: {a16}"
+    );
+}

@@ -13,7 +13,8 @@ mod step;
 pub use error::{Error, Result};
 pub use lower::Mode;
 pub use step::{
-    batch_stats, eval_step, forward, grads, predict, predict_graph, train_step, BN_MOMENTUM,
+    batch_stats, eval_step, forward, forward_graph, grads, predict, predict_graph, train_step,
+    BN_MOMENTUM,
 };
 
 // The train step bakes in the step part of the run's configuration: `spec::RunConfig` (batch size,

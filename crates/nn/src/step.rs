@@ -454,6 +454,32 @@ pub fn batch_stats(spec: &NetSpec, batch: usize) -> Result<Program> {
     b.finish(&outs, vec![None; n], "batch_stats")
 }
 
+/// The training-mode forward pass as a graph, `(params…, x) -> logits` as [`forward`] prints it
+/// (for analyses of the values a train step computes, e.g. the activation-memory estimate of
+/// `netspec summary`).
+pub fn forward_graph(spec: &NetSpec, batch: usize) -> Result<Graph> {
+    check_batch(batch)?;
+    let ps = spec::params(spec)?;
+    let mut b = Builder::new(spec, "forward");
+    let pv = b.params(&ps);
+    let x = b.images(spec, batch);
+    let rng = step0_key(&mut b.g, spec)?;
+    let fwd = lower::lower(
+        &mut b.g,
+        spec,
+        Mode::Train,
+        x,
+        Inputs {
+            params: &pv,
+            buffers: &[],
+            rng,
+        },
+    )?;
+    b.g.set_outputs(&[fwd.logits])
+        .ctx(|| "forward: outputs".to_string())?;
+    Ok(b.g)
+}
+
 /// The predict program as a graph (for exporters that translate primitives, e.g. ONNX): the same
 /// graph [`predict`] prints, with its input slots (`params…, bn_running…, x`) and the logits as its
 /// one output.

@@ -1,15 +1,22 @@
-//! `netspec summary MODEL|FILE`: per-layer table (index, layer, output shape, parameters,
-//! forward FLOPs); the last line is `total params: N`.
+//! `netspec summary MODEL|FILE [--batch-size B] [--optimizer O]`: per-layer table (index, layer,
+//! output shape, parameters, forward FLOPs), trainable and non-trainable parameters, a training-memory
+//! estimate (`cmd::memory`); the last line is `total params: N`.
 
 use std::path::Path;
 
 use anyhow::Context;
 
-/// Show a network's layers, output shapes, parameter counts and forward FLOPs.
+/// Show a network's layers, output shapes, parameters and FLOPs, and estimate its training memory.
 #[derive(clap::Args)]
 pub struct Args {
     /// A zoo model name (see `netspec zoo`) or a spec file.
     pub model: String,
+    /// Batch size of the memory estimate (default: the model's recipe, else 32).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Optimizer of the memory estimate: sgd, momentum, adam or adamw (default: the recipe's).
+    #[arg(long)]
+    pub optimizer: Option<String>,
 }
 
 /// A zoo model by name, else the spec file at that path (shape-checked; errors as
@@ -31,6 +38,29 @@ pub fn load(model: &str) -> anyhow::Result<spec::NetSpec> {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let net = load(&args.model)?;
-    println!("{}", spec::summary(&net)?);
+    let table = spec::summary(&net)?;
+    let recipe = spec::zoo::recipe(&net.name).filter(|_| spec::zoo::get(&args.model).is_some());
+    let batch = args
+        .batch_size
+        .or(recipe.as_ref().map(|r| r.batch_size))
+        .unwrap_or(32);
+    let optimizer = match &args.optimizer {
+        Some(o) => train::run::parse_optimizer(o)?,
+        None => recipe.map_or(spec::Optimizer::AdamW, |r| r.optimizer),
+    };
+    let moments = match optimizer {
+        spec::Optimizer::Sgd => 0,
+        spec::Optimizer::Momentum { .. } => 1,
+        spec::Optimizer::Adam | spec::Optimizer::AdamW => 2,
+    };
+    let m = super::memory::estimate(&net, batch, moments)?;
+    // The table, the parameter and memory lines, then the table's last line (`total params: N`).
+    let (body, last) = table.rsplit_once('\n').unwrap_or(("", &table));
+    println!("{body}");
+    print!(
+        "{}",
+        super::memory::report(&m, train::run::optimizer_name(optimizer))
+    );
+    println!("{last}");
     Ok(())
 }
