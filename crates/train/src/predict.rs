@@ -121,7 +121,7 @@ impl Predictor {
     /// image), run batch by batch.
     pub fn logits(&self, x: &[f32]) -> Result<Vec<f32>> {
         let per: usize = self.x_dims[1..].iter().product();
-        if per == 0 || x.len() % per != 0 {
+        if per == 0 || !x.len().is_multiple_of(per) {
             return Err(Error::Invalid(format!(
                 "predict: {} values are not whole images of {:?}",
                 x.len(),
@@ -379,7 +379,12 @@ pub fn load_image(
         .with_guessed_format()
         .map_err(|e| Error::io(path, e))?
         .decode()
-        .map_err(|e| Error::Invalid(format!("{}: not a readable PNG or JPEG: {e}", path.display())))?;
+        .map_err(|e| {
+            Error::Invalid(format!(
+                "{}: not a readable PNG or JPEG: {e}",
+                path.display()
+            ))
+        })?;
     let (sc, sh, sw) = kind.stored_shape(Split::Test);
     if sc != c {
         return Err(Error::Invalid(format!(

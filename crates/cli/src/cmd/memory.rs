@@ -131,11 +131,7 @@ pub fn report(m: &Memory, optimizer: &str) -> String {
         ("total", m.total(), String::new()),
     ];
     for (name, b, how) in rows {
-        s.push_str(
-            &format!("  {name:<16} {:>10}  {how}", human(b))
-                .trim_end()
-                .to_string(),
-        );
+        s.push_str(format!("  {name:<16} {:>10}  {how}", human(b)).trim_end());
         s.push('\n');
     }
     s
