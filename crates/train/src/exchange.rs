@@ -697,6 +697,7 @@ pub struct Exported {
 }
 
 /// The data of an exported tensor.
+#[derive(Clone, Debug, PartialEq)]
 pub enum ExportData {
     F32(Vec<f32>),
     I64(Vec<i64>),
