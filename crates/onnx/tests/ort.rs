@@ -99,7 +99,8 @@ fn every_zoo_model_runs_in_onnxruntime_with_netspec_logits() {
     let dir = std::env::temp_dir().join(format!("netspec-onnx-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let client = pjrt::Client::cpu().expect("CPU plugin (scripts/setup.sh plugin)");
+    let client = train::device::Executor::open(pjrt::Device::Cpu, None)
+        .expect("CPU plugin (scripts/setup.sh plugin)");
 
     let mut jobs = Vec::new();
     let mut checks = Vec::new();

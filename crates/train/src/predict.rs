@@ -7,22 +7,24 @@
 //! dropped from the result. Used by `netspec predict`, the logit-parity and the ONNX checks.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nn::SlotKind;
-use pjrt::{Arg, Buffer, Client};
 use spec::NetSpec;
 
 use crate::checkpoint::{Tensor, TensorData};
-use crate::trainer::{state_name, Compiled};
+use crate::device::{Arg, DeviceTensor, Executable, Executor, HostSlice, Placement};
+use crate::runner::state_name;
 use crate::{Error, Result};
 
 /// The predict program of a spec, compiled, with its state uploaded.
 pub struct Predictor {
-    client: Client,
-    compiled: Compiled,
+    exec: Executor,
+    program: nn::Program,
+    exe: Executable,
+    compile_time: Duration,
     /// One entry per program input: the uploaded state, `None` at the images input.
-    state: Vec<Option<Buffer>>,
+    state: Vec<Option<DeviceTensor>>,
     x_index: usize,
     logits_index: usize,
     x_dims: Vec<usize>,
@@ -34,7 +36,7 @@ impl Predictor {
     /// (netspec names; every parameter and BN statistic must be there with the model's shape).
     /// `what` names the tensors' source in errors.
     pub fn new(
-        client: &Client,
+        exec: &Executor,
         spec: &NetSpec,
         batch: usize,
         tensors: &BTreeMap<String, Tensor>,
@@ -46,10 +48,12 @@ impl Predictor {
                 spec.name
             ))
         })?;
-        let compiled = Compiled::new(client, program, "predict")?;
-        let mut state = Vec::with_capacity(compiled.program.inputs.len());
+        let t0 = Instant::now();
+        let exe = exec.compile(&program, "predict")?;
+        let compile_time = t0.elapsed();
+        let mut state = Vec::with_capacity(program.inputs.len());
         let mut x_index = None;
-        for (j, slot) in compiled.program.inputs.iter().enumerate() {
+        for (j, slot) in program.inputs.iter().enumerate() {
             match (&slot.kind, state_name(&slot.kind)) {
                 (SlotKind::Images, _) => {
                     x_index = Some(j);
@@ -65,12 +69,12 @@ impl Predictor {
                             t.shape, slot.dims
                         )));
                     }
-                    let dims: Vec<i64> = slot.dims.iter().map(|&d| d as i64).collect();
-                    let buf = match &t.data {
-                        TensorData::F32(v) => client.buffer(v, &dims),
-                        TensorData::I32(v) => client.buffer(v, &dims),
-                    }
-                    .map_err(|e| Error::device(format!("uploading {name}"), e))?;
+                    let buf = exec.upload(
+                        HostSlice::from(&t.data),
+                        &slot.dims,
+                        Placement::Replicated,
+                        name,
+                    )?;
                     state.push(Some(buf));
                 }
                 (kind, _) => {
@@ -82,14 +86,15 @@ impl Predictor {
         }
         let x_index =
             x_index.ok_or_else(|| Error::Invalid("predict program: no images input".into()))?;
-        let logits_index = compiled
-            .program
+        let logits_index = program
             .output_index(&SlotKind::Logits)
             .ok_or_else(|| Error::Invalid("predict program: no logits output".into()))?;
-        let x_dims = compiled.program.inputs[x_index].dims.clone();
+        let x_dims = program.inputs[x_index].dims.clone();
         Ok(Predictor {
-            client: client.clone(),
-            compiled,
+            exec: exec.clone(),
+            program,
+            exe,
+            compile_time,
             state,
             x_index,
             logits_index,
@@ -109,12 +114,12 @@ impl Predictor {
     }
 
     pub fn compile_time(&self) -> Duration {
-        self.compiled.compile_time
+        self.compile_time
     }
 
-    /// The StableHLO of the predict program.
+    /// The predict program.
     pub fn program(&self) -> &nn::Program {
-        &self.compiled.program
+        &self.program
     }
 
     /// Logits `[n, classes]` (row-major) of `n` images `[n, C, H, W]` (`x.len()` a multiple of one
@@ -130,7 +135,6 @@ impl Predictor {
         }
         let n = x.len() / per;
         let b = self.batch();
-        let dims: Vec<i64> = self.x_dims.iter().map(|&d| d as i64).collect();
         let mut out = Vec::with_capacity(n * self.classes);
         let mut padded = Vec::new();
         for start in (0..n).step_by(b) {
@@ -144,10 +148,12 @@ impl Predictor {
             } else {
                 chunk
             };
-            let xb = self
-                .client
-                .buffer(chunk, &dims)
-                .map_err(|e| Error::device("uploading images", e))?;
+            let xb = self.exec.upload(
+                HostSlice::F32(chunk),
+                &self.x_dims,
+                Placement::Batch,
+                "images",
+            )?;
             let args: Vec<Arg<'_>> = self
                 .state
                 .iter()
@@ -160,14 +166,13 @@ impl Predictor {
                     }
                 })
                 .collect();
-            let outs = self
-                .compiled
-                .exe
-                .execute(args)
-                .map_err(|e| Error::device("running the predict program", e))?;
-            let logits: Vec<f32> = outs[self.logits_index]
-                .to_vec()
-                .map_err(|e| Error::device("reading the logits", e))?;
+            let outs = self.exec.execute(&self.exe, args)?;
+            let logits = match outs[self.logits_index].to_host()? {
+                TensorData::F32(v) => v,
+                TensorData::I32(_) => {
+                    return Err(Error::Invalid("predict program: logits are not f32".into()))
+                }
+            };
             out.extend_from_slice(&logits[..rows * self.classes]);
         }
         Ok(out)
@@ -195,7 +200,7 @@ pub fn softmax_rows(logits: &[f32], classes: usize) -> Vec<f32> {
 /// digits (efficientnet-v2-s: 0.64 relative between XLA and onnxruntime), so no 1e-5 comparison is
 /// meaningful.
 pub fn calibrated_check_weights(
-    client: &Client,
+    exec: &Executor,
     spec: &NetSpec,
     seed: u64,
 ) -> Result<BTreeMap<String, Tensor>> {
@@ -211,7 +216,7 @@ pub fn calibrated_check_weights(
             spec.name
         ))
     })?;
-    let compiled = Compiled::new(client, program, "batch statistics")?;
+    let exe = exec.compile(&program, "batch statistics")?;
     let [c, h, ww] = spec.input;
     let mut rng = spec::SplitMix64::new(seed ^ 0x6361_6c69_6272_6174);
     let mut u = || ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
@@ -221,21 +226,23 @@ pub fn calibrated_check_weights(
             ((-2.0 * a.ln()).sqrt() * (2.0 * std::f64::consts::PI * b).cos()) as f32
         })
         .collect();
-    let dims = [B as i64, c as i64, h as i64, ww as i64];
-    let xb = client
-        .buffer(&x, &dims)
-        .map_err(|e| Error::device("uploading images", e))?;
+    let xb = exec.upload(
+        HostSlice::F32(&x),
+        &[B, c, h, ww],
+        Placement::Batch,
+        "images",
+    )?;
     let mut bufs_in = Vec::new();
-    for slot in &compiled.program.inputs {
+    for slot in &program.inputs {
         match &slot.kind {
             SlotKind::Param(name) => {
-                let t = &w[name];
-                let d: Vec<i64> = slot.dims.iter().map(|&d| d as i64).collect();
-                let b = match &t.data {
-                    TensorData::F32(v) => client.buffer(v, &d),
-                    TensorData::I32(v) => client.buffer(v, &d),
-                }
-                .map_err(|e| Error::device(format!("uploading {name}"), e))?;
+                let t = &w[name.as_str()];
+                let b = exec.upload(
+                    HostSlice::from(&t.data),
+                    &slot.dims,
+                    Placement::Replicated,
+                    name,
+                )?;
                 bufs_in.push(Some(b));
             }
             _ => bufs_in.push(None),
@@ -245,16 +252,10 @@ pub fn calibrated_check_weights(
         .iter()
         .map(|b| Arg::Keep(b.as_ref().unwrap_or(&xb)))
         .collect();
-    let outs = compiled
-        .exe
-        .execute(args)
-        .map_err(|e| Error::device("running the batch statistics", e))?;
+    let outs = exec.execute(&exe, args)?;
     let mut stats: BTreeMap<String, Vec<f32>> = BTreeMap::new();
-    for (slot, buf) in compiled.program.outputs.iter().zip(&outs) {
-        if let SlotKind::Buffer(name) = &slot.kind {
-            let v: Vec<f32> = buf
-                .to_vec()
-                .map_err(|e| Error::device("reading the batch statistics", e))?;
+    for (slot, buf) in program.outputs.iter().zip(&outs) {
+        if let (SlotKind::Buffer(name), TensorData::F32(v)) = (&slot.kind, buf.to_host()?) {
             stats.insert(name.clone(), v);
         }
     }

@@ -118,7 +118,8 @@ fn zoo_logits_match_the_reference_models_and_weights_round_trip() {
     let only: Option<Vec<String>> = std::env::var("NETSPEC_PARITY_MODELS")
         .ok()
         .map(|s| s.split(',').map(str::to_string).collect());
-    let client = pjrt::Client::cpu().expect("CPU plugin (scripts/setup.sh plugin)");
+    let client = train::device::Executor::open(pjrt::Device::Cpu, None)
+        .expect("CPU plugin (scripts/setup.sh plugin)");
 
     // Which zoo models have a family: exactly the claimed ones.
     let mut families: BTreeMap<&str, Family> = BTreeMap::new();

@@ -70,13 +70,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         train::run::CheckpointMeta::from_checkpoint(&ck, &file),
     ) {
         (Some(d), _) => d.parse()?,
-        (None, Ok(m)) => m.hyper.dataset,
-        (None, Err(_)) => train::run::dataset_for_input(spec.input).with_context(|| {
-            format!(
-                "no dataset known for input {:?}: pass --dataset",
-                spec.input
-            )
-        })?,
+        (None, Ok(m)) => train::run::dataset_kind(m.config.dataset),
+        (None, Err(_)) => spec::Dataset::for_input(spec.input)
+            .map(train::run::dataset_kind)
+            .with_context(|| {
+                format!(
+                    "no dataset known for input {:?}: pass --dataset",
+                    spec.input
+                )
+            })?,
     };
     let names = predict::class_names(kind);
     if names.len() > spec.num_classes {
@@ -107,10 +109,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let (_, h, w) = kind.stored_shape(train::data::Split::Test);
         eprintln!("note: images not of {kind}'s {h}x{w} size were resized to it");
     }
-    let client = train::run::open_client(args.device, args.plugin.as_deref())?;
+    let exec = train::device::Executor::open(args.device, args.plugin.as_deref())?;
     let batch = args.batch_size.min(files.len());
     let p = Predictor::new(
-        &client,
+        &exec,
         &spec,
         batch,
         &init.tensors,

@@ -45,22 +45,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .or(recipe.as_ref().map(|r| r.batch_size))
         .unwrap_or(32);
     let optimizer = match &args.optimizer {
-        Some(o) => train::run::parse_optimizer(o)?,
-        None => recipe.map_or(spec::Optimizer::AdamW, |r| r.optimizer),
+        Some(o) => o.parse::<spec::Optimizer>().map_err(anyhow::Error::msg)?,
+        None => recipe.map_or(spec::RunConfig::default().optimizer, |r| r.optimizer),
     };
     let moments = match optimizer {
         spec::Optimizer::Sgd => 0,
         spec::Optimizer::Momentum { .. } => 1,
-        spec::Optimizer::Adam | spec::Optimizer::AdamW => 2,
+        spec::Optimizer::Adam { .. } | spec::Optimizer::AdamW { .. } => 2,
     };
     let m = super::memory::estimate(&net, batch, moments)?;
     // The table, the parameter and memory lines, then the table's last line (`total params: N`).
     let (body, last) = table.rsplit_once('\n').unwrap_or(("", &table));
     println!("{body}");
-    print!(
-        "{}",
-        super::memory::report(&m, train::run::optimizer_name(optimizer))
-    );
+    print!("{}", super::memory::report(&m, optimizer.name()));
     println!("{last}");
     Ok(())
 }
