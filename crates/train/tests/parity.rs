@@ -7,7 +7,7 @@
 //! eval-mode logits in float64 and float32. Then, per model: the state dict is read as `netspec train
 //! --init` reads it (names recognised, layouts converted), netspec's predict program runs at batch 2
 //! on the same images, and its logits must be within 1e-5 of the float64 reference relative to its
-//! largest logit (PyTorch's own float32 error is printed beside it); the weights exported again in the
+//! largest logit, or within twice PyTorch's own float32 error where that is larger (resnet50); the weights exported again in the
 //! reference's names (`netspec export --names`) must equal the state dict tensor for tensor, bit for bit.
 //!
 //! Needs the PyTorch venv (`scripts/setup/parity.sh`, 2.4 GB of wheels): run with `scripts/parity.sh`.
@@ -218,9 +218,13 @@ fn zoo_logits_match_the_reference_models_and_weights_round_trip() {
             t0.elapsed().as_secs_f64() - p.compile_time().as_secs_f64(),
             r["seconds"].as_f64().unwrap()
         );
-        if rel_netspec.is_nan() || rel_netspec > RTOL {
+        // 1e-5, unless PyTorch's own float32 logits of this model are further than half of that
+        // from float64: then netspec may be as far as twice PyTorch's own float32 error (resnet50:
+        // PyTorch float32 alone is 1e-5 to 2.2e-5 off, depending on the random weights).
+        let tol = RTOL.max(2.0 * rel_torch);
+        if rel_netspec.is_nan() || rel_netspec > tol {
             failures.push(format!(
-                "{name}: logits differ by {rel_netspec:.2e} relative (> {RTOL:e})"
+                "{name}: logits differ by {rel_netspec:.2e} relative (> {tol:.2e})"
             ));
         }
 
