@@ -165,7 +165,7 @@ fn live_nodes(g: &Graph) -> Vec<bool> {
         }
         let node = &g.nodes()[i];
         let follow: &[Value] = match &node.prim {
-            Prim::CustomVjp(c) => &node.inputs[c.n_in()..c.n_in() + c.n_out()],
+            Prim::CustomVjp(c) => &node.inputs[c.n_inputs()..c.n_inputs() + c.n_outputs()],
             // The init operand is the reduction's identity, implied by the ONNX op.
             Prim::Reduce { .. } | Prim::ReduceWindow { .. } => &node.inputs[..1],
             _ => &node.inputs,
