@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Creates the benchmark harness venv at $NETSPEC_HOME/bench/jax-0.10.2-torch-2.15.0: the JAX oracle's pins
-# plus PyTorch 2.15.0 (CPU use; see bench-requirements.txt for why some NVIDIA wheels are still needed).
-# Every wheel is pinned by sha256. Not run by CI; about 3 GB on disk. Idempotent: a venv whose installed
-# versions match the pins is kept. Prints the venv's python on the last line.
+# plus PyTorch 2.15.0 and torchvision 0.29.2 (CPU use; see bench-requirements.txt for why some NVIDIA wheels
+# are still needed, and why torchvision 0.29.2). Every wheel is pinned by sha256. Not run by CI; about 3 GB
+# on disk. Idempotent: a venv whose installed versions match the pins is kept. Prints the venv's python on the last line.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 home=${NETSPEC_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/netspec}
@@ -45,8 +45,13 @@ else
 fi
 # The smoke test: both frameworks import and compute on the CPU.
 "$venv/bin/python" -c '
-import jax, jax.numpy as jnp, torch
+import jax, jax.numpy as jnp, torch, torchvision, PIL
+from torchvision.transforms import v2
 assert jax.__version__ == "0.10.2" and torch.__version__.startswith("2.15.0")
+x = v2.Compose([v2.RandomResizedCrop(8), v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])(
+    PIL.Image.new("RGB", (16, 12)))
+assert tuple(x.shape) == (3, 8, 8)
 print("bench: jax", jax.__version__, float(jnp.ones(3).sum()), "torch", torch.__version__,
-      float(torch.ones(3).sum()), "threads", torch.get_num_threads())' >&2
+      float(torch.ones(3).sum()), "torchvision", torchvision.__version__, "pillow", PIL.__version__,
+      "threads", torch.get_num_threads())' >&2
 echo "$venv/bin/python"

@@ -1,16 +1,38 @@
-//! Preprocessing and augmentation: a stored `u8` CHW image becomes an `f32` CHW network input.
+//! Preprocessing and augmentation: a stored image becomes an `f32` CHW network input.
 //!
-//! For an image of C×H×W and an output of C×OH×OW (OH ≤ H, OW ≤ W):
-//! 1. **Crop offset** `(dy, dx)`: with `random_crop`, two draws from the sample's stream
-//!    ([`crate::order::augment_rng`]): `dy = below(H − OH + 1)`, then `dx = below(W − OW + 1)`;
-//!    otherwise the center, `dy = ⌊(H − OH)/2⌋`, `dx = ⌊(W − OW)/2⌋` (zero when the sizes agree).
+//! A stored image is C×H×W bytes (`u8`, the built-in datasets, decoded files, `u8` arrays) or floats
+//! (`f32` arrays); the output is C×OH×OW. Per sample, in this order:
+//! 1. **Geometry** ([`Fit`]), drawing from the sample's stream ([`crate::order::augment_rng`]):
+//!    - [`Fit::Crop`] (the built-in datasets, `crop-flip` without `--resize`): needs H ≥ OH and W ≥ OW.
+//!      With `random_crop`, two draws: `dy = below(H − OH + 1)`, then `dx = below(W − OW + 1)`; otherwise
+//!      the center, `dy = ⌊(H − OH)/2⌋`, `dx = ⌊(W − OW)/2⌋` (zero when the sizes agree).
+//!    - [`Fit::Exact`]: the image must be OH×OW; no draws. Any other size is an error naming the size and
+//!      what to change (never a silent crop).
+//!    - [`Fit::ResizeShorter`]`(S)`: the image is resized so that its shorter side is `S` and its longer side
+//!      `⌊S·long/short⌋` (H′×W′, needs H′ ≥ OH and W′ ≥ OW), then cropped as `Crop` does in the resized
+//!      image (same draws). It is computed as one resampling of the source rectangle that the crop covers,
+//!      `(dy·H/H′, dx·W/W′, OH·H/H′, OW·W/W′)`; when H′×W′ = H×W nothing is resampled.
+//!    - [`Fit::RandomResized`] (`scale = [s0, s1]`, `ratio = [r0, r1]`; torchvision's
+//!      `RandomResizedCrop` algorithm): with `A = H·W`, up to 10 tries of `t = A·(s0 + (s1 − s0)·u)`,
+//!      `a = exp(ln r0 + (ln r1 − ln r0)·u)` (`u` = [`SplitMix64::uniform`], one draw each),
+//!      `cw = round(√(t·a))`, `ch = round(√(t/a))`; the first try with `1 ≤ cw ≤ W`, `1 ≤ ch ≤ H` draws
+//!      `top = below(H − ch + 1)`, `left = below(W − cw + 1)`. If none fits: the centered crop of the whole
+//!      image clamped to the ratio range (`W/H < r0`: `cw = W`, `ch = round(W/r0)`; `W/H > r1`: `ch = H`,
+//!      `cw = round(H·r1)`; else the whole image). The rectangle is resampled to OH×OW.
+//!
+//!    Resampling is bilinear with a support widened by the scale factor when shrinking (antialiased, as
+//!    Pillow's `BILINEAR` that torchvision uses), by `fast_image_resize`, on 8-bit or `f32` samples.
 //! 2. **Flip**: with `hflip`, one more draw; the image is mirrored left–right when its top bit is 1.
-//! 3. **Value**: `out[c][y][x] = (src[c][dy + y][dx + x'] / 255 − mean[c]) / std[c]` in `f32`, where
-//!    `x' = OW − 1 − x` when flipped, else `x`; no mean/std means `src / 255`.
+//! 3. **Value**: `u8` samples `v` give `(v/255 − mean[c]) / std[c]` in `f32` (`v/255` without mean/std);
+//!    `f32` samples are taken as they are (already scaled): `(v − mean[c]) / std[c]`, or `v`.
 //!
-//! Draws happen in that order and only for the enabled operations.
+//! Draws happen in that order and only for the enabled operations, so the built-in datasets' batches are
+//! exactly those of earlier versions (the JAX export reproduces them).
 
-use crate::data::{Dataset, DatasetKind};
+use std::cell::RefCell;
+
+use crate::data::Dataset;
+use crate::data::DatasetKind;
 use crate::order::SplitMix64;
 use crate::{Error, Result};
 
@@ -22,6 +44,83 @@ pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 pub const CIFAR10_MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
 /// CIFAR-10 training-set channel standard deviations.
 pub const CIFAR10_STD: [f32; 3] = [0.2470, 0.2435, 0.2616];
+/// torchvision's `RandomResizedCrop` defaults.
+pub const RRC_SCALE: [f32; 2] = [0.08, 1.0];
+pub const RRC_RATIO: [f32; 2] = [3.0 / 4.0, 4.0 / 3.0];
+/// The tries of the random-resized crop before its fallback.
+const RRC_TRIES: usize = 10;
+
+/// How a stored image of any size is brought to the output size (see the module doc).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fit {
+    /// Crop from images at least as large (centre, or random with `random_crop`).
+    Crop,
+    /// The image must have the output size.
+    Exact,
+    /// Resize the shorter side to this many pixels, then crop as `Crop`.
+    ResizeShorter(usize),
+    /// torchvision's random-resized crop (training only).
+    RandomResized { scale: [f32; 2], ratio: [f32; 2] },
+}
+
+/// The training augmentations offered for image folders and arrays (`--augment`, recipe field).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Augment {
+    /// Images used at their size (or `--resize S` and the centre crop).
+    None,
+    /// `None` plus a random horizontal flip.
+    Flip,
+    /// A random crop of the output size (from the image, or after `--resize S`) and a flip.
+    CropFlip,
+    /// torchvision's `RandomResizedCrop` (scale 0.08–1, ratio 3/4–4/3) and a flip.
+    RandomResizedCrop,
+}
+
+impl Augment {
+    pub const ALL: [Augment; 4] = [
+        Augment::None,
+        Augment::Flip,
+        Augment::CropFlip,
+        Augment::RandomResizedCrop,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Augment::None => "none",
+            Augment::Flip => "flip",
+            Augment::CropFlip => "crop-flip",
+            Augment::RandomResizedCrop => "random-resized-crop",
+        }
+    }
+}
+
+impl std::str::FromStr for Augment {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Augment> {
+        Augment::ALL
+            .into_iter()
+            .find(|a| a.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Augment::ALL.iter().map(|a| a.name()).collect();
+                Error::Invalid(format!(
+                    "unknown augmentation '{s}' (expected one of: {})",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+impl std::fmt::Display for Augment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The shorter side evaluation resizes to after random-resized-crop training: the output's longer side
+/// times 256/224, rounded (256 for 224, torchvision's ImageNet evaluation).
+pub fn eval_resize_for(out_h: usize, out_w: usize) -> usize {
+    (out_h.max(out_w) as f64 * 256.0 / 224.0).round() as usize
+}
 
 /// How a stored image becomes a network input (see the module doc for the exact rules).
 #[derive(Clone, Debug, PartialEq)]
@@ -32,10 +131,47 @@ pub struct Preprocess {
     /// Per-channel mean and std applied after `/255`; both empty for plain `x/255`.
     pub mean: Vec<f32>,
     pub std: Vec<f32>,
-    /// Random crop (training) instead of the center crop.
+    /// Random crop (training) instead of the center crop (`Fit::Crop` and `Fit::ResizeShorter`).
     pub random_crop: bool,
     /// Random horizontal flip with probability 1/2.
     pub hflip: bool,
+    /// How images of another size reach the output size.
+    pub fit: Fit,
+}
+
+/// Where the output comes from in the stored image.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Geom {
+    /// The OH×OW window at (dy, dx), no resampling.
+    Crop { dy: usize, dx: usize },
+    /// The rectangle (top, left, height, width), in source pixels, resampled to OH×OW.
+    Resample {
+        top: f64,
+        left: f64,
+        height: f64,
+        width: f64,
+    },
+}
+
+/// Stored samples: bytes or floats.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Pix<'a> {
+    U8(&'a [u8]),
+    F32(&'a [f32]),
+}
+
+/// One stored image: C×H×W, planar (CHW) or interleaved (HWC, 8-bit with 1 or 3 channels).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct View<'a> {
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub hwc: bool,
+    pub pix: Pix<'a>,
+}
+
+thread_local! {
+    static RESIZER: RefCell<fast_image_resize::Resizer> = RefCell::new(fast_image_resize::Resizer::new());
 }
 
 impl Preprocess {
@@ -48,6 +184,7 @@ impl Preprocess {
             std: vec![],
             random_crop: false,
             hflip: false,
+            fit: Fit::Crop,
         }
     }
 
@@ -69,7 +206,65 @@ impl Preprocess {
                 std: IMAGENET_STD.to_vec(),
                 random_crop: aug,
                 hflip: aug,
+                fit: Fit::Crop,
             },
+        }
+    }
+
+    /// The preprocessing of image folders and arrays for an output of `out_h`×`out_w`:
+    ///
+    /// | `augment` | training | evaluation |
+    /// |---|---|---|
+    /// | `none` | `Exact` (with `resize`: `ResizeShorter`, centre crop) | the same |
+    /// | `flip` | as `none`, plus the flip | as `none` |
+    /// | `crop-flip` | random crop (`Crop`, or `ResizeShorter` with `resize`), flip | centre crop |
+    /// | `random-resized-crop` | `RandomResized` (torchvision's defaults), flip | `ResizeShorter(resize or` [`eval_resize_for`]`)`, centre crop |
+    ///
+    /// Values are `x/255`; add a normalisation with [`Preprocess::with_mean_std`].
+    pub fn for_images(
+        augment: Augment,
+        out_h: usize,
+        out_w: usize,
+        resize: Option<usize>,
+        training: bool,
+    ) -> Preprocess {
+        let sized = match resize {
+            Some(s) => Fit::ResizeShorter(s),
+            None => Fit::Exact,
+        };
+        let (fit, random_crop, hflip) = match (augment, training) {
+            (Augment::None, _) | (Augment::Flip, false) => (sized, false, false),
+            (Augment::Flip, true) => (sized, false, true),
+            (Augment::CropFlip, _) => (
+                match resize {
+                    Some(s) => Fit::ResizeShorter(s),
+                    None => Fit::Crop,
+                },
+                training,
+                training,
+            ),
+            (Augment::RandomResizedCrop, true) => (
+                Fit::RandomResized {
+                    scale: RRC_SCALE,
+                    ratio: RRC_RATIO,
+                },
+                false,
+                true,
+            ),
+            (Augment::RandomResizedCrop, false) => (
+                Fit::ResizeShorter(resize.unwrap_or_else(|| eval_resize_for(out_h, out_w))),
+                false,
+                false,
+            ),
+        };
+        Preprocess {
+            out_h,
+            out_w,
+            mean: vec![],
+            std: vec![],
+            random_crop,
+            hflip,
+            fit,
         }
     }
 
@@ -84,18 +279,24 @@ impl Preprocess {
 
     /// Checks that this preprocessing fits the dataset's images.
     pub fn check(&self, ds: &Dataset) -> Result<()> {
-        if self.out_h == 0 || self.out_w == 0 || self.out_h > ds.h || self.out_w > ds.w {
+        self.check_channels(ds.c)?;
+        self.fits(ds.h, ds.w).map_err(|e| Error::Invalid(format!("preprocess: {e}")))
+    }
+
+    /// Checks the output size, the normalisation against `c` channels and the fit's parameters.
+    pub fn check_channels(&self, c: usize) -> Result<()> {
+        if self.out_h == 0 || self.out_w == 0 {
             return Err(Error::Invalid(format!(
-                "preprocess: output {}x{} must be non-empty and fit in the {}x{} images",
-                self.out_h, self.out_w, ds.h, ds.w
+                "preprocess: output {}x{} is empty",
+                self.out_h, self.out_w
             )));
         }
-        if self.mean.len() != self.std.len() || !(self.mean.is_empty() || self.mean.len() == ds.c) {
+        if self.mean.len() != self.std.len() || !(self.mean.is_empty() || self.mean.len() == c) {
             return Err(Error::Invalid(format!(
                 "preprocess: {} means and {} stds for {} channels (need both empty or one per channel)",
                 self.mean.len(),
                 self.std.len(),
-                ds.c
+                c
             )));
         }
         if let Some(s) = self.std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
@@ -103,7 +304,56 @@ impl Preprocess {
                 "preprocess: std {s} is not a positive number"
             )));
         }
-        Ok(())
+        if let Some(m) = self.mean.iter().find(|m| !m.is_finite()) {
+            return Err(Error::Invalid(format!("preprocess: mean {m} is not a number")));
+        }
+        match &self.fit {
+            Fit::Crop | Fit::Exact => Ok(()),
+            Fit::ResizeShorter(s) if *s >= self.out_h.min(self.out_w) => Ok(()),
+            Fit::ResizeShorter(s) => Err(Error::Invalid(format!(
+                "preprocess: resizing the shorter side to {s} cannot cover the {}x{} output (need at least {})",
+                self.out_w,
+                self.out_h,
+                self.out_h.max(self.out_w)
+            ))),
+            Fit::RandomResized { scale, ratio } => {
+                if !(scale[0] > 0.0 && scale[0] <= scale[1] && scale[1] <= 1.0)
+                    || !(ratio[0] > 0.0 && ratio[0] <= ratio[1] && ratio[1].is_finite())
+                {
+                    return Err(Error::Invalid(format!(
+                        "preprocess: random-resized crop scale {scale:?} must lie in (0, 1] in increasing order and ratio {ratio:?} be positive and increasing"
+                    )));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether an `h`×`w` image can become the output; the error says why not and what to change.
+    pub fn fits(&self, h: usize, w: usize) -> std::result::Result<(), String> {
+        let (oh, ow) = (self.out_h, self.out_w);
+        match &self.fit {
+            Fit::Crop if h >= oh && w >= ow => Ok(()),
+            Fit::Crop => Err(format!(
+                "the image is {w}x{h} (W x H), smaller than the model's {ow}x{oh} input: resize the images or use --resize"
+            )),
+            Fit::Exact if h == oh && w == ow => Ok(()),
+            Fit::Exact => Err(format!(
+                "the image is {w}x{h} (W x H) and the model takes {ow}x{oh}, and no transform was asked to change the size: pass --resize {} (shorter side, then the centre crop), --augment crop-flip or random-resized-crop, or resize the images",
+                oh.max(ow)
+            )),
+            Fit::ResizeShorter(s) => {
+                let (rh, rw) = resized(h, w, *s);
+                if rh >= oh && rw >= ow {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "the image is {w}x{h} (W x H); with its shorter side resized to {s} it is {rw}x{rh}, smaller than the model's {ow}x{oh} input: use a larger --resize"
+                    ))
+                }
+            }
+            Fit::RandomResized { .. } => Ok(()),
+        }
     }
 
     /// Floats per output image.
@@ -129,37 +379,175 @@ impl Preprocess {
             .collect()
     }
 
-    /// Preprocesses one image (`src`: C·H·W bytes) into `out` (C·OH·OW floats), drawing from `rng`.
-    /// `tables` comes from [`Preprocess::tables`]; [`Preprocess::check`] must have passed.
+    /// The geometry and the flip of one sample of `h`×`w`: all the draws it makes, in order.
+    pub(crate) fn draw(
+        &self,
+        h: usize,
+        w: usize,
+        rng: &mut SplitMix64,
+    ) -> std::result::Result<(Geom, bool), String> {
+        self.fits(h, w)?;
+        let (oh, ow) = (self.out_h, self.out_w);
+        let crop = |h: usize, w: usize, rng: &mut SplitMix64| {
+            if self.random_crop {
+                let dy = rng.below((h - oh + 1) as u64) as usize;
+                let dx = rng.below((w - ow + 1) as u64) as usize;
+                (dy, dx)
+            } else {
+                ((h - oh) / 2, (w - ow) / 2)
+            }
+        };
+        let geom = match &self.fit {
+            Fit::Crop | Fit::Exact => {
+                let (dy, dx) = crop(h, w, rng);
+                Geom::Crop { dy, dx }
+            }
+            Fit::ResizeShorter(s) => {
+                let (rh, rw) = resized(h, w, *s);
+                let (dy, dx) = crop(rh, rw, rng);
+                if (rh, rw) == (h, w) {
+                    Geom::Crop { dy, dx }
+                } else {
+                    let (fy, fx) = (h as f64 / rh as f64, w as f64 / rw as f64);
+                    Geom::Resample {
+                        top: dy as f64 * fy,
+                        left: dx as f64 * fx,
+                        height: oh as f64 * fy,
+                        width: ow as f64 * fx,
+                    }
+                }
+            }
+            Fit::RandomResized { scale, ratio } => {
+                let (top, left, ch, cw) = random_resized(h, w, *scale, *ratio, rng);
+                if (ch, cw) == (oh, ow) {
+                    Geom::Crop { dy: top, dx: left }
+                } else {
+                    Geom::Resample {
+                        top: top as f64,
+                        left: left as f64,
+                        height: ch as f64,
+                        width: cw as f64,
+                    }
+                }
+            }
+        };
+        let flip = self.hflip && rng.coin();
+        Ok((geom, flip))
+    }
+
+    /// Preprocesses one stored image into `out` (C·OH·OW floats), drawing from `rng`. `tables` comes
+    /// from [`Preprocess::tables`]; [`Preprocess::check_channels`] must have passed for `v.c`.
     pub(crate) fn apply(
         &self,
-        src: &[u8],
-        (c, h, w): (usize, usize, usize),
+        v: View<'_>,
         tables: &[[f32; 256]],
         rng: &mut SplitMix64,
         out: &mut [f32],
+    ) -> std::result::Result<(), String> {
+        let (geom, flip) = self.draw(v.h, v.w, rng)?;
+        match geom {
+            Geom::Crop { dy, dx } => {
+                self.write(v, dy, dx, flip, tables, out);
+                Ok(())
+            }
+            Geom::Resample {
+                top,
+                left,
+                height,
+                width,
+            } => {
+                let (oh, ow) = (self.out_h, self.out_w);
+                match resample(v, (top, left, height, width), (oh, ow))? {
+                    Resampled::U8(buf) => self.write(
+                        View {
+                            h: oh,
+                            w: ow,
+                            pix: Pix::U8(&buf),
+                            ..v
+                        },
+                        0,
+                        0,
+                        flip,
+                        tables,
+                        out,
+                    ),
+                    Resampled::F32(buf) => self.write(
+                        View {
+                            h: oh,
+                            w: ow,
+                            pix: Pix::F32(&buf),
+                            ..v
+                        },
+                        0,
+                        0,
+                        flip,
+                        tables,
+                        out,
+                    ),
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes the OH×OW window at (dy, dx) of `v`, mirrored if `flip`, as output values.
+    fn write(
+        &self,
+        v: View<'_>,
+        dy: usize,
+        dx: usize,
+        flip: bool,
+        tables: &[[f32; 256]],
+        out: &mut [f32],
     ) {
         let (oh, ow) = (self.out_h, self.out_w);
-        let (dy, dx) = if self.random_crop {
-            let dy = rng.below((h - oh + 1) as u64) as usize;
-            let dx = rng.below((w - ow + 1) as u64) as usize;
-            (dy, dx)
-        } else {
-            ((h - oh) / 2, (w - ow) / 2)
-        };
-        let flip = self.hflip && rng.coin();
+        let (c, h, w) = (v.c, v.h, v.w);
         for ch in 0..c {
-            let t = &tables[ch];
             for y in 0..oh {
-                let row = &src[(ch * h + dy + y) * w + dx..][..ow];
                 let dst = &mut out[(ch * oh + y) * ow..][..ow];
-                if flip {
-                    for (d, s) in dst.iter_mut().zip(row.iter().rev()) {
-                        *d = t[*s as usize];
+                match (v.pix, v.hwc) {
+                    (Pix::U8(src), false) => {
+                        let t = &tables[ch];
+                        let row = &src[(ch * h + dy + y) * w + dx..][..ow];
+                        if flip {
+                            for (d, s) in dst.iter_mut().zip(row.iter().rev()) {
+                                *d = t[*s as usize];
+                            }
+                        } else {
+                            for (d, s) in dst.iter_mut().zip(row) {
+                                *d = t[*s as usize];
+                            }
+                        }
                     }
-                } else {
-                    for (d, s) in dst.iter_mut().zip(row) {
-                        *d = t[*s as usize];
+                    (Pix::U8(src), true) => {
+                        let t = &tables[ch];
+                        let row = &src[((dy + y) * w + dx) * c..][..ow * c];
+                        let px = row.chunks_exact(c).map(|p| p[ch]);
+                        if flip {
+                            for (d, s) in dst.iter_mut().zip(px.rev()) {
+                                *d = t[s as usize];
+                            }
+                        } else {
+                            for (d, s) in dst.iter_mut().zip(px) {
+                                *d = t[s as usize];
+                            }
+                        }
+                    }
+                    (Pix::F32(src), hwc) => {
+                        let (m, s) = match self.mean.is_empty() {
+                            true => (0.0, 1.0),
+                            false => (self.mean[ch], self.std[ch]),
+                        };
+                        let norm = |x: f32| if self.mean.is_empty() { x } else { (x - m) / s };
+                        for (x, d) in dst.iter_mut().enumerate() {
+                            let sx = dx + if flip { ow - 1 - x } else { x };
+                            let at = if hwc {
+                                ((dy + y) * w + sx) * c + ch
+                            } else {
+                                (ch * h + dy + y) * w + sx
+                            };
+                            *d = norm(src[at]);
+                        }
                     }
                 }
             }
@@ -186,13 +574,116 @@ impl Preprocess {
         let mut out = vec![0f32; self.out_len(ds.c)];
         let mut rng = crate::order::augment_rng(seed, epoch, position);
         self.apply(
-            ds.image(index),
-            (ds.c, ds.h, ds.w),
+            View {
+                c: ds.c,
+                h: ds.h,
+                w: ds.w,
+                hwc: false,
+                pix: Pix::U8(ds.image(index)),
+            },
             &self.tables(ds.c),
             &mut rng,
             &mut out,
-        );
+        )
+        .map_err(Error::Invalid)?;
         Ok(out)
+    }
+}
+
+/// The size (H′, W′) of an `h`×`w` image whose shorter side is resized to `s`.
+pub fn resized(h: usize, w: usize, s: usize) -> (usize, usize) {
+    if h <= w {
+        (s, (s as u64 * w as u64 / h as u64) as usize)
+    } else {
+        ((s as u64 * h as u64 / w as u64) as usize, s)
+    }
+}
+
+/// The random-resized crop's rectangle (top, left, height, width) in an `h`×`w` image (module doc).
+fn random_resized(
+    h: usize,
+    w: usize,
+    scale: [f32; 2],
+    ratio: [f32; 2],
+    rng: &mut SplitMix64,
+) -> (usize, usize, usize, usize) {
+    let area = (h * w) as f64;
+    let (s0, s1) = (scale[0] as f64, scale[1] as f64);
+    let (l0, l1) = ((ratio[0] as f64).ln(), (ratio[1] as f64).ln());
+    for _ in 0..RRC_TRIES {
+        let target = area * (s0 + (s1 - s0) * rng.uniform());
+        let aspect = (l0 + (l1 - l0) * rng.uniform()).exp();
+        let cw = (target * aspect).sqrt().round();
+        let ch = (target / aspect).sqrt().round();
+        if cw >= 1.0 && ch >= 1.0 && cw <= w as f64 && ch <= h as f64 {
+            let (cw, ch) = (cw as usize, ch as usize);
+            let top = rng.below((h - ch + 1) as u64) as usize;
+            let left = rng.below((w - cw + 1) as u64) as usize;
+            return (top, left, ch, cw);
+        }
+    }
+    let in_ratio = w as f64 / h as f64;
+    let (ch, cw) = if in_ratio < ratio[0] as f64 {
+        (((w as f64 / ratio[0] as f64).round() as usize).clamp(1, h), w)
+    } else if in_ratio > ratio[1] as f64 {
+        (h, ((h as f64 * ratio[1] as f64).round() as usize).clamp(1, w))
+    } else {
+        (h, w)
+    };
+    ((h - ch) / 2, (w - cw) / 2, ch, cw)
+}
+
+enum Resampled {
+    U8(Vec<u8>),
+    F32(Vec<f32>),
+}
+
+/// Resamples the rectangle `(top, left, height, width)` of `v` to `oh`×`ow`, in `v`'s layout.
+fn resample(
+    v: View<'_>,
+    (top, left, height, width): (f64, f64, f64, f64),
+    (oh, ow): (usize, usize),
+) -> std::result::Result<Resampled, String> {
+    use fast_image_resize::images::{Image, ImageRef};
+    use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions};
+    let opts = ResizeOptions::new()
+        .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
+        .crop(left, top, width, height);
+    let fail = |e: &dyn std::fmt::Display| format!("resampling failed: {e}");
+    let (c, h, w) = (v.c, v.h, v.w);
+    let one = |src: &[u8], ty: PixelType| -> std::result::Result<Vec<u8>, String> {
+        let src = ImageRef::new(w as u32, h as u32, src, ty).map_err(|e| fail(&e))?;
+        let mut dst = Image::new(ow as u32, oh as u32, ty);
+        RESIZER
+            .with(|r| r.borrow_mut().resize(&src, &mut dst, &opts))
+            .map_err(|e| fail(&e))?;
+        Ok(dst.into_vec())
+    };
+    match (v.pix, v.hwc, c) {
+        (Pix::U8(src), true, 1) => Ok(Resampled::U8(one(src, PixelType::U8)?)),
+        (Pix::U8(src), true, 3) => Ok(Resampled::U8(one(src, PixelType::U8x3)?)),
+        (Pix::U8(src), false, _) => {
+            let mut out = Vec::with_capacity(c * oh * ow);
+            for plane in src.chunks_exact(h * w).take(c) {
+                out.extend(one(plane, PixelType::U8)?);
+            }
+            Ok(Resampled::U8(out))
+        }
+        (Pix::F32(src), false, _) => {
+            let mut out = Vec::with_capacity(c * oh * ow);
+            for plane in src.chunks_exact(h * w).take(c) {
+                let bytes = one(bytemuck::cast_slice(plane), PixelType::F32)?;
+                out.extend(bytes.chunks_exact(4).map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]])));
+            }
+            Ok(Resampled::F32(out))
+        }
+        (Pix::U8(_) | Pix::F32(_), true, _) => Err(format!(
+            "resampling interleaved images of {c} channels ({}) is not supported",
+            match v.pix {
+                Pix::U8(_) => "u8",
+                Pix::F32(_) => "f32",
+            }
+        )),
     }
 }
 

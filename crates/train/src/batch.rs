@@ -1,7 +1,9 @@
 //! Prefetching batch producers on background threads.
 //!
-//! A [`Batcher`] turns a [`Dataset`] into a stream of preprocessed batches, computed ahead of the
-//! consumer by `threads` producer threads through bounded queues (`prefetch` batches ahead in all).
+//! A [`Batcher`] turns a [`Source`] (a [`crate::data::Dataset`] in memory, an image folder or array files
+//! on disk) into a stream of preprocessed batches, computed ahead of the consumer by `threads` producer
+//! threads through bounded queues (`prefetch` batches ahead in all). Reading, decoding and every transform
+//! of a sample run on the producer that builds its batch.
 //! Each batch passes through a hook on the producer thread (the training loop uses it to upload the
 //! batch to the device ahead of time); the consumer receives the hook's output in order.
 //!
@@ -17,8 +19,17 @@
 //! starting at any [`Position`] yields exactly the batches an uninterrupted run yields from there, and
 //! the number of threads changes nothing but speed.
 //!
-//! **Failure.** An error from the hook, or a panic in a producer, reaches the consumer as an `Err` at
-//! that batch's place in the stream; the stream then ends. Dropping the batcher stops and joins the
+//! **Memory.** The producers hold at most [`held_batches`]`(cfg)` batches at once: each of the `threads`
+//! producers has at most `depth = max(1, prefetch / threads)` finished items in its queue and one in the
+//! making, which at its peak is the host batch and the hook's output (two batch sizes when the hook copies
+//! the batch, as an upload to a CPU device does); the consumer holds one more. With `B·C·H·W·4 + B·4` bytes
+//! per batch and the source's per-thread scratch ([`Source::sample_scratch_bytes`]: the file, the decoded
+//! image, the resampled one), [`memory_bound`] is the most the stream holds beyond what the source keeps
+//! (for a folder: its index, about 20 bytes plus one relative path per image), whatever the dataset's size.
+//!
+//! **Failure.** An error while building a batch (an unreadable or corrupt file, named), an error from the
+//! hook, or a panic in a producer, reaches the consumer as an `Err` at that batch's place in the stream; the
+//! stream then ends. Dropping the batcher stops and joins the
 //! threads (a producer blocked on a full queue is woken by the disconnect).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -29,7 +40,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::augment::Preprocess;
-use crate::data::Dataset;
+use crate::data::Source;
 use crate::order::{augment_rng, epoch_order};
 use crate::{Error, Result};
 
@@ -132,9 +143,23 @@ pub fn batches_per_epoch(n: usize, batch_size: usize, mode: Mode) -> u64 {
     }
 }
 
+/// Batches the producers of `cfg` hold at most, counting the consumer's (see the module doc).
+pub fn held_batches(cfg: &BatchConfig) -> u64 {
+    let threads = cfg.threads.max(1) as u64;
+    let depth = (cfg.prefetch as u64 / threads).max(1);
+    threads * (depth + 2) + 1
+}
+
+/// The most bytes a [`Batcher`] over `source` with `pre` and `cfg` holds at once (see the module doc).
+pub fn memory_bound(source: &Source, pre: &Preprocess, cfg: &BatchConfig) -> u64 {
+    let b = cfg.batch_size as u64;
+    let batch = b * pre.out_len(source.channels()) as u64 * 4 + b * 4 + b * 4;
+    held_batches(cfg) * batch + cfg.threads.max(1) as u64 * source.sample_scratch_bytes(pre)
+}
+
 /// Everything a producer needs to build any batch.
 struct Plan {
-    ds: Arc<Dataset>,
+    ds: Source,
     pre: Preprocess,
     cfg: BatchConfig,
     tables: Vec<[f32; 256]>,
@@ -142,11 +167,11 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(ds: Arc<Dataset>, pre: Preprocess, cfg: BatchConfig) -> Result<Plan> {
+    fn new(ds: Source, pre: Preprocess, cfg: BatchConfig) -> Result<Plan> {
         if cfg.batch_size == 0 {
             return Err(Error::Invalid("batch size must be at least 1".into()));
         }
-        pre.check(&ds)?;
+        ds.check(&pre)?;
         let per_epoch = batches_per_epoch(ds.len(), cfg.batch_size, cfg.mode);
         if per_epoch == 0 {
             return Err(Error::Invalid(format!(
@@ -165,7 +190,7 @@ impl Plan {
                 cfg.start.batch
             )));
         }
-        let tables = pre.tables(ds.c);
+        let tables = pre.tables(ds.channels());
         Ok(Plan {
             ds,
             pre,
@@ -203,8 +228,8 @@ impl Plan {
         }
     }
 
-    fn build(&self, pos: Position, order: &[u32]) -> HostBatch {
-        let (ds, b) = (&*self.ds, self.cfg.batch_size);
+    fn build(&self, pos: Position, order: &[u32]) -> Result<HostBatch> {
+        let (ds, b) = (&self.ds, self.cfg.batch_size);
         let first = pos.batch as usize * b;
         let rows = b.min(ds.len() - first);
         let padded = if self.cfg.mode == Mode::Eval && self.cfg.pad_last {
@@ -212,7 +237,8 @@ impl Plan {
         } else {
             rows
         };
-        let len = self.pre.out_len(ds.c);
+        let c = ds.channels();
+        let len = self.pre.out_len(c);
         let mut x = vec![0f32; padded * len];
         let mut y = vec![-1i32; padded];
         let mut indices = Vec::with_capacity(rows);
@@ -220,25 +246,25 @@ impl Plan {
             let p = first + k;
             let idx = order[p] as usize;
             let mut rng = augment_rng(self.cfg.seed, pos.epoch, p as u64);
-            self.pre.apply(
-                ds.image(idx),
-                (ds.c, ds.h, ds.w),
+            ds.write(
+                idx,
+                &self.pre,
                 &self.tables,
                 &mut rng,
                 &mut x[k * len..(k + 1) * len],
-            );
-            y[k] = ds.labels[idx] as i32;
+            )?;
+            y[k] = ds.label(idx);
             indices.push(idx as u32);
         }
-        HostBatch {
+        Ok(HostBatch {
             epoch: pos.epoch,
             index: pos.batch,
             rows,
-            shape: [padded, ds.c, self.pre.out_h, self.pre.out_w],
+            shape: [padded, c, self.pre.out_h, self.pre.out_w],
             x,
             y,
             indices,
-        }
+        })
     }
 
     fn order(&self, epoch: u64) -> Vec<u32> {
@@ -248,19 +274,19 @@ impl Plan {
 
 /// Builds one batch synchronously (the same batch a [`Batcher`] with `cfg` yields at `pos`).
 pub fn build_batch(
-    ds: &Arc<Dataset>,
+    ds: impl Into<Source>,
     pre: &Preprocess,
     cfg: &BatchConfig,
     pos: Position,
 ) -> Result<HostBatch> {
-    let plan = Plan::new(ds.clone(), pre.clone(), cfg.clone())?;
+    let plan = Plan::new(ds.into(), pre.clone(), cfg.clone())?;
     if pos.batch >= plan.per_epoch {
         return Err(Error::Invalid(format!(
             "batch {} is past the {} batches of an epoch",
             pos.batch, plan.per_epoch
         )));
     }
-    Ok(plan.build(pos, &plan.order(pos.epoch)))
+    plan.build(pos, &plan.order(pos.epoch))
 }
 
 type Hook<T> = dyn Fn(HostBatch) -> Result<T> + Send + Sync;
@@ -281,7 +307,7 @@ pub struct Batcher<T> {
 impl Batcher<HostBatch> {
     /// A batcher whose items are the host batches themselves.
     pub fn plain(
-        ds: Arc<Dataset>,
+        ds: impl Into<Source>,
         pre: Preprocess,
         cfg: BatchConfig,
     ) -> Result<Batcher<HostBatch>> {
@@ -293,7 +319,7 @@ impl<T: Send + 'static> Batcher<T> {
     /// Starts the producer threads. `hook` runs on them, once per batch, in no particular thread
     /// order; its outputs reach the consumer in stream order.
     pub fn new<F>(
-        ds: Arc<Dataset>,
+        ds: impl Into<Source>,
         pre: Preprocess,
         cfg: BatchConfig,
         hook: F,
@@ -308,7 +334,7 @@ impl<T: Send + 'static> Batcher<T> {
         }
         let threads = cfg.threads;
         let depth = (cfg.prefetch / threads).max(1);
-        let plan = Arc::new(Plan::new(ds, pre, cfg)?);
+        let plan = Arc::new(Plan::new(ds.into(), pre, cfg)?);
         let hook: Arc<Hook<T>> = Arc::new(hook);
         let stop = Arc::new(AtomicBool::new(false));
         let (total, per_epoch) = (plan.total(), plan.per_epoch);
@@ -434,7 +460,7 @@ fn produce<T>(
                 cached = Some((pos.epoch, plan.order(pos.epoch)));
             }
             let order = &cached.as_ref().expect("just filled").1;
-            let batch = plan.build(pos, order);
+            let batch = plan.build(pos, order)?;
             let rows = batch.rows;
             hook(batch).map(|value| Ready {
                 epoch: pos.epoch,

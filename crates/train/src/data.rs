@@ -13,6 +13,9 @@
 //!
 //! Malformed files give [`Error::Format`] naming the file, the byte offset and what was expected
 //! there. For a gzip file the offset counts decompressed bytes.
+//!
+//! Data of any other shape is streamed from disk instead of held here: image folders ([`folder`]) and
+//! array files ([`arrays`]); [`Source`] is what the batch producers read, whichever of the three it is.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -21,6 +24,13 @@ use std::path::{Path, PathBuf};
 use flate2::read::GzDecoder;
 
 use crate::{Error, Result};
+
+pub mod arrays;
+pub mod decode;
+pub mod folder;
+mod source;
+
+pub use source::{load_image, Source};
 
 /// A labelled image set held in memory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -259,7 +269,7 @@ fn find_idx(dir: &Path, name: &str) -> Result<PathBuf> {
 
 /// Loads an IDX image file (magic 2051) and its IDX label file (magic 2049).
 pub fn load_idx(images_path: &Path, labels_path: &Path, classes: usize) -> Result<Dataset> {
-    let mut img = Source::open(images_path)?;
+    let mut img = Reader::open(images_path)?;
     let magic = img.u32_be("the magic number")?;
     if magic != IDX_IMAGES_MAGIC {
         return Err(img.err_at(
@@ -285,7 +295,7 @@ pub fn load_idx(images_path: &Path, labels_path: &Path, classes: usize) -> Resul
     let images = img.bytes(total, &format!("pixel data ({n} images of {rows}x{cols})"))?;
     img.expect_end()?;
 
-    let mut lab = Source::open(labels_path)?;
+    let mut lab = Reader::open(labels_path)?;
     let magic = lab.u32_be("the magic number")?;
     if magic != IDX_LABELS_MAGIC {
         return Err(lab.err_at(
@@ -315,7 +325,7 @@ pub fn load_cifar10_files(files: &[PathBuf]) -> Result<Dataset> {
     let mut labels = Vec::new();
     let mut rec = vec![0u8; CIFAR_RECORD];
     for path in files {
-        let mut src = Source::open(path)?;
+        let mut src = Reader::open(path)?;
         let first = labels.len();
         loop {
             let at = src.offset;
@@ -346,7 +356,7 @@ pub fn load_cifar10_files(files: &[PathBuf]) -> Result<Dataset> {
 
 /// Loads one of lean4-mlir's Imagenette files whose images are `size`×`size`.
 pub fn load_imagenette_file(path: &Path, size: usize) -> Result<Dataset> {
-    let mut src = Source::open(path)?;
+    let mut src = Reader::open(path)?;
     let mut head = [0u8; 4];
     src.exact(&mut head, "the little-endian u32 image count")?;
     let n = u32::from_le_bytes(head) as usize;
@@ -378,7 +388,7 @@ pub fn load_imagenette_file(path: &Path, size: usize) -> Result<Dataset> {
 
 /// Every label must be a class index; the error names the label's byte offset.
 fn check_labels(
-    src: &Source,
+    src: &Reader,
     labels: &[u8],
     first: u64,
     stride: u64,
@@ -398,15 +408,15 @@ fn check_labels(
 }
 
 /// A file being read front to back that knows its byte offset, so errors can say where.
-struct Source {
+struct Reader {
     path: PathBuf,
     inner: Box<dyn Read>,
     offset: u64,
     gzip: bool,
 }
 
-impl Source {
-    fn open(path: &Path) -> Result<Source> {
+impl Reader {
+    fn open(path: &Path) -> Result<Reader> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let mut buf = BufReader::with_capacity(1 << 16, file);
         let magic = {
@@ -419,7 +429,7 @@ impl Source {
         } else {
             Box::new(buf)
         };
-        Ok(Source {
+        Ok(Reader {
             path: path.to_path_buf(),
             inner,
             offset: 0,

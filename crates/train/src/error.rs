@@ -20,6 +20,11 @@ pub enum Error {
         msg: String,
     },
 
+    /// A data file (an image, an array file, a folder) that cannot be used as it is; `msg` says why
+    /// and what to change.
+    #[error("{}: {msg}", path.display())]
+    Data { path: PathBuf, msg: String },
+
     /// A trace line that cannot be understood (`line` is 1-based).
     #[error("{}:{line}: {msg}", path.display())]
     Trace {
@@ -74,6 +79,13 @@ impl Error {
         Error::Format {
             path: path.to_path_buf(),
             offset,
+            msg: msg.into(),
+        }
+    }
+
+    pub(crate) fn data(path: &Path, msg: impl Into<String>) -> Error {
+        Error::Data {
+            path: path.to_path_buf(),
             msg: msg.into(),
         }
     }

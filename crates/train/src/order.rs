@@ -97,6 +97,12 @@ impl SplitMix64 {
         }
     }
 
+    /// A uniform draw from `[0, 1)`: the top 53 bits of a draw times 2⁻⁵³ (used by the random-resized
+    /// crop of [`crate::augment`]; the JAX export does not use it).
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
     /// One fair coin: the top bit of a draw.
     pub fn coin(&mut self) -> bool {
         self.next_u64() >> 63 == 1

@@ -346,7 +346,7 @@ fn bad_configurations_are_errors() {
         Preprocess::plain(6, 5),
         cfg(1, Position::default(), 1),
     ));
-    assert!(e.contains("fit in the 5x5"), "{e}");
+    assert!(e.contains("is 5x5 (W x H), smaller than the model's 5x6 input"), "{e}");
     let e = msg(Batcher::plain(
         ds,
         augmenting(),
