@@ -24,6 +24,8 @@ enum Command {
     Doctor(cmd::doctor::Args),
     /// Time the compiled train step: compile time, ms/step, img/s, GFLOP/s (one JSON line)
     Bench(cmd::bench::Args),
+    /// Time the batch producers on an image folder or array files: decode + augment img/s, memory
+    BenchData(cmd::bench_data::Args),
     DiffTraces(cmd::diff_traces::Args),
     /// Write the StableHLO of a step program (train, eval, predict, forward, grads)
     Emit(cmd::emit::Args),
@@ -47,6 +49,7 @@ fn main() {
         // One line per subcommand: `Command::Name(a) => cmd::name::run(a),`
         Command::Doctor(a) => cmd::doctor::run(a),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::BenchData(a) => cmd::bench_data::run(a),
         Command::DiffTraces(a) => cmd::diff_traces::run(a),
         Command::Emit(a) => cmd::emit::run(a),
         Command::ExportJax(a) => cmd::export_jax::run(a),

@@ -23,8 +23,9 @@
 //! producers has at most `depth = max(1, prefetch / threads)` finished items in its queue and one in the
 //! making, which at its peak is the host batch and the hook's output (two batch sizes when the hook copies
 //! the batch, as an upload to a CPU device does); the consumer holds one more. With `B·C·H·W·4 + B·4` bytes
-//! per batch and the source's per-thread scratch ([`Source::sample_scratch_bytes`]: the file, the decoded
-//! image, the resampled one), [`memory_bound`] is the most the stream holds beyond what the source keeps
+//! per batch, the source's per-thread scratch ([`Source::sample_scratch_bytes`]: the file, the decoded
+//! image, the resampled one) and [`THREAD_OVERHEAD`] per thread, [`memory_bound`] is the most the stream
+//! holds beyond what the source keeps
 //! (for a folder: its index, about 20 bytes plus one relative path per image), whatever the dataset's size.
 //!
 //! **Failure.** An error while building a batch (an unreadable or corrupt file, named), an error from the
@@ -150,11 +151,17 @@ pub fn held_batches(cfg: &BatchConfig) -> u64 {
     threads * (depth + 2) + 1
 }
 
+/// What a producer thread costs besides its data: the pages of its stack it touches, its allocator
+/// arena's bookkeeping, the resampler's buffers (measured: 0.1–0.3 MiB; `netspec bench-data` with
+/// batches of one 8×8 image).
+pub const THREAD_OVERHEAD: u64 = 1 << 20;
+
 /// The most bytes a [`Batcher`] over `source` with `pre` and `cfg` holds at once (see the module doc).
 pub fn memory_bound(source: &Source, pre: &Preprocess, cfg: &BatchConfig) -> u64 {
     let b = cfg.batch_size as u64;
     let batch = b * pre.out_len(source.channels()) as u64 * 4 + b * 4 + b * 4;
-    held_batches(cfg) * batch + cfg.threads.max(1) as u64 * source.sample_scratch_bytes(pre)
+    held_batches(cfg) * batch
+        + cfg.threads.max(1) as u64 * (source.sample_scratch_bytes(pre) + THREAD_OVERHEAD)
 }
 
 /// Everything a producer needs to build any batch.

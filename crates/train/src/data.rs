@@ -29,6 +29,7 @@ pub mod arrays;
 pub mod decode;
 pub mod folder;
 mod source;
+pub mod write;
 
 pub use source::{load_image, Source};
 

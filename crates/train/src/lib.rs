@@ -1,7 +1,8 @@
 //! train: everything around the compiled train step that is not the step itself.
 //!
 //! This crate is the data side of training (see ARCHITECTURE.md, "train (data side)"):
-//! - [`data`]: in-memory datasets and their loaders (IDX, CIFAR-10 binary, lean4-mlir's Imagenette binary);
+//! - [`data`]: in-memory datasets and their loaders (IDX, CIFAR-10 binary, lean4-mlir's Imagenette binary),
+//!   image folders and array files streamed from disk, and [`data::Source`], what the producers read;
 //! - [`augment`]: normalisation, crops and flips that turn `u8` images into `f32` NCHW batches;
 //! - [`order`]: the seeded PRNG, the per-epoch shuffle and the per-sample augmentation streams
 //!   (fully specified so that the JAX export reproduces them bit for bit);
@@ -11,7 +12,8 @@
 //! - [`checkpoint`]: safetensors files, written atomically;
 //! - [`exchange`]: weights in torchvision/timm names (export and `--init`);
 //! - [`plot`]: loss and accuracy curves as SVG or PNG;
-//! - [`bench`]: timing of the compiled train step (`netspec bench`).
+//! - [`bench`]: timing of the compiled train step (`netspec bench`);
+//! - [`bench_data`]: timing of the batch producers on folders and arrays (`netspec bench-data`).
 //!
 //! The training loop lives beside these modules and uses them:
 //! - [`device`]: the executor (today a PJRT client): compile, upload, execute with donation, read back;
@@ -24,6 +26,7 @@
 pub mod augment;
 pub mod batch;
 pub mod bench;
+pub mod bench_data;
 pub mod checkpoint;
 pub mod data;
 pub mod device;

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 pub mod bench;
+pub mod bench_data;
 pub mod config;
 pub mod diff_traces;
 pub mod doctor;

@@ -145,7 +145,7 @@ impl Source {
         let out = c * (pre.out_h * pre.out_w) as u64;
         match self {
             Source::Memory(_) => out * 4,
-            Source::Folder(f) => f.max_file_bytes() + f.max_pixels() * c + out * 4,
+            Source::Folder(f) => f.max_file_bytes() + 2 * f.max_pixels() * c + out * 5,
             Source::Arrays(a) => 2 * a.image_bytes() as u64 + (a.shape().0 * a.shape().1 * a.shape().2) as u64 * 4 + out * 4,
         }
     }
