@@ -64,15 +64,18 @@ fn main() {
     println!("decode  image::load_from_memory + into_rgb8   {image_ms:7.3}");
     println!("decode  zune-jpeg directly (netspec's path)   {zune_ms:7.3}");
 
-    let decoded: Vec<train::data::decode::Pixels> =
-        jpegs.iter().map(|j| train::data::decode::decode(j, 3).unwrap()).collect();
+    let decoded: Vec<train::data::decode::Pixels> = jpegs
+        .iter()
+        .map(|j| train::data::decode::decode(j, 3).unwrap())
+        .collect();
     // One crop rectangle per image, as the random-resized crop draws them (a fixed stream here).
     let mut r = train::order::SplitMix64::new(7);
     let rects: Vec<(u32, u32, u32, u32)> = decoded
         .iter()
         .map(|p| {
             let area = (p.w * p.h) as f64 * (0.08 + 0.92 * r.uniform());
-            let aspect = ((0.75f64).ln() + ((4.0f64 / 3.0).ln() - (0.75f64).ln()) * r.uniform()).exp();
+            let aspect =
+                ((0.75f64).ln() + ((4.0f64 / 3.0).ln() - (0.75f64).ln()) * r.uniform()).exp();
             let cw = ((area * aspect).sqrt().round() as usize).clamp(1, p.w);
             let ch = ((area / aspect).sqrt().round() as usize).clamp(1, p.h);
             let top = r.below((p.h - ch + 1) as u64) as u32;

@@ -280,7 +280,8 @@ impl Preprocess {
     /// Checks that this preprocessing fits the dataset's images.
     pub fn check(&self, ds: &Dataset) -> Result<()> {
         self.check_channels(ds.c)?;
-        self.fits(ds.h, ds.w).map_err(|e| Error::Invalid(format!("preprocess: {e}")))
+        self.fits(ds.h, ds.w)
+            .map_err(|e| Error::Invalid(format!("preprocess: {e}")))
     }
 
     /// Checks the output size, the normalisation against `c` channels and the fit's parameters.
@@ -305,7 +306,9 @@ impl Preprocess {
             )));
         }
         if let Some(m) = self.mean.iter().find(|m| !m.is_finite()) {
-            return Err(Error::Invalid(format!("preprocess: mean {m} is not a number")));
+            return Err(Error::Invalid(format!(
+                "preprocess: mean {m} is not a number"
+            )));
         }
         match &self.fit {
             Fit::Crop | Fit::Exact => Ok(()),
@@ -624,9 +627,15 @@ fn random_resized(
     }
     let in_ratio = w as f64 / h as f64;
     let (ch, cw) = if in_ratio < ratio[0] as f64 {
-        (((w as f64 / ratio[0] as f64).round() as usize).clamp(1, h), w)
+        (
+            ((w as f64 / ratio[0] as f64).round() as usize).clamp(1, h),
+            w,
+        )
     } else if in_ratio > ratio[1] as f64 {
-        (h, ((h as f64 * ratio[1] as f64).round() as usize).clamp(1, w))
+        (
+            h,
+            ((h as f64 * ratio[1] as f64).round() as usize).clamp(1, w),
+        )
     } else {
         (h, w)
     };
@@ -673,7 +682,11 @@ fn resample(
             let mut out = Vec::with_capacity(c * oh * ow);
             for plane in src.chunks_exact(h * w).take(c) {
                 let bytes = one(bytemuck::cast_slice(plane), PixelType::F32)?;
-                out.extend(bytes.chunks_exact(4).map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]])));
+                out.extend(
+                    bytes
+                        .chunks_exact(4)
+                        .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]])),
+                );
             }
             Ok(Resampled::F32(out))
         }
@@ -781,5 +794,243 @@ mod tests {
             .with_mean_std(&[0.5; 3], &[0.5; 3])
             .check(&ds)
             .is_ok());
+    }
+
+    fn view(c: usize, h: usize, w: usize, data: &[u8]) -> View<'_> {
+        View {
+            c,
+            h,
+            w,
+            hwc: false,
+            pix: Pix::U8(data),
+        }
+    }
+
+    fn noise(n: usize, seed: u64) -> Vec<u8> {
+        let mut r = SplitMix64::new(seed);
+        (0..n).map(|_| r.below(256) as u8).collect()
+    }
+
+    #[test]
+    fn random_resized_crop_follows_the_documented_draws() {
+        // The module doc, transcribed independently of `random_resized`.
+        let p = Preprocess {
+            fit: Fit::RandomResized {
+                scale: RRC_SCALE,
+                ratio: RRC_RATIO,
+            },
+            hflip: true,
+            ..Preprocess::plain(16, 16)
+        };
+        let (mut fallbacks, mut flips) = (0, 0);
+        for pos in 0..400u64 {
+            let (h, w) = (20 + (pos % 17) as usize * 7, 30 + (pos % 23) as usize * 5);
+            let (h, w) = if pos % 50 == 0 { (200, 8) } else { (h, w) }; // no try fits: the fallback
+            let (g, flip) = p
+                .draw(h, w, &mut crate::order::augment_rng(3, 1, pos))
+                .unwrap();
+            let mut r = crate::order::augment_rng(3, 1, pos);
+            let area = (h * w) as f64;
+            let mut rect = None;
+            for _ in 0..10 {
+                let t = area * (0.08 + (1.0 - 0.08) * r.uniform());
+                let (l0, l1) = ((3.0f64 / 4.0).ln(), (4.0f64 / 3.0).ln());
+                let a = (l0 + (l1 - l0) * r.uniform()).exp();
+                let (cw, ch) = ((t * a).sqrt().round(), (t / a).sqrt().round());
+                if cw >= 1.0 && ch >= 1.0 && cw <= w as f64 && ch <= h as f64 {
+                    let (cw, ch) = (cw as usize, ch as usize);
+                    let top = r.below((h - ch + 1) as u64) as usize;
+                    let left = r.below((w - cw + 1) as u64) as usize;
+                    assert!((ch * cw) as f64 >= 0.07 * area && ch * cw <= h * w);
+                    rect = Some((top, left, ch, cw));
+                    break;
+                }
+            }
+            let (top, left, ch, cw) = rect.unwrap_or_else(|| {
+                fallbacks += 1;
+                let ratio = w as f64 / h as f64;
+                let (ch, cw) = if ratio < 0.75 {
+                    ((w as f64 / 0.75).round() as usize, w)
+                } else if ratio > 4.0 / 3.0 {
+                    (h, (h as f64 * 4.0 / 3.0).round() as usize)
+                } else {
+                    (h, w)
+                };
+                ((h - ch) / 2, (w - cw) / 2, ch, cw)
+            });
+            let want = if (ch, cw) == (16, 16) {
+                Geom::Crop { dy: top, dx: left }
+            } else {
+                Geom::Resample {
+                    top: top as f64,
+                    left: left as f64,
+                    height: ch as f64,
+                    width: cw as f64,
+                }
+            };
+            assert_eq!(g, want, "position {pos}, {h}x{w}");
+            assert_eq!(flip, r.coin());
+            flips += flip as usize;
+        }
+        assert!(fallbacks >= 8, "{fallbacks} fallbacks");
+        assert!((120..280).contains(&flips), "{flips} flips");
+    }
+
+    #[test]
+    fn resize_shorter_to_the_shorter_side_is_a_plain_crop() {
+        let (c, h, w) = (3, 24, 31);
+        let img = noise(c * h * w, 1);
+        let crop = Preprocess {
+            out_h: 20,
+            out_w: 20,
+            random_crop: true,
+            hflip: true,
+            ..Preprocess::plain(h, w)
+        };
+        let resize = Preprocess {
+            fit: Fit::ResizeShorter(24),
+            ..crop.clone()
+        };
+        for pos in 0..20 {
+            let (mut a, mut b) = (vec![0f32; c * 400], vec![0f32; c * 400]);
+            let t = crop.tables(c);
+            crop.apply(
+                view(c, h, w, &img),
+                &t,
+                &mut crate::order::augment_rng(0, 0, pos),
+                &mut a,
+            )
+            .unwrap();
+            resize
+                .apply(
+                    view(c, h, w, &img),
+                    &t,
+                    &mut crate::order::augment_rng(0, 0, pos),
+                    &mut b,
+                )
+                .unwrap();
+            assert_eq!(a, b);
+        }
+    }
+
+    #[test]
+    fn resize_shorter_then_centre_crop_equals_resizing_the_whole_image_then_cropping() {
+        use fast_image_resize::images::{Image, ImageRef};
+        use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions};
+        // A smooth image (resampling differs most at sharp edges), 3 planes.
+        let (c, h, w) = (3, 37, 53);
+        let img: Vec<u8> = (0..c * h * w)
+            .map(|k| {
+                let (p, y, x) = (k / (h * w), (k / w) % h, k % w);
+                (60.0 + 50.0 * ((x as f32 / 7.0 + p as f32).sin() + (y as f32 / 5.0).cos())) as u8
+            })
+            .collect();
+        let p = Preprocess::for_images(Augment::None, 20, 20, Some(24), false);
+        assert_eq!(p.fit, Fit::ResizeShorter(24));
+        let mut got = vec![0f32; c * 400];
+        p.apply(
+            view(c, h, w, &img),
+            &p.tables(c),
+            &mut SplitMix64::new(0),
+            &mut got,
+        )
+        .unwrap();
+        let (rh, rw) = resized(h, w, 24);
+        assert_eq!((rh, rw), (24, 34));
+        let (dy, dx) = ((rh - 20) / 2, (rw - 20) / 2);
+        let mut worst = 0f32;
+        for ch in 0..c {
+            let src = ImageRef::new(
+                w as u32,
+                h as u32,
+                &img[ch * h * w..][..h * w],
+                PixelType::U8,
+            )
+            .unwrap();
+            let mut dst = Image::new(rw as u32, rh as u32, PixelType::U8);
+            fast_image_resize::Resizer::new()
+                .resize(
+                    &src,
+                    &mut dst,
+                    &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear)),
+                )
+                .unwrap();
+            let full = dst.buffer();
+            for y in 0..20 {
+                for x in 0..20 {
+                    let want = full[(dy + y) * rw + dx + x] as f32 / 255.0;
+                    worst = worst.max((got[(ch * 20 + y) * 20 + x] - want).abs());
+                }
+            }
+        }
+        assert!(
+            worst <= 2.0 / 255.0,
+            "largest difference {} levels",
+            worst * 255.0
+        );
+    }
+
+    #[test]
+    fn f32_samples_are_used_as_they_are() {
+        let img: Vec<f32> = (0..2 * 3 * 4).map(|k| k as f32 * 0.5 - 3.0).collect();
+        let p = Preprocess::plain(3, 4).with_mean_std(&[1.0, -1.0], &[2.0, 4.0]);
+        let mut out = vec![0f32; 24];
+        let v = View {
+            c: 2,
+            h: 3,
+            w: 4,
+            hwc: false,
+            pix: Pix::F32(&img),
+        };
+        p.apply(v, &p.tables(2), &mut SplitMix64::new(0), &mut out)
+            .unwrap();
+        for k in 0..24 {
+            let (m, s) = if k < 12 { (1.0, 2.0) } else { (-1.0, 4.0) };
+            assert_eq!(out[k], (img[k] - m) / s);
+        }
+    }
+
+    #[test]
+    fn image_transforms_by_augmentation_and_phase() {
+        let f = |a, r, t| {
+            let p = Preprocess::for_images(a, 224, 224, r, t);
+            (p.fit, p.random_crop, p.hflip)
+        };
+        assert_eq!(f(Augment::None, None, true), (Fit::Exact, false, false));
+        assert_eq!(f(Augment::Flip, None, true), (Fit::Exact, false, true));
+        assert_eq!(
+            f(Augment::Flip, Some(256), false),
+            (Fit::ResizeShorter(256), false, false)
+        );
+        assert_eq!(f(Augment::CropFlip, None, true), (Fit::Crop, true, true));
+        assert_eq!(
+            f(Augment::CropFlip, Some(256), false),
+            (Fit::ResizeShorter(256), false, false)
+        );
+        assert_eq!(
+            f(Augment::RandomResizedCrop, None, true),
+            (
+                Fit::RandomResized {
+                    scale: RRC_SCALE,
+                    ratio: RRC_RATIO
+                },
+                false,
+                true
+            )
+        );
+        assert_eq!(
+            f(Augment::RandomResizedCrop, None, false),
+            (Fit::ResizeShorter(256), false, false)
+        );
+        assert_eq!(eval_resize_for(28, 28), 32);
+        let e = Preprocess::for_images(Augment::None, 20, 20, None, true)
+            .fits(20, 21)
+            .unwrap_err();
+        assert!(e.contains("21x20") && e.contains("--resize"), "{e}");
+        assert!("crop".parse::<Augment>().is_err());
+        assert_eq!(
+            "random-resized-crop".parse::<Augment>().unwrap(),
+            Augment::RandomResizedCrop
+        );
     }
 }

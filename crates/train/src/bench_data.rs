@@ -94,7 +94,11 @@ impl Report {
     }
 
     pub fn line(&self) -> String {
-        let mib = |b: Option<u64>| b.map_or("?".into(), |b| format!("{:.1}", b as f64 / (1 << 20) as f64));
+        let mib = |b: Option<u64>| {
+            b.map_or("?".into(), |b| {
+                format!("{:.1}", b as f64 / (1 << 20) as f64)
+            })
+        };
         format!(
             "threads {:>2}: {:>7.1} img/s ({:>6.1} per thread), {} ms CPU per image; RSS {} -> peak {} MiB (bound: +{:.1} MiB)",
             self.threads,

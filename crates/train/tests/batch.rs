@@ -346,7 +346,10 @@ fn bad_configurations_are_errors() {
         Preprocess::plain(6, 5),
         cfg(1, Position::default(), 1),
     ));
-    assert!(e.contains("is 5x5 (W x H), smaller than the model's 5x6 input"), "{e}");
+    assert!(
+        e.contains("is 5x5 (W x H), smaller than the model's 5x6 input"),
+        "{e}"
+    );
     let e = msg(Batcher::plain(
         ds,
         augmenting(),

@@ -71,7 +71,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    anyhow::ensure!(!args.threads.is_empty() && args.threads.iter().all(|&t| t > 0), "--threads: counts of at least 1");
+    anyhow::ensure!(
+        !args.threads.is_empty() && args.threads.iter().all(|&t| t > 0),
+        "--threads: counts of at least 1"
+    );
+    let augment: Augment = args.augment.parse()?;
     if let Some(n) = args.generate {
         anyhow::ensure!(
             !args.data.exists(),
@@ -104,7 +108,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             t.elapsed().as_secs_f64()
         );
     }
-    let augment: Augment = args.augment.parse()?;
     let t = Instant::now();
     let source: Source = if arrays::is_array_path(&args.data) {
         arrays::open(&args.data, args.channels)?.train.into()
@@ -131,11 +134,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut pre = Preprocess::for_images(augment, args.size, args.size, args.resize, !args.eval);
     if !args.no_normalize {
-        anyhow::ensure!(args.channels == 3, "ImageNet normalisation needs 3 channels: pass --no-normalize");
+        anyhow::ensure!(
+            args.channels == 3,
+            "ImageNet normalisation needs 3 channels: pass --no-normalize"
+        );
         pre = pre.with_mean_std(&IMAGENET_MEAN, &IMAGENET_STD);
     }
     source.check(&pre)?;
-    eprintln!("{}; {} preprocessing, {augment}, output {}x{}", source.describe(), if args.eval { "evaluation" } else { "training" }, args.size, args.size);
+    eprintln!(
+        "{}; {} preprocessing, {augment}, output {}x{}",
+        source.describe(),
+        if args.eval { "evaluation" } else { "training" },
+        args.size,
+        args.size
+    );
     for &threads in &args.threads {
         let report = bench_data::run(
             &source,

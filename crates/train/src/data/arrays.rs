@@ -101,7 +101,11 @@ impl Tensor {
             Backing::File(f, base) => read_exact_at(f, buf, base + at).map_err(|e| {
                 Error::data(
                     &self.file,
-                    format!("{}: cannot read {} bytes at data byte {at}: {e}", self.what(), buf.len()),
+                    format!(
+                        "{}: cannot read {} bytes at data byte {at}: {e}",
+                        self.what(),
+                        buf.len()
+                    ),
                 )
             }),
             Backing::Memory(v, base) => {
@@ -154,14 +158,24 @@ impl<R: Read> Read for Counting<R> {
 }
 
 /// Parses an `.npy` header from `r`: (shape, type, type name, big endian, header length).
-fn npy_header(r: impl Read, file: &Path, name: &str) -> Result<(Vec<usize>, Ty, String, bool, u64)> {
+fn npy_header(
+    r: impl Read,
+    file: &Path,
+    name: &str,
+) -> Result<(Vec<usize>, Ty, String, bool, u64)> {
     let mut c = Counting { inner: r, n: 0 };
-    let h = npyz::NpyHeader::from_reader(&mut c)
-        .map_err(|e| Error::data(file, format!("array '{name}': not a readable .npy header: {e}")))?;
+    let h = npyz::NpyHeader::from_reader(&mut c).map_err(|e| {
+        Error::data(
+            file,
+            format!("array '{name}': not a readable .npy header: {e}"),
+        )
+    })?;
     if h.order() == npyz::Order::Fortran {
         return Err(Error::data(
             file,
-            format!("array '{name}' is stored in Fortran order: save np.ascontiguousarray(a) instead"),
+            format!(
+                "array '{name}' is stored in Fortran order: save np.ascontiguousarray(a) instead"
+            ),
         ));
     }
     let (ty, ty_name, big) = match h.dtype() {
@@ -187,7 +201,11 @@ fn npy_header(r: impl Read, file: &Path, name: &str) -> Result<(Vec<usize>, Ty, 
     let shape = h
         .shape()
         .iter()
-        .map(|&d| usize::try_from(d).map_err(|_| Error::data(file, format!("array '{name}': dimension {d} is too large"))))
+        .map(|&d| {
+            usize::try_from(d).map_err(|_| {
+                Error::data(file, format!("array '{name}': dimension {d} is too large"))
+            })
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok((shape, ty, ty_name, big, c.n))
 }
@@ -199,7 +217,11 @@ fn open_file(path: &Path) -> Result<File> {
 /// The arrays of an `.npy` file.
 fn npy_file(path: &Path) -> Result<Tensor> {
     let f = open_file(path)?;
-    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?").to_string();
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("?")
+        .to_string();
     let (shape, ty, ty_name, big, header) = npy_header(std::io::BufReader::new(&f), path, &name)?;
     let t = Tensor {
         file: path.to_path_buf(),
@@ -210,7 +232,13 @@ fn npy_file(path: &Path) -> Result<Tensor> {
         big_endian: big,
         backing: Backing::File(Arc::new(f), header),
     };
-    check_length(&t, std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len() - header)?;
+    check_length(
+        &t,
+        std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .len()
+            - header,
+    )?;
     Ok(t)
 }
 
@@ -222,7 +250,9 @@ fn check_length(t: &Tensor, available: u64) -> Result<()> {
         .try_fold(t.ty.size() as u64, |a, &d| a.checked_mul(d as u64))
         .ok_or_else(|| t.err("its size overflows"))?;
     if available < need {
-        return Err(t.err(format!("the file holds {available} bytes of data, the shape needs {need} (truncated?)")));
+        return Err(t.err(format!(
+            "the file holds {available} bytes of data, the shape needs {need} (truncated?)"
+        )));
     }
     Ok(())
 }
@@ -230,8 +260,10 @@ fn check_length(t: &Tensor, available: u64) -> Result<()> {
 /// Every array of an `.npz` file, by name (member name without `.npy`).
 fn npz_file(path: &Path) -> Result<Vec<Tensor>> {
     let f = Arc::new(open_file(path)?);
-    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(File::try_clone(&f).map_err(|e| Error::io(path, e))?))
-        .map_err(|e| Error::data(path, format!("not a readable .npz (zip) file: {e}")))?;
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(
+        File::try_clone(&f).map_err(|e| Error::io(path, e))?,
+    ))
+    .map_err(|e| Error::data(path, format!("not a readable .npz (zip) file: {e}")))?;
     let mut out = Vec::new();
     for i in 0..zip.len() {
         let mut m = zip
@@ -239,7 +271,12 @@ fn npz_file(path: &Path) -> Result<Vec<Tensor>> {
             .map_err(|e| Error::data(path, format!("cannot read member {i} of the .npz: {e}")))?;
         let member = m
             .name()
-            .map_err(|e| Error::data(path, format!("member {i} of the .npz has an unreadable name: {e}")))?
+            .map_err(|e| {
+                Error::data(
+                    path,
+                    format!("member {i} of the .npz has an unreadable name: {e}"),
+                )
+            })?
             .to_string();
         let Some(name) = member.strip_suffix(".npy").map(str::to_string) else {
             continue;
@@ -247,7 +284,10 @@ fn npz_file(path: &Path) -> Result<Vec<Tensor>> {
         let stored = m.compression() == zip::CompressionMethod::Stored;
         let t = if stored {
             let start = m.data_start().ok_or_else(|| {
-                Error::data(path, format!("member '{name}.npy': no data offset in the zip directory"))
+                Error::data(
+                    path,
+                    format!("member '{name}.npy': no data offset in the zip directory"),
+                )
             })?;
             let size = m.size();
             let (shape, ty, ty_name, big, header) = npy_header(&mut m, path, &name)?;
@@ -264,8 +304,9 @@ fn npz_file(path: &Path) -> Result<Vec<Tensor>> {
             t
         } else {
             let mut bytes = Vec::with_capacity((m.size() as usize).min(1 << 30));
-            m.read_to_end(&mut bytes)
-                .map_err(|e| Error::data(path, format!("member '{name}.npy': cannot decompress: {e}")))?;
+            m.read_to_end(&mut bytes).map_err(|e| {
+                Error::data(path, format!("member '{name}.npy': cannot decompress: {e}"))
+            })?;
             let (shape, ty, ty_name, big, header) = npy_header(&bytes[..], path, &name)?;
             let avail = bytes.len() as u64 - header;
             let t = Tensor {
@@ -290,11 +331,18 @@ fn safetensors_file(path: &Path) -> Result<Vec<Tensor>> {
     let f = open_file(path)?;
     let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut head = [0u8; 8];
-    read_exact_at(&f, &mut head, 0)
-        .map_err(|e| Error::data(path, format!("not a safetensors file (no 8-byte header length): {e}")))?;
+    read_exact_at(&f, &mut head, 0).map_err(|e| {
+        Error::data(
+            path,
+            format!("not a safetensors file (no 8-byte header length): {e}"),
+        )
+    })?;
     let n = u64::from_le_bytes(head);
     if n > 100 << 20 || 8 + n > len {
-        return Err(Error::data(path, format!("not a safetensors file: header length {n} for a file of {len} bytes")));
+        return Err(Error::data(
+            path,
+            format!("not a safetensors file: header length {n} for a file of {len} bytes"),
+        ));
     }
     let mut header = vec![0u8; n as usize];
     read_exact_at(&f, &mut header, 8).map_err(|e| Error::io(path, e))?;
@@ -309,7 +357,8 @@ fn safetensors_file(path: &Path) -> Result<Vec<Tensor>> {
     }
     let f = Arc::new(f);
     let mut out = Vec::new();
-    let mut names: Vec<(String, &safetensors::tensor::TensorInfo)> = meta.tensors().into_iter().collect();
+    let mut names: Vec<(String, &safetensors::tensor::TensorInfo)> =
+        meta.tensors().into_iter().collect();
     names.sort_by_key(|(_, i)| i.data_offsets.0);
     for (name, info) in names {
         use safetensors::Dtype as D;
@@ -368,9 +417,14 @@ pub fn is_array_path(path: &Path) -> bool {
         return ["safetensors", "npz", "npy"].iter().any(|e| ext(path, e));
     }
     path.is_dir()
-        && ["train.safetensors", "train.npz", "train_images.npy", "x_train.npy"]
-            .iter()
-            .any(|f| path.join(f).is_file())
+        && [
+            "train.safetensors",
+            "train.npz",
+            "train_images.npy",
+            "x_train.npy",
+        ]
+        .iter()
+        .any(|f| path.join(f).is_file())
 }
 
 const SPLITS: [&str; 3] = ["train", "val", "test"];
@@ -378,7 +432,10 @@ const SPLITS: [&str; 3] = ["train", "val", "test"];
 /// Opens the splits at `path` for a network taking `channels` channels.
 pub fn open(path: &Path, channels: usize) -> Result<ArraySplits> {
     let mut found: [Option<ArraySet>; 3] = [None, None, None];
-    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
     if path.is_file() {
         let tensors = match ext.as_deref() {
             Some("safetensors") => safetensors_file(path)?,
@@ -392,10 +449,20 @@ pub fn open(path: &Path, channels: usize) -> Result<ArraySplits> {
             _ => return Err(Error::data(path, "not an array file (.safetensors, .npz or .npy)")),
         };
         for (k, split) in SPLITS.iter().enumerate() {
-            found[k] = pair(&tensors, &[format!("x_{split}"), format!("{split}_images")], &[format!("y_{split}"), format!("{split}_labels")], channels)?;
+            found[k] = pair(
+                &tensors,
+                &[format!("x_{split}"), format!("{split}_images")],
+                &[format!("y_{split}"), format!("{split}_labels")],
+                channels,
+            )?;
         }
         if found[0].is_none() {
-            found[0] = pair(&tensors, &["images".into(), "x".into()], &["labels".into(), "y".into()], channels)?;
+            found[0] = pair(
+                &tensors,
+                &["images".into(), "x".into()],
+                &["labels".into(), "y".into()],
+                channels,
+            )?;
         }
         if found[0].is_none() {
             let names: Vec<_> = tensors.iter().map(|t| t.name.as_str()).collect();
@@ -410,17 +477,22 @@ pub fn open(path: &Path, channels: usize) -> Result<ArraySplits> {
         for (k, split) in SPLITS.iter().enumerate() {
             let st = path.join(format!("{split}.safetensors"));
             let npz = path.join(format!("{split}.npz"));
-            let plain = [&["images".to_string(), "x".to_string()][..], &["labels".to_string(), "y".to_string()][..]];
+            let plain = [
+                &["images".to_string(), "x".to_string()][..],
+                &["labels".to_string(), "y".to_string()][..],
+            ];
             found[k] = if st.is_file() {
                 let ts = safetensors_file(&st)?;
-                Some(pair(&ts, plain[0], plain[1], channels)?.ok_or_else(|| {
-                    Error::data(&st, "no images/labels (or x/y) arrays")
-                })?)
+                Some(
+                    pair(&ts, plain[0], plain[1], channels)?
+                        .ok_or_else(|| Error::data(&st, "no images/labels (or x/y) arrays"))?,
+                )
             } else if npz.is_file() {
                 let ts = npz_file(&npz)?;
-                Some(pair(&ts, plain[0], plain[1], channels)?.ok_or_else(|| {
-                    Error::data(&npz, "no images/labels (or x/y) arrays")
-                })?)
+                Some(
+                    pair(&ts, plain[0], plain[1], channels)?
+                        .ok_or_else(|| Error::data(&npz, "no images/labels (or x/y) arrays"))?,
+                )
             } else {
                 let pairs = [
                     (format!("{split}_images.npy"), format!("{split}_labels.npy")),
@@ -430,7 +502,10 @@ pub fn open(path: &Path, channels: usize) -> Result<ArraySplits> {
                     Some((x, y)) => {
                         let (xp, yp) = (path.join(x), path.join(y));
                         if !yp.is_file() {
-                            return Err(Error::data(&xp, format!("its labels file {y} is missing")));
+                            return Err(Error::data(
+                                &xp,
+                                format!("its labels file {y} is missing"),
+                            ));
                         }
                         Some(ArraySet::new(npy_file(&xp)?, &npy_file(&yp)?, channels)?)
                     }
@@ -459,8 +534,17 @@ pub fn open(path: &Path, channels: usize) -> Result<ArraySplits> {
 }
 
 /// The split whose image array has one of `xs`' names and label array one of `ys`'.
-fn pair(tensors: &[Tensor], xs: &[String], ys: &[String], channels: usize) -> Result<Option<ArraySet>> {
-    let find = |names: &[String]| names.iter().find_map(|n| tensors.iter().find(|t| t.name == *n));
+fn pair(
+    tensors: &[Tensor],
+    xs: &[String],
+    ys: &[String],
+    channels: usize,
+) -> Result<Option<ArraySet>> {
+    let find = |names: &[String]| {
+        names
+            .iter()
+            .find_map(|n| tensors.iter().find(|t| t.name == *n))
+    };
     match (find(xs), find(ys)) {
         (Some(x), Some(y)) => Ok(Some(ArraySet::new(x.clone(), y, channels)?)),
         (Some(x), None) => Err(x.err(format!("no label array beside it (expected one of {ys:?})"))),
@@ -471,7 +555,8 @@ fn pair(tensors: &[Tensor], xs: &[String], ys: &[String], channels: usize) -> Re
 impl ArraySet {
     fn new(images: Tensor, labels: &Tensor, channels: usize) -> Result<ArraySet> {
         if !matches!(images.ty, Ty::U8 | Ty::F32) {
-            return Err(images.err("images must be u8 or f32: convert the array (e.g. a.astype(np.float32))"));
+            return Err(images
+                .err("images must be u8 or f32: convert the array (e.g. a.astype(np.float32))"));
         }
         let s = &images.shape;
         let (n, c, h, w, hwc) = match s.len() {
@@ -511,7 +596,10 @@ impl ArraySet {
             _ => return Err(labels.err("labels must be [N] or [N, 1]")),
         };
         if ln != n {
-            return Err(labels.err(format!("{ln} labels for {n} images (array '{}')", images.name)));
+            return Err(labels.err(format!(
+                "{ln} labels for {n} images (array '{}')",
+                images.name
+            )));
         }
         let size = labels.ty.size();
         let mut raw = vec![0u8; n * size];
@@ -636,18 +724,48 @@ impl ArraySet {
         };
         let res = match self.images.ty {
             Ty::U8 => {
-                let planar: Vec<u8> = if self.hwc { (0..per).map(|k| raw[chw(k)]).collect() } else { raw };
-                pre.apply(View { c, h, w, hwc: false, pix: Pix::U8(&planar) }, tables, rng, out)
+                let planar: Vec<u8> = if self.hwc {
+                    (0..per).map(|k| raw[chw(k)]).collect()
+                } else {
+                    raw
+                };
+                pre.apply(
+                    View {
+                        c,
+                        h,
+                        w,
+                        hwc: false,
+                        pix: Pix::U8(&planar),
+                    },
+                    tables,
+                    rng,
+                    out,
+                )
             }
             _ => {
                 let big = self.images.big_endian;
                 let val = |k: usize| {
                     let b = &raw[4 * chw(k)..][..4];
                     let b = [b[0], b[1], b[2], b[3]];
-                    if big { f32::from_be_bytes(b) } else { f32::from_le_bytes(b) }
+                    if big {
+                        f32::from_be_bytes(b)
+                    } else {
+                        f32::from_le_bytes(b)
+                    }
                 };
                 let planar: Vec<f32> = (0..per).map(val).collect();
-                pre.apply(View { c, h, w, hwc: false, pix: Pix::F32(&planar) }, tables, rng, out)
+                pre.apply(
+                    View {
+                        c,
+                        h,
+                        w,
+                        hwc: false,
+                        pix: Pix::F32(&planar),
+                    },
+                    tables,
+                    rng,
+                    out,
+                )
             }
         };
         res.map_err(|e| self.images.err(format!("image {i}: {e}")))

@@ -114,7 +114,8 @@ fn jpeg_options(channels: usize) -> DecoderOptions {
 fn header_of(bytes: &[u8]) -> Result<(usize, usize), String> {
     match format_of(bytes)? {
         Format::Jpeg => {
-            let mut d = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), jpeg_options(3));
+            let mut d =
+                zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), jpeg_options(3));
             d.decode_headers()
                 .map_err(|e| format!("not a readable JPEG: {e:?}"))?;
             let (w, h) = d
@@ -170,8 +171,10 @@ pub fn decode(bytes: &[u8], channels: usize) -> Result<Pixels, String> {
     }
     match format_of(bytes)? {
         Format::Jpeg => {
-            let mut d =
-                zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), jpeg_options(channels));
+            let mut d = zune_jpeg::JpegDecoder::new_with_options(
+                ZCursor::new(bytes),
+                jpeg_options(channels),
+            );
             d.decode_headers()
                 .map_err(|e| format!("not a readable JPEG: {e:?}"))?;
             let (w, h) = d
@@ -254,16 +257,23 @@ mod tests {
     #[test]
     fn png_channels_convert_as_documented() {
         let img = rgb(5, 4);
-        let png = encode(image::DynamicImage::ImageRgb8(img.clone()), image::ImageFormat::Png);
+        let png = encode(
+            image::DynamicImage::ImageRgb8(img.clone()),
+            image::ImageFormat::Png,
+        );
         let three = decode(&png, 3).unwrap();
         assert_eq!((three.w, three.h, three.c), (5, 4, 3));
         assert_eq!(three.data, img.clone().into_raw());
         let one = decode(&png, 1).unwrap();
         let p = img.get_pixel(2, 1).0;
-        let want = ((19595 * p[0] as u32 + 38470 * p[1] as u32 + 7471 * p[2] as u32 + 0x8000) >> 16) as u8;
+        let want =
+            ((19595 * p[0] as u32 + 38470 * p[1] as u32 + 7471 * p[2] as u32 + 0x8000) >> 16) as u8;
         assert_eq!(one.data[5 + 2], want);
         let gray = image::GrayImage::from_fn(3, 2, |x, y| image::Luma([(x + 10 * y) as u8]));
-        let png = encode(image::DynamicImage::ImageLuma8(gray.clone()), image::ImageFormat::Png);
+        let png = encode(
+            image::DynamicImage::ImageLuma8(gray.clone()),
+            image::ImageFormat::Png,
+        );
         assert_eq!(decode(&png, 1).unwrap().data, gray.clone().into_raw());
         let rep: Vec<u8> = gray.into_raw().iter().flat_map(|&v| [v, v, v]).collect();
         assert_eq!(decode(&png, 3).unwrap().data, rep);
@@ -289,7 +299,13 @@ mod tests {
         assert!(err <= 12, "max error {err}");
         let one = decode(&jpg, 1).unwrap();
         let l = luma_601(&three.data);
-        let err = one.data.iter().zip(&l).map(|(a, b)| (*a as i32 - *b as i32).abs()).max().unwrap();
+        let err = one
+            .data
+            .iter()
+            .zip(&l)
+            .map(|(a, b)| (*a as i32 - *b as i32).abs())
+            .max()
+            .unwrap();
         assert!(err <= 3, "luma plane vs 601 of the RGB output: {err}");
         assert_eq!(header_of(&jpg).unwrap(), (32, 24));
     }
@@ -297,9 +313,16 @@ mod tests {
     #[test]
     fn bad_bytes_say_what_they_are() {
         assert!(decode(b"", 3).unwrap_err().contains("empty"));
-        assert!(decode(b"hello, world", 3).unwrap_err().contains("not an image"));
-        let png = encode(image::DynamicImage::ImageRgb8(rgb(8, 8)), image::ImageFormat::Png);
-        assert!(decode(&png[..png.len() / 2], 3).unwrap_err().contains("corrupt"));
+        assert!(decode(b"hello, world", 3)
+            .unwrap_err()
+            .contains("not an image"));
+        let png = encode(
+            image::DynamicImage::ImageRgb8(rgb(8, 8)),
+            image::ImageFormat::Png,
+        );
+        assert!(decode(&png[..png.len() / 2], 3)
+            .unwrap_err()
+            .contains("corrupt"));
         let mut v = Cursor::new(Vec::new());
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut v, 90)
             .encode_image(&rgb(64, 64))

@@ -112,7 +112,10 @@ fn subdirs(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
         let path = e.path();
         if path.is_dir() {
             let name = name.into_string().map_err(|n| {
-                Error::data(&path, format!("the class folder name {n:?} is not UTF-8: rename it"))
+                Error::data(
+                    &path,
+                    format!("the class folder name {n:?} is not UTF-8: rename it"),
+                )
             })?;
             out.push((name, path));
         }
@@ -137,9 +140,9 @@ fn files_below(dir: &Path, base: &Path, out: &mut Vec<String>) -> Result<()> {
             files_below(&p, base, out)?;
         } else {
             let rel = p.strip_prefix(base).unwrap_or(&p);
-            let rel = rel.to_str().ok_or_else(|| {
-                Error::data(&p, "the file name is not UTF-8: rename it")
-            })?;
+            let rel = rel
+                .to_str()
+                .ok_or_else(|| Error::data(&p, "the file name is not UTF-8: rename it"))?;
             out.push(rel.to_string());
         }
     }
@@ -159,7 +162,11 @@ pub fn scan(root: &Path, opts: &ScanOptions) -> Result<FolderSplits> {
     }
     let train_dir = root.join("train");
     let split_layout = train_dir.is_dir();
-    let train_root = if split_layout { train_dir } else { root.to_path_buf() };
+    let train_root = if split_layout {
+        train_dir
+    } else {
+        root.to_path_buf()
+    };
     let class_dirs = subdirs(&train_root)?;
     if class_dirs.is_empty() {
         return Err(Error::data(
@@ -188,7 +195,11 @@ pub fn scan(root: &Path, opts: &ScanOptions) -> Result<FolderSplits> {
 
 impl ImageFolder {
     /// Scans one split folder whose class folders must be among `classes`.
-    pub fn scan_split(dir: &Path, classes: &Arc<Vec<String>>, opts: &ScanOptions) -> Result<ImageFolder> {
+    pub fn scan_split(
+        dir: &Path,
+        classes: &Arc<Vec<String>>,
+        opts: &ScanOptions,
+    ) -> Result<ImageFolder> {
         let mut listed: Vec<(u32, String)> = Vec::new();
         let mut per_class = vec![0usize; classes.len()];
         for (name, path) in subdirs(dir)? {
@@ -214,7 +225,9 @@ impl ImageFolder {
         let results: Vec<std::result::Result<decode::Header, String>> = {
             let next = AtomicUsize::new(0);
             let slots: Vec<std::sync::Mutex<Option<std::result::Result<decode::Header, String>>>> =
-                (0..listed.len()).map(|_| std::sync::Mutex::new(None)).collect();
+                (0..listed.len())
+                    .map(|_| std::sync::Mutex::new(None))
+                    .collect();
             std::thread::scope(|s| {
                 for _ in 0..opts.threads.clamp(1, 64) {
                     s.spawn(|| loop {
@@ -266,7 +279,10 @@ impl ImageFolder {
                     folder.names.push_str(&rel);
                     let (start, end) = (start as u32, folder.names.len() as u32);
                     if folder.names.len() > u32::MAX as usize {
-                        return Err(Error::data(dir, "the relative paths of this folder exceed 4 GiB"));
+                        return Err(Error::data(
+                            dir,
+                            "the relative paths of this folder exceed 4 GiB",
+                        ));
                     }
                     folder.entries.push(Entry {
                         start,
@@ -411,7 +427,11 @@ impl ImageFolder {
                 &self.path(i),
                 format!(
                     "{e}{}",
-                    if more > 0 { format!(" ({more} more images of this split do not fit either)") } else { String::new() }
+                    if more > 0 {
+                        format!(" ({more} more images of this split do not fit either)")
+                    } else {
+                        String::new()
+                    }
                 ),
             ));
         }

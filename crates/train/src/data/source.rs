@@ -146,7 +146,11 @@ impl Source {
         match self {
             Source::Memory(_) => out * 4,
             Source::Folder(f) => f.max_file_bytes() + 2 * f.max_pixels() * c + out * 5,
-            Source::Arrays(a) => 2 * a.image_bytes() as u64 + (a.shape().0 * a.shape().1 * a.shape().2) as u64 * 4 + out * 4,
+            Source::Arrays(a) => {
+                2 * a.image_bytes() as u64
+                    + (a.shape().0 * a.shape().1 * a.shape().2) as u64 * 4
+                    + out * 4
+            }
         }
     }
 

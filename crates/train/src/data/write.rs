@@ -81,10 +81,14 @@ pub fn dataset_as_folder(
     for i in indices {
         let img = ds.image(i);
         let dynimg = match ds.c {
-            1 => image::GrayImage::from_raw(w, h, img.to_vec()).map(image::DynamicImage::ImageLuma8),
+            1 => {
+                image::GrayImage::from_raw(w, h, img.to_vec()).map(image::DynamicImage::ImageLuma8)
+            }
             3 => {
                 let plane = (w * h) as usize;
-                let hwc: Vec<u8> = (0..plane).flat_map(|p| [img[p], img[plane + p], img[2 * plane + p]]).collect();
+                let hwc: Vec<u8> = (0..plane)
+                    .flat_map(|p| [img[p], img[plane + p], img[2 * plane + p]])
+                    .collect();
                 image::RgbImage::from_raw(w, h, hwc).map(image::DynamicImage::ImageRgb8)
             }
             c => {
@@ -94,7 +98,9 @@ pub fn dataset_as_folder(
             }
         }
         .ok_or_else(|| Error::Invalid("image buffer size".into()))?;
-        let path = dir.join(classes[ds.labels[i] as usize]).join(format!("{i:05}.png"));
+        let path = dir
+            .join(classes[ds.labels[i] as usize])
+            .join(format!("{i:05}.png"));
         save(dynimg, &path, ImageFormat::Png)?;
         out.push(path);
     }
@@ -140,8 +146,15 @@ impl Synthetic {
         let mut r = SplitMix64::new(mix64(self.seed ^ mix64(i as u64)));
         let class = (i % self.classes.max(1)) as u64;
         let short = self.short_side as u32;
-        let long = short + r.below((self.short_side * self.max_aspect_pct.max(100) / 100 - self.short_side + 1) as u64) as u32;
-        let (w, h) = if r.coin() { (long, short) } else { (short, long) };
+        let long = short
+            + r.below(
+                (self.short_side * self.max_aspect_pct.max(100) / 100 - self.short_side + 1) as u64,
+            ) as u32;
+        let (w, h) = if r.coin() {
+            (long, short)
+        } else {
+            (short, long)
+        };
         let color = |bias: u64, r: &mut SplitMix64| -> [f32; 3] {
             let mut c = [0f32; 3];
             for (k, v) in c.iter_mut().enumerate() {
@@ -176,7 +189,11 @@ impl Synthetic {
             }
             let mut px = [0u8; 3];
             for k in 0..3 {
-                let n = if noise > 0 { r.below(2 * noise + 1) as f32 - noise as f32 } else { 0.0 };
+                let n = if noise > 0 {
+                    r.below(2 * noise + 1) as f32 - noise as f32
+                } else {
+                    0.0
+                };
                 px[k] = (p[k] + n).clamp(0.0, 255.0) as u8;
             }
             image::Rgb(px)
@@ -194,8 +211,14 @@ impl Synthetic {
             let path = dir
                 .join(format!("class-{}", i % classes))
                 .join(format!("img-{i:06}.{}", self.format.extension()));
-            save(image::DynamicImage::ImageRgb8(self.image(i)), &path, self.format)?;
-            bytes += std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+            save(
+                image::DynamicImage::ImageRgb8(self.image(i)),
+                &path,
+                self.format,
+            )?;
+            bytes += std::fs::metadata(&path)
+                .map_err(|e| Error::io(&path, e))?
+                .len();
         }
         Ok(bytes)
     }
