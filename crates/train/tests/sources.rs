@@ -577,6 +577,45 @@ fn bad_files_are_named_before_anything_runs_or_skipped_and_counted() {
 }
 
 #[test]
+fn folder_batches_are_position_addressed_so_resume_and_thread_count_change_nothing() {
+    let d = TempDir::new("folder-resume");
+    for c in ["a", "b", "c"] {
+        std::fs::create_dir_all(d.join(c)).unwrap();
+        for i in 0..7 {
+            png(&d.join(c).join(format!("{i}.png")), 30 + i * 3, 24 + i);
+        }
+    }
+    let f = folder::scan(d.path(), &opts(3)).unwrap().train;
+    let pre = Preprocess::for_images(Augment::RandomResizedCrop, 16, 16, None, true);
+    let cfg = |threads, start| BatchConfig {
+        batch_size: 4,
+        seed: 9,
+        threads,
+        start,
+        epochs: Some(3),
+        prefetch: 4,
+        ..BatchConfig::default()
+    };
+    let run = |threads, start| -> Vec<HostBatch> {
+        Batcher::plain(f.clone(), pre.clone(), cfg(threads, start))
+            .unwrap()
+            .map(|r| r.unwrap().value)
+            .collect()
+    };
+    let whole = run(1, Position::default());
+    assert_eq!(whole.len(), 3 * (21 / 4));
+    assert_eq!(run(3, Position::default()), whole);
+    let from = Position { epoch: 1, batch: 2 };
+    assert_eq!(run(2, from), whole[(21 / 4) + 2..].to_vec());
+    assert_eq!(
+        build_batch(f.clone(), &pre, &cfg(1, from), from).unwrap(),
+        whole[(21 / 4) + 2]
+    );
+    // Epochs differ (their own shuffle and draws).
+    assert_ne!(whole[0].x, whole[21 / 4].x);
+}
+
+#[test]
 fn one_image_loads_as_the_network_input_as_evaluation_makes_it() {
     let d = TempDir::new("one-image");
     tree(d.path());
