@@ -320,9 +320,10 @@ impl Preprocess {
                 self.out_h.max(self.out_w)
             ))),
             Fit::RandomResized { scale, ratio } => {
-                if !(scale[0] > 0.0 && scale[0] <= scale[1] && scale[1] <= 1.0)
-                    || !(ratio[0] > 0.0 && ratio[0] <= ratio[1] && ratio[1].is_finite())
-                {
+                // Written as "valid" so that NaN is invalid.
+                let scale_ok = scale[0] > 0.0 && scale[0] <= scale[1] && scale[1] <= 1.0;
+                let ratio_ok = ratio[0] > 0.0 && ratio[0] <= ratio[1] && ratio[1].is_finite();
+                if !(scale_ok && ratio_ok) {
                     return Err(Error::Invalid(format!(
                         "preprocess: random-resized crop scale {scale:?} must lie in (0, 1] in increasing order and ratio {ratio:?} be positive and increasing"
                     )));

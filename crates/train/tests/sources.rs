@@ -72,10 +72,25 @@ fn subset(ds: &Dataset, n: usize) -> Dataset {
 
 #[test]
 fn fashion_mnist_as_a_png_folder_equals_its_idx_files_as_a_set() {
+    png_folder_equals_idx(600, 250);
+}
+
+/// The same on all 70,000 images (22 s on the shared 2-core machine; not in the suite):
+/// `cargo test --release -p train --test sources -- --ignored full_fashion_mnist`.
+#[test]
+#[ignore]
+fn full_fashion_mnist_as_a_png_folder_equals_its_idx_files_as_a_set() {
+    png_folder_equals_idx(60_000, 10_000);
+}
+
+fn png_folder_equals_idx(n_train: usize, n_test: usize) {
     let dir = TempDir::new("fmnist-png");
     let src = DatasetKind::FashionMnist.default_dir().unwrap();
     let mut idx = Vec::new();
-    for (split, name, n) in [(Split::Train, "train", 600), (Split::Test, "test", 250)] {
+    for (split, name, n) in [
+        (Split::Train, "train", n_train),
+        (Split::Test, "test", n_test),
+    ] {
         let full = data::load(&src, DatasetKind::FashionMnist, split)
             .expect("Fashion-MNIST (scripts/setup/data.sh)");
         let ds = subset(&full, n);
@@ -125,7 +140,7 @@ fn fashion_mnist_as_a_png_folder_equals_its_idx_files_as_a_set() {
     )
     .unwrap();
     let got: Vec<_> = b.by_ref().map(|r| r.unwrap().value).collect();
-    assert_eq!(got.len(), 600 / 64);
+    assert_eq!(got.len(), n_train / 64);
     assert!(got
         .iter()
         .all(|h| h.shape == [64, 1, 28, 28] && h.y.iter().all(|&y| (0..10).contains(&y))));
