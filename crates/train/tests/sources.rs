@@ -271,57 +271,44 @@ fn write_npy<T: npyz::Serialize + npyz::AutoSerialize + Copy>(
 
 /// Trains `net` on `train` for `steps` steps of 30 with Adam 1e-2, then returns the accuracy on `test`.
 fn train_and_eval(net: &spec::NetSpec, train: Source, test: Source, steps: usize) -> f64 {
-    let client = train::run::open_client(pjrt::Device::Cpu, None)
+    let exec = train::device::Executor::open(pjrt::Device::Cpu, None)
         .expect("the PJRT CPU plugin (scripts/setup.sh plugin)");
-    let hyper = train::run::Hyper {
+    let cfg = spec::RunConfig {
         batch_size: 30,
         lr: 1e-2,
-        optimizer: spec::Optimizer::Adam,
+        optimizer: spec::Optimizer::ADAM,
         weight_decay: 0.0,
-        ..train::run::Hyper::from_recipe(&spec::Recipe::default())
+        ..spec::RunConfig::default()
     };
-    let (mut trainer, _) = train::run::build_trainer(net, &hyper, 30, &client).unwrap();
-    let params = spec::params(net).unwrap();
-    let values = spec::init(net, 1).unwrap();
-    trainer
-        .set_state(|name, slot| {
-            Ok(match &slot.kind {
-                nn::SlotKind::Step => train::checkpoint::TensorData::I32(vec![0]),
-                nn::SlotKind::Param(_) => {
-                    let k = params.iter().position(|p| p.name == name).unwrap();
-                    train::checkpoint::TensorData::F32(values[k].clone())
-                }
-                _ => train::checkpoint::TensorData::F32(vec![0.0; slot.dims.iter().product()]),
-            })
-        })
-        .unwrap();
-    let pre = Preprocess::for_images(Augment::None, 20, 20, None, true);
-    let dims = trainer.train_x_dims().to_vec();
-    let up = client.clone();
+    let train_program = nn::train_step(net, &cfg).unwrap();
+    let eval_program = nn::eval_step(net, 30).unwrap();
+    let mut runner =
+        train::runner::Runner::new(exec, Some(train_program), Some(eval_program)).unwrap();
+    train::run::checkpoints::initial_state(net, 1, None, &mut runner).unwrap();
+    let up = runner.uploader();
     let batcher = Batcher::new(
         train,
-        pre.clone(),
+        Preprocess::for_images(Augment::None, 20, 20, None, true),
         BatchConfig {
             batch_size: 30,
             epochs: None,
             threads: 2,
             ..BatchConfig::default()
         },
-        move |b: HostBatch| train::trainer::Trainer::upload_batch(&up, &dims, &b.x, &b.y),
+        move |b: HostBatch| up.train_batch(&b),
     )
     .unwrap();
-    let lr = client.scalar(1e-2f32).unwrap();
+    let lr = runner.uploader().rate(1e-2).unwrap();
     let mut first = None;
     let mut last = 0.0;
     for ready in batcher.take(steps) {
-        let (x, y) = ready.unwrap().value;
-        let out = trainer.step(&x, &y, &lr).unwrap();
-        first.get_or_insert(out.loss);
-        last = out.loss;
+        let out = runner.step(&ready.unwrap().value, &lr).unwrap();
+        let loss = out.loss().unwrap();
+        first.get_or_insert(loss);
+        last = loss;
     }
     assert!(last < first.unwrap(), "loss {first:?} -> {last}");
-    let dims = trainer.eval_x_dims().to_vec();
-    let up = client.clone();
+    let up = runner.uploader();
     let eval = Batcher::new(
         test,
         Preprocess::for_images(Augment::None, 20, 20, None, false),
@@ -333,10 +320,10 @@ fn train_and_eval(net: &spec::NetSpec, train: Source, test: Source, steps: usize
             threads: 1,
             ..BatchConfig::default()
         },
-        move |b: HostBatch| train::trainer::Trainer::upload_batch(&up, &dims, &b.x, &b.y),
+        move |b: HostBatch| up.eval_batch(&b),
     )
     .unwrap();
-    trainer.evaluate(eval).unwrap().accuracy()
+    runner.evaluate(eval).unwrap().accuracy()
 }
 
 #[test]
