@@ -8,6 +8,12 @@
 //! XLA's within the tolerance of its kind ([`tolerance`]): XLA computes in f32, the interpreter in f64,
 //! so the interpreter is the referee. `--nocapture` prints one agreement line per model (the table of
 //! docs/ORACLE.md).
+//!
+//! Golden outputs: the predict logits, the train-mode forward logits and the two train-step losses of
+//! every model (fixed init and input) are pinned in `tests/golden/zoo/<model>.txt`, so a change of the
+//! lowering that changes a model's function fails here. They are compared within [`GOLDEN_RTOL`] of the
+//! vector's largest magnitude (f32 rounding of a reordered computation, not more); `UPDATE_EXPECT=1`
+//! rewrites the files.
 
 mod common;
 
@@ -21,6 +27,59 @@ use spec::{Optimizer, RunConfig};
 const B: usize = 2;
 /// Largest input side of the test programs.
 const SIDE: usize = 64;
+
+/// Tolerance of the golden comparison, relative to the largest |value| of the compared vector.
+const GOLDEN_RTOL: f64 = 1e-4;
+
+fn golden_line(what: &str, v: &[f32]) -> String {
+    let vals: Vec<String> = v.iter().map(|x| format!("{x:?}")).collect();
+    format!("{what}: {}\n", vals.join(" "))
+}
+
+/// Compares (or with `UPDATE_EXPECT=1` writes) the golden outputs of one model.
+fn check_golden(name: &str, got: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden/zoo")
+        .join(format!("{name}.txt"));
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_EXPECT=1 writes it)", path.display()));
+    let parse = |t: &str| -> Vec<(String, Vec<f64>)> {
+        t.lines()
+            .map(|l| {
+                let (k, v) = l.split_once(": ").expect("`what: values`");
+                (
+                    k.to_string(),
+                    v.split(' ').map(|x| x.parse().unwrap()).collect(),
+                )
+            })
+            .collect()
+    };
+    let (w, g) = (parse(&want), parse(got));
+    assert_eq!(w.len(), g.len(), "{name}: golden lines");
+    for ((wk, wv), (gk, gv)) in w.iter().zip(&g) {
+        assert_eq!(wk, gk);
+        assert_eq!(wv.len(), gv.len(), "{name} {wk}");
+        let scale = wv.iter().fold(0f64, |m, x| m.max(x.abs()));
+        let worst = wv
+            .iter()
+            .zip(gv)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f64, f64::max);
+        assert!(
+            worst <= GOLDEN_RTOL * scale,
+            "{name} {wk}: differs from the golden output by {worst:.3e} (scale {scale:.3e}, tolerance {GOLDEN_RTOL:e} of it)\n  want {wv:?}\n  got  {gv:?}"
+        );
+        eprintln!(
+            "{name} {wk}: max difference from golden {:.2e} of the scale",
+            worst / scale.max(f64::MIN_POSITIVE)
+        );
+    }
+}
 
 /// Norm-wise relative agreement (`max|xla − interp| / ‖interp‖∞`) required per output kind, XLA (f32)
 /// against the interpreter (f64), the referee. The bounds cover f32 arithmetic in deep nets, measured over
@@ -338,6 +397,7 @@ fn run_model(name: &str) {
     args.push(Host::F32(x.clone()));
     let out = common::run(&p, &exe, &args);
     check_logits(name, "forward", &out[0], k);
+    let golden_forward = golden_line("forward", out[0].f32());
     let a_forward = agree(name, &p, &args, &out);
 
     // Train step, twice, donating the state back.
@@ -470,6 +530,9 @@ fn run_model(name: &str) {
     assert_eq!(p.outputs[0].dims, vec![B, k]);
     check_logits(name, "predict", &out[0], k);
     let a_predict = agree(name, &p, &args, &out);
+    let golden =
+        golden_line("predict", out[0].f32()) + &golden_forward + &golden_line("losses", &losses);
+    check_golden(name, &golden);
 
     eprintln!(
         "{name} {}x{}: interpreter (f64) vs XLA: predict {} ({:.1} s); forward {} ({:.1} s); train step {} ({:.1} s)",
