@@ -32,6 +32,8 @@ enum Command {
     ExportJax(cmd::export_jax::Args),
     Plot(cmd::plot::Args),
     Summary(cmd::summary::Args),
+    /// The spec language's layers, combinators and prelude blocks, or one of them in full
+    Layers(cmd::layers::Args),
     Zoo(cmd::zoo::Args),
     /// Train a model (defaults from its recipe); traces, checkpoints, --resume
     Train(cmd::train::Args),
@@ -55,6 +57,7 @@ fn main() {
         Command::ExportJax(a) => cmd::export_jax::run(a),
         Command::Plot(a) => cmd::plot::run(a),
         Command::Summary(a) => cmd::summary::run(a),
+        Command::Layers(a) => cmd::layers::run(a),
         Command::Zoo(a) => cmd::zoo::run(a),
         Command::Train(a) => cmd::train::run(a),
         Command::Eval(a) => cmd::eval::run(a),

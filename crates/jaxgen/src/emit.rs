@@ -1,14 +1,15 @@
 //! The network-specific parts of the script: the parameter table, the recipe and `forward`.
 //!
-//! `forward` is one line (or one line per block) per layer, calling the helpers of `py/layers.py`
-//! with every structural decision (stride, padding, projection shortcut, skip, expansion) already
-//! made here from the layer's doc in `spec::Layer` and its inferred input shape. The helpers read
-//! parameters by ABI name, so a disagreement with `spec::params` is caught when the script runs
-//! (`run_forward` compares the names it read with the ABI list).
+//! `forward` is written from the elaborated spec (`spec::analyze`: every block already expanded
+//! into core layers and combinators): one helper call of `py/layers.py` per core layer, and plain
+//! Python for the combinators (a residual sum, a parallel join). The helpers are written from the
+//! core layers' doc comments (`spec::Layer`), never from a graph, and read parameters by ABI name, so
+//! a disagreement with `spec::params` is caught when the script runs (`run_forward` compares the
+//! names it read with the ABI list).
 
 use std::fmt::Write as _;
 
-use spec::{Act, Init, Layer, LayerInfo, NetSpec, ParamSpec, RunConfig, Shape};
+use spec::{Init, Join, Layer, LayerInfo, Node, Op, ParamSpec, RunConfig, Shape};
 
 /// A Python string literal (double quotes; escapes for `\`, `"` and control characters).
 pub(crate) fn py_str(s: &str) -> String {
@@ -66,6 +67,7 @@ fn py_init(init: Init) -> String {
         Init::Normal { std } => format!("(\"normal\", {:?})", std as f64),
         Init::Zeros => "(\"zeros\",)".into(),
         Init::Ones => "(\"ones\",)".into(),
+        Init::Constant { value } => format!("(\"constant\", {:?})", value as f64),
     }
 }
 
@@ -143,136 +145,143 @@ pub(crate) fn recipe_dict(r: &RunConfig) -> String {
     s
 }
 
-fn act(a: Act) -> String {
-    py_str(a.name())
-}
-
-fn channels(shape: Shape) -> usize {
-    match shape {
-        Shape::Image { c, .. } => c,
-        Shape::Tokens { d, .. } => d,
-        Shape::Flat { n } => n,
+/// `def forward(c, x):` — the network, one statement per core layer.
+pub(crate) fn forward(infos: &[LayerInfo]) -> String {
+    let mut f = Forward {
+        lines: Vec::new(),
+        temps: 0,
+        random: 0,
+    };
+    for info in infos {
+        f.line(format!(
+            "# layer {} ({}): {} -> {}",
+            info.index, info.kind, info.input, info.output
+        ));
+        f.node(&info.node);
     }
-}
-
-/// `def forward(c, x):` — the network, one statement per layer or block.
-pub(crate) fn forward(spec: &NetSpec, infos: &[LayerInfo]) -> String {
     let mut s = String::from(
         "def forward(c, x):\n    \"\"\"Logits of the network for the image batch x: [B, C, H, W] (train or eval per c).\"\"\"\n",
     );
-    for (layer, info) in spec.layers.iter().zip(infos) {
-        let p = format!("l{}", info.index);
-        let _ = writeln!(
-            s,
-            "    # layer {} ({}): {} -> {}",
-            info.index, info.kind, info.input, info.output
-        );
-        for line in layer_lines(layer, &p, info) {
-            let _ = writeln!(s, "    {line}");
-        }
+    for l in f.lines {
+        let _ = writeln!(s, "    {l}");
     }
     s.push_str("    return x\n");
     s
 }
 
-/// The Python statements of one layer (see `spec::Layer` for each definition).
-fn layer_lines(layer: &Layer, p: &str, info: &LayerInfo) -> Vec<String> {
-    let cin = channels(info.input);
-    let q = py_str(p);
-    // Stage blocks: block 0 has the stage stride and maps cin → out, the others stride 1, out → out.
-    let stage = |blocks: usize, stride: usize, out: usize| {
-        (0..blocks).map(move |j| {
-            let (s, c) = if j == 0 { (stride, cin) } else { (1, out) };
-            (py_str(&format!("{p}.b{j}")), s, c)
+/// The statements of `forward` under construction; the activation is always in `x`.
+struct Forward {
+    lines: Vec<String>,
+    temps: usize,
+    /// Random layers so far (each folds its own index into the dropout key).
+    random: usize,
+}
+
+impl Forward {
+    fn line(&mut self, l: String) {
+        self.lines.push(l);
+    }
+
+    fn temp(&mut self, stem: &str) -> String {
+        self.temps += 1;
+        format!("{stem}{}", self.temps)
+    }
+
+    fn node(&mut self, n: &Node) {
+        match &n.op {
+            Op::Layer { layer, .. } => {
+                if let Some(l) = self.layer(layer, &n.path, n.input) {
+                    self.line(l);
+                }
+            }
+            Op::Seq(children) => {
+                if !matches!(n.kind.as_str(), "seq" | "repeat" | "add")
+                    && spec::sig(&n.kind).is_none()
+                {
+                    self.line(format!("# {}: {}", n.path, n.kind));
+                }
+                children.iter().for_each(|c| self.node(c));
+            }
+            Op::Add { body, down } => {
+                let s = self.temp("skip");
+                self.line(format!("{s} = x  # {}: residual", n.path));
+                body.iter().for_each(|c| self.node(c));
+                if down.is_empty() {
+                    self.line(format!("x = x + {s}"));
+                } else {
+                    let b = self.temp("body");
+                    self.line(format!("{b} = x"));
+                    self.line(format!("x = {s}  # projection"));
+                    down.iter().for_each(|c| self.node(c));
+                    self.line(format!("x = {b} + x"));
+                }
+            }
+            Op::Parallel { join, branches } => {
+                let p = self.temp("branch_in");
+                self.line(format!("{p} = x  # {}: parallel {}", n.path, join.name()));
+                let mut outs = Vec::new();
+                for (k, b) in branches.iter().enumerate() {
+                    if k > 0 {
+                        self.line(format!("x = {p}"));
+                    }
+                    self.node(b);
+                    let o = self.temp("branch");
+                    self.line(format!("{o} = x"));
+                    outs.push(o);
+                }
+                let joined = match join {
+                    Join::Concat => {
+                        let axis = if let Shape::Image { .. } = n.output {
+                            1
+                        } else {
+                            -1
+                        };
+                        format!("jnp.concatenate([{}], axis={axis})", outs.join(", "))
+                    }
+                    Join::Mul => outs.join(" * "),
+                    Join::Add => outs.join(" + "),
+                };
+                self.line(format!("x = {joined}"));
+            }
+        }
+    }
+
+    /// The statement of one core layer at `path` on input shape `x` (`None` for the identity).
+    fn layer(&mut self, layer: &Layer, path: &str, x: Shape) -> Option<String> {
+        let q = py_str(path);
+        let act = |a: spec::Act| py_str(a.name());
+        let image = matches!(x, Shape::Image { .. });
+        Some(match *layer {
+            Layer::Dense { act: a, .. } => format!("x = dense(c, {q}, x, {})", act(a)),
+            Layer::Conv2d { stride, pad, groups, bias, act: a, .. } => format!(
+                "x = conv2d(c, {q}, x, stride={stride}, pad={pad}, groups={groups}, bias={}, act={})",
+                py_bool(bias),
+                act(a)
+            ),
+            Layer::BatchNorm => format!("x = batch_norm(c, {q}, x)"),
+            Layer::LayerNorm => format!("x = layer_norm(c, {q}, x, axis={})", if image { 1 } else { -1 }),
+            Layer::InstanceNorm => format!("x = instance_norm(c, {q}, x)"),
+            Layer::MaxPool { size, stride, pad } => {
+                format!("x = max_pool(x, size={size}, stride={stride}, pad={pad})")
+            }
+            Layer::AvgPool { size, stride, pad } => {
+                format!("x = avg_pool(x, size={size}, stride={stride}, pad={pad})")
+            }
+            Layer::GlobalAvgPool { keep } => format!("x = global_avg_pool(x, keep={})", py_bool(keep)),
+            Layer::Flatten => "x = flatten(x)".into(),
+            Layer::Dropout { rate } | Layer::DropPath { rate } => {
+                self.random += 1;
+                let f = if let Layer::Dropout { .. } = layer { "dropout" } else { "drop_path" };
+                format!("x = {f}(c, x, rate={}, index={})", py_f32(rate), self.random)
+            }
+            Layer::Activation(a) => format!("x = ACTS[{}](x)", act(a)),
+            Layer::Identity => return None,
+            Layer::Scale { .. } => format!("x = scale(c, {q}, x, axis={})", if image { 1 } else { -1 }),
+            Layer::Attention { heads } => format!("x = attention(c, {q}, x, heads={heads})"),
+            Layer::ToTokens => "x = to_tokens(x)".into(),
+            Layer::ClsToken => format!("x = cls_token(c, {q}, x)"),
+            Layer::PosEmbed => format!("x = pos_embed(c, {q}, x)"),
+            Layer::ClsPool => "x = x[:, 0]  # the CLS token".into(),
         })
-    };
-    match layer {
-        Layer::Dense { act: a, .. } => vec![format!("x = dense(c, {q}, x, {})", act(*a))],
-        Layer::Conv2d { kernel, stride, pad, act: a, .. } => {
-            let pad = pad.unwrap_or((kernel - 1) / 2);
-            vec![format!("x = conv_bias(c, {q}, x, stride={stride}, pad={pad}, act={})", act(*a))]
-        }
-        Layer::ConvBn { kernel, stride, pad, act: a, .. } => {
-            let pad = pad.unwrap_or((kernel - 1) / 2);
-            vec![format!("x = conv_bn(c, {q}, x, stride={stride}, pad={pad}, act={})", act(*a))]
-        }
-        Layer::BatchNorm { .. } => vec![format!("x = batch_norm(c, {q}, x)")],
-        Layer::LayerNorm { .. } => {
-            let axis = match info.input {
-                Shape::Image { .. } => "1",
-                Shape::Tokens { .. } | Shape::Flat { .. } => "-1",
-            };
-            vec![format!("x = layer_norm(c, {q}, x, axis={axis})")]
-        }
-        Layer::InstanceNorm { .. } => vec![format!("x = instance_norm(c, {q}, x)")],
-        Layer::MaxPool { size, stride, pad } => vec![format!("x = max_pool(x, size={size}, stride={stride}, pad={pad})")],
-        Layer::AvgPool { size, stride, pad } => vec![format!("x = avg_pool(x, size={size}, stride={stride}, pad={pad})")],
-        Layer::GlobalAvgPool => vec!["x = global_avg_pool(x)".into()],
-        Layer::Flatten => vec!["x = flatten(x)".into()],
-        Layer::Dropout { rate } => vec![format!("x = dropout(c, x, rate={}, index={})", py_f32(*rate), info.index)],
-        Layer::Activation { act: a } => vec![format!("x = ACTS[{}](x)", act(*a))],
-        Layer::Residual { out, blocks, stride, .. } => stage(*blocks, *stride, *out)
-            .map(|(b, s, c)| format!("x = basic_block(c, {b}, x, stride={s}, down={})", py_bool(s != 1 || c != *out)))
-            .collect(),
-        Layer::Bottleneck { out, blocks, stride, .. } => stage(*blocks, *stride, *out)
-            .map(|(b, s, c)| format!("x = bottleneck_block(c, {b}, x, stride={s}, down={})", py_bool(s != 1 || c != *out)))
-            .collect(),
-        Layer::SeparableConv { stride, act: a, .. } => vec![
-            format!("x = depthwise_bn(c, {}, x, kernel=3, stride={stride}, act={})", py_str(&format!("{p}.dw")), act(*a)),
-            format!("x = conv_bn(c, {}, x, stride=1, pad=0, act={})", py_str(&format!("{p}.pw")), act(*a)),
-        ],
-        Layer::InvertedResidual { out, expand, stride, blocks, .. } => stage(*blocks, *stride, *out)
-            .map(|(b, s, c)| {
-                format!(
-                    "x = inverted_residual(c, {b}, x, expand={}, stride={s}, skip={})",
-                    py_bool(*expand != 1),
-                    py_bool(s == 1 && c == *out)
-                )
-            })
-            .collect(),
-        Layer::MbConv { out, expand, kernel, stride, blocks, se, act: a, .. } => stage(*blocks, *stride, *out)
-            .map(|(b, s, c)| {
-                format!(
-                    "x = mbconv(c, {b}, x, expand={}, kernel={kernel}, stride={s}, se={}, act={}, skip={})",
-                    py_bool(*expand != 1),
-                    py_bool(*se),
-                    act(*a),
-                    py_bool(s == 1 && c == *out)
-                )
-            })
-            .collect(),
-        Layer::MbConvV3 { out, expanded, kernel, stride, se, act: a, .. } => vec![format!(
-            "x = mbconv_v3(c, {q}, x, expand={}, kernel={kernel}, stride={stride}, se={}, act={}, skip={})",
-            py_bool(*expanded != cin),
-            py_bool(*se),
-            act(*a),
-            py_bool(*stride == 1 && cin == *out)
-        )],
-        Layer::FusedMbConv { out, expand, kernel, stride, blocks, se, act: a, .. } => stage(*blocks, *stride, *out)
-            .map(|(b, s, c)| {
-                format!(
-                    "x = fused_mbconv(c, {b}, x, expand={}, kernel={kernel}, stride={s}, se={}, act={}, skip={})",
-                    py_bool(*expand != 1),
-                    py_bool(*se),
-                    act(*a),
-                    py_bool(s == 1 && c == *out)
-                )
-            })
-            .collect(),
-        Layer::Uib { out, start_kernel, mid_kernel, stride, act: a, .. } => vec![format!(
-            "x = uib(c, {q}, x, start_kernel={start_kernel}, mid_kernel={mid_kernel}, stride={stride}, act={}, skip={})",
-            act(*a),
-            py_bool(*stride == 1 && cin == *out)
-        )],
-        Layer::Fire { .. } => vec![format!("x = fire(c, {q}, x)")],
-        Layer::PatchEmbed { patch, .. } => vec![format!("x = patch_embed(c, {q}, x, patch={patch})")],
-        Layer::Transformer { heads, blocks, .. } => {
-            let mut v: Vec<String> = (0..*blocks)
-                .map(|j| format!("x = encoder_block(c, {}, x, heads={heads})", py_str(&format!("{p}.b{j}"))))
-                .collect();
-            v.push(format!("x = layer_norm(c, {}, x, axis=-1)", py_str(&format!("{p}.ln"))));
-            v.push("x = x[:, 0]  # CLS token".into());
-            v
-        }
     }
 }

@@ -1,10 +1,12 @@
 //! jaxgen: a NetSpec as a readable, self-contained JAX training script (`netspec export-jax`).
 //!
 //! The script is the independent oracle of netspec's compiled path (ARCHITECTURE.md): it is
-//! written from the layer definitions in `spec::Layer`'s doc comments and never sees a
-//! `graph::Graph`; its gradients come from `jax.value_and_grad`. It contains:
+//! written from the elaborated spec (blocks expanded by `spec`) with helpers written from the core
+//! layers' doc comments (`spec::Layer`), and never sees a `graph::Graph`; its gradients come from
+//! `jax.value_and_grad`. It contains:
 //! * the parameter ABI table (`PARAMS`, `BUFFERS`, from `spec::params`/`spec::buffers`) and the recipe;
-//! * layer helpers (`py/layers.py`) and `forward(c, x)`, one statement per layer or block;
+//! * core-layer helpers (`py/layers.py`) and `forward(c, x)`, one statement per core layer, plain
+//!   Python for residual sums and parallel joins;
 //! * the loss (softmax cross-entropy with label smoothing), the optimizers (`spec::Optimizer`'s math,
 //!   weight decay on `decay` parameters only, bias correction with `t = step + 1`), the per-step
 //!   learning-rate schedule (`train::schedule`), the data order (`train::order`, in Python ints),
@@ -106,7 +108,7 @@ pub fn export(spec: &NetSpec, recipe: &RunConfig) -> Result<String, Error> {
     s.push_str("\n\n");
     s.push_str(LAYERS_PY);
     s.push_str("\n\n# ---- the network ------------------------------------------------------------------------------\n");
-    s.push_str(&emit::forward(spec, &infos));
+    s.push_str(&emit::forward(&infos));
     s.push_str("\n\n");
     s.push_str(RUNTIME_PY);
     Ok(s)

@@ -63,9 +63,9 @@ fn bad_spec_and_bad_recipe_are_errors() {
 }
 
 /// A small network with every kind of init: He-normal kernels, Normal(0.02) cls/pos, zeros, ones,
-/// BN buffers.
+/// a constant (layer scale), BN buffers.
 const INIT_SPEC: &str = "name init-check\ninput 3 8 8\nclasses 10\n\
-convBn 4 kernel=3\npatchEmbed 8 patch=4\ntransformer heads=2 mlp=16 blocks=1\ndense 10\n";
+convBn 4 kernel=3\nscale 0.25\npatchEmbed 8 patch=4\ntransformer heads=2 mlp=16 blocks=1\ndense 10\n";
 
 #[test]
 fn python_side_matches_the_rust_reference() {

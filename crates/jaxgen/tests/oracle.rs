@@ -144,6 +144,28 @@ const CASES: &[Case] = &[
         batch: 4,
         rtol: DEEP,
     },
+    Case {
+        name: "geluErf",
+        spec: "input 1 4 4\nflatten\ndense 32\nact geluErf\ndense 10",
+        batch: 4,
+        rtol: PLAIN,
+    },
+    Case {
+        name: "convnext (dropPath-free)",
+        spec: "input 3 16 16\nconv2d 16 kernel=4 stride=4 pad=0\nlayerNorm\nconvnextBlock 16 scaleInit=0.5\n\
+               convnextBlock 16\nlayerNorm\nconv2d 32 kernel=2 stride=2 pad=0\nconvnextBlock 32 scaleInit=0.5\n\
+               globalAvgPool\nlayerNorm\ndense 10",
+        batch: 4,
+        rtol: DEEP,
+    },
+    Case {
+        name: "user block (parallel add, repeat)",
+        spec: "input 3 8 8\nblock twoPaths w:int\n  parallel add\n    a: conv2d w kernel=3 act=swish\n\
+               \x20   b: convBn w kernel=1 act=identity\n  scale 0.5\nconvBn 8 kernel=3\nrepeat 2\n  twoPaths 8\n\
+               globalAvgPool\ndense 10",
+        batch: 4,
+        rtol: DEEP,
+    },
 ];
 
 /// Absolute floor, relative to the network's gradient scale `G` (the largest |gradient| entry of

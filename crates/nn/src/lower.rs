@@ -1,12 +1,14 @@
-//! Lowering: every `spec::Layer` to `graph` primitives, forward only, in a training or an evaluation
-//! mode. The structure follows the doc comments of `spec/src/layer.rs` exactly; parameters and BN
-//! buffers are looked up by their `spec::params` / `spec::buffers` names and the walk checks that
-//! every one is consumed exactly once, so the two crates cannot drift apart silently.
+//! Lowering: the elaborated network (`spec::analyze`'s tree of `spec::Node`s) to `graph` primitives,
+//! forward only, in a training or an evaluation mode. Blocks are already expanded by `spec`; this file
+//! knows only the core layers (`spec::Layer`, each as its doc comment says) and the four combinators
+//! (sequence, residual add, parallel join), so no block rule is written twice. Parameters and BN
+//! buffers are looked up by the names the nodes carry, and the walk checks that every one of
+//! `spec::params` / `spec::buffers` is consumed exactly once.
 
 use std::collections::HashMap;
 
 use graph::{CmpDir, DType, Graph, Literal, ReduceOp, RngAlgorithm, TensorType, Value};
-use spec::{Act, Layer, NetSpec};
+use spec::{Join, Layer, NetSpec, Node, Op, ParamSpec};
 
 use crate::error::{Context, Error, Result};
 use crate::ops;
@@ -67,8 +69,9 @@ pub fn lower(
     x: Value,
     inputs: Inputs,
 ) -> Result<Forward> {
-    let params = spec::params(spec)?;
-    let buffers = spec::buffers(spec)?;
+    let net = spec::analyze(spec)?;
+    let params: Vec<ParamSpec> = net.iter().flat_map(|l| l.params.iter().cloned()).collect();
+    let buffers: Vec<ParamSpec> = net.iter().flat_map(|l| l.buffers.iter().cloned()).collect();
     if inputs.params.len() != params.len() {
         return Err(Error::Abi(format!(
             "{} parameter values given, the spec has {}",
@@ -110,10 +113,10 @@ pub fn lower(
     } else {
         x
     };
-    for (i, layer) in spec.layers.iter().enumerate() {
+    for l in &net {
         h = cx
-            .layer(&format!("l{i}"), layer, h)
-            .ctx(|| format!("lowering layer {i} ({})", layer.kind()))?;
+            .node(&l.node, h)
+            .ctx(|| format!("lowering layer {} ({})", l.index, l.kind))?;
     }
     for (p, &n) in params.iter().zip(&cx.param_uses) {
         if n != 1 {
@@ -166,20 +169,6 @@ fn missing(what: &str, name: &str) -> graph::Error {
     )
 }
 
-/// `a.b`, or `b` when `a` is empty.
-fn join(a: &str, b: &str) -> String {
-    if a.is_empty() {
-        b.to_string()
-    } else {
-        format!("{a}.{b}")
-    }
-}
-
-/// The skip rule of the inverted-bottleneck family (`layer.rs` module doc).
-fn has_skip(stride: usize, cin: usize, cout: usize) -> bool {
-    stride == 1 && cin == cout
-}
-
 impl Lower<'_> {
     /// The parameter `name` (counted as one use).
     fn p(&mut self, name: &str) -> graph::Result<Value> {
@@ -200,194 +189,121 @@ impl Lower<'_> {
         Ok(i)
     }
 
-    /// Channels (features) of a channels-last activation.
-    fn channels(&self, x: Value) -> usize {
-        let d = self.g.dims(x);
-        d[d.len() - 1]
-    }
-
-    /// Batch norm `{unit}.gamma|beta` (+ buffers `{unit}.mean|var`) on `[B, H, W, C]` or `[B, N]`.
-    fn bn(&mut self, unit: &str, x: Value) -> graph::Result<Value> {
-        let gamma = self.p(&format!("{unit}.gamma"))?;
-        let beta = self.p(&format!("{unit}.beta"))?;
-        let im = self.buffer_slot(&format!("{unit}.mean"))?;
-        let iv = self.buffer_slot(&format!("{unit}.var"))?;
-        match self.mode {
-            Mode::Train => {
-                let (y, mean, var) = ops::batch_norm_train(self.g, x, gamma, beta, BN_EPS)?;
-                self.stats[im] = Some(mean);
-                self.stats[iv] = Some(var);
-                Ok(y)
+    /// One node applied to the channels-last activation `x`.
+    fn node(&mut self, n: &Node, x: Value) -> graph::Result<Value> {
+        match &n.op {
+            Op::Layer {
+                layer,
+                params,
+                buffers,
+            } => {
+                let ps = params
+                    .iter()
+                    .map(|p| self.p(&p.name))
+                    .collect::<graph::Result<Vec<_>>>()?;
+                self.layer(layer, &ps, buffers, x)
             }
-            Mode::Eval => {
-                let (mean, var) = (self.buffers[im], self.buffers[iv]);
-                ops::bn_affine(self.g, x, mean, var, gamma, beta, BN_EPS)
+            Op::Seq(children) => self.seq(children, x),
+            Op::Add { body, down } => {
+                let y = self.seq(body, x)?;
+                let s = self.seq(down, x)?;
+                self.g.add(y, s)
+            }
+            Op::Parallel { join, branches } => {
+                let ys = branches
+                    .iter()
+                    .map(|b| self.node(b, x))
+                    .collect::<graph::Result<Vec<_>>>()?;
+                let g = &mut *self.g;
+                match join {
+                    Join::Concat => {
+                        let f = ops::feature_dim(g, ys[0]);
+                        g.concatenate(&ys, f)
+                    }
+                    Join::Add | Join::Mul => {
+                        // The widest branch sets the shape; `mul` broadcasts [B, 1, 1, C] branches.
+                        let out = ys
+                            .iter()
+                            .map(|&y| g.dims(y).to_vec())
+                            .max_by_key(|d| d.iter().product::<usize>())
+                            .expect("a branch");
+                        let mut acc: Option<Value> = None;
+                        for &y in &ys {
+                            let y = if g.dims(y) == out.as_slice() {
+                                y
+                            } else {
+                                let d = g.dims(y).to_vec();
+                                let y = g.reshape(y, &[d[0], d[3]])?;
+                                g.broadcast_in_dim(y, &out, &[0, 3])?
+                            };
+                            acc = Some(match acc {
+                                None => y,
+                                Some(a) if *join == Join::Mul => g.mul(a, y)?,
+                                Some(a) => g.add(a, y)?,
+                            });
+                        }
+                        Ok(acc.expect("a branch"))
+                    }
+                }
             }
         }
     }
 
-    /// conv without bias `{unit}.conv.w` → BN `{unit}.bn` → act, padding `p`.
-    #[allow(clippy::too_many_arguments)]
-    fn conv_bn_pad(
+    fn seq(&mut self, nodes: &[Node], x: Value) -> graph::Result<Value> {
+        nodes.iter().try_fold(x, |h, n| self.node(n, h))
+    }
+
+    /// A core layer with its parameter values `p` (in the order `spec::Layer::infer` gives them).
+    fn layer(
         &mut self,
-        unit: &str,
+        layer: &Layer,
+        p: &[Value],
+        buffers: &[ParamSpec],
         x: Value,
-        k_stride: usize,
-        p: usize,
-        groups: usize,
-        act: Act,
     ) -> graph::Result<Value> {
-        let w = self.p(&join(unit, "conv.w"))?;
-        let y = ops::conv(self.g, x, w, k_stride, p, groups)?;
-        let y = self.bn(&join(unit, "bn"), y)?;
-        ops::act(self.g, act, y)
-    }
-
-    /// convBN with "same" padding `(k − 1)/2`, where `k` is read from the kernel's shape.
-    fn conv_bn(
-        &mut self,
-        unit: &str,
-        x: Value,
-        stride: usize,
-        groups: usize,
-        act: Act,
-    ) -> graph::Result<Value> {
-        let k = self.kernel_size(&join(unit, "conv.w"))?;
-        self.conv_bn_pad(unit, x, stride, (k - 1) / 2, groups, act)
-    }
-
-    /// Depthwise convBN (groups = channels of `x`).
-    fn dw_bn(&mut self, unit: &str, x: Value, stride: usize, act: Act) -> graph::Result<Value> {
-        let c = self.channels(x);
-        self.conv_bn(unit, x, stride, c, act)
-    }
-
-    /// Spatial size of the OIHW kernel parameter `name` (without counting a use).
-    fn kernel_size(&self, name: &str) -> graph::Result<usize> {
-        let &i = self
-            .param_index
-            .get(name)
-            .ok_or_else(|| missing("parameter", name))?;
-        Ok(self.g.dims(self.params[i])[3])
-    }
-
-    /// conv with bias `{unit}.w`, `{unit}.b`, then act.
-    fn conv_bias(
-        &mut self,
-        unit: &str,
-        x: Value,
-        stride: usize,
-        pad: usize,
-        act: Act,
-    ) -> graph::Result<Value> {
-        let w = self.p(&join(unit, "w"))?;
-        let b = self.p(&join(unit, "b"))?;
-        let y = ops::conv(self.g, x, w, stride, pad, 1)?;
-        let y = ops::bias(self.g, y, b)?;
-        ops::act(self.g, act, y)
-    }
-
-    /// Squeeze-excitation `{unit}.reduce.*`, `{unit}.expand.*` (SE in `layer.rs`).
-    fn se(&mut self, unit: &str, x: Value, inner: Act, gate: Act) -> graph::Result<Value> {
-        let w1 = self.p(&format!("{unit}.reduce.w"))?;
-        let b1 = self.p(&format!("{unit}.reduce.b"))?;
-        let w2 = self.p(&format!("{unit}.expand.w"))?;
-        let b2 = self.p(&format!("{unit}.expand.b"))?;
-        let g = &mut *self.g;
-        let xd = g.dims(x).to_vec();
-        let s = g.mean(x, &[1, 2])?; // [B, C]
-                                     // s·W1ᵀ with W1 : [r, C, 1, 1] seen as [r, C]: contract C with W1's dim 1.
-        let rt = |g: &mut Graph, s: Value, w: Value| -> graph::Result<Value> {
-            let wd = g.dims(w).to_vec();
-            let w = g.reshape(w, &[wd[0], wd[1]])?;
-            let d = graph::DotDims {
-                lhs_batch: vec![],
-                rhs_batch: vec![],
-                lhs_contract: vec![1],
-                rhs_contract: vec![1],
-            };
-            g.dot_general(s, w, &d)
-        };
-        let s = rt(g, s, w1)?;
-        let s = ops::bias(g, s, b1)?;
-        let s = ops::act(g, inner, s)?;
-        let s = rt(g, s, w2)?;
-        let s = ops::bias(g, s, b2)?;
-        let s = ops::act(g, gate, s)?;
-        let sb = g.broadcast_in_dim(s, &xd, &[0, 3])?;
-        g.mul(x, sb)
-    }
-
-    /// Layer norm `{unit}.gamma|beta` over dim `feature` (ε = 1e-6).
-    fn layer_norm(&mut self, unit: &str, x: Value, feature: usize) -> graph::Result<Value> {
-        let gamma = self.p(&format!("{unit}.gamma"))?;
-        let beta = self.p(&format!("{unit}.beta"))?;
-        let (_, var, xc) = ops::moments(self.g, x, &[feature])?;
-        ops::normalize(self.g, xc, var, &[feature], LN_EPS, gamma, beta, feature)
-    }
-
-    /// Inverted dropout (train only).
-    fn dropout(&mut self, x: Value, rate: f32) -> graph::Result<Value> {
-        if self.mode == Mode::Eval || rate == 0.0 {
-            return Ok(x);
-        }
-        let state = self.rng.ok_or_else(|| {
-            graph::Error::new(
-                "nn::lower",
-                "dropout in training needs an RNG state (Inputs::rng)",
-            )
-        })?;
-        let xd = self.g.dims(x).to_vec();
-        let (state, bits) = self.g.rng_bit_generator(
-            state,
-            RngAlgorithm::ThreeFry,
-            &TensorType::new(DType::U32, &xd),
-        )?;
-        self.rng = Some(state);
-        // keep iff bits < keep·2³² (exact integer threshold, no float conversion of the bits).
-        let keep = 1.0 - rate as f64;
-        let thr = (keep * 4_294_967_296.0).round().min(u32::MAX as f64);
-        let t = self.g.full(thr, &TensorType::new(DType::U32, &xd))?;
-        let mask = self.g.compare(bits, t, CmpDir::Lt)?;
-        let scaled = self.g.scale(x, 1.0 / keep)?;
-        let zero = self.g.zeros_like(x)?;
-        self.g.select(mask, scaled, zero)
-    }
-
-    fn layer(&mut self, l: &str, layer: &Layer, x: Value) -> graph::Result<Value> {
         match *layer {
             Layer::Dense { act, .. } => {
-                let w = self.p(&format!("{l}.w"))?;
-                let b = self.p(&format!("{l}.b"))?;
-                let y = ops::linear(self.g, x, w)?;
-                let y = ops::bias(self.g, y, b)?;
+                let y = ops::linear(self.g, x, p[0])?;
+                let y = ops::bias(self.g, y, p[1])?;
                 ops::act(self.g, act, y)
             }
             Layer::Conv2d {
-                kernel,
                 stride,
                 pad,
+                groups,
+                bias,
                 act,
                 ..
-            } => self.conv_bias(l, x, stride, pad.unwrap_or((kernel - 1) / 2), act),
-            Layer::ConvBn {
-                kernel,
-                stride,
-                pad,
-                act,
-                ..
-            } => self.conv_bn_pad(l, x, stride, pad.unwrap_or((kernel - 1) / 2), 1, act),
-            Layer::BatchNorm { .. } => self.bn(l, x),
-            Layer::LayerNorm { .. } => {
+            } => {
+                let y = ops::conv(self.g, x, p[0], stride, pad, groups)?;
+                let y = if bias { ops::bias(self.g, y, p[1])? } else { y };
+                ops::act(self.g, act, y)
+            }
+            Layer::BatchNorm => {
+                let im = self.buffer_slot(&buffers[0].name)?;
+                let iv = self.buffer_slot(&buffers[1].name)?;
+                match self.mode {
+                    Mode::Train => {
+                        let (y, mean, var) = ops::batch_norm_train(self.g, x, p[0], p[1], BN_EPS)?;
+                        self.stats[im] = Some(mean);
+                        self.stats[iv] = Some(var);
+                        Ok(y)
+                    }
+                    Mode::Eval => {
+                        let (mean, var) = (self.buffers[im], self.buffers[iv]);
+                        ops::bn_affine(self.g, x, mean, var, p[0], p[1], BN_EPS)
+                    }
+                }
+            }
+            Layer::LayerNorm => {
                 // over the features: the last dim of [B, N], [B, T, D] and channels-last images.
                 let f = ops::feature_dim(self.g, x);
-                self.layer_norm(l, x, f)
+                let (_, var, xc) = ops::moments(self.g, x, &[f])?;
+                ops::normalize(self.g, xc, var, &[f], LN_EPS, p[0], p[1], f)
             }
-            Layer::InstanceNorm { .. } => {
-                let gamma = self.p(&format!("{l}.gamma"))?;
-                let beta = self.p(&format!("{l}.beta"))?;
+            Layer::InstanceNorm => {
                 let (_, var, xc) = ops::moments(self.g, x, &[1, 2])?;
-                ops::normalize(self.g, xc, var, &[1, 2], BN_EPS, gamma, beta, 3)
+                ops::normalize(self.g, xc, var, &[1, 2], BN_EPS, p[0], p[1], 3)
             }
             Layer::MaxPool { size, stride, pad } => {
                 ops::pool(self.g, x, ReduceOp::Max, size, stride, pad)
@@ -395,7 +311,15 @@ impl Lower<'_> {
             Layer::AvgPool { size, stride, pad } => {
                 ops::pool(self.g, x, ReduceOp::Sum, size, stride, pad)
             }
-            Layer::GlobalAvgPool => self.g.mean(x, &[1, 2]),
+            Layer::GlobalAvgPool { keep } => {
+                let m = self.g.mean(x, &[1, 2])?;
+                if keep {
+                    let d = self.g.dims(m).to_vec();
+                    self.g.reshape(m, &[d[0], 1, 1, d[1]])
+                } else {
+                    Ok(m)
+                }
+            }
             Layer::Flatten => {
                 // The spec flattens in (C, H, W) order (the next dense kernel's rows): images go back
                 // to channels-first for it, a copy of one activation.
@@ -408,264 +332,82 @@ impl Lower<'_> {
                 let n: usize = d[1..].iter().product();
                 self.g.reshape(x, &[d[0], n])
             }
-            Layer::Dropout { rate } => self.dropout(x, rate),
-            Layer::Activation { act } => ops::act(self.g, act, x),
-            Layer::Residual {
-                out,
-                blocks,
-                stride,
-                ..
-            } => {
-                let mut h = x;
-                for j in 0..blocks {
-                    let s = if j == 0 { stride } else { 1 };
-                    h = self.basic_block(&format!("{l}.b{j}"), h, out, s)?;
-                }
-                Ok(h)
+            Layer::Dropout { rate } => self.dropout(x, rate, false),
+            Layer::DropPath { rate } => self.dropout(x, rate, true),
+            Layer::Activation(a) => ops::act(self.g, a, x),
+            Layer::Identity => Ok(x),
+            Layer::Scale { .. } => {
+                let out = self.g.dims(x).to_vec();
+                let s = ops::along(self.g, p[0], &out, out.len() - 1)?;
+                self.g.mul(x, s)
             }
-            Layer::Bottleneck {
-                out,
-                blocks,
-                stride,
-                ..
-            } => {
-                let mut h = x;
-                for j in 0..blocks {
-                    let s = if j == 0 { stride } else { 1 };
-                    h = self.bottleneck_block(&format!("{l}.b{j}"), h, out, s)?;
-                }
-                Ok(h)
+            Layer::Attention { heads } => self.attention(x, p, heads),
+            Layer::ToTokens => {
+                // channels-last: [B, H, W, C] is already [B, H·W, C] in row-major (h, w) order.
+                let d = self.g.dims(x).to_vec();
+                self.g.reshape(x, &[d[0], d[1] * d[2], d[3]])
             }
-            Layer::SeparableConv { stride, act, .. } => {
-                let h = self.dw_bn(&format!("{l}.dw"), x, stride, act)?;
-                self.conv_bn(&format!("{l}.pw"), h, 1, 1, act)
+            Layer::ClsToken => {
+                let d = self.g.dims(x).to_vec();
+                let c = self.g.broadcast_in_dim(p[0], &[d[0], 1, d[2]], &[2])?;
+                self.g.concatenate(&[c, x], 1)
             }
-            Layer::InvertedResidual {
-                out,
-                expand,
-                stride,
-                blocks,
-                ..
-            } => {
-                let mut h = x;
-                for j in 0..blocks {
-                    let s = if j == 0 { stride } else { 1 };
-                    let b = format!("{l}.b{j}");
-                    let cin = self.channels(h);
-                    let mut t = h;
-                    if expand != 1 {
-                        t = self.conv_bn(&format!("{b}.expand"), t, 1, 1, Act::Relu6)?;
-                    }
-                    t = self.dw_bn(&format!("{b}.dw"), t, s, Act::Relu6)?;
-                    t = self.conv_bn(&format!("{b}.project"), t, 1, 1, Act::Identity)?;
-                    h = self.skip(h, t, s, cin, out)?;
-                }
-                Ok(h)
+            Layer::PosEmbed => {
+                let d = self.g.dims(x).to_vec();
+                let pb = self.g.broadcast_in_dim(p[0], &d, &[1, 2])?;
+                self.g.add(x, pb)
             }
-            Layer::MbConv {
-                out,
-                expand,
-                stride,
-                blocks,
-                se,
-                act,
-                ..
-            } => {
-                let mut h = x;
-                for j in 0..blocks {
-                    let s = if j == 0 { stride } else { 1 };
-                    let b = format!("{l}.b{j}");
-                    let cin = self.channels(h);
-                    let mut t = h;
-                    if expand != 1 {
-                        t = self.conv_bn(&format!("{b}.expand"), t, 1, 1, act)?;
-                    }
-                    t = self.dw_bn(&format!("{b}.dw"), t, s, act)?;
-                    if se {
-                        t = self.se(&format!("{b}.se"), t, act, Act::Sigmoid)?;
-                    }
-                    t = self.conv_bn(&format!("{b}.project"), t, 1, 1, Act::Identity)?;
-                    h = self.skip(h, t, s, cin, out)?;
-                }
-                Ok(h)
-            }
-            Layer::MbConvV3 {
-                out,
-                expanded,
-                stride,
-                se,
-                act,
-                ..
-            } => {
-                let cin = self.channels(x);
-                let mut t = x;
-                if expanded != cin {
-                    t = self.conv_bn(&format!("{l}.expand"), t, 1, 1, act)?;
-                }
-                t = self.dw_bn(&format!("{l}.dw"), t, stride, act)?;
-                if se {
-                    // SE(expanded → make_divisible(expanded/4)); the width comes with the params.
-                    t = self.se(&format!("{l}.se"), t, Act::Relu, Act::HardSigmoid)?;
-                }
-                t = self.conv_bn(&format!("{l}.project"), t, 1, 1, Act::Identity)?;
-                self.skip(x, t, stride, cin, out)
-            }
-            Layer::FusedMbConv {
-                out,
-                expand,
-                stride,
-                blocks,
-                se,
-                act,
-                ..
-            } => {
-                let mut h = x;
-                for j in 0..blocks {
-                    let s = if j == 0 { stride } else { 1 };
-                    let b = format!("{l}.b{j}");
-                    let cin = self.channels(h);
-                    let mut t = self.conv_bn(&format!("{b}.fused"), h, s, 1, act)?;
-                    if expand != 1 {
-                        if se {
-                            t = self.se(&format!("{b}.se"), t, act, Act::Sigmoid)?;
-                        }
-                        t = self.conv_bn(&format!("{b}.project"), t, 1, 1, Act::Identity)?;
-                    }
-                    h = self.skip(h, t, s, cin, out)?;
-                }
-                Ok(h)
-            }
-            Layer::Uib {
-                out,
-                start_kernel,
-                mid_kernel,
-                stride,
-                act,
-                ..
-            } => {
-                let cin = self.channels(x);
-                let mut t = x;
-                if start_kernel > 0 {
-                    let s = if mid_kernel == 0 { stride } else { 1 };
-                    t = self.dw_bn(&format!("{l}.dw_start"), t, s, Act::Identity)?;
-                }
-                t = self.conv_bn(&format!("{l}.expand"), t, 1, 1, act)?;
-                if mid_kernel > 0 {
-                    t = self.dw_bn(&format!("{l}.dw_mid"), t, stride, act)?;
-                }
-                t = self.conv_bn(&format!("{l}.project"), t, 1, 1, Act::Identity)?;
-                self.skip(x, t, stride, cin, out)
-            }
-            Layer::Fire { .. } => {
-                let s = self.conv_bias(&format!("{l}.squeeze"), x, 1, 0, Act::Relu)?;
-                let a = self.conv_bias(&format!("{l}.expand1"), s, 1, 0, Act::Relu)?;
-                let b = self.conv_bias(&format!("{l}.expand3"), s, 1, 1, Act::Relu)?;
-                self.g.concatenate(&[a, b], 3)
-            }
-            Layer::PatchEmbed { patch, .. } => {
-                let w = self.p(&format!("{l}.w"))?;
-                let b = self.p(&format!("{l}.b"))?;
-                let cls = self.p(&format!("{l}.cls"))?;
-                let pos = self.p(&format!("{l}.pos"))?;
-                let g = &mut *self.g;
-                let y = ops::conv(g, x, w, patch, 0, 1)?;
-                let y = ops::bias(g, y, b)?; // [B, h, w, D]
-                let d = g.dims(y).to_vec();
-                let (bsz, n, dim) = (d[0], d[1] * d[2], d[3]);
-                let y = g.reshape(y, &[bsz, n, dim])?; // [B, N, D], patches in row-major (h, w) order
-                let c = g.broadcast_in_dim(cls, &[bsz, 1, dim], &[2])?;
-                let y = g.concatenate(&[c, y], 1)?;
-                let pb = g.broadcast_in_dim(pos, &[bsz, n + 1, dim], &[1, 2])?;
-                g.add(y, pb)
-            }
-            Layer::Transformer { heads, blocks, .. } => {
-                let mut h = x;
-                for j in 0..blocks {
-                    h = self.encoder_block(&format!("{l}.b{j}"), h, heads)?;
-                }
-                let h = self.layer_norm(&format!("{l}.ln"), h, 2)?;
-                let d = self.g.dims(h).to_vec();
-                let cls = self.g.slice(h, &[0, 0, 0], &[d[0], 1, d[2]], &[1, 1, 1])?;
+            Layer::ClsPool => {
+                let d = self.g.dims(x).to_vec();
+                let cls = self.g.slice(x, &[0, 0, 0], &[d[0], 1, d[2]], &[1, 1, 1])?;
                 self.g.reshape(cls, &[d[0], d[2]])
             }
         }
     }
 
-    /// `y + x` when the skip rule holds, else `y`.
-    fn skip(
-        &mut self,
-        x: Value,
-        y: Value,
-        stride: usize,
-        cin: usize,
-        cout: usize,
-    ) -> graph::Result<Value> {
-        if has_skip(stride, cin, cout) {
-            self.g.add(y, x)
-        } else {
-            Ok(y)
+    /// Inverted dropout (train only): per element, or per example for stochastic depth (`rows`).
+    fn dropout(&mut self, x: Value, rate: f32, rows: bool) -> graph::Result<Value> {
+        if self.mode == Mode::Eval || rate == 0.0 {
+            return Ok(x);
         }
-    }
-
-    fn shortcut(&mut self, b: &str, x: Value, out: usize, s: usize) -> graph::Result<Value> {
-        if s != 1 || self.channels(x) != out {
-            self.conv_bn_pad(&format!("{b}.down"), x, s, 0, 1, Act::Identity)
+        let state = self.rng.ok_or_else(|| {
+            graph::Error::new(
+                "nn::lower",
+                "dropout in training needs an RNG state (Inputs::rng)",
+            )
+        })?;
+        let xd = self.g.dims(x).to_vec();
+        let md = if rows { vec![xd[0]] } else { xd.clone() };
+        let (state, bits) = self.g.rng_bit_generator(
+            state,
+            RngAlgorithm::ThreeFry,
+            &TensorType::new(DType::U32, &md),
+        )?;
+        self.rng = Some(state);
+        // keep iff bits < keep·2³² (exact integer threshold, no float conversion of the bits).
+        let keep = 1.0 - rate as f64;
+        let thr = (keep * 4_294_967_296.0).round().min(u32::MAX as f64);
+        let t = self.g.full(thr, &TensorType::new(DType::U32, &md))?;
+        let mask = self.g.compare(bits, t, CmpDir::Lt)?;
+        let mask = if rows {
+            self.g.broadcast_in_dim(mask, &xd, &[0])?
         } else {
-            Ok(x)
-        }
+            mask
+        };
+        let scaled = self.g.scale(x, 1.0 / keep)?;
+        let zero = self.g.zeros_like(x)?;
+        self.g.select(mask, scaled, zero)
     }
 
-    /// torchvision BasicBlock (`Layer::Residual`).
-    fn basic_block(&mut self, b: &str, x: Value, out: usize, s: usize) -> graph::Result<Value> {
-        let w1 = self.p(&format!("{b}.conv1.w"))?;
-        let h = ops::conv(self.g, x, w1, s, 1, 1)?;
-        let h = self.bn(&format!("{b}.bn1"), h)?;
-        let h = ops::act(self.g, Act::Relu, h)?;
-        let w2 = self.p(&format!("{b}.conv2.w"))?;
-        let h = ops::conv(self.g, h, w2, 1, 1, 1)?;
-        let h = self.bn(&format!("{b}.bn2"), h)?;
-        let sc = self.shortcut(b, x, out, s)?;
-        let y = self.g.add(h, sc)?;
-        ops::act(self.g, Act::Relu, y)
-    }
-
-    /// torchvision Bottleneck v1.5 (`Layer::Bottleneck`).
-    fn bottleneck_block(
-        &mut self,
-        b: &str,
-        x: Value,
-        out: usize,
-        s: usize,
-    ) -> graph::Result<Value> {
-        let w1 = self.p(&format!("{b}.conv1.w"))?;
-        let h = ops::conv(self.g, x, w1, 1, 0, 1)?;
-        let h = self.bn(&format!("{b}.bn1"), h)?;
-        let h = ops::act(self.g, Act::Relu, h)?;
-        let w2 = self.p(&format!("{b}.conv2.w"))?;
-        let h = ops::conv(self.g, h, w2, s, 1, 1)?;
-        let h = self.bn(&format!("{b}.bn2"), h)?;
-        let h = ops::act(self.g, Act::Relu, h)?;
-        let w3 = self.p(&format!("{b}.conv3.w"))?;
-        let h = ops::conv(self.g, h, w3, 1, 0, 1)?;
-        let h = self.bn(&format!("{b}.bn3"), h)?;
-        let sc = self.shortcut(b, x, out, s)?;
-        let y = self.g.add(h, sc)?;
-        ops::act(self.g, Act::Relu, y)
-    }
-
-    /// One pre-LN ViT encoder block on `[B, T, D]` (`Layer::Transformer`).
-    fn encoder_block(&mut self, b: &str, x: Value, heads: usize) -> graph::Result<Value> {
-        let d = self.g.dims(x).to_vec();
+    /// Multi-head self-attention on `[B, T, D]` (`spec::Layer::Attention`): `p` = qkv.w, qkv.b,
+    /// proj.w, proj.b.
+    fn attention(&mut self, x: Value, p: &[Value], heads: usize) -> graph::Result<Value> {
+        let g = &mut *self.g;
+        let d = g.dims(x).to_vec();
         let (bsz, t, dim) = (d[0], d[1], d[2]);
         let hd = dim / heads;
-        let h = self.layer_norm(&format!("{b}.ln1"), x, 2)?;
-        let wqkv = self.p(&format!("{b}.attn.qkv.w"))?;
-        let bqkv = self.p(&format!("{b}.attn.qkv.b"))?;
-        let wp = self.p(&format!("{b}.attn.proj.w"))?;
-        let bp = self.p(&format!("{b}.attn.proj.b"))?;
-        let g = &mut *self.g;
-        let qkv = ops::linear(g, h, wqkv)?;
-        let qkv = ops::bias(g, qkv, bqkv)?; // [B, T, 3D], columns [q | k | v], heads contiguous
+        let qkv = ops::linear(g, x, p[0])?;
+        let qkv = ops::bias(g, qkv, p[1])?; // [B, T, 3D], columns [q | k | v], heads contiguous
         let r = g.reshape(qkv, &[bsz, t, 3, heads, hd])?;
         let r = g.transpose(r, &[2, 0, 3, 1, 4])?; // [3, B, H, T, hd]
         let part = |g: &mut Graph, i: usize| -> graph::Result<Value> {
@@ -688,30 +430,17 @@ impl Lower<'_> {
             rhs_contract: vec![3],
         };
         let scores = g.dot_general(q, k, &dd)?; // [B, H, T, T]
-        let p = ops::softmax_last(g, scores)?;
+        let pr = ops::softmax_last(g, scores)?;
         let dv = graph::DotDims {
             lhs_batch: vec![0, 1],
             rhs_batch: vec![0, 1],
             lhs_contract: vec![3],
             rhs_contract: vec![2],
         };
-        let o = g.dot_general(p, v, &dv)?; // [B, H, T, hd]
+        let o = g.dot_general(pr, v, &dv)?; // [B, H, T, hd]
         let o = g.transpose(o, &[0, 2, 1, 3])?;
         let o = g.reshape(o, &[bsz, t, dim])?;
-        let o = ops::linear(g, o, wp)?;
-        let o = ops::bias(g, o, bp)?;
-        let x = g.add(x, o)?;
-        let h = self.layer_norm(&format!("{b}.ln2"), x, 2)?;
-        let w1 = self.p(&format!("{b}.mlp.fc1.w"))?;
-        let b1 = self.p(&format!("{b}.mlp.fc1.b"))?;
-        let w2 = self.p(&format!("{b}.mlp.fc2.w"))?;
-        let b2 = self.p(&format!("{b}.mlp.fc2.b"))?;
-        let g = &mut *self.g;
-        let h = ops::linear(g, h, w1)?;
-        let h = ops::bias(g, h, b1)?;
-        let h = ops::act(g, Act::Gelu, h)?;
-        let h = ops::linear(g, h, w2)?;
-        let h = ops::bias(g, h, b2)?;
-        g.add(x, h)
+        let o = ops::linear(g, o, p[2])?;
+        ops::bias(g, o, p[3])
     }
 }

@@ -78,6 +78,14 @@ pub fn act(g: &mut Graph, a: Act, x: Value) -> Result<Value> {
             g.mul(hx, t)
         }
         Act::Sigmoid => g.logistic(x),
+        Act::GeluErf => {
+            // 0.5·x·(1 + erf(x/√2))
+            let t = g.scale(x, std::f64::consts::FRAC_1_SQRT_2)?;
+            let t = g.erf(t)?;
+            let t = add_const(g, t, 1.0)?;
+            let hx = g.scale(x, 0.5)?;
+            g.mul(hx, t)
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! whose signature is listed slot by slot in [`Program::inputs`] / [`Program::outputs`].
 
 use graph::{DType, Graph, TensorType, Value};
-use spec::{Layer, NetSpec, ParamSpec};
+use spec::{NetSpec, Op, ParamSpec};
 
 use crate::error::{Context, Error, Result};
 use crate::lower::{self, Inputs, Mode};
@@ -147,12 +147,17 @@ fn check_config(cfg: &RunConfig) -> Result<()> {
     cfg.check_step().map_err(Error::Config)
 }
 
-/// Whether the spec has a dropout that is active in training.
-fn has_dropout(spec: &NetSpec) -> bool {
-    spec.layers.iter().any(|l| match l {
-        Layer::Dropout { rate } => *rate > 0.0,
-        _ => false,
-    })
+/// Whether the spec has a dropout or stochastic depth that is active in training.
+fn has_dropout(spec: &NetSpec) -> Result<bool> {
+    let mut any = false;
+    for l in spec::analyze(spec)? {
+        l.node.visit(&mut |n| {
+            if let Op::Layer { layer, .. } = &n.op {
+                any |= layer.is_random();
+            }
+        });
+    }
+    Ok(any)
 }
 
 /// Names of the optimizer state tensors per moment (`m`, then `v`).
@@ -221,7 +226,7 @@ pub fn train_step(spec: &NetSpec, cfg: &RunConfig) -> Result<Program> {
     let n_state = b.inputs.len() - 3;
 
     let g = &mut b.g;
-    let rng = if has_dropout(spec) {
+    let rng = if has_dropout(spec)? {
         Some(lower::rng_key(g, step).ctx(|| "train step: dropout key".into())?)
     } else {
         None
@@ -537,7 +542,7 @@ pub fn forward(spec: &NetSpec, batch: usize) -> Result<Program> {
 }
 
 fn step0_key(g: &mut Graph, spec: &NetSpec) -> Result<Option<Value>> {
-    if !has_dropout(spec) {
+    if !has_dropout(spec)? {
         return Ok(None);
     }
     let what = || "dropout key".to_string();

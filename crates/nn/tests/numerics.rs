@@ -8,30 +8,24 @@ mod common;
 
 use common::{compile, noise, run, Host};
 use nn::SlotKind;
-use spec::{Act, Layer, NetSpec};
+use spec::NetSpec;
 use spec::{Optimizer, RunConfig};
 
 const K: usize = 4;
 
+/// A spec from its text (header lines built from the arguments).
+fn net(name: &str, input: &str, classes: usize, layers: &str) -> NetSpec {
+    let text = format!("name {name}\ninput {input}\nclasses {classes}\n{layers}");
+    spec::parse_checked(text.as_bytes()).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
 fn mlp() -> NetSpec {
-    NetSpec {
-        name: "tiny-mlp".into(),
-        input: [1, 2, 3],
-        num_classes: K,
-        layers: vec![
-            Layer::Flatten,
-            Layer::Dense {
-                out: 5,
-                act: Act::Relu,
-                in_ch: None,
-            },
-            Layer::Dense {
-                out: K,
-                act: Act::Identity,
-                in_ch: None,
-            },
-        ],
-    }
+    net(
+        "tiny-mlp",
+        "1 2 3",
+        K,
+        "flatten\ndense 5 act=relu\ndense 4\n",
+    )
 }
 
 fn close(what: &str, got: &[f32], want: &[f64], tol: f64) {
@@ -345,20 +339,7 @@ fn weight_decay_touches_kernels_only() {
 
 /// `[B, 2, 3, 3]` → batchNorm → globalAvgPool → dense 4.
 fn bn_model() -> NetSpec {
-    NetSpec {
-        name: "tiny-bn".into(),
-        input: [2, 3, 3],
-        num_classes: K,
-        layers: vec![
-            Layer::BatchNorm { in_ch: None },
-            Layer::GlobalAvgPool,
-            Layer::Dense {
-                out: K,
-                act: Act::Identity,
-                in_ch: None,
-            },
-        ],
-    }
+    net("tiny-bn", "2 3 3", K, "batchNorm\nglobalAvgPool\ndense 4\n")
 }
 
 #[test]
@@ -480,7 +461,9 @@ fn check_grads_fd(spec: &NetSpec, seed: u64, eps: f32, rtol: f64) {
         .map(|(i, p)| {
             let u = noise(p.numel(), seed + i as u64);
             match p.init {
-                spec::Init::Ones => u.iter().map(|v| 1.0 + 0.2 * v).collect(),
+                spec::Init::Ones | spec::Init::Constant { .. } => {
+                    u.iter().map(|v| 1.0 + 0.2 * v).collect()
+                }
                 spec::Init::Zeros => u.iter().map(|v| 0.2 * v).collect(),
                 spec::Init::HeNormal { .. } | spec::Init::Normal { .. } => u,
             }
@@ -549,56 +532,15 @@ fn check_grads_fd(spec: &NetSpec, seed: u64, eps: f32, rtol: f64) {
 #[test]
 fn conv_bn_grads_match_finite_differences() {
     check_grads_fd(
-        &NetSpec {
-            name: "tiny-conv-bn".into(),
-            input: [2, 6, 6],
-            num_classes: 3,
-            layers: vec![
-                Layer::ConvBn {
-                    out: 3,
-                    kernel: 3,
-                    stride: 1,
-                    pad: None,
-                    act: Act::Swish,
-                    in_ch: None,
-                },
-                Layer::MaxPool {
-                    size: 2,
-                    stride: 2,
-                    pad: 0,
-                },
-                // depthwise 3×3 + BN, then a 1×1 (matrix-product form) + BN
-                Layer::SeparableConv {
-                    out: 4,
-                    stride: 1,
-                    act: Act::Relu6,
-                    in_ch: None,
-                },
-                // 1×1 stride 2 (strided matrix-product form)
-                Layer::ConvBn {
-                    out: 4,
-                    kernel: 1,
-                    stride: 2,
-                    pad: None,
-                    act: Act::HardSwish,
-                    in_ch: None,
-                },
-                Layer::ConvBn {
-                    out: 4,
-                    kernel: 3,
-                    stride: 1,
-                    pad: None,
-                    act: Act::Relu,
-                    in_ch: None,
-                },
-                Layer::GlobalAvgPool,
-                Layer::Dense {
-                    out: 3,
-                    act: Act::Identity,
-                    in_ch: None,
-                },
-            ],
-        },
+        &net(
+            "tiny-conv-bn",
+            "2 6 6",
+            3,
+            // depthwise 3×3 + BN, then a 1×1 (matrix-product form) + BN; a 1×1 stride 2 (strided
+            // matrix-product form)
+            "convBn 3 kernel=3 act=swish\nmaxPool 2\nseparableConv 4 act=relu6\n\
+             convBn 4 kernel=1 stride=2 act=hswish\nconvBn 4 kernel=3\nglobalAvgPool\ndense 3\n",
+        ),
         300,
         3e-4,
         2e-3,
@@ -609,29 +551,12 @@ fn conv_bn_grads_match_finite_differences() {
 fn transformer_grads_match_finite_differences() {
     // patch embedding (CLS, positions), pre-LN attention with a softmax custom VJP, GELU MLP, final LN.
     check_grads_fd(
-        &NetSpec {
-            name: "tiny-vit".into(),
-            input: [3, 8, 8],
-            num_classes: 3,
-            layers: vec![
-                Layer::PatchEmbed {
-                    dim: 8,
-                    patch: 4,
-                    in_ch: None,
-                },
-                Layer::Transformer {
-                    heads: 2,
-                    mlp: 16,
-                    blocks: 2,
-                    in_ch: None,
-                },
-                Layer::Dense {
-                    out: 3,
-                    act: Act::Identity,
-                    in_ch: None,
-                },
-            ],
-        },
+        &net(
+            "tiny-vit",
+            "3 8 8",
+            3,
+            "patchEmbed 8 patch=4\ntransformer heads=2 mlp=16 blocks=2\ndense 3\n",
+        ),
         400,
         3e-4,
         2e-3,
@@ -642,77 +567,20 @@ fn transformer_grads_match_finite_differences() {
 fn block_zoo_grads_match_finite_differences() {
     // The remaining layer families with smooth activations where the layer lets us choose (ReLU kinks
     // make finite differences of a deep net at batch 3 unreliable): instance/layer norm, average
-    // pooling, MBConv with SE, MobileNetV3 block (hsigmoid gate), fused MBConv, UIB, batch norm and
-    // dropout (a fixed mask: the key of step 0) on flat features.
+    // pooling, MBConv with SE, MobileNetV3 block (hsigmoid gate), fused MBConv, UIB, the ConvNeXt
+    // block (depthwise 7×7 with bias, exact GELU, layer scale, stochastic depth with a fixed mask),
+    // batch norm and dropout (a fixed mask: the key of step 0) on flat features.
     check_grads_fd(
-        &NetSpec {
-            name: "tiny-blocks".into(),
-            input: [3, 8, 8],
-            num_classes: 3,
-            layers: vec![
-                Layer::Conv2d {
-                    out: 8,
-                    kernel: 3,
-                    stride: 1,
-                    pad: None,
-                    act: Act::Gelu,
-                    in_ch: None,
-                },
-                Layer::InstanceNorm { in_ch: None },
-                Layer::AvgPool {
-                    size: 3,
-                    stride: 1,
-                    pad: 1,
-                },
-                Layer::LayerNorm { in_ch: None },
-                Layer::MbConv {
-                    out: 8,
-                    expand: 2,
-                    kernel: 3,
-                    stride: 1,
-                    blocks: 1,
-                    se: true,
-                    act: Act::Swish,
-                    in_ch: None,
-                },
-                Layer::MbConvV3 {
-                    out: 8,
-                    expanded: 16,
-                    kernel: 5,
-                    stride: 2,
-                    se: true,
-                    act: Act::HardSwish,
-                    in_ch: None,
-                },
-                Layer::FusedMbConv {
-                    out: 8,
-                    expand: 2,
-                    kernel: 3,
-                    stride: 1,
-                    blocks: 2,
-                    se: true,
-                    act: Act::Swish,
-                    in_ch: None,
-                },
-                Layer::Uib {
-                    out: 8,
-                    expand: 2,
-                    start_kernel: 3,
-                    mid_kernel: 3,
-                    stride: 1,
-                    act: Act::Swish,
-                    in_ch: None,
-                },
-                Layer::Flatten,
-                Layer::BatchNorm { in_ch: None },
-                Layer::Dropout { rate: 0.25 },
-                Layer::Dense {
-                    out: 3,
-                    act: Act::Sigmoid,
-                    in_ch: None,
-                },
-            ],
-        },
+        &net(
+            "tiny-blocks",
+            "3 8 8",
+            3,
+            "conv2d 8 kernel=3 act=gelu\ninstanceNorm\navgPool 3 stride=1 pad=1\nlayerNorm\n\
+             mbConv 8 expand=2 kernel=3\nmbConvV3 8 expanded=16 kernel=5 stride=2 se=true act=hswish\n\
+             fusedMbConv 8 expand=2 kernel=3 blocks=2 se=true\nuib 8 expand=2 start=3 mid=3 act=swish\n\
+             convnextBlock 8 drop=0.25 scaleInit=0.5\n\
+             flatten\nbatchNorm\ndropout 0.25\ndense 3 act=sigmoid\n",
+        ),
         500,
         3e-4,
         2e-3,
@@ -725,47 +593,18 @@ fn relu_blocks_grads_match_finite_differences() {
     // near a ReLU kink, and the f32 loss carries ~3e-4 of rounding noise per difference at this step,
     // so the tolerance is 2 % here (it still catches a wrong sign, a missing term or a wrong factor).
     let blocks = [
-        Layer::Fire {
-            squeeze: 4,
-            expand1x1: 4,
-            expand3x3: 4,
-            in_ch: None,
-        },
-        Layer::Residual {
-            out: 8,
-            blocks: 1,
-            stride: 2,
-            in_ch: None,
-        },
-        Layer::Bottleneck {
-            out: 8,
-            blocks: 1,
-            stride: 1,
-            in_ch: None,
-        },
-        Layer::InvertedResidual {
-            out: 8,
-            expand: 2,
-            stride: 1,
-            blocks: 1,
-            in_ch: None,
-        },
+        "fire 4 expand1=4 expand3=4",
+        "residual 8 stride=2",
+        "bottleneck 8",
+        "invertedResidual 8 expand=2",
     ];
     for (i, b) in blocks.into_iter().enumerate() {
-        let spec = NetSpec {
-            name: format!("tiny-{}", b.kind()),
-            input: [8, 8, 8],
-            num_classes: 3,
-            layers: vec![
-                b,
-                Layer::GlobalAvgPool,
-                Layer::Dense {
-                    out: 3,
-                    act: Act::Identity,
-                    in_ch: None,
-                },
-            ],
-        };
+        let spec = net(
+            &format!("tiny-{i}"),
+            "8 8 8",
+            3,
+            &format!("{b}\nglobalAvgPool\ndense 3\n"),
+        );
         check_grads_fd(&spec, 600 + 10 * i as u64, 3e-4, 2e-2);
     }
 }
@@ -774,35 +613,12 @@ fn relu_blocks_grads_match_finite_differences() {
 fn conv_forward_matches_host() {
     // conv2d 3×3 stride 2 pad 1 (a convolution) then conv2d 1×1 stride 2 (the matrix-product form),
     // both with bias, against a direct host loop.
-    let spec = NetSpec {
-        name: "tiny-conv".into(),
-        input: [2, 7, 7],
-        num_classes: 3,
-        layers: vec![
-            Layer::Conv2d {
-                out: 3,
-                kernel: 3,
-                stride: 2,
-                pad: Some(1),
-                act: Act::Identity,
-                in_ch: None,
-            },
-            Layer::Conv2d {
-                out: 2,
-                kernel: 1,
-                stride: 2,
-                pad: None,
-                act: Act::Identity,
-                in_ch: None,
-            },
-            Layer::Flatten,
-            Layer::Dense {
-                out: 3,
-                act: Act::Identity,
-                in_ch: None,
-            },
-        ],
-    };
+    let spec = net(
+        "tiny-conv",
+        "2 7 7",
+        3,
+        "conv2d 3 kernel=3 stride=2 pad=1\nconv2d 2 kernel=1 stride=2\nflatten\ndense 3\n",
+    );
     let ps = spec::params(&spec).unwrap();
     let params: Vec<Vec<f32>> = ps
         .iter()
@@ -1012,4 +828,27 @@ fn batch_norm_custom_vjp_equals_autodiff_of_the_composite() {
             1e-4,
         );
     }
+}
+
+#[test]
+fn drop_path_drops_whole_examples_in_training_only() {
+    // [B, 1, 1, 4] → flatten → dropPath 0.5: the logits are the input, each example kept (×2) or
+    // zeroed as a whole in training, untouched in eval.
+    let spec = net("tiny-drop-path", "1 1 4", 4, "flatten\ndropPath 0.5\n");
+    let b = 256;
+    let x = vec![1.0f32; b * 4];
+    let prog = nn::forward(&spec, b).unwrap();
+    let got = run(&prog, &compile(&prog), &[Host::F32(x.clone())]);
+    let rows: Vec<&[f32]> = got[0].f32().chunks(4).collect();
+    let kept = rows.iter().filter(|r| r.iter().all(|&v| v == 2.0)).count();
+    let dropped = rows.iter().filter(|r| r.iter().all(|&v| v == 0.0)).count();
+    assert_eq!(
+        kept + dropped,
+        b,
+        "every example is kept or dropped whole: {rows:?}"
+    );
+    assert!((96..=160).contains(&kept), "{kept} of {b} kept at rate 0.5");
+    let prog = nn::predict(&spec, b).unwrap();
+    let got = run(&prog, &compile(&prog), &[Host::F32(x.clone())]);
+    assert_eq!(got[0].f32(), &x[..]);
 }

@@ -12,11 +12,11 @@
 //! * value = `(std · z) as f32`, computed in f64.
 //!
 //! Per [`Init`]: `HeNormal { fan_in }` → std √(2/fan_in); `Normal { std }` → std; `Zeros` → 0;
-//! `Ones` → 1. BN running mean/var (buffers) are `Zeros`/`Ones`.
+//! `Ones` → 1; `Constant { value }` → value. BN running mean/var (buffers) are `Zeros`/`Ones`.
 
 use crate::analyze::{buffers, params, Init, ParamSpec};
+use crate::ast::NetSpec;
 use crate::error::SpecError;
-use crate::layer::NetSpec;
 
 /// SplitMix64 (Steele, Lea, Flood 2014): `state += 0x9E3779B97F4A7C15`, then the output mix.
 #[derive(Clone, Debug)]
@@ -114,6 +114,7 @@ pub fn init_tensor(p: &ParamSpec, seed: u64) -> Vec<f32> {
         Init::Normal { std } => normal(std as f64),
         Init::Zeros => vec![0.0; n],
         Init::Ones => vec![1.0; n],
+        Init::Constant { value } => vec![value; n],
     }
 }
 

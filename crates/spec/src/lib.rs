@@ -1,23 +1,29 @@
-//! `spec`: neural networks as plain data.
+//! `spec`: neural networks as plain data, in a small language of their own.
 //!
-//! * [`NetSpec`], [`Layer`], [`Act`] — the model; `layer.rs` is the reference definition of every
-//!   block (the lowering and the JAX export implement exactly what its doc comments say).
-//! * [`infer_shapes`] / [`NetSpec::check`] — shape inference with errors that name the layer.
-//! * [`params`], [`buffers`], [`param_count`], [`init`], [`init_buffers`] — the parameter ABI
-//!   (names, shapes, order, init, weight-decay flag) and deterministic initialisation.
-//! * [`analyze`] — per-layer output shape, parameters and forward FLOPs.
+//! * [`NetSpec`] — a network as its spec file says it (`ast.rs`): header, block definitions, layers.
+//! * The language's core (`core.rs`): the built-in layers ([`Layer`], one row each in [`CORE`]) and
+//!   the combinators `seq`, `add`, `parallel`, `repeat`; the prelude (`prelude.ns`) defines the zoo's
+//!   composite blocks (convBn, residual, mbConv, transformer, …) in the language itself.
+//! * [`analyze`] — the one walk (`elab.rs`): every block expanded into a tree of [`Node`]s with
+//!   shapes, parameters (names, shapes, init, decay), BN buffers and FLOPs. The lowering (`nn`) and
+//!   the JAX export (`jaxgen`) read that tree; [`infer_shapes`], [`params`], [`buffers`],
+//!   [`param_count`] summarise it. Errors name the layer, the path inside it and the line.
+//! * [`init`], [`init_buffers`] — deterministic initialisation.
 //! * [`parse`], [`parse_checked`], [`print`] — the spec text format (`text.rs` documents it).
 //! * [`RunConfig`] — one training run's configuration (optimizer, schedule, batch, dataset, …; the
-//!   zoo's recipes are `RunConfig`s); [`zoo`] — the 16 reference models; [`summary`] — the table
-//!   printed by `netspec summary`.
+//!   zoo's recipes are `RunConfig`s); [`zoo`] — the reference models (`zoo/*.ns`); [`summary`] — the
+//!   tables printed by `netspec summary`, `netspec zoo` and `netspec layers`.
 //!
 //! This crate knows nothing about MLIR, graphs or devices.
 
 mod analyze;
+mod ast;
 mod config;
+mod core;
+mod elab;
 mod error;
 mod init;
-mod layer;
+pub mod prelude;
 pub mod summary;
 pub use summary::summary;
 mod text;
@@ -27,15 +33,27 @@ pub use analyze::{
     analyze, buffers, infer_shapes, param_count, params, Init, LayerInfo, ParamSpec, Shape,
     MAX_BLOCKS, MAX_DIM, MAX_ELEMS,
 };
+pub use ast::{
+    make_divisible, real_text, Act, BinOp, BlockDef, Call, Expr, Join, NetSpec, Param, Pos, Stmt,
+    Ty, Value,
+};
 pub use config::{Augment, Dataset, Optimizer, RunConfig, Schedule};
+pub use core::{sig, Arg, Def, Inferred, Layer, Sig, CORE};
+pub use elab::{Node, Op, MAX_DEPTH, MAX_NODES};
 pub use error::{ParseError, SpecError};
 pub use init::{init, init_buffers, init_tensor, SplitMix64};
-pub use layer::{make_divisible, Act, Layer, NetSpec, LAYER_KINDS};
-pub use text::{parse, parse_checked, print, print_layer};
+pub use text::{parse, parse_checked, print, print_block, print_layer};
 
 impl NetSpec {
     /// Shape-checks the spec: `Ok(output shape of every layer)` or the first error.
     pub fn check(&self) -> Result<Vec<Shape>, SpecError> {
         infer_shapes(self)
+    }
+}
+
+impl std::fmt::Display for NetSpec {
+    /// The spec in the text format (same as [`print`]).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&print(self))
     }
 }

@@ -2,8 +2,9 @@
 //! (`netspec zoo`).
 
 use crate::analyze::{analyze, param_count};
+use crate::ast::NetSpec;
+use crate::ast::Ty;
 use crate::error::SpecError;
-use crate::layer::NetSpec;
 use crate::text::print_layer;
 use std::fmt::Write as _;
 
@@ -47,7 +48,7 @@ pub fn summary(spec: &NetSpec) -> Result<String, SpecError> {
         .map(|l| {
             [
                 l.index.to_string(),
-                print_layer(&spec.layers[l.index]),
+                print_layer(spec, &spec.layers[l.index]),
                 l.output.to_string(),
                 thousands(l.param_count() as u64),
                 si(l.flops),
@@ -123,4 +124,115 @@ pub fn zoo_table() -> String {
         );
     }
     s
+}
+
+/// A parameter as written in a block header: `name:type`, `name=default` or `name:type=default`.
+fn param_text(name: &str, ty: crate::ast::Ty, default: Option<String>, inferred: bool) -> String {
+    match default {
+        None => format!("{name}:{}", ty.name()),
+        Some(d) if inferred => format!("{name}={d}"),
+        Some(d) => format!("{name}:{}={d}", ty.name()),
+    }
+}
+
+/// Every core layer, combinator and prelude block with its arguments (in the syntax of a block
+/// header) and its one-line meaning: `netspec layers`. Generated from the tables the parser uses
+/// (`core::CORE` and the prelude's definitions).
+pub fn layers_table() -> String {
+    use crate::core::{Def, CORE};
+    let mut s = String::from(
+        "Arguments are shown as in a block header: `name:type` is required, `name=default` optional; \
+         a call may give its first\nargument without the name (`conv2d 64 kernel=3`) unless `*` \
+         comes first; `in=N` (where marked) states the input features.\nTypes: int (≥ 1), int0 \
+         (≥ 0), real, rate ([0, 1)), bool, act, join. `netspec layers NAME` shows one in full.\n",
+    );
+    for (title, body) in [
+        ("Core layers", false),
+        ("Combinators (take an indented body)", true),
+    ] {
+        let _ = writeln!(s, "\n{title}:");
+        for c in CORE.iter().filter(|c| c.body == body) {
+            let mut line = format!("  {}", c.name);
+            if !c.positional && !c.args.is_empty() {
+                line.push_str(" *");
+            }
+            for a in c.args {
+                let d = match a.default {
+                    Def::Required => None,
+                    Def::Auto => Some("auto".to_string()),
+                    Def::Is(v) => Some(v.to_string()),
+                };
+                let inferred = matches!(a.default, Def::Is(v) if literal_type(v) == Some(a.ty));
+                let _ = write!(line, " {}", param_text(a.name, a.ty, d, inferred));
+            }
+            if c.takes_in {
+                line.push_str(" [in]");
+            }
+            let _ = writeln!(s, "{line}\n      {}", c.doc);
+        }
+    }
+    let _ = writeln!(s, "\nPrelude blocks (crates/spec/src/prelude.ns):");
+    for b in crate::prelude::blocks() {
+        let header = crate::text::print_block(None, b);
+        let sig = header
+            .lines()
+            .find(|l| l.starts_with("block "))
+            .unwrap_or_default()
+            .trim_start_matches("block ");
+        let _ = writeln!(
+            s,
+            "  {sig} [in]\n      {}",
+            b.doc.first().map_or("", String::as_str)
+        );
+    }
+    s
+}
+
+/// The type a literal default implies (as in block headers).
+fn literal_type(v: crate::ast::Value) -> Option<crate::ast::Ty> {
+    use crate::ast::{Ty, Value};
+    match v {
+        Value::Int(i) if i >= 1 => Some(Ty::Int),
+        Value::Int(_) => Some(Ty::Int0),
+        Value::Real(_) => Some(Ty::Real),
+        Value::Bool(_) => Some(Ty::Bool),
+        Value::Act(_) => Some(Ty::Act),
+        Value::Join(_) => Some(Ty::Join),
+        Value::Auto => None,
+    }
+}
+
+/// One core layer, combinator or prelude block in full (`netspec layers NAME`): its arguments with
+/// their types and defaults, its meaning, and for a prelude block its definition.
+pub fn describe_layer(name: &str) -> Option<String> {
+    use crate::core::Def;
+    if let Some(c) = crate::core::sig(name) {
+        let what = if c.body { "combinator" } else { "core layer" };
+        let mut s = format!("{name} ({what}): {}\n", c.doc);
+        for (i, a) in c.args.iter().enumerate() {
+            let d = match a.default {
+                Def::Required if i == 0 && c.positional => {
+                    "required, may be given by position".into()
+                }
+                Def::Required => "required".to_string(),
+                Def::Auto => "default auto".into(),
+                Def::Is(v) => format!("default {v}"),
+            };
+            let _ = writeln!(s, "  {:<8} {:<18} {d}", a.name, a.ty.describe());
+        }
+        if c.takes_in {
+            let _ = writeln!(
+                s,
+                "  {:<8} {:<18} optional: the input features, checked",
+                "in",
+                Ty::Int.describe()
+            );
+        }
+        return Some(s);
+    }
+    let b = crate::prelude::blocks().iter().find(|b| b.name == name)?;
+    Some(format!(
+        "{name} (prelude block; in a body, `in` is the input's features and `inH`, `inW` its size):\n\n{}",
+        crate::text::print_block(None, b)
+    ))
 }

@@ -16,301 +16,178 @@
 //! dense 10
 //! ```
 //!
-//! * UTF-8 text, one statement per line; blank lines and `#` comments are ignored; tokens are
-//!   separated by spaces or tabs (a trailing `\r` is ignored).
-//! * Three header lines, each exactly once and before the first layer: `name NAME`
-//!   (`[A-Za-z0-9_.-]+`), `input C H W`, `classes N`.
-//! * Then one layer per line: the layer keyword, at most one positional value (the layer's main
-//!   size, e.g. output channels), then `key=value` arguments in any order (no spaces around `=`).
-//!   The positional value may also be given by name. Values are whole numbers (decimal, ≤ 2²⁴),
-//!   rates (`0.2`), booleans (`true`/`false`) or activation names (`relu`, `relu6`, `swish`,
-//!   `hswish`, `hsigmoid`, `gelu`, `sigmoid`, `identity`).
-//! * The accepted arguments per layer and their defaults are in the table `ARGS` below (`netspec`
-//!   prints them on an unknown-argument error). `in=N` states the expected input channels.
+//! * UTF-8 text, one statement per line; blank lines and `#` comments are ignored; a trailing `\r`
+//!   is ignored.
+//! * Three header lines, each exactly once and first: `name NAME` (`[A-Za-z0-9_.-]+`),
+//!   `input C H W`, `classes N`.
+//! * Then layers, one per line: `[label:] OP [VALUE] [key=value …] [if CONDITION]`. `OP` is a core
+//!   layer, a combinator, a prelude block or a block defined above in the file (`netspec layers`
+//!   lists them with their arguments and defaults). At most one value may be given by position (the
+//!   first argument); the others by name, in any order, without spaces around `=`. A value is a
+//!   number (`3`, `0.2`, `1e-6`), `true`/`false`, `auto`, an activation (`relu`…), a join (`concat`,
+//!   `mul`, `add`), a name, a call (`max(1, in // 4)`) or any expression in parentheses. `in=N`
+//!   states the expected input features (checked).
+//! * Block definitions: `block NAME [*] PARAM…` followed by an indented body of statements
+//!   (calls, `let NAME = EXPR`, `require CONDITION "message"`). A parameter is `name:type`,
+//!   `name=default` or `name:type=default` with type `int` (≥ 1), `int0` (≥ 0), `real`, `rate`,
+//!   `bool`, `act` or `join`; `*` makes the first parameter name-only. In a body, `in` is the
+//!   block's input features and `inH`, `inW` its height and width (images).
+//! * Combinators take an indented body: `seq`, `add`, `parallel JOIN`, `repeat N` (with `i`, the
+//!   copy's index). Indentation matters only there; bodies are indented consistently.
+//! * Expressions: `+ - * / // %` (`/` gives a real, `//` a whole number), comparisons,
+//!   `and or not`, `A if C else B`, `max`, `min`, `makeDivisible(v, d)`.
 //! * Errors are reported as `line:column: message` (1-based; columns count characters).
 //!
-//! [`print`] writes the canonical form (defaults omitted); `parse(print(s)) == s` for valid specs.
+//! [`print`] writes the canonical form (arguments equal to their defaults omitted, two-space
+//! indentation, comments other than block docs dropped); `parse(print(s)) == s` for valid specs.
 
 use crate::analyze::MAX_DIM;
+use crate::ast::{
+    real_text, Act, BinOp, BlockDef, Call, Expr, Join, NetSpec, Param, Pos, Stmt, Ty, Value,
+};
+use crate::core::{self, Def, Sig};
+use crate::elab::FUNCTIONS;
 use crate::error::ParseError;
-use crate::layer::{Act, Layer, NetSpec, LAYER_KINDS};
 use std::fmt::Write as _;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Ty {
-    /// Whole number ≥ min.
-    Int {
-        min: usize,
-    },
-    /// Real number in [0, 1).
-    Rate,
-    Bool,
-    Act,
+// ---------------------------------------------------------------------------------------------
+// Lines and tokens
+// ---------------------------------------------------------------------------------------------
+
+/// An error on the current line, at a column.
+struct Err1 {
+    col: usize,
+    message: String,
+}
+
+fn e1<T>(col: usize, message: impl Into<String>) -> Result<T, Err1> {
+    Err(Err1 {
+        col,
+        message: message.into(),
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Value {
-    Int(usize),
-    Rate(f32),
-    Bool(bool),
-    Act(Act),
+enum K {
+    Ident,
+    Num,
+    Str,
+    Op,
 }
 
-/// Default of an argument: required, optional (absent = `None` in the Rust value), or a value.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Def {
-    Required,
-    Optional,
-    Is(Value),
-}
-
-struct Arg {
-    name: &'static str,
-    ty: Ty,
-    def: Def,
-}
-
-const fn arg(name: &'static str, ty: Ty, def: Def) -> Arg {
-    Arg { name, ty, def }
-}
-
-const N1: Ty = Ty::Int { min: 1 };
-const N0: Ty = Ty::Int { min: 0 };
-const IN: Arg = arg("in", N1, Def::Optional);
-const REQ: Def = Def::Required;
-const ONE: Def = Def::Is(Value::Int(1));
-const fn act(a: Act) -> Def {
-    Def::Is(Value::Act(a))
-}
-const fn flag(b: bool) -> Def {
-    Def::Is(Value::Bool(b))
-}
-
-/// Per layer keyword: whether the first argument may be given positionally, and the arguments.
-const ARGS: &[(&str, bool, &[Arg])] = &[
-    (
-        "dense",
-        true,
-        &[
-            arg("out", N1, REQ),
-            arg("act", Ty::Act, act(Act::Identity)),
-            IN,
-        ],
-    ),
-    (
-        "conv2d",
-        true,
-        &[
-            arg("out", N1, REQ),
-            arg("kernel", N1, REQ),
-            arg("stride", N1, ONE),
-            arg("pad", N0, Def::Optional),
-            arg("act", Ty::Act, act(Act::Identity)),
-            IN,
-        ],
-    ),
-    (
-        "convBn",
-        true,
-        &[
-            arg("out", N1, REQ),
-            arg("kernel", N1, REQ),
-            arg("stride", N1, ONE),
-            arg("pad", N0, Def::Optional),
-            arg("act", Ty::Act, act(Act::Relu)),
-            IN,
-        ],
-    ),
-    ("batchNorm", false, &[IN]),
-    ("layerNorm", false, &[IN]),
-    ("instanceNorm", false, &[IN]),
-    (
-        "maxPool",
-        true,
-        &[
-            arg("size", N1, REQ),
-            arg("stride", N1, Def::Optional),
-            arg("pad", N0, Def::Is(Value::Int(0))),
-        ],
-    ),
-    (
-        "avgPool",
-        true,
-        &[
-            arg("size", N1, REQ),
-            arg("stride", N1, Def::Optional),
-            arg("pad", N0, Def::Is(Value::Int(0))),
-        ],
-    ),
-    ("globalAvgPool", false, &[]),
-    ("flatten", false, &[]),
-    ("dropout", true, &[arg("rate", Ty::Rate, REQ)]),
-    ("act", true, &[arg("fn", Ty::Act, REQ)]),
-    (
-        "residual",
-        true,
-        &[
-            arg("out", N1, REQ),
-            arg("blocks", N1, ONE),
-            arg("stride", N1, ONE),
-            IN,
-        ],
-    ),
-    (
-        "bottleneck",
-        true,
-        &[
-            arg("out", N1, REQ),
-            arg("blocks", N1, ONE),
-            arg("stride", N1, ONE),
-            IN,
-        ],
-    ),
-    (
-        "separableConv",
-        true,
-        &[
-            arg("out", N1, REQ),
-            arg("stride", N1, ONE),
-            arg("act", Ty::Act, act(Act::Relu)),
-            IN,
-        ],
-    ),
-    (
-        "invertedResidual",
-        true,
-        &[
-            arg("out", N1, REQ),
-            arg("expand", N1, REQ),
-            arg("stride", N1, ONE),
-            arg("blocks", N1, ONE),
-            IN,
-        ],
-    ),
-    (
-        "mbConv",
-        true,
-        &[
-            arg("out", N1, REQ),
-            arg("expand", N1, REQ),
-            arg("kernel", N1, REQ),
-            arg("stride", N1, ONE),
-            arg("blocks", N1, ONE),
-            arg("se", Ty::Bool, flag(true)),
-            arg("act", Ty::Act, act(Act::Swish)),
-            IN,
-        ],
-    ),
-    (
-        "mbConvV3",
-        true,
-        &[
-            arg("out", N1, REQ),
-            arg("expanded", N1, REQ),
-            arg("kernel", N1, REQ),
-            arg("stride", N1, ONE),
-            arg("se", Ty::Bool, flag(false)),
-            arg("act", Ty::Act, act(Act::Relu)),
-            IN,
-        ],
-    ),
-    (
-        "fusedMbConv",
-        true,
-        &[
-            arg("out", N1, REQ),
-            arg("expand", N1, REQ),
-            arg("kernel", N1, REQ),
-            arg("stride", N1, ONE),
-            arg("blocks", N1, ONE),
-            arg("se", Ty::Bool, flag(false)),
-            arg("act", Ty::Act, act(Act::Swish)),
-            IN,
-        ],
-    ),
-    (
-        "uib",
-        true,
-        &[
-            arg("out", N1, REQ),
-            arg("expand", N1, REQ),
-            arg("start", N0, Def::Is(Value::Int(0))),
-            arg("mid", N0, Def::Is(Value::Int(0))),
-            arg("stride", N1, ONE),
-            arg("act", Ty::Act, act(Act::Relu)),
-            IN,
-        ],
-    ),
-    (
-        "fire",
-        true,
-        &[
-            arg("squeeze", N1, REQ),
-            arg("expand1", N1, REQ),
-            arg("expand3", N1, REQ),
-            IN,
-        ],
-    ),
-    (
-        "patchEmbed",
-        true,
-        &[arg("dim", N1, REQ), arg("patch", N1, REQ), IN],
-    ),
-    (
-        "transformer",
-        false,
-        &[
-            arg("heads", N1, REQ),
-            arg("mlp", N1, REQ),
-            arg("blocks", N1, ONE),
-            IN,
-        ],
-    ),
-];
-
-fn args_of(kind: &str) -> Option<(bool, &'static [Arg])> {
-    ARGS.iter()
-        .find(|(k, _, _)| *k == kind)
-        .map(|&(_, pos, a)| (pos, a))
-}
-
-/// A token of a line: text and 1-based character column.
-#[derive(Clone, Copy)]
+/// A token: kind, text, 1-based character column, whether whitespace precedes it.
+#[derive(Clone, Copy, Debug)]
 struct Tok<'a> {
+    k: K,
     text: &'a str,
     col: usize,
+    spaced: bool,
 }
 
-/// Splits one line into tokens, dropping the comment.
-fn tokenize(line: &str) -> Vec<Tok<'_>> {
-    let line = line.strip_suffix('\r').unwrap_or(line);
+const OPS2: [&str; 5] = ["==", "!=", "<=", ">=", "//"];
+const OPS1: &str = "=<>+-*/%(),:";
+const KEYWORDS: [&str; 12] = [
+    "block", "let", "require", "if", "else", "and", "or", "not", "true", "false", "auto", "in",
+];
+
+/// Splits a statement line into tokens (the comment dropped).
+fn lex(line: &str) -> Result<Vec<Tok<'_>>, Err1> {
+    let cs: Vec<(usize, char)> = line.char_indices().collect();
+    let byte = |k: usize| cs.get(k).map_or(line.len(), |c| c.0);
+    let mut toks = Vec::new();
+    let mut k = 0;
+    let mut spaced = true;
+    while k < cs.len() {
+        let ch = cs[k].1;
+        let start = k;
+        let kind = if ch == '#' {
+            break;
+        } else if ch == ' ' || ch == '\t' {
+            spaced = true;
+            k += 1;
+            continue;
+        } else if ch.is_ascii_alphabetic() || ch == '_' {
+            while k < cs.len() && (cs[k].1.is_ascii_alphanumeric() || cs[k].1 == '_') {
+                k += 1;
+            }
+            K::Ident
+        } else if ch.is_ascii_digit()
+            || (ch == '.' && cs.get(k + 1).is_some_and(|c| c.1.is_ascii_digit()))
+        {
+            while k < cs.len() {
+                let c = cs[k].1;
+                let exp_sign = (c == '+' || c == '-') && matches!(cs[k - 1].1, 'e' | 'E');
+                if c.is_ascii_alphanumeric() || c == '_' || c == '.' || exp_sign {
+                    k += 1;
+                } else {
+                    break;
+                }
+            }
+            K::Num
+        } else if ch == '"' {
+            k += 1;
+            while k < cs.len() && cs[k].1 != '"' {
+                k += if cs[k].1 == '\\' { 2 } else { 1 };
+            }
+            if k >= cs.len() {
+                return e1(start + 1, "unterminated string: close it with `\"`");
+            }
+            k += 1;
+            K::Str
+        } else if let Some(op) = OPS2.iter().find(|o| line[cs[k].0..].starts_with(**o)) {
+            k += op.len();
+            K::Op
+        } else if OPS1.contains(ch) {
+            k += 1;
+            K::Op
+        } else {
+            return e1(
+                k + 1,
+                format!("unexpected character {}", show(&ch.to_string())),
+            );
+        };
+        toks.push(Tok {
+            k: kind,
+            text: &line[byte(start)..byte(k)],
+            col: start + 1,
+            spaced,
+        });
+        spaced = false;
+    }
+    Ok(toks)
+}
+
+/// Whitespace-separated words of a header line, with columns (the comment dropped).
+fn words(line: &str) -> Vec<Tok<'_>> {
     let mut toks = Vec::new();
     let mut start: Option<(usize, usize)> = None; // (byte, col)
-    let mut end_byte = line.len();
+    let mut end = line.len();
     for (col0, (b, ch)) in line.char_indices().enumerate() {
-        let col = col0 + 1;
         if ch == '#' {
-            end_byte = b;
+            end = b;
             break;
         }
         if ch == ' ' || ch == '\t' {
             if let Some((sb, sc)) = start.take() {
-                toks.push(Tok {
-                    text: &line[sb..b],
-                    col: sc,
-                });
+                toks.push(word(&line[sb..b], sc));
             }
         } else if start.is_none() {
-            start = Some((b, col));
+            start = Some((b, col0 + 1));
         }
     }
     if let Some((sb, sc)) = start {
-        toks.push(Tok {
-            text: &line[sb..end_byte],
-            col: sc,
-        });
+        toks.push(word(&line[sb..end], sc));
     }
     toks
+}
+
+fn word(text: &str, col: usize) -> Tok<'_> {
+    Tok {
+        k: K::Ident,
+        text,
+        col,
+        spaced: true,
+    }
 }
 
 /// Quotes user text for messages, escaping control characters.
@@ -325,90 +202,6 @@ fn show(s: &str) -> String {
     }
     out.push('`');
     out
-}
-
-struct Err1 {
-    col: usize,
-    message: String,
-}
-
-fn e1<T>(col: usize, message: impl Into<String>) -> Result<T, Err1> {
-    Err(Err1 {
-        col,
-        message: message.into(),
-    })
-}
-
-fn parse_int(tok: &str, col: usize, what: &str, min: usize) -> Result<usize, Err1> {
-    if tok.is_empty() {
-        return e1(col, format!("expected a number for {what}"));
-    }
-    if let Some(rest) = tok.strip_prefix('-') {
-        if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()) {
-            return e1(
-                col,
-                format!("{what} must not be negative, found {}", show(tok)),
-            );
-        }
-    }
-    if !tok.bytes().all(|b| b.is_ascii_digit()) {
-        return e1(
-            col,
-            format!("expected a whole number for {what}, found {}", show(tok)),
-        );
-    }
-    let v = match tok.parse::<u64>() {
-        Ok(v) if v <= MAX_DIM as u64 => v as usize,
-        Ok(_) | Err(_) => {
-            return e1(
-                col,
-                format!("{what} = {} is too large (at most {MAX_DIM})", show(tok)),
-            )
-        }
-    };
-    if v < min {
-        return e1(col, format!("{what} must be at least {min}, found {v}"));
-    }
-    Ok(v)
-}
-
-fn parse_value(ty: Ty, tok: &str, col: usize, what: &str) -> Result<Value, Err1> {
-    match ty {
-        Ty::Int { min } => parse_int(tok, col, what, min).map(Value::Int),
-        Ty::Rate => match tok.parse::<f32>() {
-            Ok(r) if r.is_finite() && (0.0..1.0).contains(&r) => Ok(Value::Rate(r)),
-            Ok(_) => e1(
-                col,
-                format!("{what} must be a rate in [0, 1), found {}", show(tok)),
-            ),
-            Err(_) => e1(
-                col,
-                format!("expected a rate like 0.2 for {what}, found {}", show(tok)),
-            ),
-        },
-        Ty::Bool => match tok {
-            "true" => Ok(Value::Bool(true)),
-            "false" => Ok(Value::Bool(false)),
-            _ => e1(
-                col,
-                format!("expected `true` or `false` for {what}, found {}", show(tok)),
-            ),
-        },
-        Ty::Act => match Act::from_name(tok) {
-            Some(a) => Ok(Value::Act(a)),
-            None => {
-                let names: Vec<&str> = Act::ALL.iter().map(|a| a.name()).collect();
-                e1(
-                    col,
-                    format!(
-                        "unknown activation {} for {what}; expected one of: {}",
-                        show(tok),
-                        names.join(", ")
-                    ),
-                )
-            }
-        },
-    }
 }
 
 /// Levenshtein distance (for "did you mean").
@@ -439,598 +232,1182 @@ fn suggest<'a>(word: &str, options: impl IntoIterator<Item = &'a str>) -> Option
         .map(|(_, o)| o)
 }
 
-/// The arguments given on one layer line, by table index.
-struct Given {
-    values: Vec<Option<(Value, usize)>>,
+// ---------------------------------------------------------------------------------------------
+// Callees: what a call may name, and what it accepts
+// ---------------------------------------------------------------------------------------------
+
+/// The parameter list of a core layer, combinator or block, as the parser and printer see it.
+struct Callee {
+    positional: bool,
+    takes_in: bool,
+    params: Vec<(String, Ty, Option<Expr>)>,
 }
 
-fn parse_layer(kind_tok: Tok<'_>, rest: &[Tok<'_>]) -> Result<Layer, Err1> {
-    let kind = kind_tok.text;
-    let Some((positional, defs)) = args_of(kind) else {
-        let hint = match suggest(kind, LAYER_KINDS) {
-            Some(s) => format!("did you mean `{s}`?"),
-            None => format!("expected one of: {}", LAYER_KINDS.join(", ")),
+impl Callee {
+    fn core(s: &Sig) -> Callee {
+        Callee {
+            positional: s.positional,
+            takes_in: s.takes_in,
+            params: s
+                .args
+                .iter()
+                .map(|a| {
+                    let d = match a.default {
+                        Def::Required => None,
+                        Def::Auto => Some(Expr::Auto),
+                        Def::Is(v) => Some(value_expr(v)),
+                    };
+                    (a.name.to_string(), a.ty, d)
+                })
+                .collect(),
+        }
+    }
+    fn block(b: &BlockDef) -> Callee {
+        Callee {
+            positional: b.positional,
+            takes_in: true,
+            params: b
+                .params
+                .iter()
+                .map(|p| (p.name.clone(), p.ty, p.default.clone()))
+                .collect(),
+        }
+    }
+    fn names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.params.iter().map(|p| p.0.as_str()).collect();
+        if self.takes_in {
+            v.push("in");
+        }
+        v
+    }
+}
+
+/// The expression of a literal value.
+fn value_expr(v: Value) -> Expr {
+    match v {
+        Value::Int(i) => Expr::Int(i),
+        Value::Real(r) => Expr::Real(r),
+        Value::Bool(b) => Expr::Bool(b),
+        Value::Act(a) => Expr::Name(a.name().into()),
+        Value::Join(j) => Expr::Name(j.name().into()),
+        Value::Auto => Expr::Auto,
+    }
+}
+
+/// The type a literal default gives a parameter.
+fn literal_ty(e: &Expr) -> Option<Ty> {
+    match e {
+        Expr::Int(i) if *i >= 1 => Some(Ty::Int),
+        Expr::Int(_) => Some(Ty::Int0),
+        Expr::Real(_) => Some(Ty::Real),
+        Expr::Bool(_) => Some(Ty::Bool),
+        Expr::Name(n) if Act::from_name(n).is_some() => Some(Ty::Act),
+        Expr::Name(n) if Join::from_name(n).is_some() => Some(Ty::Join),
+        _ => None,
+    }
+}
+
+/// The blocks visible while parsing: the prelude's and those defined so far in the file.
+struct Defs<'p> {
+    prelude: &'p [BlockDef],
+    file: Vec<BlockDef>,
+}
+
+impl Defs<'_> {
+    fn block(&self, name: &str) -> Option<&BlockDef> {
+        self.file
+            .iter()
+            .chain(self.prelude)
+            .find(|b| b.name == name)
+    }
+    fn callee(&self, name: &str) -> Option<Callee> {
+        core::sig(name)
+            .map(Callee::core)
+            .or_else(|| self.block(name).map(Callee::block))
+    }
+    fn all_names(&self) -> Vec<&str> {
+        core::CORE
+            .iter()
+            .map(|s| s.name)
+            .chain(self.prelude.iter().map(|b| b.name.as_str()))
+            .chain(self.file.iter().map(|b| b.name.as_str()))
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expressions
+// ---------------------------------------------------------------------------------------------
+
+/// A cursor over one line's tokens, with the variables in scope.
+struct Cur<'t, 'a> {
+    t: &'t [Tok<'a>],
+    i: usize,
+    /// Column just after the line's last character.
+    end: usize,
+    scope: &'t [String],
+    /// Nesting of the expression being parsed (bounded, so no input can exhaust the stack).
+    depth: usize,
+}
+
+/// Deepest nesting of expressions, and of bodies.
+const MAX_NESTING: usize = 48;
+
+impl<'a> Cur<'_, 'a> {
+    fn peek(&self) -> Option<Tok<'a>> {
+        self.t.get(self.i).copied()
+    }
+    fn peek2(&self) -> Option<Tok<'a>> {
+        self.t.get(self.i + 1).copied()
+    }
+    fn is(&self, text: &str) -> bool {
+        self.peek().is_some_and(|t| t.text == text && t.k != K::Str)
+    }
+    fn col(&self) -> usize {
+        self.peek().map_or(self.end, |t| t.col)
+    }
+    fn eat(&mut self, text: &str) -> bool {
+        let yes = self.is(text);
+        if yes {
+            self.i += 1;
+        }
+        yes
+    }
+    fn expect(&mut self, text: &str, what: &str) -> Result<(), Err1> {
+        if self.eat(text) {
+            return Ok(());
+        }
+        let found = self
+            .peek()
+            .map_or("the end of the line".into(), |t| show(t.text));
+        e1(self.col(), format!("expected {what}, found {found}"))
+    }
+
+    /// `A if C else B` | or-expression.
+    fn expr(&mut self) -> Result<Expr, Err1> {
+        self.nest()?;
+        let e = self.cond();
+        self.depth -= 1;
+        e
+    }
+
+    fn nest(&mut self) -> Result<(), Err1> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return e1(
+                self.col(),
+                format!("expression nested more than {MAX_NESTING} deep"),
+            );
+        }
+        Ok(())
+    }
+
+    fn cond(&mut self) -> Result<Expr, Err1> {
+        let then = self.binary(2)?;
+        if !self.eat("if") {
+            return Ok(then);
+        }
+        let cond = self.binary(2)?;
+        self.expect("else", "`else` (a conditional is `A if C else B`)")?;
+        let other = self.expr()?;
+        Ok(Expr::If(Box::new(then), Box::new(cond), Box::new(other)))
+    }
+
+    /// Binary operators binding at least as strongly as `min` (`not` sits at 4).
+    fn binary(&mut self, min: u8) -> Result<Expr, Err1> {
+        let mut lhs = if min <= 4 && self.eat("not") {
+            self.nest()?;
+            let e = Expr::Not(Box::new(self.binary(4)?));
+            self.depth -= 1;
+            e
+        } else {
+            self.unary()?
         };
-        return e1(
-            kind_tok.col,
-            format!("unknown layer {}; {hint}", show(kind)),
-        );
-    };
-    let mut given = Given {
-        values: vec![None; defs.len()],
-    };
-    let mut npos = 0;
-    for (ti, t) in rest.iter().enumerate() {
-        match t.text.split_once('=') {
-            None => {
-                if rest.get(ti + 1).is_some_and(|n| n.text.starts_with('=')) {
-                    return e1(
-                        t.col,
-                        format!("write `{}=value` without spaces around `=`", t.text),
-                    );
-                }
-                if !positional || npos > 0 {
-                    let named: Vec<String> = defs.iter().map(|d| format!("{}=", d.name)).collect();
-                    let what = if positional {
-                        format!(
-                            "`{kind}` takes one positional value ({}); give the others by name",
-                            defs[0].name
-                        )
-                    } else {
-                        format!("`{kind}` takes no positional values")
-                    };
-                    let example = if named.is_empty() {
-                        String::from(" (it has no arguments)")
-                    } else {
-                        format!(": {}", named.join(" "))
-                    };
-                    return e1(
-                        t.col,
-                        format!("unexpected {}: {what}{example}", show(t.text)),
-                    );
-                }
-                npos += 1;
-                if let Some((_, c)) = given.values[0] {
-                    return e1(
-                        t.col,
-                        format!("`{}` is given twice (first at column {c})", defs[0].name),
-                    );
-                }
-                let v = parse_value(defs[0].ty, t.text, t.col, &format!("`{}`", defs[0].name))?;
-                given.values[0] = Some((v, t.col));
+        let mut compared = false;
+        loop {
+            let Some(t) = self.peek() else { break };
+            let Some(op) = BinOp::ALL
+                .into_iter()
+                .find(|o| o.text() == t.text && t.k != K::Str)
+            else {
+                break;
+            };
+            let p = op.prec();
+            if p < min {
+                break;
             }
-            Some((key, val)) => {
-                if key.is_empty() {
-                    return e1(
-                        t.col,
-                        format!("expected `name=value`, found {}", show(t.text)),
-                    );
-                }
-                let Some(idx) = defs.iter().position(|d| d.name == key) else {
-                    let names: Vec<&str> = defs.iter().map(|d| d.name).collect();
-                    if names.is_empty() {
+            if p == 5 && compared {
+                return e1(t.col, "comparisons do not chain; use `and`");
+            }
+            compared |= p == 5;
+            self.i += 1;
+            let rhs = self.binary(p + 1)?;
+            lhs = Expr::Bin(op, Box::new(lhs), Box::new(rhs));
+        }
+        Ok(lhs)
+    }
+
+    /// `-unary` | primary.
+    fn unary(&mut self) -> Result<Expr, Err1> {
+        if self.eat("-") {
+            self.nest()?;
+            let e = Expr::Neg(Box::new(self.unary()?));
+            self.depth -= 1;
+            return Ok(e);
+        }
+        self.primary()
+    }
+
+    /// A number, a name, a function call, `true`/`false`/`auto` or a parenthesised expression.
+    fn primary(&mut self) -> Result<Expr, Err1> {
+        let Some(t) = self.peek() else {
+            return e1(self.end, "expected a value, found the end of the line");
+        };
+        self.i += 1;
+        match t.k {
+            K::Num => number(t.text)
+                .ok_or(())
+                .or_else(|()| e1(t.col, format!("expected a number, found {}", show(t.text)))),
+            K::Op if t.text == "(" => {
+                let e = self.expr()?;
+                self.expect(")", "`)`")?;
+                Ok(e)
+            }
+            K::Ident => match t.text {
+                "true" => Ok(Expr::Bool(true)),
+                "false" => Ok(Expr::Bool(false)),
+                "auto" => Ok(Expr::Auto),
+                _ if self.is("(") && !self.peek().is_some_and(|p| p.spaced) => {
+                    if !FUNCTIONS.contains(&t.text) {
                         return e1(
                             t.col,
                             format!(
-                                "unknown argument {}: `{kind}` takes no arguments",
-                                show(key)
+                                "unknown function {}; the functions are {}",
+                                show(t.text),
+                                FUNCTIONS.join(", ")
                             ),
                         );
                     }
-                    let hint = match suggest(key, names.iter().copied()) {
-                        Some(s) => format!("did you mean `{s}`? "),
-                        None => String::new(),
-                    };
+                    self.i += 1;
+                    let mut args = Vec::new();
+                    if !self.eat(")") {
+                        loop {
+                            args.push(self.expr()?);
+                            if self.eat(")") {
+                                break;
+                            }
+                            self.expect(",", "`,` or `)`")?;
+                        }
+                    }
+                    Ok(Expr::Call(t.text.to_string(), args))
+                }
+                name => {
+                    self.name(name, t.col)?;
+                    Ok(Expr::Name(name.to_string()))
+                }
+            },
+            K::Str | K::Op => e1(t.col, format!("expected a value, found {}", show(t.text))),
+        }
+    }
+
+    /// Checks that `name` is a variable in scope or a constant.
+    fn name(&self, name: &str, col: usize) -> Result<(), Err1> {
+        let known = self.scope.iter().any(|v| v == name)
+            || Act::from_name(name).is_some()
+            || Join::from_name(name).is_some();
+        if known {
+            return Ok(());
+        }
+        if KEYWORDS.contains(&name) && name != "in" {
+            return e1(col, format!("expected a value, found the keyword `{name}`"));
+        }
+        let hint = match suggest(name, self.scope.iter().map(String::as_str)) {
+            Some(s) => format!("; did you mean `{s}`?"),
+            None if self.scope.is_empty() => String::new(),
+            None => format!(" (names here: {})", self.scope.join(", ")),
+        };
+        e1(col, format!("unknown name {}{hint}", show(name)))
+    }
+}
+
+/// A number token as a literal (`None` if it is not a number).
+fn number(text: &str) -> Option<Expr> {
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(match text.parse::<i64>() {
+            Ok(v) => Expr::Int(v),
+            Err(_) => Expr::Int(i64::MAX),
+        });
+    }
+    match text.parse::<f64>() {
+        Ok(r) if r.is_finite() && !text.contains(['i', 'n', 'I', 'N']) => Some(Expr::Real(r)),
+        Ok(_) | Err(_) => None,
+    }
+}
+
+/// Parses an argument value (`-`? primary) of type `ty` for `what`, checking literals against the
+/// type right here (so the error points at the value).
+fn arg_value(c: &mut Cur<'_, '_>, ty: Ty, auto_ok: bool, what: &str) -> Result<Expr, Err1> {
+    let Some(t) = c.peek() else {
+        return e1(c.end, format!("expected a value for {what}"));
+    };
+    let neg = t.text == "-" && t.k == K::Op;
+    let lit = if neg { c.peek2() } else { Some(t) };
+    // A single word that is not a variable: a constant of the argument's type, or an error saying so.
+    if let Some(w) = lit.filter(|w| w.k == K::Ident && !c.scope.iter().any(|v| v == w.text)) {
+        let call =
+            c.t.get(c.i + 1 + usize::from(neg))
+                .is_some_and(|n| n.text == "(" && !n.spaced);
+        let constant = matches!(w.text, "true" | "false" | "auto")
+            || Act::from_name(w.text).is_some()
+            || Join::from_name(w.text).is_some();
+        if !neg && !call && !constant {
+            // A misspelt variable: say so rather than what the type wants.
+            if let Some(v) = suggest(w.text, c.scope.iter().map(String::as_str)) {
+                return e1(
+                    w.col,
+                    format!("unknown name {}; did you mean `{v}`?", show(w.text)),
+                );
+            }
+        }
+        if !neg && !call {
+            let bad = |m: String| e1(w.col, m);
+            let ok = match (ty, w.text) {
+                (_, "auto") if auto_ok => true,
+                (_, "auto") => {
+                    return bad(format!("{what} cannot be `auto`; give a {}", ty.describe()))
+                }
+                (Ty::Bool, "true" | "false") => true,
+                (Ty::Bool, _) => {
+                    return bad(format!(
+                        "expected `true` or `false` for {what}, found {}",
+                        show(w.text)
+                    ))
+                }
+                (Ty::Act, n) if Act::from_name(n).is_some() => true,
+                (Ty::Act, _) => {
+                    let names: Vec<&str> = Act::ALL.iter().map(|a| a.name()).collect();
+                    return bad(format!(
+                        "unknown activation {} for {what}; expected one of: {}",
+                        show(w.text),
+                        names.join(", ")
+                    ));
+                }
+                (Ty::Join, n) if Join::from_name(n).is_some() => true,
+                (Ty::Join, _) => {
+                    return bad(format!(
+                        "expected `concat`, `mul` or `add` for {what}, found {}",
+                        show(w.text)
+                    ))
+                }
+                (Ty::Int | Ty::Int0, _) => {
+                    return bad(format!(
+                        "expected a whole number for {what}, found {}",
+                        show(w.text)
+                    ))
+                }
+                (Ty::Rate, _) => {
+                    return bad(format!(
+                        "expected a rate like 0.2 for {what}, found {}",
+                        show(w.text)
+                    ))
+                }
+                (Ty::Real, _) => {
+                    return bad(format!(
+                        "expected a number for {what}, found {}",
+                        show(w.text)
+                    ))
+                }
+            };
+            debug_assert!(ok);
+        }
+    }
+    if let Some(n) = lit.filter(|n| n.k == K::Num) {
+        let text = if neg {
+            format!("-{}", n.text)
+        } else {
+            n.text.to_string()
+        };
+        check_number(ty, &text, n.text, t.col, what)?;
+    }
+    c.unary()
+}
+
+/// Checks a number literal against an argument type, with messages that quote it.
+fn check_number(ty: Ty, text: &str, digits: &str, col: usize, what: &str) -> Result<(), Err1> {
+    let value = number(digits);
+    let neg = text.starts_with('-');
+    match ty {
+        Ty::Int | Ty::Int0 => {
+            let min = if ty == Ty::Int { 1 } else { 0 };
+            match value {
+                Some(Expr::Int(_)) if neg && text != "-0" => e1(
+                    col,
+                    format!("{what} must not be negative, found {}", show(text)),
+                ),
+                Some(Expr::Int(v)) if v > MAX_DIM as i64 => e1(
+                    col,
+                    format!("{what} = {} is too large (at most {MAX_DIM})", show(text)),
+                ),
+                Some(Expr::Int(v)) if v < min => {
+                    e1(col, format!("{what} must be at least {min}, found {v}"))
+                }
+                Some(Expr::Int(_)) => Ok(()),
+                _ => e1(
+                    col,
+                    format!("expected a whole number for {what}, found {}", show(text)),
+                ),
+            }
+        }
+        Ty::Rate => match value {
+            Some(Expr::Int(v)) if !neg && v == 0 => Ok(()),
+            Some(Expr::Real(r)) if !neg && (0.0..1.0).contains(&r) => Ok(()),
+            Some(_) => e1(
+                col,
+                format!("{what} must be a rate in [0, 1), found {}", show(text)),
+            ),
+            None => e1(
+                col,
+                format!("expected a rate like 0.2 for {what}, found {}", show(text)),
+            ),
+        },
+        Ty::Real => match value {
+            Some(Expr::Int(v)) if v > MAX_DIM as i64 => e1(
+                col,
+                format!("{what} = {} is too large (at most {MAX_DIM})", show(text)),
+            ),
+            Some(_) => Ok(()),
+            None => e1(
+                col,
+                format!("expected a number for {what}, found {}", show(text)),
+            ),
+        },
+        Ty::Bool => e1(
+            col,
+            format!(
+                "expected `true` or `false` for {what}, found {}",
+                show(text)
+            ),
+        ),
+        Ty::Act => e1(
+            col,
+            format!("expected an activation for {what}, found {}", show(text)),
+        ),
+        Ty::Join => e1(
+            col,
+            format!(
+                "expected `concat`, `mul` or `add` for {what}, found {}",
+                show(text)
+            ),
+        ),
+    }
+}
+
+/// Every number literal in an expression must be at most [`MAX_DIM`] (whole) or finite (real).
+fn check_literals(e: &Expr) -> Result<(), String> {
+    match e {
+        Expr::Int(v) if *v > MAX_DIM as i64 => {
+            Err(format!("the number {v} is too large (at most {MAX_DIM})"))
+        }
+        Expr::Int(_) | Expr::Real(_) | Expr::Bool(_) | Expr::Auto | Expr::Name(_) => Ok(()),
+        Expr::Call(_, a) => a.iter().try_for_each(check_literals),
+        Expr::Neg(a) | Expr::Not(a) => check_literals(a),
+        Expr::Bin(_, a, b) => check_literals(a).and(check_literals(b)),
+        Expr::If(a, b, c) => check_literals(a)
+            .and(check_literals(b))
+            .and(check_literals(c)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statements
+// ---------------------------------------------------------------------------------------------
+
+/// `label` / parameter / `let` names: identifiers that are not keywords or constants.
+fn check_ident(t: Tok<'_>, what: &str) -> Result<(), Err1> {
+    if t.k != K::Ident {
+        return e1(t.col, format!("expected {what}, found {}", show(t.text)));
+    }
+    if KEYWORDS.contains(&t.text) || matches!(t.text, "i" | "inH" | "inW") {
+        return e1(
+            t.col,
+            format!("`{}` is reserved; choose another {what}", t.text),
+        );
+    }
+    if Act::from_name(t.text).is_some() || Join::from_name(t.text).is_some() {
+        return e1(
+            t.col,
+            format!("`{}` names a constant; choose another {what}", t.text),
+        );
+    }
+    Ok(())
+}
+
+/// Parses a call line (its body, if any, is parsed by the caller).
+fn parse_call(
+    toks: &[Tok<'_>],
+    end: usize,
+    scope: &[String],
+    defs: &Defs<'_>,
+    pos: Pos,
+) -> Result<Call, Err1> {
+    let mut c = Cur {
+        t: toks,
+        i: 0,
+        end,
+        scope,
+        depth: 0,
+    };
+    let mut label = None;
+    if c.peek2().is_some_and(|t| t.text == ":" && t.k == K::Op) {
+        let t = c.peek().expect("two tokens");
+        check_ident(t, "label")?;
+        label = Some(t.text.to_string());
+        c.i += 2;
+    }
+    let Some(op_tok) = c.peek().filter(|t| t.k == K::Ident) else {
+        let found = c
+            .peek()
+            .map_or("the end of the line".into(), |t| show(t.text));
+        return e1(
+            c.col(),
+            format!("expected a layer after the label, found {found}"),
+        );
+    };
+    c.i += 1;
+    let kind = op_tok.text;
+    let Some(callee) = defs.callee(kind) else {
+        let mut hint = match suggest(kind, defs.all_names()) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None if matches!(kind, "let" | "require") => {
+                "`let` and `require` belong in a block's body".into()
+            }
+            None => format!(
+                "expected one of: {} (`netspec layers` describes them)",
+                defs.all_names().join(", ")
+            ),
+        };
+        if scope.iter().any(|v| v == "in") {
+            hint.push_str(
+                " (a block calls core layers, prelude blocks and the blocks defined above it)",
+            );
+        }
+        return e1(op_tok.col, format!("unknown layer {}; {hint}", show(kind)));
+    };
+    let names = callee.names();
+    let mut given: Vec<Option<(Expr, usize)>> = vec![None; names.len()];
+    let mut npos = 0;
+    let mut guard = None;
+    while let Some(t) = c.peek() {
+        if t.k == K::Ident && t.text == "if" {
+            c.i += 1;
+            let g = c.expr()?;
+            check_literals(&g).map_err(|m| Err1 {
+                col: t.col,
+                message: m,
+            })?;
+            guard = Some(g);
+            if let Some(x) = c.peek() {
+                return e1(
+                    x.col,
+                    format!("unexpected {} after the condition", show(x.text)),
+                );
+            }
+            break;
+        }
+        let named = t.k == K::Ident && c.peek2().is_some_and(|n| n.text == "=" && n.k == K::Op);
+        if named {
+            let eq = c.peek2().expect("checked");
+            if eq.spaced {
+                return e1(
+                    t.col,
+                    format!("write `{}=value` without spaces around `=`", t.text),
+                );
+            }
+            c.i += 2;
+            let key = t.text;
+            if c.peek().is_none_or(|v| v.spaced) {
+                return e1(
+                    eq.col + 1,
+                    format!("expected a value after `{key}=` (no spaces around `=`)"),
+                );
+            }
+            let Some(idx) = names.iter().position(|n| *n == key) else {
+                if names.is_empty() {
                     return e1(
                         t.col,
                         format!(
-                            "unknown argument {} for `{kind}`; {hint}(accepted: {})",
-                            show(key),
-                            names.join(", ")
+                            "unknown argument {}: `{kind}` takes no arguments",
+                            show(key)
                         ),
                     );
+                }
+                let hint = match suggest(key, names.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`? "),
+                    None => String::new(),
                 };
-                if let Some((_, c)) = given.values[idx] {
-                    return e1(
-                        t.col,
-                        format!("`{key}` is given twice (first at column {c})"),
-                    );
-                }
-                let vcol = t.col + key.chars().count() + 1;
-                if val.is_empty() {
-                    return e1(
-                        vcol,
-                        format!("expected a value after `{key}=` (no spaces around `=`)"),
-                    );
-                }
-                let v = parse_value(defs[idx].ty, val, vcol, &format!("`{key}`"))?;
-                given.values[idx] = Some((v, t.col));
-            }
-        }
-    }
-    for (d, g) in defs.iter().zip(&given.values) {
-        if g.is_none() && d.def == Def::Required {
-            let how = if positional && d.name == defs[0].name {
-                format!(
-                    "`{kind}` needs its `{}` value (e.g. `{kind} {}`)",
-                    d.name,
-                    example_value(d.ty)
-                )
-            } else {
-                format!(
-                    "`{kind}` needs `{}=` (e.g. `{}={}`)",
-                    d.name,
-                    d.name,
-                    example_value(d.ty)
-                )
+                return e1(
+                    t.col,
+                    format!(
+                        "unknown argument {} for `{kind}`; {hint}(accepted: {})",
+                        show(key),
+                        names.join(", ")
+                    ),
+                );
             };
-            return e1(kind_tok.col, format!("missing argument: {how}"));
+            if let Some((_, col)) = given[idx] {
+                return e1(
+                    t.col,
+                    format!("`{key}` is given twice (first at column {col})"),
+                );
+            }
+            let (ty, auto_ok) = arg_type(&callee, idx);
+            let v = arg_value(&mut c, ty, auto_ok, &format!("`{key}`"))?;
+            given[idx] = Some((v, t.col));
+        } else if t.k == K::Op && t.text == "=" {
+            return e1(
+                t.col,
+                "expected `name=value` (no spaces around `=`)".to_string(),
+            );
+        } else {
+            if !callee.positional || npos > 0 || names.is_empty() {
+                let named: Vec<String> = names.iter().map(|n| format!("{n}=")).collect();
+                let what = if callee.positional && !names.is_empty() {
+                    format!(
+                        "`{kind}` takes one positional value ({}); give the others by name",
+                        names[0]
+                    )
+                } else {
+                    format!("`{kind}` takes no positional values")
+                };
+                let example = if named.is_empty() {
+                    String::from(" (it has no arguments)")
+                } else {
+                    format!(": {}", named.join(" "))
+                };
+                return e1(
+                    t.col,
+                    format!("unexpected {}: {what}{example}", show(t.text)),
+                );
+            }
+            npos += 1;
+            if let Some((_, col)) = given[0] {
+                return e1(
+                    t.col,
+                    format!("`{}` is given twice (first at column {col})", names[0]),
+                );
+            }
+            let (ty, auto_ok) = arg_type(&callee, 0);
+            let v = arg_value(&mut c, ty, auto_ok, &format!("`{}`", names[0]))?;
+            if c.peek().is_some_and(|n| n.text == "=" && n.k == K::Op) {
+                return e1(
+                    t.col,
+                    format!("write `{}=value` without spaces around `=`", t.text),
+                );
+            }
+            given[0] = Some((v, t.col));
         }
     }
-    Ok(build(kind, defs, &given))
+    for (i, g) in given.iter().enumerate() {
+        let required = callee.params.get(i).is_some_and(|p| p.2.is_none());
+        if g.is_none() && required {
+            let (n, ty) = (&callee.params[i].0, callee.params[i].1);
+            let ex = example_value(ty);
+            let how = if callee.positional && i == 0 {
+                format!("`{kind}` needs its `{n}` value (e.g. `{kind} {ex}`)")
+            } else {
+                format!("`{kind}` needs `{n}=` (e.g. `{n}={ex}`)")
+            };
+            return e1(op_tok.col, format!("missing argument: {how}"));
+        }
+    }
+    for (v, col) in given.iter().flatten() {
+        check_literals(v).map_err(|m| Err1 {
+            col: *col,
+            message: m,
+        })?;
+    }
+    // Canonical form: parameter order, `in` last, arguments equal to their default left out.
+    let args = given
+        .into_iter()
+        .zip(&names)
+        .filter_map(|(g, n)| {
+            let (v, _) = g?;
+            let default = callee
+                .params
+                .iter()
+                .find(|p| p.0 == *n)
+                .and_then(|p| p.2.as_ref());
+            (default != Some(&v)).then(|| (n.to_string(), v))
+        })
+        .collect();
+    Ok(Call {
+        pos: Pos {
+            line: pos.line,
+            col: op_tok.col.min(toks[0].col),
+            prelude: pos.prelude,
+        },
+        label,
+        op: kind.to_string(),
+        args,
+        guard,
+        body: Vec::new(),
+    })
+}
+
+fn arg_type(c: &Callee, idx: usize) -> (Ty, bool) {
+    match c.params.get(idx) {
+        Some((_, ty, d)) => (*ty, d.as_ref() == Some(&Expr::Auto)),
+        None => (Ty::Int, false), // `in`
+    }
 }
 
 fn example_value(ty: Ty) -> &'static str {
     match ty {
-        Ty::Int { .. } => "3",
+        Ty::Int | Ty::Int0 => "3",
+        Ty::Real => "1.0",
         Ty::Rate => "0.2",
         Ty::Bool => "true",
         Ty::Act => "relu",
+        Ty::Join => "concat",
     }
 }
 
-impl Given {
-    fn get(&self, defs: &[Arg], name: &str) -> Option<Value> {
-        let i = defs
-            .iter()
-            .position(|d| d.name == name)
-            .expect("argument name in table");
-        match (self.values[i], defs[i].def) {
-            (Some((v, _)), _) => Some(v),
-            (None, Def::Is(v)) => Some(v),
-            (None, Def::Optional | Def::Required) => None,
-        }
-    }
-    fn int(&self, defs: &[Arg], name: &str) -> usize {
-        self.opt(defs, name).expect("required argument checked")
-    }
-    fn opt(&self, defs: &[Arg], name: &str) -> Option<usize> {
-        match self.get(defs, name) {
-            Some(Value::Int(v)) => Some(v),
-            Some(Value::Rate(_) | Value::Bool(_) | Value::Act(_)) | None => None,
-        }
-    }
-    fn act(&self, defs: &[Arg], name: &str) -> Act {
-        match self.get(defs, name) {
-            Some(Value::Act(a)) => a,
-            Some(Value::Int(_) | Value::Rate(_) | Value::Bool(_)) | None => Act::Identity,
-        }
-    }
-    fn flag(&self, defs: &[Arg], name: &str) -> bool {
-        matches!(self.get(defs, name), Some(Value::Bool(true)))
-    }
-    fn rate(&self, defs: &[Arg], name: &str) -> f32 {
-        match self.get(defs, name) {
-            Some(Value::Rate(r)) => r,
-            Some(Value::Int(_) | Value::Bool(_) | Value::Act(_)) | None => 0.0,
-        }
+// ---------------------------------------------------------------------------------------------
+// Files
+// ---------------------------------------------------------------------------------------------
+
+/// A line that is not blank or a comment.
+struct Line<'a> {
+    no: usize,
+    indent: &'a str,
+    text: &'a str,
+    /// Comment lines directly above (for block docs).
+    doc: Vec<String>,
+}
+
+impl Line<'_> {
+    fn end(&self) -> usize {
+        self.text.chars().count() + 1
     }
 }
 
-/// Builds the layer from parsed arguments (types were checked against the table).
-fn build(kind: &str, d: &[Arg], g: &Given) -> Layer {
-    let in_ch = || g.opt(d, "in");
-    match kind {
-        "dense" => Layer::Dense {
-            out: g.int(d, "out"),
-            act: g.act(d, "act"),
-            in_ch: in_ch(),
-        },
-        "conv2d" | "convBn" => {
-            let (out, kernel, stride, pad, act) = (
-                g.int(d, "out"),
-                g.int(d, "kernel"),
-                g.int(d, "stride"),
-                g.opt(d, "pad"),
-                g.act(d, "act"),
-            );
-            if kind == "conv2d" {
-                Layer::Conv2d {
-                    out,
-                    kernel,
-                    stride,
-                    pad,
-                    act,
-                    in_ch: in_ch(),
+struct Parser<'a, 'p> {
+    lines: Vec<Line<'a>>,
+    i: usize,
+    /// Bodies open around the current line.
+    depth: usize,
+    defs: Defs<'p>,
+    prelude: bool,
+}
+
+impl<'a, 'p> Parser<'a, 'p> {
+    fn err(&self, line: usize, e: Err1) -> ParseError {
+        ParseError {
+            line,
+            col: e.col,
+            message: e.message,
+        }
+    }
+
+    fn toks(&self, l: &Line<'a>) -> Result<Vec<Tok<'a>>, ParseError> {
+        lex(l.text).map_err(|e| self.err(l.no, e))
+    }
+
+    /// A `block` definition at line `self.i`, with its body.
+    fn block(&mut self) -> Result<(), ParseError> {
+        let l = &self.lines[self.i];
+        let (no, indent, doc) = (l.no, l.indent, l.doc.clone());
+        let toks = self.toks(l)?;
+        let end = l.end();
+        let err = |e: Err1| ParseError {
+            line: no,
+            col: e.col,
+            message: e.message,
+        };
+        let Some(&name) = toks.get(1) else {
+            return e1(
+                end,
+                "`block` needs a name and parameters: `block NAME PARAM…`",
+            )
+            .map_err(err);
+        };
+        check_ident(name, "block name").map_err(err)?;
+        if self.defs.callee(name.text).is_some() {
+            let what = if core::sig(name.text).is_some() {
+                "a core layer"
+            } else {
+                "already a block"
+            };
+            return e1(
+                name.col,
+                format!("`{}` is {what}; choose another name", name.text),
+            )
+            .map_err(err);
+        }
+        let mut c = Cur {
+            t: &toks,
+            i: 2,
+            end,
+            scope: &[],
+            depth: 0,
+        };
+        let positional = !c.eat("*");
+        let mut params: Vec<Param> = Vec::new();
+        let mut scope: Vec<String> = vec!["in".into(), "inH".into(), "inW".into()];
+        while let Some(t) = c.peek() {
+            check_ident(t, "parameter name").map_err(err)?;
+            if params.iter().any(|p| p.name == t.text) {
+                return e1(t.col, format!("parameter `{}` is declared twice", t.text)).map_err(err);
+            }
+            c.i += 1;
+            let mut ty = None;
+            if c.eat(":") {
+                let tt = c.peek().filter(|x| x.k == K::Ident && !x.spaced);
+                let Some(tt) = tt else {
+                    return e1(
+                        c.col(),
+                        "expected a type after `:` (int, int0, real, rate, bool, act, join)",
+                    )
+                    .map_err(err);
+                };
+                let Some(tyv) = Ty::from_name(tt.text) else {
+                    let m = format!(
+                        "unknown type {}; the types are int, int0, real, rate, bool, act, join",
+                        show(tt.text)
+                    );
+                    return e1(tt.col, m).map_err(err);
+                };
+                ty = Some(tyv);
+                c.i += 1;
+            }
+            let mut default = None;
+            if c.is("=") {
+                let eq = c.peek().expect("checked");
+                c.i += 1;
+                if eq.spaced || c.peek().is_none_or(|v| v.spaced) {
+                    let m = format!("write `{}=default` without spaces around `=`", t.text);
+                    return e1(t.col, m).map_err(err);
                 }
-            } else {
-                Layer::ConvBn {
-                    out,
-                    kernel,
-                    stride,
-                    pad,
-                    act,
-                    in_ch: in_ch(),
+                let what = format!("`{}`", t.text);
+                let d = match ty {
+                    Some(ty) => arg_value(&mut c, ty, true, &what),
+                    None => c.unary(),
+                }
+                .map_err(err)?;
+                check_literals(&d).or_else(|m| e1(t.col, m)).map_err(err)?;
+                default = Some(d);
+            }
+            let ty = match (ty, default.as_ref().and_then(literal_ty)) {
+                (Some(ty), _) | (None, Some(ty)) => ty,
+                (None, None) => {
+                    let m = format!(
+                        "give `{0}` a type (`{0}:int`, …) or a literal default (`{0}=1`)",
+                        t.text
+                    );
+                    return e1(t.col, m).map_err(err);
+                }
+            };
+            params.push(Param {
+                name: t.text.to_string(),
+                ty,
+                default,
+            });
+            scope.push(t.text.to_string());
+        }
+        self.i += 1;
+        let body = self.body_after(
+            indent,
+            no,
+            &format!("`block {}`", name.text),
+            &mut scope,
+            false,
+        )?;
+        self.defs.file.push(BlockDef {
+            pos: Pos {
+                line: no,
+                col: name.col,
+                prelude: self.prelude,
+            },
+            doc,
+            name: name.text.to_string(),
+            positional,
+            params,
+            body,
+        });
+        Ok(())
+    }
+
+    /// The indented body following an opener at `indent` (line `no`); it must exist.
+    fn body_after(
+        &mut self,
+        indent: &str,
+        no: usize,
+        what: &str,
+        scope: &mut Vec<String>,
+        branches: bool,
+    ) -> Result<Vec<Stmt>, ParseError> {
+        let deeper = self
+            .lines
+            .get(self.i)
+            .filter(|l| l.indent.len() > indent.len() && l.indent.starts_with(indent))
+            .map(|l| l.indent);
+        let Some(body_indent) = deeper else {
+            return Err(ParseError {
+                line: no,
+                col: indent.chars().count() + 1,
+                message: format!("{what} needs a body: indent the statements it holds below it"),
+            });
+        };
+        if self.depth >= MAX_NESTING {
+            return Err(ParseError {
+                line: no,
+                col: 1,
+                message: format!("bodies nested more than {MAX_NESTING} deep"),
+            });
+        }
+        let n = scope.len();
+        self.depth += 1;
+        let body = self.body(body_indent, scope, branches)?;
+        self.depth -= 1;
+        scope.truncate(n);
+        Ok(body)
+    }
+
+    /// Statements at exactly `indent`, until a line indented less.
+    fn body(
+        &mut self,
+        indent: &str,
+        scope: &mut Vec<String>,
+        branches: bool,
+    ) -> Result<Vec<Stmt>, ParseError> {
+        let mut out = Vec::new();
+        while let Some(l) = self.lines.get(self.i) {
+            if l.indent != indent {
+                if l.indent.starts_with(indent) {
+                    return Err(ParseError {
+                        line: l.no,
+                        col: 1,
+                        message: "unexpected indentation: only the body of a `block`, `seq`, `add`, `parallel` or `repeat` is indented".into(),
+                    });
+                }
+                break;
+            }
+            let (no, end) = (l.no, l.end());
+            let toks = self.toks(l)?;
+            let err = |e: Err1| ParseError {
+                line: no,
+                col: e.col,
+                message: e.message,
+            };
+            let first = toks[0];
+            let pos = Pos {
+                line: no,
+                col: first.col,
+                prelude: self.prelude,
+            };
+            match first.text {
+                "block" if first.k == K::Ident => {
+                    return e1(
+                        first.col,
+                        "`block` definitions go at the top level, not in a body",
+                    )
+                    .map_err(err)
+                }
+                "let" | "require" if first.k == K::Ident && branches => {
+                    let m = "the body of `parallel` holds branches (calls) only; put `let` and `require` in a block";
+                    return e1(first.col, m).map_err(err);
+                }
+                "let" if first.k == K::Ident => {
+                    let name = toks.get(1).copied().ok_or_else(|| {
+                        err(Err1 {
+                            col: end,
+                            message: "`let` needs `NAME = EXPR`".into(),
+                        })
+                    })?;
+                    check_ident(name, "name").map_err(err)?;
+                    if scope.iter().any(|s| s == name.text) {
+                        let m = format!("`{}` is already defined here", name.text);
+                        return e1(name.col, m).map_err(err);
+                    }
+                    let mut c = Cur {
+                        t: &toks,
+                        i: 2,
+                        end,
+                        scope,
+                        depth: 0,
+                    };
+                    c.expect("=", "`=` (`let NAME = EXPR`)").map_err(err)?;
+                    let value = c.expr().map_err(err)?;
+                    if let Some(x) = c.peek() {
+                        return e1(
+                            x.col,
+                            format!("unexpected {} after the expression", show(x.text)),
+                        )
+                        .map_err(err);
+                    }
+                    check_literals(&value).or_else(|m| e1(first.col, m).map_err(err))?;
+                    out.push(Stmt::Let {
+                        pos,
+                        name: name.text.to_string(),
+                        value,
+                    });
+                    scope.push(name.text.to_string());
+                    self.i += 1;
+                }
+                "require" if first.k == K::Ident => {
+                    let mut c = Cur {
+                        t: &toks,
+                        i: 1,
+                        end,
+                        scope,
+                        depth: 0,
+                    };
+                    let cond = c.expr().map_err(err)?;
+                    let msg = match c.peek() {
+                        Some(s) if s.k == K::Str && c.i + 1 == toks.len() => unquote(s.text),
+                        _ => {
+                            let m = "`require` needs a condition and a message: `require COND \"message\"`";
+                            return e1(c.col(), m).map_err(err);
+                        }
+                    };
+                    check_literals(&cond).or_else(|m| e1(first.col, m).map_err(err))?;
+                    out.push(Stmt::Require {
+                        pos,
+                        cond,
+                        message: msg,
+                    });
+                    self.i += 1;
+                }
+                _ => {
+                    let mut call = parse_call(&toks, end, scope, &self.defs, pos).map_err(err)?;
+                    self.i += 1;
+                    call.body = self.call_body(&call, indent, no, scope)?;
+                    out.push(Stmt::Call(call));
                 }
             }
         }
-        "batchNorm" => Layer::BatchNorm { in_ch: in_ch() },
-        "layerNorm" => Layer::LayerNorm { in_ch: in_ch() },
-        "instanceNorm" => Layer::InstanceNorm { in_ch: in_ch() },
-        "maxPool" | "avgPool" => {
-            let size = g.int(d, "size");
-            let stride = g.opt(d, "stride").unwrap_or(size);
-            let pad = g.int(d, "pad");
-            if kind == "maxPool" {
-                Layer::MaxPool { size, stride, pad }
-            } else {
-                Layer::AvgPool { size, stride, pad }
+        Ok(out)
+    }
+
+    /// Top-level lines may be indented freely, but not between an opener (at `indent`) and the body
+    /// that just ended.
+    fn after_body(&self, indent: &str) -> Result<(), ParseError> {
+        match self.lines.get(self.i) {
+            Some(n) if n.indent.len() > indent.len() && n.indent.starts_with(indent) => Err(ParseError {
+                line: n.no,
+                col: 1,
+                message: "this line is indented less than the body above it but more than the line that opens that body; align it with one of them".into(),
+            }),
+            Some(_) | None => Ok(()),
+        }
+    }
+
+    /// The body of a combinator call (none for other calls).
+    fn call_body(
+        &mut self,
+        call: &Call,
+        indent: &str,
+        no: usize,
+        scope: &mut Vec<String>,
+    ) -> Result<Vec<Stmt>, ParseError> {
+        if core::sig(&call.op).is_none_or(|s| !s.body) {
+            return Ok(Vec::new());
+        }
+        let n = scope.len();
+        if call.op == "repeat" {
+            scope.push("i".into());
+        }
+        let body = self.body_after(
+            indent,
+            no,
+            &format!("`{}`", call.op),
+            scope,
+            call.op == "parallel",
+        );
+        scope.truncate(n);
+        body
+    }
+}
+
+/// The text of a string token without its quotes, `\"` and `\\` unescaped.
+fn unquote(s: &str) -> String {
+    let inner = &s[1..s.len() - 1];
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(ch) = chars.next() {
+        if ch == '\\' {
+            if let Some(n) = chars.next() {
+                out.push(n);
             }
-        }
-        "globalAvgPool" => Layer::GlobalAvgPool,
-        "flatten" => Layer::Flatten,
-        "dropout" => Layer::Dropout {
-            rate: g.rate(d, "rate"),
-        },
-        "act" => Layer::Activation {
-            act: g.act(d, "fn"),
-        },
-        "residual" => Layer::Residual {
-            out: g.int(d, "out"),
-            blocks: g.int(d, "blocks"),
-            stride: g.int(d, "stride"),
-            in_ch: in_ch(),
-        },
-        "bottleneck" => Layer::Bottleneck {
-            out: g.int(d, "out"),
-            blocks: g.int(d, "blocks"),
-            stride: g.int(d, "stride"),
-            in_ch: in_ch(),
-        },
-        "separableConv" => Layer::SeparableConv {
-            out: g.int(d, "out"),
-            stride: g.int(d, "stride"),
-            act: g.act(d, "act"),
-            in_ch: in_ch(),
-        },
-        "invertedResidual" => Layer::InvertedResidual {
-            out: g.int(d, "out"),
-            expand: g.int(d, "expand"),
-            stride: g.int(d, "stride"),
-            blocks: g.int(d, "blocks"),
-            in_ch: in_ch(),
-        },
-        "mbConv" => Layer::MbConv {
-            out: g.int(d, "out"),
-            expand: g.int(d, "expand"),
-            kernel: g.int(d, "kernel"),
-            stride: g.int(d, "stride"),
-            blocks: g.int(d, "blocks"),
-            se: g.flag(d, "se"),
-            act: g.act(d, "act"),
-            in_ch: in_ch(),
-        },
-        "mbConvV3" => Layer::MbConvV3 {
-            out: g.int(d, "out"),
-            expanded: g.int(d, "expanded"),
-            kernel: g.int(d, "kernel"),
-            stride: g.int(d, "stride"),
-            se: g.flag(d, "se"),
-            act: g.act(d, "act"),
-            in_ch: in_ch(),
-        },
-        "fusedMbConv" => Layer::FusedMbConv {
-            out: g.int(d, "out"),
-            expand: g.int(d, "expand"),
-            kernel: g.int(d, "kernel"),
-            stride: g.int(d, "stride"),
-            blocks: g.int(d, "blocks"),
-            se: g.flag(d, "se"),
-            act: g.act(d, "act"),
-            in_ch: in_ch(),
-        },
-        "uib" => Layer::Uib {
-            out: g.int(d, "out"),
-            expand: g.int(d, "expand"),
-            start_kernel: g.int(d, "start"),
-            mid_kernel: g.int(d, "mid"),
-            stride: g.int(d, "stride"),
-            act: g.act(d, "act"),
-            in_ch: in_ch(),
-        },
-        "fire" => Layer::Fire {
-            squeeze: g.int(d, "squeeze"),
-            expand1x1: g.int(d, "expand1"),
-            expand3x3: g.int(d, "expand3"),
-            in_ch: in_ch(),
-        },
-        "patchEmbed" => Layer::PatchEmbed {
-            dim: g.int(d, "dim"),
-            patch: g.int(d, "patch"),
-            in_ch: in_ch(),
-        },
-        "transformer" => Layer::Transformer {
-            heads: g.int(d, "heads"),
-            mlp: g.int(d, "mlp"),
-            blocks: g.int(d, "blocks"),
-            in_ch: in_ch(),
-        },
-        other => unreachable!("layer kind {other} is in ARGS but not in build()"),
-    }
-}
-
-/// The layer's arguments in table order (`None` = absent optional).
-fn layer_values(layer: &Layer) -> Vec<(&'static str, Option<Value>)> {
-    use Value::{Act as A, Bool as B, Int as I, Rate as R};
-    let opt = |v: Option<usize>| v.map(I);
-    match *layer {
-        Layer::Dense { out, act, in_ch } => vec![
-            ("out", Some(I(out))),
-            ("act", Some(A(act))),
-            ("in", opt(in_ch)),
-        ],
-        Layer::Conv2d {
-            out,
-            kernel,
-            stride,
-            pad,
-            act,
-            in_ch,
-        }
-        | Layer::ConvBn {
-            out,
-            kernel,
-            stride,
-            pad,
-            act,
-            in_ch,
-        } => vec![
-            ("out", Some(I(out))),
-            ("kernel", Some(I(kernel))),
-            ("stride", Some(I(stride))),
-            ("pad", opt(pad)),
-            ("act", Some(A(act))),
-            ("in", opt(in_ch)),
-        ],
-        Layer::BatchNorm { in_ch } | Layer::LayerNorm { in_ch } | Layer::InstanceNorm { in_ch } => {
-            vec![("in", opt(in_ch))]
-        }
-        Layer::MaxPool { size, stride, pad } | Layer::AvgPool { size, stride, pad } => vec![
-            ("size", Some(I(size))),
-            // stride defaults to the window size
-            (
-                "stride",
-                if stride == size {
-                    None
-                } else {
-                    Some(I(stride))
-                },
-            ),
-            ("pad", Some(I(pad))),
-        ],
-        Layer::GlobalAvgPool | Layer::Flatten => vec![],
-        Layer::Dropout { rate } => vec![("rate", Some(R(rate)))],
-        Layer::Activation { act } => vec![("fn", Some(A(act)))],
-        Layer::Residual {
-            out,
-            blocks,
-            stride,
-            in_ch,
-        }
-        | Layer::Bottleneck {
-            out,
-            blocks,
-            stride,
-            in_ch,
-        } => vec![
-            ("out", Some(I(out))),
-            ("blocks", Some(I(blocks))),
-            ("stride", Some(I(stride))),
-            ("in", opt(in_ch)),
-        ],
-        Layer::SeparableConv {
-            out,
-            stride,
-            act,
-            in_ch,
-        } => {
-            vec![
-                ("out", Some(I(out))),
-                ("stride", Some(I(stride))),
-                ("act", Some(A(act))),
-                ("in", opt(in_ch)),
-            ]
-        }
-        Layer::InvertedResidual {
-            out,
-            expand,
-            stride,
-            blocks,
-            in_ch,
-        } => vec![
-            ("out", Some(I(out))),
-            ("expand", Some(I(expand))),
-            ("stride", Some(I(stride))),
-            ("blocks", Some(I(blocks))),
-            ("in", opt(in_ch)),
-        ],
-        Layer::MbConv {
-            out,
-            expand,
-            kernel,
-            stride,
-            blocks,
-            se,
-            act,
-            in_ch,
-        }
-        | Layer::FusedMbConv {
-            out,
-            expand,
-            kernel,
-            stride,
-            blocks,
-            se,
-            act,
-            in_ch,
-        } => vec![
-            ("out", Some(I(out))),
-            ("expand", Some(I(expand))),
-            ("kernel", Some(I(kernel))),
-            ("stride", Some(I(stride))),
-            ("blocks", Some(I(blocks))),
-            ("se", Some(B(se))),
-            ("act", Some(A(act))),
-            ("in", opt(in_ch)),
-        ],
-        Layer::MbConvV3 {
-            out,
-            expanded,
-            kernel,
-            stride,
-            se,
-            act,
-            in_ch,
-        } => vec![
-            ("out", Some(I(out))),
-            ("expanded", Some(I(expanded))),
-            ("kernel", Some(I(kernel))),
-            ("stride", Some(I(stride))),
-            ("se", Some(B(se))),
-            ("act", Some(A(act))),
-            ("in", opt(in_ch)),
-        ],
-        Layer::Uib {
-            out,
-            expand,
-            start_kernel,
-            mid_kernel,
-            stride,
-            act,
-            in_ch,
-        } => vec![
-            ("out", Some(I(out))),
-            ("expand", Some(I(expand))),
-            ("start", Some(I(start_kernel))),
-            ("mid", Some(I(mid_kernel))),
-            ("stride", Some(I(stride))),
-            ("act", Some(A(act))),
-            ("in", opt(in_ch)),
-        ],
-        Layer::Fire {
-            squeeze,
-            expand1x1,
-            expand3x3,
-            in_ch,
-        } => vec![
-            ("squeeze", Some(I(squeeze))),
-            ("expand1", Some(I(expand1x1))),
-            ("expand3", Some(I(expand3x3))),
-            ("in", opt(in_ch)),
-        ],
-        Layer::PatchEmbed { dim, patch, in_ch } => {
-            vec![
-                ("dim", Some(I(dim))),
-                ("patch", Some(I(patch))),
-                ("in", opt(in_ch)),
-            ]
-        }
-        Layer::Transformer {
-            heads,
-            mlp,
-            blocks,
-            in_ch,
-        } => vec![
-            ("heads", Some(I(heads))),
-            ("mlp", Some(I(mlp))),
-            ("blocks", Some(I(blocks))),
-            ("in", opt(in_ch)),
-        ],
-    }
-}
-
-fn fmt_value(v: Value) -> String {
-    match v {
-        Value::Int(i) => i.to_string(),
-        // Rust prints the shortest decimal that reads back to the same f32.
-        Value::Rate(r) => {
-            let s = r.to_string();
-            if s.contains('.') || s.contains('e') {
-                s
-            } else {
-                format!("{s}.0")
-            }
-        }
-        Value::Bool(b) => b.to_string(),
-        Value::Act(a) => a.name().to_string(),
-    }
-}
-
-/// One layer in the text format, canonical (defaults omitted), e.g. `convBn 64 kernel=7 stride=2`.
-pub fn print_layer(layer: &Layer) -> String {
-    let kind = layer.kind();
-    let (positional, defs) = args_of(kind).expect("every layer kind has an argument table");
-    let mut s = kind.to_string();
-    for (i, (name, v)) in layer_values(layer).into_iter().enumerate() {
-        debug_assert_eq!(defs[i].name, name);
-        let Some(v) = v else { continue };
-        if defs[i].def == Def::Is(v) {
-            continue;
-        }
-        if i == 0 && positional {
-            let _ = write!(s, " {}", fmt_value(v));
         } else {
-            let _ = write!(s, " {name}={}", fmt_value(v));
+            out.push(ch);
         }
     }
-    s
+    out
 }
 
-/// The whole spec in the text format; `parse(print(s).as_bytes()) == Ok(s)` for valid specs.
-pub fn print(spec: &NetSpec) -> String {
-    let [c, h, w] = spec.input;
-    let mut s = format!(
-        "name {}\ninput {c} {h} {w}\nclasses {}\n\n",
-        spec.name, spec.num_classes
-    );
-    for l in &spec.layers {
-        s.push_str(&print_layer(l));
-        s.push('\n');
+/// The significant lines of a text, or the error of a non-UTF-8 byte; also the last line's number
+/// and length (for end-of-file errors).
+fn lines(bytes: &[u8]) -> Result<(Vec<Line<'_>>, usize, usize), ParseError> {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let good = e.valid_up_to();
+            // The prefix is valid UTF-8 by construction.
+            let prefix = std::str::from_utf8(&bytes[..good]).unwrap_or("");
+            let line = prefix.matches('\n').count() + 1;
+            let start = prefix.rfind('\n').map_or(0, |i| i + 1);
+            return Err(ParseError {
+                line,
+                col: prefix[start..].chars().count() + 1,
+                message: format!(
+                    "invalid UTF-8 (byte 0x{:02X}); spec files must be UTF-8 text",
+                    bytes[good]
+                ),
+            });
+        }
+    };
+    let mut out = Vec::new();
+    let mut doc: Vec<String> = Vec::new();
+    let (mut last_line, mut last_len) = (1, 0);
+    for (li, raw) in text.split('\n').enumerate() {
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        last_line = li + 1;
+        last_len = raw.chars().count();
+        let rest = line.trim_start_matches([' ', '\t']);
+        if rest.is_empty() {
+            doc.clear();
+        } else if let Some(c) = rest.strip_prefix('#') {
+            doc.push(c.strip_prefix(' ').unwrap_or(c).trim_end().to_string());
+        } else {
+            out.push(Line {
+                no: li + 1,
+                indent: &line[..line.len() - rest.len()],
+                text: line,
+                doc: std::mem::take(&mut doc),
+            });
+        }
     }
-    s
-}
-
-/// Line and column (1-based, in characters) of a byte offset in valid UTF-8 `text`.
-fn position(text: &str, byte: usize) -> (usize, usize) {
-    let before = &text[..byte];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
-}
-
-/// Where each layer and header is, for mapping shape errors back to the file.
-struct Located {
-    spec: NetSpec,
-    layer_pos: Vec<(usize, usize)>,
-    input_line: usize,
+    Ok((out, last_line, last_len))
 }
 
 /// Parses a spec file (bytes, so that non-UTF-8 input is an error with a position, not a panic).
-/// Checks syntax and argument values; see [`parse_checked`] for shape checking as well.
+/// Checks syntax, names and argument values; see [`parse_checked`] for shape checking as well.
 pub fn parse(text: &[u8]) -> Result<NetSpec, ParseError> {
-    parse_located(text).map(|l| l.spec)
+    parse_located(text).map(|l| l.0)
 }
 
-/// [`parse`] followed by shape inference; shape errors point at the offending layer's line.
+/// [`parse`] followed by shape inference; shape errors point at the line involved (the layer's,
+/// or a line of the file's own block definitions).
 pub fn parse_checked(text: &[u8]) -> Result<NetSpec, ParseError> {
-    let l = parse_located(text)?;
-    match crate::analyze::analyze(&l.spec) {
-        Ok(_) => Ok(l.spec),
+    let (spec, input_line) = parse_located(text)?;
+    match crate::analyze::analyze(&spec) {
+        Ok(_) => Ok(spec),
         Err(e) => {
-            let (line, col) = match e.layer {
-                Some((i, _)) => l.layer_pos[i],
-                None => (l.input_line, 1),
-            };
+            let (line, col) = e.pos.unwrap_or(match &e.layer {
+                Some((i, _)) => (spec.layers[*i].pos.line, spec.layers[*i].pos.col),
+                None => (input_line, 1),
+            });
             Err(ParseError {
                 line,
                 col,
@@ -1040,95 +1417,146 @@ pub fn parse_checked(text: &[u8]) -> Result<NetSpec, ParseError> {
     }
 }
 
-fn parse_located(bytes: &[u8]) -> Result<Located, ParseError> {
-    let text = match std::str::from_utf8(bytes) {
-        Ok(t) => t,
-        Err(e) => {
-            let good = e.valid_up_to();
-            // The prefix is valid UTF-8 by construction.
-            let prefix = std::str::from_utf8(&bytes[..good]).unwrap_or("");
-            let (line, col) = position(prefix, good);
-            return Err(ParseError {
-                line,
-                col,
-                message: format!(
-                    "invalid UTF-8 (byte 0x{:02X}); spec files must be UTF-8 text",
-                    bytes[good]
-                ),
-            });
+/// The block definitions of a library file (the prelude): only `block`s and comments.
+pub(crate) fn parse_library(
+    text: &str,
+    prelude: &[BlockDef],
+    is_prelude: bool,
+) -> Result<Vec<BlockDef>, ParseError> {
+    let (lines, _, _) = lines(text.as_bytes())?;
+    let mut p = Parser {
+        lines,
+        i: 0,
+        depth: 0,
+        defs: Defs {
+            prelude,
+            file: Vec::new(),
+        },
+        prelude: is_prelude,
+    };
+    while let Some(l) = p.lines.get(p.i) {
+        if !l.text.trim_start().starts_with("block") {
+            return Err(p.err(
+                l.no,
+                Err1 {
+                    col: 1,
+                    message: "a library holds `block` definitions only".into(),
+                },
+            ));
         }
+        p.block()?;
+    }
+    Ok(p.defs.file)
+}
+
+fn parse_located(bytes: &[u8]) -> Result<(NetSpec, usize), ParseError> {
+    let (lines, last_line, last_len) = lines(bytes)?;
+    let mut p = Parser {
+        lines,
+        i: 0,
+        depth: 0,
+        defs: Defs {
+            prelude: crate::prelude::blocks(),
+            file: Vec::new(),
+        },
+        prelude: false,
     };
     let mut name: Option<(String, usize)> = None;
     let mut input: Option<([usize; 3], usize)> = None;
     let mut classes: Option<(usize, usize)> = None;
-    let mut layers = Vec::new();
-    let mut layer_pos: Vec<(usize, usize)> = Vec::new();
-    let mut last_line = 1;
-    let mut last_len = 0;
-    for (li, line) in text.split('\n').enumerate() {
-        let ln = li + 1;
-        last_line = ln;
-        last_len = line.chars().count();
-        let toks = tokenize(line);
-        let Some((&head, rest)) = toks.split_first() else {
-            continue;
-        };
+    let mut layers: Vec<Call> = Vec::new();
+    let mut first_line: Option<usize> = None;
+    while let Some(l) = p.lines.get(p.i) {
+        let (no, indent) = (l.no, l.indent);
+        let ws = words(l.text);
+        let head = ws[0];
         let err = |e: Err1| ParseError {
-            line: ln,
+            line: no,
             col: e.col,
             message: e.message,
         };
-        match head.text {
-            "name" | "input" | "classes" => {
-                let prev_line = match head.text {
-                    "name" => name.as_ref().map(|n| n.1),
-                    "input" => input.map(|i| i.1),
-                    _ => classes.map(|c| c.1),
-                };
-                if let Some(p) = prev_line {
-                    return Err(err(Err1 {
-                        col: head.col,
-                        message: format!("`{}` is given twice (first on line {p})", head.text),
-                    }));
-                }
-                if !layers.is_empty() {
-                    return Err(err(Err1 {
-                        col: head.col,
-                        message: format!(
-                            "`{}` must come before the first layer (line {})",
-                            head.text, layer_pos[0].0
-                        ),
-                    }));
-                }
-                match head.text {
-                    "name" => name = Some((parse_name(head, rest).map_err(err)?, ln)),
-                    "input" => input = Some((parse_input(head, rest).map_err(err)?, ln)),
-                    _ => classes = Some((parse_classes(head, rest).map_err(err)?, ln)),
-                }
+        if let "name" | "input" | "classes" = head.text {
+            let prev_line = match head.text {
+                "name" => name.as_ref().map(|n| n.1),
+                "input" => input.map(|i| i.1),
+                _ => classes.map(|c| c.1),
+            };
+            if let Some(prev) = prev_line {
+                let m = format!("`{}` is given twice (first on line {prev})", head.text);
+                return e1(head.col, m).map_err(err);
             }
-            _ => {
-                if name.is_none() || input.is_none() || classes.is_none() {
-                    let missing = if name.is_none() {
-                        "`name NAME`"
-                    } else if input.is_none() {
-                        "`input C H W`"
-                    } else {
-                        "`classes N`"
-                    };
-                    let hint = if args_of(head.text).is_none() {
-                        format!(" (or {} is misspelled)", show(head.text))
-                    } else {
-                        String::new()
-                    };
-                    return Err(err(Err1 {
-                        col: head.col,
-                        message: format!("missing {missing} line before the first layer{hint}"),
-                    }));
-                }
-                layers.push(parse_layer(head, rest).map_err(err)?);
-                layer_pos.push((ln, head.col));
+            if let Some(f) = first_line {
+                return e1(
+                    head.col,
+                    format!(
+                        "`{}` must come before the first layer (line {f})",
+                        head.text
+                    ),
+                )
+                .map_err(err);
             }
+            let rest = &ws[1..];
+            match head.text {
+                "name" => name = Some((parse_name(head, rest).map_err(err)?, no)),
+                "input" => input = Some((parse_input(head, rest).map_err(err)?, no)),
+                _ => classes = Some((parse_classes(head, rest).map_err(err)?, no)),
+            }
+            p.i += 1;
+            continue;
         }
+        if name.is_none() || input.is_none() || classes.is_none() {
+            let missing = if name.is_none() {
+                "`name NAME`"
+            } else if input.is_none() {
+                "`input C H W`"
+            } else {
+                "`classes N`"
+            };
+            let known = head.text == "block"
+                || p.defs
+                    .callee(head.text.split(':').next().unwrap_or(""))
+                    .is_some();
+            let hint = if known {
+                String::new()
+            } else {
+                format!(" (or {} is misspelled)", show(head.text))
+            };
+            return e1(
+                head.col,
+                format!("missing {missing} line before the first layer{hint}"),
+            )
+            .map_err(err);
+        }
+        first_line.get_or_insert(no);
+        let toks = p.toks(&p.lines[p.i])?;
+        if toks[0].k == K::Ident && toks[0].text == "block" {
+            p.block()?;
+            p.after_body(indent)?;
+            continue;
+        }
+        if toks[0].k == K::Ident && matches!(toks[0].text, "let" | "require") {
+            return e1(
+                toks[0].col,
+                format!("`{}` belongs in a block's body", toks[0].text),
+            )
+            .map_err(err);
+        }
+        let end = p.lines[p.i].end();
+        let pos = Pos {
+            line: no,
+            col: toks[0].col,
+            prelude: false,
+        };
+        let mut call = parse_call(&toks, end, &[], &p.defs, pos).map_err(err)?;
+        if call.guard.is_some() {
+            return e1(toks[0].col, "a top-level layer cannot have an `if` guard").map_err(err);
+        }
+        p.i += 1;
+        call.body = p.call_body(&call, indent, no, &mut Vec::new())?;
+        if !call.body.is_empty() {
+            p.after_body(indent)?;
+        }
+        layers.push(call);
     }
     let eof = |message: &str| ParseError {
         line: last_line,
@@ -1147,16 +1575,16 @@ fn parse_located(bytes: &[u8]) -> Result<Located, ParseError> {
             "unexpected end of file: the spec has no layers; add at least a `dense` head",
         ));
     }
-    Ok(Located {
-        spec: NetSpec {
+    Ok((
+        NetSpec {
             name,
             input,
             num_classes,
+            blocks: p.defs.file,
             layers,
         },
-        layer_pos,
         input_line,
-    })
+    ))
 }
 
 fn parse_name(head: Tok<'_>, rest: &[Tok<'_>]) -> Result<String, Err1> {
@@ -1190,6 +1618,32 @@ fn parse_name(head: Tok<'_>, rest: &[Tok<'_>]) -> Result<String, Err1> {
         );
     }
     Ok(n.text.to_string())
+}
+
+fn parse_int(tok: &str, col: usize, what: &str, min: usize) -> Result<usize, Err1> {
+    match number(tok) {
+        _ if tok.starts_with('-')
+            && tok.len() > 1
+            && tok[1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            e1(
+                col,
+                format!("{what} must not be negative, found {}", show(tok)),
+            )
+        }
+        Some(Expr::Int(v)) if v > MAX_DIM as i64 => e1(
+            col,
+            format!("{what} = {} is too large (at most {MAX_DIM})", show(tok)),
+        ),
+        Some(Expr::Int(v)) if (v as usize) < min => {
+            e1(col, format!("{what} must be at least {min}, found {v}"))
+        }
+        Some(Expr::Int(v)) => Ok(v as usize),
+        _ => e1(
+            col,
+            format!("expected a whole number for {what}, found {}", show(tok)),
+        ),
+    }
 }
 
 fn parse_input(head: Tok<'_>, rest: &[Tok<'_>]) -> Result<[usize; 3], Err1> {
@@ -1239,4 +1693,159 @@ fn parse_classes(head: Tok<'_>, rest: &[Tok<'_>]) -> Result<usize, Err1> {
         );
     }
     parse_int(t.text, t.col, "classes", 1)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Printing
+// ---------------------------------------------------------------------------------------------
+
+/// `e` as text and its binding strength (9 for atoms).
+fn expr_text(e: &Expr) -> (String, u8) {
+    let wrap = |e: &Expr, min: u8| {
+        let (s, p) = expr_text(e);
+        if p < min {
+            format!("({s})")
+        } else {
+            s
+        }
+    };
+    match e {
+        Expr::Int(i) if *i < 0 => (i.to_string(), 8),
+        Expr::Int(i) => (i.to_string(), 9),
+        Expr::Real(r) if *r < 0.0 => (real_text(*r), 8),
+        Expr::Real(r) => (real_text(*r), 9),
+        Expr::Bool(b) => (b.to_string(), 9),
+        Expr::Auto => ("auto".into(), 9),
+        Expr::Name(n) => (n.clone(), 9),
+        Expr::Call(f, a) => {
+            let args: Vec<String> = a.iter().map(|x| expr_text(x).0).collect();
+            (format!("{f}({})", args.join(", ")), 9)
+        }
+        Expr::Neg(a) => (format!("-{}", wrap(a, 8)), 8),
+        Expr::Not(a) => (format!("not {}", wrap(a, 4)), 4),
+        Expr::Bin(op, a, b) => {
+            let p = op.prec();
+            let left_min = if p == 5 { 6 } else { p };
+            (
+                format!("{} {} {}", wrap(a, left_min), op.text(), wrap(b, p + 1)),
+                p,
+            )
+        }
+        Expr::If(t, c, o) => (
+            format!("{} if {} else {}", wrap(t, 2), wrap(c, 2), wrap(o, 1)),
+            1,
+        ),
+    }
+}
+
+/// An argument value: atoms and negations as they are, anything else in parentheses.
+fn arg_text(e: &Expr) -> String {
+    let (s, p) = expr_text(e);
+    if p >= 8 {
+        s
+    } else {
+        format!("({s})")
+    }
+}
+
+fn callee_for_print(spec: Option<&NetSpec>, op: &str) -> Option<Callee> {
+    core::sig(op).map(Callee::core).or_else(|| {
+        spec.into_iter()
+            .flat_map(|s| &s.blocks)
+            .chain(crate::prelude::blocks())
+            .find(|b| b.name == op)
+            .map(Callee::block)
+    })
+}
+
+/// One call in the text format, canonical, without its body (e.g. `convBn 64 kernel=7 stride=2`);
+/// `spec` resolves calls of the file's own blocks.
+pub fn print_layer(spec: &NetSpec, call: &Call) -> String {
+    call_line(Some(spec), call)
+}
+
+fn call_line(spec: Option<&NetSpec>, call: &Call) -> String {
+    let callee = callee_for_print(spec, &call.op);
+    let first = callee
+        .as_ref()
+        .filter(|c| c.positional)
+        .and_then(|c| c.params.first().map(|p| p.0.clone()));
+    let mut s = String::new();
+    if let Some(l) = &call.label {
+        let _ = write!(s, "{l}: ");
+    }
+    s.push_str(&call.op);
+    for (name, v) in &call.args {
+        if first.as_deref() == Some(name.as_str()) {
+            let _ = write!(s, " {}", arg_text(v));
+        } else {
+            let _ = write!(s, " {name}={}", arg_text(v));
+        }
+    }
+    if let Some(g) = &call.guard {
+        let _ = write!(s, " if {}", expr_text(g).0);
+    }
+    s
+}
+
+fn print_body(s: &mut String, spec: Option<&NetSpec>, body: &[Stmt], depth: usize) {
+    let pad = "  ".repeat(depth);
+    for st in body {
+        match st {
+            Stmt::Call(c) => {
+                let _ = writeln!(s, "{pad}{}", call_line(spec, c));
+                print_body(s, spec, &c.body, depth + 1);
+            }
+            Stmt::Let { name, value, .. } => {
+                let _ = writeln!(s, "{pad}let {name} = {}", expr_text(value).0);
+            }
+            Stmt::Require { cond, message, .. } => {
+                let quoted = message.replace('\\', "\\\\").replace('"', "\\\"");
+                let _ = writeln!(s, "{pad}require {} \"{quoted}\"", expr_text(cond).0);
+            }
+        }
+    }
+}
+
+/// A block definition in the text format (its doc as comments, the header, the body).
+pub fn print_block(spec: Option<&NetSpec>, b: &BlockDef) -> String {
+    let mut s = String::new();
+    for d in &b.doc {
+        let _ = writeln!(s, "#{}{d}", if d.is_empty() { "" } else { " " });
+    }
+    let _ = write!(s, "block {}", b.name);
+    if !b.positional {
+        s.push_str(" *");
+    }
+    for p in &b.params {
+        let _ = write!(s, " {}", p.name);
+        let inferred = p.default.as_ref().and_then(literal_ty);
+        if inferred != Some(p.ty) {
+            let _ = write!(s, ":{}", p.ty.name());
+        }
+        if let Some(d) = &p.default {
+            let _ = write!(s, "={}", arg_text(d));
+        }
+    }
+    s.push('\n');
+    print_body(&mut s, spec, &b.body, 1);
+    s
+}
+
+/// The whole spec in the text format; `parse(print(s).as_bytes()) == Ok(s)` for valid specs.
+pub fn print(spec: &NetSpec) -> String {
+    let [c, h, w] = spec.input;
+    let mut s = format!(
+        "name {}\ninput {c} {h} {w}\nclasses {}\n\n",
+        spec.name, spec.num_classes
+    );
+    for b in &spec.blocks {
+        s.push_str(&print_block(Some(spec), b));
+        s.push('\n');
+    }
+    for l in &spec.layers {
+        let _ = writeln!(s, "{}", call_line(Some(spec), l));
+        print_body(&mut s, Some(spec), &l.body, 1);
+    }
+    s
 }

@@ -47,7 +47,10 @@ fn every_zoo_model_keeps_its_parameter_abi() {
             continue;
         }
         let Ok(want) = std::fs::read_to_string(&path) else {
-            differ.push(format!("{name}: no {} (UPDATE_EXPECT=1 writes it)", path.display()));
+            differ.push(format!(
+                "{name}: no {} (UPDATE_EXPECT=1 writes it)",
+                path.display()
+            ));
             continue;
         };
         if want != got {

@@ -22,6 +22,8 @@ const COUNTS: &[(&str, usize, Option<usize>)] = &[
     ("efficientnet-b0", 4_020_358, Some(5_288_548)),
     ("efficientnet-v2-s", 20_190_298, Some(21_458_488)),
     ("vit-tiny", 5_526_346, Some(5_717_416)),
+    // torchvision convnext_tiny: 28,589,128 with 1000 classes (its documented count).
+    ("convnext-tiny", 27_827_818, Some(28_589_128)),
 ];
 
 fn zoo_file(name: &str) -> PathBuf {
@@ -34,7 +36,7 @@ fn zoo_file(name: &str) -> PathBuf {
 fn counts_cover_the_whole_zoo() {
     let listed: Vec<&str> = COUNTS.iter().map(|c| c.0).collect();
     assert_eq!(listed, zoo::names());
-    assert_eq!(zoo::names().len(), 16);
+    assert_eq!(zoo::names().len(), 17);
     assert!(zoo::get("no-such-model").is_none());
 }
 
@@ -61,10 +63,16 @@ fn every_zoo_model_checks_and_ends_in_logits() {
 }
 
 #[test]
-fn zoo_files_parse_to_the_rust_values() {
+fn zoo_files_are_the_zoo() {
     for name in zoo::names() {
         let path = zoo_file(name);
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(
+            bytes,
+            zoo::text(name).unwrap().as_bytes(),
+            "{}",
+            path.display()
+        );
         let parsed =
             spec::parse_checked(&bytes).unwrap_or_else(|e| panic!("{}:{e}", path.display()));
         assert_eq!(parsed, zoo::get(name).unwrap(), "{}", path.display());
@@ -222,9 +230,9 @@ fn mobilenet_v3_se_uses_make_divisible() {
     assert_eq!(find("l4.se.reduce.w").shape, [24, 72, 1, 1]);
     assert_eq!(find("l5.se.reduce.w").shape, [32, 120, 1, 1]);
     assert_eq!(find("l15.se.reduce.w").shape, [240, 960, 1, 1]);
-    assert_eq!(spec::make_divisible(18), 24);
-    assert_eq!(spec::make_divisible(10), 16); // 8 would lose more than 10 %
-    assert_eq!(spec::make_divisible(4), 8);
+    assert_eq!(spec::make_divisible(18, 8), 24);
+    assert_eq!(spec::make_divisible(10, 8), 16); // 8 would lose more than 10 %
+    assert_eq!(spec::make_divisible(4, 8), 8);
 }
 
 #[test]
@@ -359,5 +367,100 @@ fn recipes_follow_lean4_mlir() {
     for name in zoo::names() {
         let r = zoo::recipe(name).unwrap();
         assert_eq!(r.dataset.input(), zoo::get(name).unwrap().input, "{name}");
+    }
+}
+
+#[test]
+fn convnext_tiny_follows_torchvision() {
+    let spec = zoo::get("convnext-tiny").unwrap();
+    let info = spec::analyze(&spec).unwrap();
+    let params = spec::params(&spec).unwrap();
+    let find = |n: &str| {
+        params
+            .iter()
+            .find(|p| p.name == n)
+            .unwrap_or_else(|| panic!("{n}"))
+    };
+    // Stem 4×4/4 with bias, depthwise 7×7 with bias, 4× MLP as 1×1 convs, layer scale 1e-6.
+    assert_eq!(find("l0.w").shape, [96, 3, 4, 4]);
+    assert_eq!(find("l2.b0.dwconv.w").shape, [96, 1, 7, 7]);
+    assert_eq!(find("l2.b0.pwconv1.w").shape, [384, 96, 1, 1]);
+    assert_eq!(find("l11.b2.pwconv2.w").shape, [768, 3072, 1, 1]);
+    assert_eq!(
+        find("l8.b8.layerScale.gamma").init,
+        Init::Constant { value: 1e-6 }
+    );
+    assert!(!find("l8.b8.layerScale.gamma").decay);
+    assert_eq!(find("l4.w").shape, [192, 96, 2, 2]); // downsampling 2×2/2
+    assert_eq!(info[11].output, Shape::Image { c: 768, h: 7, w: 7 });
+    assert!(spec::buffers(&spec).unwrap().is_empty(), "no batch norm");
+    // Stochastic depth: block k of 18 drops with probability 0.1·k/17.
+    let mut rates = Vec::new();
+    for l in &info {
+        l.node.visit(&mut |n| {
+            if let spec::Op::Layer {
+                layer: spec::Layer::DropPath { rate },
+                ..
+            } = n.op
+            {
+                rates.push(rate);
+            }
+        });
+    }
+    assert_eq!(rates.len(), 18);
+    for (k, r) in rates.iter().enumerate() {
+        assert_eq!(*r, (0.1 * k as f64 / 17.0) as f32, "block {k}");
+    }
+    // Exact GELU between the two 1×1 convs.
+    let mut gelus = 0;
+    info[2].node.visit(&mut |n| {
+        if let spec::Op::Layer {
+            layer: spec::Layer::Conv2d { act, .. },
+            ..
+        } = n.op
+        {
+            gelus += usize::from(act == spec::Act::GeluErf);
+        }
+    });
+    assert_eq!(gelus, 3);
+}
+
+#[test]
+fn the_prelude_parses_and_documents_every_block() {
+    let blocks = spec::prelude::blocks();
+    assert!(blocks.len() >= 17, "{}", blocks.len());
+    for b in blocks {
+        assert!(
+            !b.doc.is_empty(),
+            "prelude block `{}` has no doc comment",
+            b.name
+        );
+        assert!(
+            spec::sig(&b.name).is_none(),
+            "`{}` shadows a core layer",
+            b.name
+        );
+    }
+    for s in spec::CORE {
+        assert!(!s.doc.is_empty(), "core `{}` has no doc", s.name);
+    }
+    // The zoo's composite blocks are text, not Rust.
+    for name in [
+        "convBn",
+        "residual",
+        "bottleneck",
+        "separableConv",
+        "invertedResidual",
+        "mbConv",
+        "mbConvV3",
+        "fusedMbConv",
+        "uib",
+        "fire",
+        "patchEmbed",
+        "transformer",
+        "convnextBlock",
+    ] {
+        assert!(blocks.iter().any(|b| b.name == name), "{name}");
+        assert!(spec::sig(name).is_none(), "{name} is core");
     }
 }

@@ -9,6 +9,7 @@ pub mod eval;
 pub mod export;
 pub mod export_jax;
 pub mod export_onnx;
+pub mod layers;
 pub mod memory;
 pub mod plot;
 pub mod predict;

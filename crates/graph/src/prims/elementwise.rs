@@ -34,7 +34,7 @@ macro_rules! unary_ops {
             /// Every unary op, in table order.
             pub const ALL: &'static [UnaryOp] = &[$(UnaryOp::$name),*];
 
-            /// The StableHLO op name (without the `stablehlo.` prefix).
+            /// The StableHLO op name (without the `stablehlo.` prefix), or the full name of a CHLO op.
             pub fn mlir(self) -> &'static str {
                 match self { $(UnaryOp::$name => $mlir),* }
             }
@@ -144,6 +144,15 @@ unary_ops! {
     };
     /// Bitwise / logical not (integers and pred). No cotangent.
     Not, not, "not", logical, |g, x, y, ct| Ok(None);
+    /// The error function (CHLO's `erf`, which XLA expands to a rational approximation accurate to
+    /// f32 rounding; JAX's `lax.erf` emits the same op). d erf(x) = 2/√π · e^(−x²).
+    Erf, erf, "chlo.erf", float, |g, x, y, ct| {
+        let x2 = g.mul(x, x)?;
+        let e = g.neg(x2)?;
+        let e = g.exp(e)?;
+        let d = g.scale(e, std::f64::consts::FRAC_2_SQRT_PI)?;
+        Ok(Some(g.mul(ct, d)?))
+    };
 }
 
 macro_rules! binary_ops {
@@ -358,6 +367,17 @@ pub(crate) fn shape_convert(ins: &[&TensorType], to: DType) -> Result<TensorType
 }
 
 pub(crate) fn print_unary(op: UnaryOp, t: &OpText) -> String {
+    if op.mlir().contains('.') {
+        // A CHLO op, in its pretty form `%r = chlo.erf %x : T -> T`.
+        return format!(
+            "{} = {} {} : {} -> {}",
+            t.res,
+            op.mlir(),
+            t.args[0],
+            t.ins[0],
+            t.outs[0]
+        );
+    }
     format!(
         "{} = stablehlo.{} {} : {}",
         t.res,

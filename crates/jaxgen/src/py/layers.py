@@ -1,5 +1,6 @@
 # ---------------------------------------------------------------------------------------------
-# Layer helpers, written from the block definitions in netspec's crates/spec/src/layer.rs.
+# Core-layer helpers, written from the doc comments of netspec's spec::Layer (crates/spec/src/core.rs);
+# blocks arrive expanded, and residual sums and parallel joins are plain Python in forward().
 # Layout: activations NCHW, tokens [B, T, D], conv kernels OIHW, dense kernels [in, out].
 # Every helper reads its parameters from the context `c` by their ABI name (prefix + suffix).
 # ---------------------------------------------------------------------------------------------
@@ -27,6 +28,8 @@ ACTS = {
     # tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
     "gelu": lambda x: 0.5 * x * (1.0 + jnp.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x))),
     "sigmoid": jax.nn.sigmoid,
+    # exact GELU: 0.5·x·(1 + erf(x/√2))
+    "geluErf": lambda x: 0.5 * x * (1.0 + lax.erf(x / math.sqrt(2.0))),
 }
 
 
@@ -95,26 +98,17 @@ def instance_norm(c, prefix, x):
 
 
 def dense(c, prefix, x, act):
-    """y = act(x·w + b), w: [in, out]."""
+    """y = act(x·w + b) over the last axis, w: [in, out]."""
     y = jnp.dot(x, c[prefix + ".w"], precision=lax.Precision.HIGHEST) + c[prefix + ".b"]
     return ACTS[act](y)
 
 
-def conv_bias(c, prefix, x, stride, pad, act):
-    """conv with bias, then act."""
-    y = conv(x, c[prefix + ".w"], stride, pad) + c[prefix + ".b"].reshape(1, -1, 1, 1)
+def conv2d(c, prefix, x, stride, pad, groups, bias, act):
+    """conv (OIHW kernel, `groups` feature groups) [+ bias], then act."""
+    y = conv(x, c[prefix + ".w"], stride, pad, groups)
+    if bias:
+        y = y + c[prefix + ".b"].reshape(1, -1, 1, 1)
     return ACTS[act](y)
-
-
-def conv_bn(c, prefix, x, stride, pad, act, groups=1):
-    """conv (no bias) → BN → act; parameters `prefix.conv.w`, `prefix.bn.*`."""
-    y = conv(x, c[prefix + ".conv.w"], stride, pad, groups)
-    return ACTS[act](batch_norm(c, prefix + ".bn", y))
-
-
-def depthwise_bn(c, prefix, x, kernel, stride, act):
-    """Depthwise convBN: groups = channels, kernel [C, 1, k, k], 'same' padding (k − 1)/2."""
-    return conv_bn(c, prefix, x, stride, (kernel - 1) // 2, act, groups=x.shape[1])
 
 
 def max_pool(x, size, stride, pad):
@@ -129,8 +123,8 @@ def avg_pool(x, size, stride, pad):
     return s / float(size * size)
 
 
-def global_avg_pool(x):
-    return jnp.mean(x, axis=(2, 3))
+def global_avg_pool(x, keep):
+    return jnp.mean(x, axis=(2, 3), keepdims=keep)
 
 
 def flatten(x):
@@ -145,102 +139,20 @@ def dropout(c, x, rate, index):
     return jnp.where(keep, x / (1.0 - rate), 0.0)
 
 
-def squeeze_excite(c, prefix, x, inner, gate):
-    """SE: mean over (H, W), 1×1 'convs' as matmuls (kernels stored OIHW), gate, rescale."""
-    s = jnp.mean(x, axis=(2, 3))  # [B, C]
-    w1 = c[prefix + ".reduce.w"]
-    w1 = w1.reshape(w1.shape[0], w1.shape[1])  # [r, C]
-    s = ACTS[inner](jnp.dot(s, w1.T, precision=lax.Precision.HIGHEST) + c[prefix + ".reduce.b"])
-    w2 = c[prefix + ".expand.w"]
-    w2 = w2.reshape(w2.shape[0], w2.shape[1])  # [C, r]
-    s = ACTS[gate](jnp.dot(s, w2.T, precision=lax.Precision.HIGHEST) + c[prefix + ".expand.b"])
-    return x * s[:, :, None, None]
+def drop_path(c, x, rate, index):
+    """Stochastic depth: one keep/drop draw per example; JAX's PRNG (it cannot match netspec's)."""
+    if not c.train or rate == 0.0 or c.key is None:
+        return x
+    keep = jax.random.bernoulli(jax.random.fold_in(c.key, index), 1.0 - rate, x.shape[:1])
+    keep = keep.reshape((-1,) + (1,) * (x.ndim - 1))
+    return jnp.where(keep, x / (1.0 - rate), 0.0)
 
 
-def basic_block(c, prefix, x, stride, down):
-    """ResNet BasicBlock: relu(BN2(conv2(relu(BN1(conv1 3×3/s)))) + shortcut)."""
-    h = conv(x, c[prefix + ".conv1.w"], stride, 1)
-    h = ACTS["relu"](batch_norm(c, prefix + ".bn1", h))
-    h = conv(h, c[prefix + ".conv2.w"], 1, 1)
-    h = batch_norm(c, prefix + ".bn2", h)
-    sc = conv_bn(c, prefix + ".down", x, stride, 0, "identity") if down else x
-    return ACTS["relu"](h + sc)
-
-
-def bottleneck_block(c, prefix, x, stride, down):
-    """ResNet v1.5 bottleneck: 1×1 → 3×3/s → 1×1 (×4), each with BN; relu after the addition."""
-    h = ACTS["relu"](batch_norm(c, prefix + ".bn1", conv(x, c[prefix + ".conv1.w"], 1, 0)))
-    h = ACTS["relu"](batch_norm(c, prefix + ".bn2", conv(h, c[prefix + ".conv2.w"], stride, 1)))
-    h = batch_norm(c, prefix + ".bn3", conv(h, c[prefix + ".conv3.w"], 1, 0))
-    sc = conv_bn(c, prefix + ".down", x, stride, 0, "identity") if down else x
-    return ACTS["relu"](h + sc)
-
-
-def inverted_residual(c, prefix, x, expand, stride, skip):
-    """MobileNetV2: [expand 1×1 + relu6] → depthwise 3×3/s + relu6 → project 1×1 (linear)."""
-    h = conv_bn(c, prefix + ".expand", x, 1, 0, "relu6") if expand else x
-    h = depthwise_bn(c, prefix + ".dw", h, 3, stride, "relu6")
-    h = conv_bn(c, prefix + ".project", h, 1, 0, "identity")
-    return x + h if skip else h
-
-
-def mbconv(c, prefix, x, expand, kernel, stride, se, act, skip):
-    """EfficientNet MBConv: [expand] → depthwise k/s → [SE(inner act, sigmoid)] → project."""
-    h = conv_bn(c, prefix + ".expand", x, 1, 0, act) if expand else x
-    h = depthwise_bn(c, prefix + ".dw", h, kernel, stride, act)
-    if se:
-        h = squeeze_excite(c, prefix + ".se", h, act, "sigmoid")
-    h = conv_bn(c, prefix + ".project", h, 1, 0, "identity")
-    return x + h if skip else h
-
-
-def mbconv_v3(c, prefix, x, expand, kernel, stride, se, act, skip):
-    """MobileNetV3 block: [expand] → depthwise k/s → [SE(relu, hsigmoid)] → project."""
-    h = conv_bn(c, prefix + ".expand", x, 1, 0, act) if expand else x
-    h = depthwise_bn(c, prefix + ".dw", h, kernel, stride, act)
-    if se:
-        h = squeeze_excite(c, prefix + ".se", h, "relu", "hsigmoid")
-    h = conv_bn(c, prefix + ".project", h, 1, 0, "identity")
-    return x + h if skip else h
-
-
-def fused_mbconv(c, prefix, x, expand, kernel, stride, se, act, skip):
-    """EfficientNetV2 Fused-MBConv: fused k/s convBN + act, then (if expanding) [SE] and project."""
-    h = conv_bn(c, prefix + ".fused", x, stride, (kernel - 1) // 2, act)
-    if expand:
-        if se:
-            h = squeeze_excite(c, prefix + ".se", h, act, "sigmoid")
-        h = conv_bn(c, prefix + ".project", h, 1, 0, "identity")
-    return x + h if skip else h
-
-
-def uib(c, prefix, x, start_kernel, mid_kernel, stride, act, skip):
-    """MobileNetV4 UIB: [dw_start (linear)] → expand 1×1 + act → [dw_mid + act] → project."""
-    h = x
-    if start_kernel > 0:
-        h = depthwise_bn(c, prefix + ".dw_start", h, start_kernel, stride if mid_kernel == 0 else 1, "identity")
-    h = conv_bn(c, prefix + ".expand", h, 1, 0, act)
-    if mid_kernel > 0:
-        h = depthwise_bn(c, prefix + ".dw_mid", h, mid_kernel, stride, act)
-    h = conv_bn(c, prefix + ".project", h, 1, 0, "identity")
-    return x + h if skip else h
-
-
-def fire(c, prefix, x):
-    """SqueezeNet fire: squeeze 1×1 + relu, then concat(expand 1×1 + relu, expand 3×3 + relu)."""
-    s = conv_bias(c, prefix + ".squeeze", x, 1, 0, "relu")
-    e1 = conv_bias(c, prefix + ".expand1", s, 1, 0, "relu")
-    e3 = conv_bias(c, prefix + ".expand3", s, 1, 1, "relu")
-    return jnp.concatenate([e1, e3], axis=1)
-
-
-def patch_embed(c, prefix, x, patch):
-    """Patchify conv (stride = patch, no padding) → tokens in row-major (h, w) order, CLS first, + pos."""
-    y = conv(x, c[prefix + ".w"], patch, 0) + c[prefix + ".b"].reshape(1, -1, 1, 1)  # [B, D, H/p, W/p]
-    b, d = y.shape[0], y.shape[1]
-    tokens = y.reshape(b, d, -1).transpose(0, 2, 1)  # [B, N, D]
-    cls = jnp.broadcast_to(c[prefix + ".cls"].reshape(1, 1, d), (b, 1, d))
-    return jnp.concatenate([cls, tokens], axis=1) + c[prefix + ".pos"][None]
+def scale(c, prefix, x, axis):
+    """Learned per-feature scale gamma along the feature axis."""
+    bshape = [1] * x.ndim
+    bshape[axis] = -1
+    return x * c[prefix + ".gamma"].reshape(bshape)
 
 
 def attention(c, prefix, x, heads):
@@ -260,10 +172,18 @@ def attention(c, prefix, x, heads):
     return jnp.dot(o, c[prefix + ".proj.w"], precision=lax.Precision.HIGHEST) + c[prefix + ".proj.b"]
 
 
-def encoder_block(c, prefix, x, heads):
-    """Pre-LN: x + proj(MHSA(LN1(x))), then x + fc2(gelu(fc1(LN2(x))))."""
-    x = x + attention(c, prefix + ".attn", layer_norm(c, prefix + ".ln1", x, -1), heads)
-    h = layer_norm(c, prefix + ".ln2", x, -1)
-    h = dense(c, prefix + ".mlp.fc1", h, "gelu")
-    h = dense(c, prefix + ".mlp.fc2", h, "identity")
-    return x + h
+def to_tokens(x):
+    """[B, C, H, W] → [B, H·W, C], positions in row-major (h, w) order."""
+    b, d = x.shape[0], x.shape[1]
+    return x.reshape(b, d, -1).transpose(0, 2, 1)
+
+
+def cls_token(c, prefix, x):
+    """Prepends the learned CLS token: [B, T, D] → [B, T + 1, D]."""
+    b, d = x.shape[0], x.shape[2]
+    cls = jnp.broadcast_to(c[prefix + ".cls"].reshape(1, 1, d), (b, 1, d))
+    return jnp.concatenate([cls, x], axis=1)
+
+
+def pos_embed(c, prefix, x):
+    return x + c[prefix + ".pos"][None]

@@ -193,6 +193,8 @@ def init_tensor(name, shape, init, seed):
         return np.zeros(shape, np.float32)
     if kind == "ones":
         return np.ones(shape, np.float32)
+    if kind == "constant":
+        return np.full(shape, init[1], np.float32)
     std = math.sqrt(2.0 / init[1]) if kind == "he" else init[1]
     rng = SplitMix64(seed ^ fnv1a64(name.encode("utf-8")))
     out = []
