@@ -597,4 +597,5 @@ zoo_tests! {
     efficientnet_b0 => "efficientnet-b0",
     efficientnet_v2_s => "efficientnet-v2-s",
     vit_tiny => "vit-tiny",
+    convnext_tiny => "convnext-tiny",
 }

@@ -424,8 +424,7 @@ impl<'a> Cur<'_, 'a> {
             self.unary()?
         };
         let mut compared = false;
-        loop {
-            let Some(t) = self.peek() else { break };
+        while let Some(t) = self.peek() {
             let Some(op) = BinOp::ALL
                 .into_iter()
                 .find(|o| o.text() == t.text && t.k != K::Str)
@@ -552,153 +551,84 @@ fn arg_value(c: &mut Cur<'_, '_>, ty: Ty, auto_ok: bool, what: &str) -> Result<E
     };
     let neg = t.text == "-" && t.k == K::Op;
     let lit = if neg { c.peek2() } else { Some(t) };
-    // A single word that is not a variable: a constant of the argument's type, or an error saying so.
-    if let Some(w) = lit.filter(|w| w.k == K::Ident && !c.scope.iter().any(|v| v == w.text)) {
-        let call =
-            c.t.get(c.i + 1 + usize::from(neg))
-                .is_some_and(|n| n.text == "(" && !n.spaced);
-        let constant = matches!(w.text, "true" | "false" | "auto")
-            || Act::from_name(w.text).is_some()
-            || Join::from_name(w.text).is_some();
-        if !neg && !call && !constant {
-            // A misspelt variable: say so rather than what the type wants.
-            if let Some(v) = suggest(w.text, c.scope.iter().map(String::as_str)) {
-                return e1(
-                    w.col,
-                    format!("unknown name {}; did you mean `{v}`?", show(w.text)),
-                );
+    let call = c.t.get(c.i + 1).is_some_and(|n| n.text == "(" && !n.spaced);
+    match lit {
+        // A single word that is not a variable: a constant of the argument's type.
+        Some(w) if w.k == K::Ident && !neg && !call && !c.scope.iter().any(|v| v == w.text) => {
+            let ok = match (ty, w.text) {
+                (_, "auto") => auto_ok,
+                (Ty::Bool, n) => matches!(n, "true" | "false"),
+                (Ty::Act, n) => Act::from_name(n).is_some(),
+                (Ty::Join, n) => Join::from_name(n).is_some(),
+                (Ty::Int | Ty::Int0 | Ty::Rate | Ty::Real, _) => false,
+            };
+            if !ok {
+                let msg = match suggest(w.text, c.scope.iter().map(String::as_str)) {
+                    Some(v) => format!("unknown name {}; did you mean `{v}`?", show(w.text)),
+                    None if w.text == "auto" => {
+                        format!("{what} cannot be `auto`; give a {}", ty.describe())
+                    }
+                    None => expected(ty, what, w.text),
+                };
+                return e1(w.col, msg);
             }
         }
-        if !neg && !call {
-            let bad = |m: String| e1(w.col, m);
-            let ok = match (ty, w.text) {
-                (_, "auto") if auto_ok => true,
-                (_, "auto") => {
-                    return bad(format!("{what} cannot be `auto`; give a {}", ty.describe()))
-                }
-                (Ty::Bool, "true" | "false") => true,
-                (Ty::Bool, _) => {
-                    return bad(format!(
-                        "expected `true` or `false` for {what}, found {}",
-                        show(w.text)
-                    ))
-                }
-                (Ty::Act, n) if Act::from_name(n).is_some() => true,
-                (Ty::Act, _) => {
-                    let names: Vec<&str> = Act::ALL.iter().map(|a| a.name()).collect();
-                    return bad(format!(
-                        "unknown activation {} for {what}; expected one of: {}",
-                        show(w.text),
-                        names.join(", ")
-                    ));
-                }
-                (Ty::Join, n) if Join::from_name(n).is_some() => true,
-                (Ty::Join, _) => {
-                    return bad(format!(
-                        "expected `concat`, `mul` or `add` for {what}, found {}",
-                        show(w.text)
-                    ))
-                }
-                (Ty::Int | Ty::Int0, _) => {
-                    return bad(format!(
-                        "expected a whole number for {what}, found {}",
-                        show(w.text)
-                    ))
-                }
-                (Ty::Rate, _) => {
-                    return bad(format!(
-                        "expected a rate like 0.2 for {what}, found {}",
-                        show(w.text)
-                    ))
-                }
-                (Ty::Real, _) => {
-                    return bad(format!(
-                        "expected a number for {what}, found {}",
-                        show(w.text)
-                    ))
-                }
+        Some(n) if n.k == K::Num => {
+            let text = if neg {
+                format!("-{}", n.text)
+            } else {
+                n.text.to_string()
             };
-            debug_assert!(ok);
+            let bad = |m: String| e1(t.col, m);
+            match (ty, number(n.text)) {
+                (Ty::Int | Ty::Int0, Some(Expr::Int(v))) if neg && v != 0 => {
+                    return bad(format!(
+                        "{what} must not be negative, found {}",
+                        show(&text)
+                    ))
+                }
+                (Ty::Int | Ty::Int0 | Ty::Real, Some(Expr::Int(v))) if v > MAX_DIM as i64 => {
+                    return bad(format!(
+                        "{what} = {} is too large (at most {MAX_DIM})",
+                        show(&text)
+                    ))
+                }
+                (Ty::Int, Some(Expr::Int(0))) => {
+                    return bad(format!("{what} must be at least 1, found 0"))
+                }
+                (Ty::Int | Ty::Int0, Some(Expr::Int(_))) | (Ty::Real, Some(_)) => {}
+                (Ty::Rate, Some(Expr::Int(0))) if !neg => {}
+                (Ty::Rate, Some(Expr::Real(r))) if !neg && (0.0..1.0).contains(&r) => {}
+                (Ty::Rate, Some(_)) => {
+                    return bad(format!(
+                        "{what} must be a rate in [0, 1), found {}",
+                        show(&text)
+                    ))
+                }
+                _ => return bad(expected(ty, what, &text)),
+            }
         }
-    }
-    if let Some(n) = lit.filter(|n| n.k == K::Num) {
-        let text = if neg {
-            format!("-{}", n.text)
-        } else {
-            n.text.to_string()
-        };
-        check_number(ty, &text, n.text, t.col, what)?;
+        _ => {}
     }
     c.unary()
 }
 
-/// Checks a number literal against an argument type, with messages that quote it.
-fn check_number(ty: Ty, text: &str, digits: &str, col: usize, what: &str) -> Result<(), Err1> {
-    let value = number(digits);
-    let neg = text.starts_with('-');
+/// The message for `found`, which is not a value of type `ty`, given for `what`.
+fn expected(ty: Ty, what: &str, found: &str) -> String {
+    let found = show(found);
     match ty {
-        Ty::Int | Ty::Int0 => {
-            let min = if ty == Ty::Int { 1 } else { 0 };
-            match value {
-                Some(Expr::Int(_)) if neg && text != "-0" => e1(
-                    col,
-                    format!("{what} must not be negative, found {}", show(text)),
-                ),
-                Some(Expr::Int(v)) if v > MAX_DIM as i64 => e1(
-                    col,
-                    format!("{what} = {} is too large (at most {MAX_DIM})", show(text)),
-                ),
-                Some(Expr::Int(v)) if v < min => {
-                    e1(col, format!("{what} must be at least {min}, found {v}"))
-                }
-                Some(Expr::Int(_)) => Ok(()),
-                _ => e1(
-                    col,
-                    format!("expected a whole number for {what}, found {}", show(text)),
-                ),
-            }
+        Ty::Int | Ty::Int0 => format!("expected a whole number for {what}, found {found}"),
+        Ty::Real => format!("expected a number for {what}, found {found}"),
+        Ty::Rate => format!("expected a rate like 0.2 for {what}, found {found}"),
+        Ty::Bool => format!("expected `true` or `false` for {what}, found {found}"),
+        Ty::Join => format!("expected `concat`, `mul` or `add` for {what}, found {found}"),
+        Ty::Act => {
+            let names: Vec<&str> = Act::ALL.iter().map(|a| a.name()).collect();
+            format!(
+                "unknown activation {found} for {what}; expected one of: {}",
+                names.join(", ")
+            )
         }
-        Ty::Rate => match value {
-            Some(Expr::Int(v)) if !neg && v == 0 => Ok(()),
-            Some(Expr::Real(r)) if !neg && (0.0..1.0).contains(&r) => Ok(()),
-            Some(_) => e1(
-                col,
-                format!("{what} must be a rate in [0, 1), found {}", show(text)),
-            ),
-            None => e1(
-                col,
-                format!("expected a rate like 0.2 for {what}, found {}", show(text)),
-            ),
-        },
-        Ty::Real => match value {
-            Some(Expr::Int(v)) if v > MAX_DIM as i64 => e1(
-                col,
-                format!("{what} = {} is too large (at most {MAX_DIM})", show(text)),
-            ),
-            Some(_) => Ok(()),
-            None => e1(
-                col,
-                format!("expected a number for {what}, found {}", show(text)),
-            ),
-        },
-        Ty::Bool => e1(
-            col,
-            format!(
-                "expected `true` or `false` for {what}, found {}",
-                show(text)
-            ),
-        ),
-        Ty::Act => e1(
-            col,
-            format!("expected an activation for {what}, found {}", show(text)),
-        ),
-        Ty::Join => e1(
-            col,
-            format!(
-                "expected `concat`, `mul` or `add` for {what}, found {}",
-                show(text)
-            ),
-        ),
     }
 }
 
