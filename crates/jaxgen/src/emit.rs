@@ -157,7 +157,15 @@ pub(crate) fn forward(infos: &[LayerInfo]) -> String {
             "# layer {} ({}): {} -> {}",
             info.index, info.kind, info.input, info.output
         ));
-        f.node(&info.node);
+        match &info.node.op {
+            // a top-level block call: its comment is the line above
+            Op::Seq(children) if spec::sig(&info.kind).is_none() => {
+                children.iter().for_each(|c| f.node(c))
+            }
+            Op::Layer { .. } | Op::Seq(_) | Op::Add { .. } | Op::Parallel { .. } => {
+                f.node(&info.node)
+            }
+        }
     }
     let mut s = String::from(
         "def forward(c, x):\n    \"\"\"Logits of the network for the image batch x: [B, C, H, W] (train or eval per c).\"\"\"\n",
@@ -195,9 +203,8 @@ impl Forward {
                 }
             }
             Op::Seq(children) => {
-                if !matches!(n.kind.as_str(), "seq" | "repeat" | "add")
-                    && spec::sig(&n.kind).is_none()
-                {
+                if spec::sig(&n.kind).is_none() {
+                    // a block call
                     self.line(format!("# {}: {}", n.path, n.kind));
                 }
                 children.iter().for_each(|c| self.node(c));

@@ -366,10 +366,14 @@ impl<'s> Elab<'s> {
         x: Shape,
         upos: Pos,
     ) -> Result<(Shape, u64, Op), Fail> {
-        let (stride, when) = match (vals[0], vals[1]) {
-            (Value::Int(s), Value::Bool(w)) => (s as usize, w),
-            _ => unreachable_args(),
+        let (Value::Int(stride), Value::Bool(when)) = (vals[0], vals[1]) else {
+            return Err(Fail {
+                path: path.to_string(),
+                pos: upos,
+                msg: "`add` takes a whole-number stride and a true/false `when`".into(),
+            });
         };
+        let stride = stride as usize;
         let (body, y) = self.body(&c.body, env, path, x, upos)?;
         if !when {
             return Ok((y, 0, Op::Seq(body)));
@@ -445,10 +449,6 @@ impl<'s> Elab<'s> {
             .ok_or("parameter count overflows")?;
         Ok(())
     }
-}
-
-fn unreachable_args() -> ! {
-    unreachable!("argument types are checked by core_args")
 }
 
 /// The values of a core call's arguments in table order, checked against their types.

@@ -336,11 +336,7 @@ fn model_and_data_shapes_must_agree_before_compiling() {
     );
 
     // Too few classes for the data's labels.
-    let mut small = mlp();
-    small.num_classes = 5;
-    if let Some(spec::Layer::Dense { out, .. }) = small.layers.last_mut() {
-        *out = 5;
-    }
+    let small = spec::zoo::get_with_classes("mnist-mlp", 5).unwrap();
     let text = common::msg(run::train(
         &small,
         &config(100, 1),
