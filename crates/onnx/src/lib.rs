@@ -607,6 +607,7 @@ fn convert(cx: &mut Cx<'_>, i: usize, prim: &Prim) -> Result<Vec<String>> {
                     let one = scalar_like(cx, 1.0, out_dt)?;
                     cx.op("Sub", vec![e, one], vec![])
                 }
+                UnaryOp::Erf => simple(cx, "Erf"),
                 UnaryOp::Not if out_dt == DType::Pred => simple(cx, "Not"),
                 UnaryOp::Not => simple(cx, "BitwiseNot"),
             })

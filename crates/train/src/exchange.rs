@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 
-use spec::{Layer, LayerInfo, NetSpec, ParamSpec};
+use spec::{Call, Expr, LayerInfo, NetSpec, ParamSpec};
 
 use crate::checkpoint::{self, Checkpoint, DataRef, Tensor, TensorData, View};
 use crate::{Error, Result};
@@ -272,7 +272,7 @@ enum Place {
 /// The per-layer placement of `family`, or `None` when the spec's layers are not in its order.
 fn place(spec: &NetSpec, infos: &[LayerInfo], family: Family) -> Option<Vec<Place>> {
     let layers = &spec.layers;
-    let kinds: Vec<&str> = layers.iter().map(Layer::kind).collect();
+    let kinds: Vec<&str> = layers.iter().map(|l| l.op.as_str()).collect();
     let n = layers.len();
     // Split `kinds` as: prefix kinds, a middle of repeated allowed kinds, a given suffix pattern.
     let is = |i: usize, k: &str| kinds.get(i) == Some(&k);
@@ -326,13 +326,11 @@ fn place(spec: &NetSpec, infos: &[LayerInfo], family: Family) -> Option<Vec<Plac
             let mut out = Vec::new();
             let (mut seq_name, mut k) = ("features", 0usize);
             for l in layers {
-                if matches!(l, Layer::Dropout { .. }) && seq_name == "features" {
+                if l.op == "dropout" && seq_name == "features" {
                     (seq_name, k) = ("classifier", 0);
                 }
-                out.push(match l {
-                    Layer::Conv2d { .. } | Layer::Fire { .. } => {
-                        Place::Module(format!("{seq_name}.{}", seq(k)))
-                    }
+                out.push(match l.op.as_str() {
+                    "conv2d" | "fire" => Place::Module(format!("{seq_name}.{}", seq(k))),
                     _ => Place::None,
                 });
                 k += slots(l);
@@ -360,8 +358,8 @@ fn place(spec: &NetSpec, infos: &[LayerInfo], family: Family) -> Option<Vec<Plac
             let mut out = Vec::new();
             let mut k = 0usize;
             for l in &layers[..pool] {
-                match l {
-                    Layer::ConvBn { .. } => {
+                match l.op.as_str() {
+                    "convBn" => {
                         out.push(Place::ConvBn {
                             conv: format!("features.{k}.0"),
                             bn: format!("features.{k}.1"),
@@ -375,7 +373,7 @@ fn place(spec: &NetSpec, infos: &[LayerInfo], family: Family) -> Option<Vec<Plac
                         ));
                         k += b;
                     }
-                    Layer::MbConvV3 { .. } => {
+                    "mbConvV3" => {
                         out.push(Place::Blocks(vec![format!("features.{k}")]));
                         k += 1;
                     }
@@ -391,8 +389,8 @@ fn place(spec: &NetSpec, infos: &[LayerInfo], family: Family) -> Option<Vec<Plac
             out.push(Place::None);
             let mut c = 0usize;
             for l in &layers[pool + 1..] {
-                out.push(match l {
-                    Layer::Dense { .. } => Place::Module(format!("classifier.{c}")),
+                out.push(match l.op.as_str() {
+                    "dense" => Place::Module(format!("classifier.{c}")),
                     _ => Place::None,
                 });
                 c += slots(l);
@@ -423,12 +421,12 @@ fn place(spec: &NetSpec, infos: &[LayerInfo], family: Family) -> Option<Vec<Plac
             for l in &layers[1..pool] {
                 let mut paths = Vec::new();
                 for b in 0..blocks_of(l) {
-                    let stride = match l {
-                        Layer::Uib { stride, .. } => *stride,
-                        Layer::FusedMbConv { stride, .. } if b == 0 => *stride,
+                    let stride = match l.op.as_str() {
+                        "uib" => int_arg(l, "stride", 1),
+                        "fusedMbConv" if b == 0 => int_arg(l, "stride", 1),
                         _ => 1,
                     };
-                    let starts = matches!(l, Layer::ConvBn { .. }) || stride != 1;
+                    let starts = l.op == "convBn" || stride != 1;
                     if starts && !first {
                         (stage, j) = (stage + 1, 0);
                     }
@@ -436,8 +434,8 @@ fn place(spec: &NetSpec, infos: &[LayerInfo], family: Family) -> Option<Vec<Plac
                     paths.push(format!("blocks.{stage}.{j}"));
                     j += 1;
                 }
-                out.push(match l {
-                    Layer::ConvBn { .. } => Place::ConvBn {
+                out.push(match l.op.as_str() {
+                    "convBn" => Place::ConvBn {
                         conv: format!("{}.conv", paths[0]),
                         bn: format!("{}.bn1", paths[0]),
                     },
@@ -450,14 +448,14 @@ fn place(spec: &NetSpec, infos: &[LayerInfo], family: Family) -> Option<Vec<Plac
                 bn: "norm_head".into(),
             });
             for l in &layers[pool + 2..] {
-                out.push(match l {
-                    Layer::Dense { .. } => Place::Module("classifier".into()),
+                out.push(match l.op.as_str() {
+                    "dense" => Place::Module("classifier".into()),
                     _ => Place::None,
                 });
             }
             let heads = layers[pool + 2..]
                 .iter()
-                .filter(|l| matches!(l, Layer::Dense { .. }))
+                .filter(|l| l.op == "dense")
                 .count();
             (heads == 1).then_some(out)
         }
@@ -478,42 +476,28 @@ fn place(spec: &NetSpec, infos: &[LayerInfo], family: Family) -> Option<Vec<Plac
     }
 }
 
+/// A whole-number argument of a layer as written (the zoo's layers state them as literals).
+fn int_arg(l: &Call, name: &str, default: usize) -> usize {
+    match l.arg(name) {
+        Some(Expr::Int(v)) => *v as usize,
+        _ => default,
+    }
+}
+
 /// Blocks of a stage layer (1 for single-block layers).
-fn blocks_of(l: &Layer) -> usize {
-    match l {
-        Layer::Residual { blocks, .. }
-        | Layer::Bottleneck { blocks, .. }
-        | Layer::InvertedResidual { blocks, .. }
-        | Layer::MbConv { blocks, .. }
-        | Layer::FusedMbConv { blocks, .. }
-        | Layer::Transformer { blocks, .. } => *blocks,
-        Layer::Dense { .. }
-        | Layer::Conv2d { .. }
-        | Layer::ConvBn { .. }
-        | Layer::BatchNorm { .. }
-        | Layer::LayerNorm { .. }
-        | Layer::InstanceNorm { .. }
-        | Layer::MaxPool { .. }
-        | Layer::AvgPool { .. }
-        | Layer::GlobalAvgPool
-        | Layer::Flatten
-        | Layer::Dropout { .. }
-        | Layer::Activation { .. }
-        | Layer::SeparableConv { .. }
-        | Layer::MbConvV3 { .. }
-        | Layer::Uib { .. }
-        | Layer::Fire { .. }
-        | Layer::PatchEmbed { .. } => 1,
+fn blocks_of(l: &Call) -> usize {
+    match l.op.as_str() {
+        "residual" | "bottleneck" | "invertedResidual" | "mbConv" | "fusedMbConv"
+        | "transformer" => int_arg(l, "blocks", 1),
+        _ => 1,
     }
 }
 
 /// How many slots a layer takes in a torchvision `Sequential` (a layer with an activation is
-/// followed by the activation module).
-fn slots(l: &Layer) -> usize {
-    match l {
-        Layer::Conv2d { act, .. } | Layer::Dense { act, .. } => {
-            1 + usize::from(*act != spec::Act::Identity)
-        }
+/// followed by the activation module; `act` is written only when it is not the identity).
+fn slots(l: &Call) -> usize {
+    match l.op.as_str() {
+        "conv2d" | "dense" => 1 + usize::from(l.arg("act").is_some()),
         _ => 1,
     }
 }
@@ -1068,6 +1052,7 @@ pub fn check_weights(spec: &NetSpec, seed: u64) -> Result<BTreeMap<String, Tenso
             (spec::Init::Ones, false) => uniform(0.5, 1.5),
             (spec::Init::Zeros, true) => uniform(-0.1, 0.1),
             (spec::Init::Ones, true) => uniform(0.5, 1.5),
+            (spec::Init::Constant { value }, _) => uniform(value - 0.2, value + 0.2),
         };
         out.insert(
             p.name.clone(),

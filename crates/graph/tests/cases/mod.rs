@@ -274,6 +274,7 @@ fn unary_case(op: UnaryOp) -> Option<(Gen, bool)> {
         UnaryOp::Sin => Some((Gen::Normal, false)),
         UnaryOp::Log1p => Some((Gen::Positive, false)),
         UnaryOp::Expm1 => Some((Gen::Normal, false)),
+        UnaryOp::Erf => Some((Gen::Normal, false)),
         UnaryOp::Not => None,
     }
 }
