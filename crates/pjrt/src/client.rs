@@ -303,6 +303,11 @@ impl Client {
         self.inner.raw_devices.len()
     }
 
+    /// Whether `buffer` was made by this client (or a clone of it).
+    pub fn owns(&self, buffer: &Buffer) -> bool {
+        Arc::ptr_eq(&self.inner, &buffer.client)
+    }
+
     /// Copies host data to a new device buffer of shape `dims` (row-major). Synchronous: `data` may be
     /// reused as soon as this returns.
     pub fn buffer<T: Element>(&self, data: &[T], dims: &[i64]) -> Result<Buffer> {

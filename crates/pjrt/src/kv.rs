@@ -223,7 +223,11 @@ unsafe fn key_of<'a>(key: *const c_char, size: usize) -> Result<&'a str, KvError
 ///
 /// # Safety
 /// `make` must be null or point to a valid `PJRT_CallbackError`.
-unsafe fn error(make: *mut PJRT_CallbackError, code: PJRT_Error_Code, msg: &str) -> *mut PJRT_Error {
+unsafe fn error(
+    make: *mut PJRT_CallbackError,
+    code: PJRT_Error_Code,
+    msg: &str,
+) -> *mut PJRT_Error {
     // SAFETY: (caller) null or a valid pointer.
     match unsafe { make.as_ref() }.copied().flatten() {
         // SAFETY: the plugin's function, called as its header says; it copies the message.
@@ -233,7 +237,10 @@ unsafe fn error(make: *mut PJRT_CallbackError, code: PJRT_Error_Code, msg: &str)
 }
 
 /// Runs a store call, turning a panic into an `INTERNAL` error message.
-fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, KvError>) -> Result<T, (PJRT_Error_Code, String)> {
+fn guarded<T>(
+    what: &str,
+    f: impl FnOnce() -> Result<T, KvError>,
+) -> Result<T, (PJRT_Error_Code, String)> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err((e.code(), format!("{what}: {e}"))),
@@ -257,7 +264,9 @@ unsafe fn store<'a>(user_arg: *mut c_void) -> &'a dyn KeyValueStore {
 ///
 /// # Safety
 /// Called by a plugin with valid arguments whose `user_arg` is [`Callbacks::user_arg`].
-pub unsafe extern "C" fn get_trampoline(args: *mut PJRT_KeyValueGetCallback_Args) -> *mut PJRT_Error {
+pub unsafe extern "C" fn get_trampoline(
+    args: *mut PJRT_KeyValueGetCallback_Args,
+) -> *mut PJRT_Error {
     // SAFETY: (caller) valid arguments.
     let a = unsafe { &mut *args };
     let make = a.callback_error;
@@ -291,7 +300,8 @@ pub unsafe extern "C" fn try_get_trampoline(
     let a = unsafe { &mut *args };
     let make = a.callback_error;
     // SAFETY: (caller) key valid.
-    let r = unsafe { key_of(a.key, a.key_size) }.map_err(|e| (e.code(), format!("kv try_get: {e}")));
+    let r =
+        unsafe { key_of(a.key, a.key_size) }.map_err(|e| (e.code(), format!("kv try_get: {e}")));
     let r = r.and_then(|key| {
         // SAFETY: (caller) user_arg is the store's.
         let s = unsafe { store(a.user_arg) };
@@ -312,7 +322,9 @@ pub unsafe extern "C" fn try_get_trampoline(
 ///
 /// # Safety
 /// As [`get_trampoline`].
-pub unsafe extern "C" fn put_trampoline(args: *mut PJRT_KeyValuePutCallback_Args) -> *mut PJRT_Error {
+pub unsafe extern "C" fn put_trampoline(
+    args: *mut PJRT_KeyValuePutCallback_Args,
+) -> *mut PJRT_Error {
     // SAFETY: (caller) valid arguments.
     let a = unsafe { &mut *args };
     let make = a.callback_error;

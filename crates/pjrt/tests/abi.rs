@@ -60,7 +60,10 @@ fn constants() -> Vec<(&'static str, i64)> {
             ffi::PJRT_HostBufferSemantics_kImmutableOnlyDuringCall.into(),
         ),
         ("PJRT_Error_Code_OK", ffi::PJRT_Error_Code_OK.into()),
-        ("PJRT_Error_Code_UNKNOWN", ffi::PJRT_Error_Code_UNKNOWN.into()),
+        (
+            "PJRT_Error_Code_UNKNOWN",
+            ffi::PJRT_Error_Code_UNKNOWN.into(),
+        ),
         (
             "PJRT_Error_Code_INVALID_ARGUMENT",
             ffi::PJRT_Error_Code_INVALID_ARGUMENT.into(),
@@ -69,12 +72,18 @@ fn constants() -> Vec<(&'static str, i64)> {
             "PJRT_Error_Code_DEADLINE_EXCEEDED",
             ffi::PJRT_Error_Code_DEADLINE_EXCEEDED.into(),
         ),
-        ("PJRT_Error_Code_NOT_FOUND", ffi::PJRT_Error_Code_NOT_FOUND.into()),
+        (
+            "PJRT_Error_Code_NOT_FOUND",
+            ffi::PJRT_Error_Code_NOT_FOUND.into(),
+        ),
         (
             "PJRT_Error_Code_ALREADY_EXISTS",
             ffi::PJRT_Error_Code_ALREADY_EXISTS.into(),
         ),
-        ("PJRT_Error_Code_INTERNAL", ffi::PJRT_Error_Code_INTERNAL.into()),
+        (
+            "PJRT_Error_Code_INTERNAL",
+            ffi::PJRT_Error_Code_INTERNAL.into(),
+        ),
         (
             "PJRT_Error_Code_UNAVAILABLE",
             ffi::PJRT_Error_Code_UNAVAILABLE.into(),

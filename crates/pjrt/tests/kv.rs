@@ -31,7 +31,11 @@ unsafe extern "C" fn make_error(code: i32, msg: *const c_char, len: usize) -> *m
 fn last_error() -> (i32, String) {
     let me = std::thread::current().id();
     let e = ERRORS.lock().unwrap();
-    let (_, c, m) = e.iter().rev().find(|(t, _, _)| *t == me).expect("an error was made");
+    let (_, c, m) = e
+        .iter()
+        .rev()
+        .find(|(t, _, _)| *t == me)
+        .expect("an error was made");
     (*c, m.clone())
 }
 

@@ -16,11 +16,15 @@ pub struct Args {
     /// Dataset (default: the one the checkpoint was trained on).
     #[arg(long)]
     pub dataset: Option<String>,
+    /// The (global) batch of the eval program, split over --devices.
     #[arg(long, default_value_t = 500)]
     pub batch_size: usize,
     /// cpu or cuda.
     #[arg(long, default_value = "cpu")]
     pub device: pjrt::Device,
+    /// Devices to evaluate on, the batch split over them (default: 1 on CPU, every GPU on CUDA).
+    #[arg(long)]
+    pub devices: Option<usize>,
     #[arg(long)]
     pub plugin: Option<PathBuf>,
 }
@@ -40,17 +44,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.data.as_deref(),
         args.batch_size,
         args.device,
+        args.devices,
         args.plugin.as_deref(),
     )?;
     println!(
-        "{} {}: {} test split, loss {:.4}, accuracy {:.2}% ({}/{})",
+        "{} {}: {} test split, loss {:.4}, accuracy {:.2}% ({}/{}) on {} device{}",
         spec.name,
         r.checkpoint.display(),
         r.dataset,
         r.test.mean_loss(),
         100.0 * r.test.accuracy(),
         r.test.correct,
-        r.test.total
+        r.test.total,
+        r.devices,
+        if r.devices == 1 { "" } else { "s" }
     );
     Ok(())
 }

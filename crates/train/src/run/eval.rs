@@ -30,10 +30,14 @@ pub struct EvalReport {
     pub dataset: DatasetKind,
     pub test: EvalOut,
     pub compile_time: Duration,
+    /// Devices the evaluation ran on.
+    pub devices: usize,
 }
 
-/// Evaluates the parameters and BN buffers of a checkpoint (or init file) on the test split.
-/// `dataset` overrides the one recorded in the checkpoint.
+/// Evaluates the parameters and BN buffers of a checkpoint (or init file) on the test split, on
+/// `devices` devices (`None`: [`Executor::open_run`]'s default), the batch of `batch_size` split
+/// over them. `dataset` overrides the one recorded in the checkpoint.
+#[allow(clippy::too_many_arguments)]
 pub fn eval_checkpoint(
     spec: &NetSpec,
     path: &Path,
@@ -41,10 +45,26 @@ pub fn eval_checkpoint(
     data_dir: Option<&Path>,
     batch_size: usize,
     device: pjrt::Device,
+    devices: Option<usize>,
     plugin: Option<&Path>,
 ) -> Result<EvalReport> {
     spec.check()
         .map_err(|e| Error::Invalid(format!("{}: {e}", spec.name)))?;
+    let check_split = |n: usize| {
+        if n == 0 || !batch_size.is_multiple_of(n) {
+            return Err(Error::Invalid(format!(
+                "--batch-size {batch_size} cannot be split evenly over {n} devices (--devices {n}): \
+                 the batch is the global batch, so it must be a multiple of the device count"
+            )));
+        }
+        Ok(())
+    };
+    if let Some(n) = devices {
+        check_split(n)?;
+    }
+    let exec = Executor::open_run(device, plugin, devices)?;
+    let n = exec.devices();
+    check_split(n)?;
     let file = checkpoint_file(path);
     let ck = checkpoint::read(&file)?;
     let meta = CheckpointMeta::from_checkpoint(&ck, &file).ok();
@@ -70,8 +90,7 @@ pub fn eval_checkpoint(
     };
     let kind = dataset_kind(dataset);
     let data = load_data(spec, kind, data_dir, false)?;
-    let exec = Executor::open(device, plugin)?;
-    let eval = nn::eval_step(spec, batch_size)
+    let eval = nn::eval_step_on(spec, batch_size, n)
         .map_err(|e| Error::Invalid(format!("generating the eval step of {}: {e}", spec.name)))?;
     let mut runner = Runner::new(exec, None, Some(eval))?;
     state_from_checkpoint(&mut runner, &ck, &file)?;
@@ -82,5 +101,6 @@ pub fn eval_checkpoint(
         dataset: kind,
         test,
         compile_time: runner.compile_times().1,
+        devices: n,
     })
 }
