@@ -435,6 +435,33 @@ fn wrong_calls_are_errors_within_a_second_and_the_state_survives() {
     });
     assert!(e.contains("1 device(s)") && e.contains("has 2"), "{e}");
 
+    // The loop refuses a device count the batch does not divide, and several devices on the
+    // reference interpreter, before loading anything.
+    let opts = train::run::Options {
+        data_dir: Some("/nonexistent".into()),
+        devices: Some(3),
+        ..train::run::Options::default()
+    };
+    let e = quick("train with a batch of 8 on 3 devices", || {
+        train::run::train(&net, &cfg, &opts, &mut train::run::Quiet).map(|_| ())
+    });
+    assert!(
+        e.contains("--batch-size 8") && e.contains("3 devices"),
+        "{e}"
+    );
+    let opts = train::run::Options {
+        devices: Some(2),
+        reference: Some(interp::Precision::F64),
+        ..opts
+    };
+    let e = quick("the interpreter on 2 devices", || {
+        train::run::train(&net, &cfg, &opts, &mut train::run::Quiet).map(|_| ())
+    });
+    assert!(
+        e.contains("reference interpreter runs on one device"),
+        "{e}"
+    );
+
     // Nothing was donated by the refused steps: the runner steps on, on every device alike.
     let loss = r.step(&good, &lr).unwrap().loss().unwrap();
     assert!(loss.is_finite());
