@@ -15,8 +15,14 @@ impl Graph {
         self.reduce(x, ReduceOp::Max, dims)
     }
 
-    /// Mean over `dims` (sum times 1/count).
+    /// Mean over `dims` (sum times 1/count). A bf16 mean is computed in f32 and rounded once.
     pub fn mean(&mut self, x: Value, dims: &[usize]) -> Result<Value> {
+        let dt = self.dtype(x);
+        if dt.accumulation() != dt {
+            let xa = self.convert(x, dt.accumulation())?;
+            let m = self.mean(xa, dims)?;
+            return self.convert(m, dt);
+        }
         let count: usize = dims
             .iter()
             .map(|&d| self.dims(x).get(d).copied().unwrap_or(1))

@@ -32,6 +32,25 @@ impl DType {
         }
     }
 
+    /// The type sums of this type accumulate in: f32 for bf16 (a matrix product's or a convolution's
+    /// preferred element type, a reduction's running sum), else the type itself. The one rule of
+    /// mixed precision in the graph: `dot_general` and `convolution` of bf16 operands have an f32
+    /// result, and the builders (`Graph::dot_general`, `convolution`, `reduce`, `reduce_window` with
+    /// `Sum`) round the f32 result back to bf16.
+    pub fn accumulation(self) -> DType {
+        match self {
+            DType::BF16 => DType::F32,
+            DType::F32
+            | DType::F64
+            | DType::I32
+            | DType::I64
+            | DType::U8
+            | DType::U32
+            | DType::U64
+            | DType::Pred => self,
+        }
+    }
+
     /// True for f32, f64, bf16: the only types that carry cotangents.
     pub fn is_float(self) -> bool {
         match self {

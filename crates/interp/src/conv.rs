@@ -117,7 +117,7 @@ pub(crate) fn convolution(x: &Tensor, w: &Tensor, c: &ConvSpec, threads: usize) 
     let mut canon_dims = vec![n_out, o];
     canon_dims.extend(&sp_out);
     let canon = Tensor {
-        ty: TensorType::new(x.ty.dtype, &canon_dims),
+        ty: TensorType::new(x.ty.dtype.accumulation(), &canon_dims),
         data: Data::Float(out),
     };
     // Result dim output_batch is canonical dim 0, output_feature 1, output_spatial[s] 2 + s.

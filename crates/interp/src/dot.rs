@@ -56,7 +56,7 @@ pub(crate) fn dot_general(l: &Tensor, r: &Tensor, d: &DotDims, threads: usize) -
     out.extend(lf.iter().map(|&i| ld[i]));
     out.extend(rf.iter().map(|&i| rd[i]));
     Ok(Tensor {
-        ty: TensorType::new(l.ty.dtype, &out),
+        ty: TensorType::new(l.ty.dtype.accumulation(), &out),
         data: Data::Float(c),
     })
 }

@@ -141,6 +141,7 @@ pub(crate) fn recipe_dict(r: &RunConfig) -> String {
     kv("hflip", py_bool(aug.hflip).into());
     kv("seed", r.seed.to_string());
     kv("dataset", py_str(r.dataset.name()));
+    kv("precision", py_str(r.precision.name()));
     s.push_str("}\n");
     s
 }
@@ -245,7 +246,12 @@ impl Forward {
                         };
                         format!("jnp.concatenate([{}], axis={axis})", outs.join(", "))
                     }
-                    Join::Mul => outs.join(" * "),
+                    // A product of branches (an SE gate) broadcasts one of them: in f32 (mul_f32), so
+                    // that the broadcast's gradient sums in f32 at bf16 (see layers.py).
+                    Join::Mul => outs
+                        .iter()
+                        .skip(1)
+                        .fold(outs[0].clone(), |a, o| format!("mul_f32({a}, {o})")),
                     Join::Add => outs.join(" + "),
                 };
                 self.line(format!("x = {joined}"));

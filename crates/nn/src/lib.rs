@@ -13,8 +13,9 @@ mod step;
 pub use error::{Error, Result};
 pub use lower::Mode;
 pub use step::{
-    batch_stats, eval_step, eval_step_on, forward, forward_graph, grads, predict, predict_graph,
-    predict_on, train_step, train_step_on, BN_MOMENTUM,
+    batch_stats, compute_dtype, eval_step, eval_step_in, eval_step_on, eval_step_with, forward,
+    forward_graph, grads, grads_in, predict, predict_graph, predict_in, predict_on, predict_with,
+    train_step, train_step_on, BN_MOMENTUM,
 };
 
 // The train step bakes in the step part of the run's configuration: `spec::RunConfig` (batch size,

@@ -253,6 +253,8 @@ pub fn linear(g: &mut Graph, x: Value, w: Value) -> Result<Value> {
 /// Per-channel normalisation statistics: mean and biased variance of `x` over `dims` (kept dims in
 /// order), and the centred input.
 pub fn moments(g: &mut Graph, x: Value, dims: &[usize]) -> Result<(Value, Value, Value)> {
+    // Statistics in f32 whatever the activations' type (bf16 activations are widened first).
+    let x = g.convert(x, g.dtype(x).accumulation())?;
     let xd = g.dims(x).to_vec();
     let kept: Vec<usize> = (0..xd.len()).filter(|d| !dims.contains(d)).collect();
     let mean = g.mean(x, dims)?;
@@ -278,6 +280,10 @@ pub fn normalize(
 ) -> Result<Value> {
     let xd = g.dims(xc).to_vec();
     let kept: Vec<usize> = (0..xd.len()).filter(|d| !reduced.contains(d)).collect();
+    // Computed in the statistics' type (f32); the result comes out in the parameters' type, which
+    // is the step's compute type (bf16 under mixed precision).
+    let (out, st) = (g.dtype(gamma), g.dtype(xc));
+    let (gamma, beta) = (g.convert(gamma, st)?, g.convert(beta, st)?);
     let ve = add_const(g, var, eps)?;
     let inv = g.rsqrt(ve)?;
     let inv = g.broadcast_in_dim(inv, &xd, &kept)?;
@@ -285,7 +291,8 @@ pub fn normalize(
     let gb = along(g, gamma, &xd, feature_dim)?;
     let y = g.mul(y, gb)?;
     let bb = along(g, beta, &xd, feature_dim)?;
-    g.add(y, bb)
+    let y = g.add(y, bb)?;
+    g.convert(y, out)
 }
 
 /// Dims reduced by batch norm: every dim but the last (channels), i.e. (N, H, W) for images, N for
@@ -305,6 +312,10 @@ pub fn bn_affine(
     beta: Value,
     eps: f64,
 ) -> Result<Value> {
+    // In f32 (the running statistics' type) whatever the activations' type; the result in x's.
+    let dt = g.dtype(x);
+    let st = dt.accumulation();
+    let (x, gamma, beta) = (g.convert(x, st)?, g.convert(gamma, st)?, g.convert(beta, st)?);
     let ve = add_const(g, var, eps)?;
     let inv = g.rsqrt(ve)?;
     let s = g.mul(gamma, inv)?;
@@ -313,7 +324,8 @@ pub fn bn_affine(
     let xd = g.dims(x).to_vec();
     let sb = along(g, s, &xd, xd.len() - 1)?;
     let y = g.mul(x, sb)?;
-    bias(g, y, shift)
+    let y = bias(g, y, shift)?;
+    g.convert(y, dt)
 }
 
 /// Max or average pooling over the spatial dims of NHWC `x`: window `k×k`, stride `s`, padding `p`
@@ -427,6 +439,9 @@ pub fn correct(g: &mut Graph, z: Value, y: Value) -> Result<Value> {
 /// Softmax over the last dim, with the closed-form VJP `y·(ct − Σ ct·y)` (the max shift carries no
 /// gradient, as `jax.nn.softmax`).
 pub fn softmax_last(g: &mut Graph, s: Value) -> Result<Value> {
+    // In f32 whatever the scores' type; the probabilities come back in the scores' type.
+    let dt = g.dtype(s);
+    let s = g.convert(s, dt.accumulation())?;
     let out = g.custom_vjp(
         "softmax",
         &[s],
@@ -455,7 +470,7 @@ pub fn softmax_last(g: &mut Graph, s: Value) -> Result<Value> {
             Ok(vec![Some(g.mul(y, t)?)])
         },
     )?;
-    Ok(out[0])
+    g.convert(out[0], dt)
 }
 
 /// Training-mode batch norm of `x` (`[B, H, W, C]` or `[B, C]`, statistics over every dim but the last):
@@ -481,6 +496,11 @@ pub fn batch_norm_train(
     beta: Value,
     eps: f64,
 ) -> Result<(Value, Value, Value)> {
+    // Statistics and normalisation in f32 whatever the activations' type (mixed precision widens
+    // bf16 here); y comes back in x's type, mean and variance stay f32.
+    let dt = g.dtype(x);
+    let st = dt.accumulation();
+    let (x, gamma, beta) = (g.convert(x, st)?, g.convert(gamma, st)?, g.convert(beta, st)?);
     let out = g.custom_vjp(
         "batch_norm",
         &[x, gamma, beta],
@@ -531,7 +551,7 @@ pub fn batch_norm_train(
             Ok(vec![Some(dx), Some(dgamma), Some(dbeta)])
         },
     )?;
-    Ok((out[0], out[1], out[2]))
+    Ok((g.convert(out[0], dt)?, out[1], out[2]))
 }
 
 /// Depthwise convolution of NHWC `x` (`groups = C`, kernel `[C, 1, k, k]`) as `k²` shifted
@@ -563,6 +583,11 @@ pub fn depthwise_taps(g: &mut Graph, x: Value, w: Value, s: usize, p: usize) -> 
             let wt = g.slice(w2, &[0, t], &[c, t + 1], &[1, 1])?;
             let wt = g.reshape(wt, &[c])?;
             let wb = g.broadcast_in_dim(wt, &out, &[3])?;
+            // bf16 taps are multiplied and accumulated in f32 (as a convolution of bf16 operands
+            // would: the product of two bf16 values is exact in f32).
+            let acc_t = g.dtype(x).accumulation();
+            let xs = g.convert(xs, acc_t)?;
+            let wb = g.convert(wb, acc_t)?;
             let term = g.mul(xs, wb)?;
             acc = Some(match acc {
                 Some(a) => g.add(a, term)?,
@@ -570,5 +595,5 @@ pub fn depthwise_taps(g: &mut Graph, x: Value, w: Value, s: usize, p: usize) -> 
             });
         }
     }
-    Ok(acc.expect("k ≥ 1"))
+    g.convert(acc.expect("k ≥ 1"), g.dtype(x))
 }

@@ -18,7 +18,7 @@ use spec::{NetSpec, Op, ParamSpec};
 use crate::error::{Context, Error, Result};
 use crate::lower::{self, Inputs, Mode};
 use crate::{ops, ElemType, Program, Slot, SlotKind};
-use spec::{Optimizer, RunConfig};
+use spec::{Optimizer, Precision, RunConfig};
 
 /// BN running-statistics momentum: `running ← (1 − m)·running + m·batch`.
 pub const BN_MOMENTUM: f64 = 0.1;
@@ -232,6 +232,40 @@ fn moments(opt: Optimizer) -> &'static [&'static str] {
     }
 }
 
+/// The type a step's activations and matrix/convolution operands have under `p`.
+pub fn compute_dtype(p: Precision) -> DType {
+    match p {
+        Precision::F32 => DType::F32,
+        Precision::Bf16 => DType::BF16,
+    }
+}
+
+/// Mixed precision lives here, in the code generator, not in the layers: the images and every
+/// parameter are converted to the compute type where the step reads them (one `convert` each, so
+/// each parameter's gradient comes back through `convert`'s VJP in f32), and the layers are lowered
+/// on those values. The primitives' own rule ([`DType::accumulation`]) makes bf16 products,
+/// convolutions and sums accumulate in f32; `nn::ops` keeps normalisation statistics and softmax in
+/// f32; [`logits_f32`] widens the logits before the loss. A no-op for f32.
+fn cast_inputs(
+    g: &mut Graph,
+    p: Precision,
+    x: Value,
+    pv: &[Value],
+) -> graph::Result<(Value, Vec<Value>)> {
+    let dt = compute_dtype(p);
+    let x = g.convert(x, dt)?;
+    let pv = pv
+        .iter()
+        .map(|&v| g.convert(v, dt))
+        .collect::<graph::Result<Vec<_>>>()?;
+    Ok((x, pv))
+}
+
+/// The logits in f32 (the loss, softmax and argmax are computed in f32 at every precision).
+fn logits_f32(g: &mut Graph, logits: Value) -> graph::Result<Value> {
+    g.convert(logits, DType::F32)
+}
+
 /// Mean loss (label-smoothed CE) and correct count of a train-mode forward.
 fn loss_and_correct(
     g: &mut Graph,
@@ -302,19 +336,21 @@ pub fn train_step_on(spec: &NetSpec, cfg: &RunConfig, devices: usize) -> Result<
     } else {
         None
     };
+    let what = || "train step".to_string();
+    let (xc, pc) = cast_inputs(g, cfg.precision, x, &pv).ctx(what)?;
     let fwd = lower::lower(
         g,
         spec,
         Mode::Train,
-        x,
+        xc,
         Inputs {
-            params: &pv,
+            params: &pc,
             buffers: &bv,
             rng,
         },
     )?;
-    let what = || "train step".to_string();
-    let (loss, correct) = loss_and_correct(g, fwd.logits, y, cfg.label_smoothing).ctx(what)?;
+    let logits = logits_f32(g, fwd.logits).ctx(what)?;
+    let (loss, correct) = loss_and_correct(g, logits, y, cfg.label_smoothing).ctx(what)?;
     let grads = graph::grad(g, loss, &pv).ctx(|| "train step: backward pass".into())?;
     let (new_p, new_state) = update(g, cfg, &ps, &pv, &grads, &state, step, lr)
         .ctx(|| "train step: optimizer".into())?;
@@ -449,6 +485,21 @@ pub fn eval_step(spec: &NetSpec, batch: usize) -> Result<Program> {
 /// [`eval_step`] partitioned over `devices` devices (module doc, "Devices"); `batch` is the
 /// global batch, which `devices` must divide.
 pub fn eval_step_on(spec: &NetSpec, batch: usize, devices: usize) -> Result<Program> {
+    eval_step_with(spec, batch, devices, Precision::F32)
+}
+
+/// [`eval_step`] at a precision (the run's `RunConfig::precision`), on one device.
+pub fn eval_step_in(spec: &NetSpec, batch: usize, precision: Precision) -> Result<Program> {
+    eval_step_with(spec, batch, 1, precision)
+}
+
+/// [`eval_step`] on `devices` devices at a precision.
+pub fn eval_step_with(
+    spec: &NetSpec,
+    batch: usize,
+    devices: usize,
+    precision: Precision,
+) -> Result<Program> {
     check_batch(batch)?;
     check_devices(batch, devices)?;
     let ps = spec::params(spec)?;
@@ -459,19 +510,21 @@ pub fn eval_step_on(spec: &NetSpec, batch: usize, devices: usize) -> Result<Prog
     let x = b.images(spec, batch);
     let y = b.labels(batch);
     let g = &mut b.g;
+    let what = || "eval step".to_string();
+    let (xc, pc) = cast_inputs(g, precision, x, &pv).ctx(what)?;
     let fwd = lower::lower(
         g,
         spec,
         Mode::Eval,
-        x,
+        xc,
         Inputs {
-            params: &pv,
+            params: &pc,
             buffers: &bv,
             rng: None,
         },
     )?;
-    let what = || "eval step".to_string();
-    let (loss_sum, correct) = eval_metrics(g, fwd.logits, y).ctx(what)?;
+    let logits = logits_f32(g, fwd.logits).ctx(what)?;
+    let (loss_sum, correct) = eval_metrics(g, logits, y).ctx(what)?;
     let n = b.inputs.len();
     b.finish(
         &[(loss_sum, SlotKind::Loss), (correct, SlotKind::Correct)],
@@ -504,7 +557,22 @@ pub fn predict(spec: &NetSpec, batch: usize) -> Result<Program> {
 /// [`predict`] partitioned over `devices` devices (module doc, "Devices"); `batch` is the global
 /// batch, which `devices` must divide. The logits come back whole on every device.
 pub fn predict_on(spec: &NetSpec, batch: usize, devices: usize) -> Result<Program> {
-    let (b, logits) = predict_builder(spec, batch, devices)?;
+    predict_with(spec, batch, devices, Precision::F32)
+}
+
+/// [`predict`] at a precision, on one device; the logits are f32 at every precision.
+pub fn predict_in(spec: &NetSpec, batch: usize, precision: Precision) -> Result<Program> {
+    predict_with(spec, batch, 1, precision)
+}
+
+/// [`predict`] on `devices` devices at a precision.
+pub fn predict_with(
+    spec: &NetSpec,
+    batch: usize,
+    devices: usize,
+    precision: Precision,
+) -> Result<Program> {
+    let (b, logits) = predict_builder(spec, batch, devices, precision)?;
     let n = b.inputs.len();
     b.finish(&[(logits, SlotKind::Logits)], vec![None; n], "predict")
 }
@@ -573,13 +641,18 @@ pub fn forward_graph(spec: &NetSpec, batch: usize) -> Result<Graph> {
 /// graph [`predict`] prints, with its input slots (`params…, bn_running…, x`) and the logits as its
 /// one output.
 pub fn predict_graph(spec: &NetSpec, batch: usize) -> Result<(Graph, Vec<Slot>)> {
-    let (mut b, logits) = predict_builder(spec, batch, 1)?;
+    let (mut b, logits) = predict_builder(spec, batch, 1, Precision::F32)?;
     b.g.set_outputs(&[logits])
         .ctx(|| "predict: outputs".to_string())?;
     Ok((b.g, b.inputs))
 }
 
-fn predict_builder(spec: &NetSpec, batch: usize, devices: usize) -> Result<(Builder, Value)> {
+fn predict_builder(
+    spec: &NetSpec,
+    batch: usize,
+    devices: usize,
+    precision: Precision,
+) -> Result<(Builder, Value)> {
     check_batch(batch)?;
     check_devices(batch, devices)?;
     let ps = spec::params(spec)?;
@@ -588,18 +661,21 @@ fn predict_builder(spec: &NetSpec, batch: usize, devices: usize) -> Result<(Buil
     let pv = b.params(&ps);
     let bv = b.buffers(&bs);
     let x = b.images(spec, batch);
+    let what = || "predict".to_string();
+    let (xc, pc) = cast_inputs(&mut b.g, precision, x, &pv).ctx(what)?;
     let fwd = lower::lower(
         &mut b.g,
         spec,
         Mode::Eval,
-        x,
+        xc,
         Inputs {
-            params: &pv,
+            params: &pc,
             buffers: &bv,
             rng: None,
         },
     )?;
-    Ok((b, fwd.logits))
+    let logits = logits_f32(&mut b.g, fwd.logits).ctx(what)?;
+    Ok((b, logits))
 }
 
 /// The training-mode forward pass: `(params…, x) -> logits` with batch statistics and dropout active
@@ -640,6 +716,17 @@ fn step0_key(g: &mut Graph, spec: &NetSpec) -> Result<Option<Value>> {
 /// exactly as in [`train_step`]. The JAX oracle compares these with `jax.value_and_grad`. Dropout uses
 /// the key of step 0, whose masks JAX cannot reproduce: compare dropout-free specs (or rate 0).
 pub fn grads(spec: &NetSpec, batch: usize, label_smoothing: f32) -> Result<Program> {
+    grads_in(spec, batch, label_smoothing, Precision::F32)
+}
+
+/// [`grads`] at a precision: the loss and the gradients are f32 at every precision (the gradients
+/// of the f32 parameters, through their conversion to the compute type).
+pub fn grads_in(
+    spec: &NetSpec,
+    batch: usize,
+    label_smoothing: f32,
+    precision: Precision,
+) -> Result<Program> {
     check_batch(batch)?;
     check_ls(label_smoothing)?;
     let ps = spec::params(spec)?;
@@ -649,18 +736,20 @@ pub fn grads(spec: &NetSpec, batch: usize, label_smoothing: f32) -> Result<Progr
     let y = b.labels(batch);
     let rng = step0_key(&mut b.g, spec)?;
     let g = &mut b.g;
+    let (xc, pc) = cast_inputs(g, precision, x, &pv).ctx(|| "grads".into())?;
     let fwd = lower::lower(
         g,
         spec,
         Mode::Train,
-        x,
+        xc,
         Inputs {
-            params: &pv,
+            params: &pc,
             buffers: &[],
             rng,
         },
     )?;
-    let (loss, _) = loss_and_correct(g, fwd.logits, y, label_smoothing).ctx(|| "grads".into())?;
+    let logits = logits_f32(g, fwd.logits).ctx(|| "grads".into())?;
+    let (loss, _) = loss_and_correct(g, logits, y, label_smoothing).ctx(|| "grads".into())?;
     let gs = graph::grad(g, loss, &pv).ctx(|| "grads: backward pass".into())?;
     let mut outs = vec![(loss, SlotKind::Loss)];
     for (p, v) in ps.iter().zip(gs) {

@@ -10,7 +10,8 @@
 //! The JSON form (trace headers, checkpoint metadata) has one key per field, with `f32` values as
 //! their shortest decimal: `{"optimizer":"adamw","lr":0.001,"batch_size":128,"epochs":12,
 //! "weight_decay":0.0001,"label_smoothing":0.0,"warmup_epochs":1,"schedule":"cosine","seed":314159,
-//! "shuffle":true,"augment":false,"dataset":"fashion-mnist"}`; momentum adds `"momentum": μ`, and
+//! "shuffle":true,"augment":false,"dataset":"fashion-mnist"}`, plus `"precision":"bf16"` for a bf16
+//! run ([`Precision`]; absent for f32); momentum adds `"momentum": μ`, and
 //! Adam/AdamW add `beta1`, `beta2`, `eps` only where they differ from the usual constants (so files
 //! written before those keys existed read back unchanged). `crates/jaxgen/src/py/runtime.py`
 //! (`trace_config`) writes the same keys.
@@ -128,6 +129,46 @@ pub enum Schedule {
     Constant,
     /// Linear warmup over `warmup_epochs`, then cosine to 0 at the end of the last epoch.
     Cosine,
+}
+
+/// The element type of a step's activations and matrix/convolution inputs (`--precision`). JSON:
+/// `"precision": "bf16"`; the key is left out for `f32` (so files written before it existed read
+/// back unchanged, and f32 runs' headers and checkpoints are as they were).
+///
+/// `Bf16` is mixed precision, applied by the code generator (`nn::step`), never by a layer: the
+/// images and each parameter are converted to bf16 where the step reads them; matrix products and
+/// convolutions take bf16 operands and accumulate in f32 (preferred element type) before their
+/// result is rounded to bf16; sums, means, normalisation statistics, softmax, the loss and the
+/// optimizer are f32. Parameters, optimizer state, BN running statistics and checkpoints stay f32;
+/// the gradients reach the optimizer in f32 (through `convert`'s VJP).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    Bf16,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+
+    /// `f32` or `bf16`.
+    pub fn parse(s: &str) -> Option<Precision> {
+        match s {
+            "f32" => Some(Precision::F32),
+            "bf16" => Some(Precision::Bf16),
+            _ => None,
+        }
+    }
+
+    pub fn is_f32(&self) -> bool {
+        *self == Precision::F32
+    }
 }
 
 impl Schedule {
@@ -270,6 +311,9 @@ pub struct RunConfig {
     /// The dataset's augmentation ([`Dataset::augmentation`]) on the training batches.
     pub augment: bool,
     pub dataset: Dataset,
+    /// Mixed precision of the step programs ([`Precision`]); left out of the JSON when `f32`.
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub precision: Precision,
 }
 
 impl Default for RunConfig {
@@ -290,6 +334,7 @@ impl Default for RunConfig {
             shuffle: true,
             augment: false,
             dataset: Dataset::FashionMnist,
+            precision: Precision::F32,
         }
     }
 }

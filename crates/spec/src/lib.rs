@@ -37,7 +37,7 @@ pub use ast::{
     make_divisible, real_text, Act, BinOp, BlockDef, Call, Expr, Join, NetSpec, Param, Pos, Stmt,
     Ty, Value,
 };
-pub use config::{Augment, Dataset, Optimizer, RunConfig, Schedule};
+pub use config::{Augment, Dataset, Optimizer, Precision, RunConfig, Schedule};
 pub use core::{sig, Arg, Def, Inferred, Layer, Sig, CORE};
 pub use elab::{Node, Op, MAX_DEPTH, MAX_NODES};
 pub use error::{ParseError, SpecError};

@@ -152,6 +152,8 @@ pub struct Report {
     /// Devices each step runs on.
     pub devices: usize,
     pub optimizer: String,
+    /// `f32` or `bf16` (`RunConfig::precision`).
+    pub precision: String,
     /// The PJRT platform name (`cpu`, `cuda`).
     pub platform: String,
     pub codegen_ms: f64,
@@ -206,6 +208,7 @@ impl Report {
             "batch_size": self.batch_size,
             "devices": self.devices,
             "optimizer": self.optimizer,
+            "precision": self.precision,
             "platform": self.platform,
             "codegen_ms": round(self.codegen_ms, 3),
             "compile_s": round(self.compile_s, 3),
@@ -256,8 +259,8 @@ impl Report {
         row(
             "model",
             format!(
-                "{} (batch {}, {}, {})",
-                self.model, self.batch_size, self.optimizer, self.platform
+                "{} (batch {}, {}, {}, {})",
+                self.model, self.batch_size, self.optimizer, self.precision, self.platform
             ),
         );
         if self.devices > 1 {
@@ -572,6 +575,7 @@ pub fn run(net: &NetSpec, cfg: &RunConfig, exec: &Executor, opts: &Options) -> R
         batch_size: cfg.batch_size,
         devices,
         optimizer: cfg.optimizer.name().into(),
+        precision: cfg.precision.name().into(),
         platform: exec.platform(),
         codegen_ms: codegen.as_secs_f64() * 1e3,
         compile_s: compile.as_secs_f64(),

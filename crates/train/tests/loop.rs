@@ -179,6 +179,7 @@ fn resume_continues_exactly() {
         &spec,
         &ck,
         None,
+        None,
         Some(dir.path()),
         100,
         pjrt::Device::Cpu,

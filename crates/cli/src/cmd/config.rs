@@ -20,6 +20,10 @@ pub struct StepFlags {
     /// Label smoothing of the loss (default: the model's recipe).
     #[arg(long)]
     pub label_smoothing: Option<f32>,
+    /// f32 or bf16: mixed precision (bf16 activations and matrix/convolution operands, f32
+    /// accumulation, statistics, loss and parameters; default: f32, or a resumed run's).
+    #[arg(long)]
+    pub precision: Option<String>,
 }
 
 impl StepFlags {
@@ -41,8 +45,18 @@ impl StepFlags {
         if let Some(v) = self.label_smoothing {
             cfg.label_smoothing = v;
         }
+        if let Some(p) = &self.precision {
+            cfg.precision = parse_precision(p)?;
+        }
         Ok(())
     }
+}
+
+/// `--precision f32|bf16`.
+pub fn parse_precision(s: &str) -> anyhow::Result<spec::Precision> {
+    spec::Precision::parse(s).ok_or_else(|| {
+        anyhow::anyhow!("--precision `{s}`: expected f32 or bf16 (the reference interpreter's f64/f32 is --reference-precision)")
+    })
 }
 
 /// Flags of the rest of a training run's configuration.
@@ -111,6 +125,7 @@ mod tests {
             optimizer: Some("sgd".into()),
             weight_decay: Some(0.5),
             label_smoothing: Some(0.1),
+            precision: Some("bf16".into()),
         }
         .apply(&mut c)
         .unwrap();
@@ -118,6 +133,15 @@ mod tests {
             (c.batch_size, c.optimizer, c.weight_decay, c.label_smoothing),
             (32, Optimizer::Sgd, 0.5, 0.1)
         );
+        assert_eq!(c.precision, spec::Precision::Bf16);
+        let e = StepFlags {
+            precision: Some("f64".into()),
+            ..StepFlags::default()
+        }
+        .apply(&mut c.clone())
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("f64") && e.contains("bf16"), "{e}");
         let mut d = base.clone();
         StepFlags::default().apply(&mut d).unwrap();
         assert_eq!(d, base);

@@ -50,10 +50,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let prog = match args.program {
         ProgramKind::Train => nn::train_step_on(&net, &cfg, n),
-        ProgramKind::Eval => nn::eval_step_on(&net, cfg.batch_size, n),
-        ProgramKind::Predict => nn::predict_on(&net, cfg.batch_size, n),
+        ProgramKind::Eval => nn::eval_step_with(&net, cfg.batch_size, n, cfg.precision),
+        ProgramKind::Predict => nn::predict_with(&net, cfg.batch_size, n, cfg.precision),
         ProgramKind::Forward => nn::forward(&net, cfg.batch_size),
-        ProgramKind::Grads => nn::grads(&net, cfg.batch_size, cfg.label_smoothing),
+        ProgramKind::Grads => nn::grads_in(&net, cfg.batch_size, cfg.label_smoothing, cfg.precision),
     }
     .with_context(|| {
         format!(

@@ -19,6 +19,9 @@ pub struct Args {
     /// The (global) batch of the eval program, split over --devices.
     #[arg(long, default_value_t = 500)]
     pub batch_size: usize,
+    /// f32 or bf16 (default: the precision the checkpoint was trained in).
+    #[arg(long)]
+    pub precision: Option<String>,
     /// cpu or cuda.
     #[arg(long, default_value = "cpu")]
     pub device: pjrt::Device,
@@ -41,6 +44,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &spec,
         &args.checkpoint,
         dataset,
+        args
+            .precision
+            .as_deref()
+            .map(super::config::parse_precision)
+            .transpose()?,
         args.data.as_deref(),
         args.batch_size,
         args.device,

@@ -27,6 +27,9 @@ pub struct Args {
     /// Seed of init and data order.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// f32 or bf16 (mixed precision, as `netspec train --precision`).
+    #[arg(long)]
+    pub precision: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -47,6 +50,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(v) = args.seed {
         recipe.seed = v;
+    }
+    if let Some(p) = &args.precision {
+        recipe.precision = super::config::parse_precision(p)?;
     }
     let script = jaxgen::export(&net, &recipe)?;
     if args.output.as_os_str() == "-" {

@@ -36,11 +36,11 @@ impl std::str::FromStr for DeviceArg {
     }
 }
 
-fn parse_precision(s: &str) -> Result<interp::Precision, String> {
+fn parse_reference_precision(s: &str) -> Result<interp::Precision, String> {
     match s {
         "f64" => Ok(interp::Precision::F64),
         "f32" => Ok(interp::Precision::F32),
-        other => Err(format!("precision `{other}`: expected f64 or f32")),
+        other => Err(format!("reference precision `{other}`: expected f64 or f32")),
     }
 }
 
@@ -59,12 +59,12 @@ pub struct Args {
     /// Stop after this many steps in all (counting from the start of training), saving a checkpoint.
     #[arg(long)]
     pub max_steps: Option<u64>,
-    /// cpu, cuda, or reference (the reference interpreter: no plugin, slow; see --precision).
+    /// cpu, cuda, or reference (the reference interpreter: no plugin, slow; see --reference-precision).
     #[arg(long, default_value = "cpu")]
     pub device: DeviceArg,
     /// With --device reference: f64 (every float in f64, the referee) or f32 (every op rounded to f32).
-    #[arg(long, default_value = "f64", value_parser = parse_precision)]
-    pub precision: interp::Precision,
+    #[arg(long, default_value = "f64", value_parser = parse_reference_precision)]
+    pub reference_precision: interp::Precision,
     /// Devices to train on, data parallel: each step's batch (--batch-size, the global batch) is
     /// split over them and BN uses the global batch's statistics (default: 1 on CPU, every visible
     /// GPU on CUDA). A checkpoint resumes on any count.
@@ -226,7 +226,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
         reference: match args.device {
             DeviceArg::Pjrt(_) => None,
-            DeviceArg::Reference => Some(args.precision),
+            DeviceArg::Reference => Some(args.reference_precision),
         },
         devices: args.devices,
         plugin: args.plugin.clone(),
@@ -245,7 +245,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config.dataset,
         match args.device {
             DeviceArg::Pjrt(d) => d.to_string(),
-            DeviceArg::Reference => format!("reference interpreter, {:?}", args.precision),
+            DeviceArg::Reference => format!("reference interpreter, {:?}", args.reference_precision),
         },
         run::config_json(&config)
     );

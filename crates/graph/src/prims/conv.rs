@@ -118,8 +118,12 @@ impl ConvSpec {
 
 impl Graph {
     /// `stablehlo.convolution` of input `lhs` with kernel `rhs`.
+    /// bf16 operands accumulate in f32 (the primitive's result type) and the result is rounded back
+    /// to bf16, as in [`Graph::dot_general`].
     pub fn convolution(&mut self, lhs: Value, rhs: Value, spec: &ConvSpec) -> Result<Value> {
-        self.push1(Prim::Convolution(spec.clone()), vec![lhs, rhs])
+        let dt = self.dtype(lhs);
+        let r = self.push1(Prim::Convolution(spec.clone()), vec![lhs, rhs])?;
+        self.convert(r, dt)
     }
 }
 
@@ -233,7 +237,7 @@ pub(crate) fn shape_convolution(ins: &[&TensorType], c: &ConvSpec) -> Result<Ten
         dims[d.output_spatial[i]] = geo.m as usize;
     }
     Ok(TensorType {
-        dtype: x.dtype,
+        dtype: x.dtype.accumulation(),
         dims,
     })
 }
@@ -307,7 +311,8 @@ pub(crate) fn vjp_convolution(
     c: &ConvSpec,
     a: &VjpArgs,
 ) -> Result<Vec<Option<Value>>> {
-    let (x, w, ct) = (a.inputs[0], a.inputs[1], a.ct());
+    let (x, w) = (a.inputs[0], a.inputs[1]);
+    let ct = g.convert(a.ct(), g.dtype(x))?;
     if c.batch_group_count != 1 {
         bail!("vjp", "convolution with batch_group_count {} > 1 has no VJP rule (only feature groups are supported)", c.batch_group_count);
     }

@@ -36,9 +36,13 @@ fn free_dims(rank: usize, batch: &[usize], contract: &[usize]) -> Vec<usize> {
 }
 
 impl Graph {
-    /// `stablehlo.dot_general` of `lhs` and `rhs` with dimension numbers `d`.
+    /// `stablehlo.dot_general` of `lhs` and `rhs` with dimension numbers `d`, in the operands' type.
+    /// bf16 operands accumulate in f32 (the primitive's result type, [`crate::DType::accumulation`]) and the
+    /// result is rounded back to bf16 by a `convert`.
     pub fn dot_general(&mut self, lhs: Value, rhs: Value, d: &DotDims) -> Result<Value> {
-        self.push1(Prim::DotGeneral(d.clone()), vec![lhs, rhs])
+        let dt = self.dtype(lhs);
+        let r = self.push1(Prim::DotGeneral(d.clone()), vec![lhs, rhs])?;
+        self.convert(r, dt)
     }
 
     /// Matrix product: `[m, k] x [k, n] -> [m, n]`, or batched `[b…, m, k] x [b…, k, n] -> [b…, m, n]`.
@@ -124,7 +128,7 @@ pub(crate) fn shape_dot_general(ins: &[&TensorType], d: &DotDims) -> Result<Tens
             .map(|&a| r.dims[a]),
     );
     Ok(TensorType {
-        dtype: l.dtype,
+        dtype: l.dtype.accumulation(),
         dims,
     })
 }
@@ -169,7 +173,10 @@ pub(crate) fn vjp_dot_general(
     d: &DotDims,
     a: &VjpArgs,
 ) -> Result<Vec<Option<Value>>> {
-    let (lhs, rhs, ct) = (a.inputs[0], a.inputs[1], a.ct());
+    let (lhs, rhs) = (a.inputs[0], a.inputs[1]);
+    // The cotangent of an f32-accumulated bf16 product is f32: rounded to the operands' type, the
+    // cotangent products accumulate in f32 again and come back in the operands' type.
+    let ct = g.convert(a.ct(), g.dtype(lhs))?;
     let (lr, rr) = (g.ty(lhs).rank(), g.ty(rhs).rank());
     let lf = free_dims(lr, &d.lhs_batch, &d.lhs_contract);
     let rf = free_dims(rr, &d.rhs_batch, &d.rhs_contract);

@@ -57,11 +57,18 @@ impl ReduceOp {
 
 impl Graph {
     /// `stablehlo.reduce` of `x` over `dims` with `op` (init = `op`'s identity). No node for empty `dims`.
+    /// A `Sum` of bf16 values accumulates in f32 ([`crate::DType::accumulation`]).
     pub fn reduce(&mut self, x: Value, op: ReduceOp, dims: &[usize]) -> Result<Value> {
         if dims.is_empty() {
             return Ok(x);
         }
         let dt = self.dtype(x);
+        if op == ReduceOp::Sum && dt.accumulation() != dt {
+            // A bf16 sum accumulates in f32 and is rounded back once.
+            let xa = self.convert(x, dt.accumulation())?;
+            let s = self.reduce(xa, op, dims)?;
+            return self.convert(s, dt);
+        }
         let init = self.constant(&TensorType::scalar(dt), op.identity(dt)?)?;
         let mut sorted = dims.to_vec();
         sorted.sort_unstable();

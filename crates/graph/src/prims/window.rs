@@ -73,6 +73,12 @@ impl Graph {
     /// `stablehlo.reduce_window` of `x` with `op` (init = `op`'s identity, also used for padding).
     pub fn reduce_window(&mut self, x: Value, op: ReduceOp, window: &Window) -> Result<Value> {
         let dt = self.dtype(x);
+        if op == ReduceOp::Sum && dt.accumulation() != dt {
+            // A bf16 window sum accumulates in f32 and is rounded back once.
+            let xa = self.convert(x, dt.accumulation())?;
+            let s = self.reduce_window(xa, op, window)?;
+            return self.convert(s, dt);
+        }
         let init = self.constant(&TensorType::scalar(dt), op.identity(dt)?)?;
         self.push1(
             Prim::ReduceWindow {

@@ -9,6 +9,37 @@ BN_EPS = 1e-5  # batch norm and instance norm
 LN_EPS = 1e-6  # layer norm
 BN_MOMENTUM = 0.1  # running = 0.9 * running + 0.1 * batch
 
+# Mixed precision (RECIPE["precision"], netspec's --precision), as netspec's code generator applies
+# it: the images and every parameter are cast to COMPUTE where the forward pass reads them; matrix
+# products and convolutions take COMPUTE operands and accumulate in f32 (preferred_element_type),
+# rounded back to COMPUTE; sums and means, normalisation statistics, softmax and the loss are f32.
+# A value broadcast into an activation (biases, the SE gate, layer scale, CLS token and position
+# table) is applied in f32 and rounded once, so that its gradient, a sum over the broadcast axes,
+# also accumulates in f32 (netspec's sums do; JAX would sum a bf16 broadcast's cotangent in bf16).
+# Parameters, gradients, optimizer state and BN running statistics stay f32.
+F32 = jnp.float32
+COMPUTE = jnp.bfloat16 if RECIPE.get("precision") == "bf16" else jnp.float32
+
+
+def set_precision(name):
+    global COMPUTE
+    COMPUTE = jnp.bfloat16 if name == "bf16" else jnp.float32
+
+
+def mm(a, b):
+    """a·b over a's last and b's first axis, accumulated in f32, in a's type."""
+    return jnp.dot(a, b, precision=lax.Precision.HIGHEST, preferred_element_type=F32).astype(a.dtype)
+
+
+def add_f32(x, b):
+    """x + b (b broadcast), computed in f32 and rounded to x's type once."""
+    return (x.astype(F32) + b.astype(F32)).astype(x.dtype)
+
+
+def mul_f32(x, b):
+    """x · b (b broadcast), computed in f32 and rounded to x's type once."""
+    return (x.astype(F32) * b.astype(F32)).astype(x.dtype)
+
 
 def relu6(x):
     return jnp.clip(x, 0.0, 6.0)
@@ -52,7 +83,7 @@ class Ctx:
 
     def __getitem__(self, name):
         self.used.add(name)
-        return self.params[name]
+        return self.params[name].astype(COMPUTE)
 
 
 def conv(x, w, stride, pad, groups=1):
@@ -60,11 +91,12 @@ def conv(x, w, stride, pad, groups=1):
     return lax.conv_general_dilated(
         x, w, window_strides=(stride, stride), padding=((pad, pad), (pad, pad)),
         dimension_numbers=("NCHW", "OIHW", "NCHW"), feature_group_count=groups,
-        precision=lax.Precision.HIGHEST)
+        precision=lax.Precision.HIGHEST, preferred_element_type=F32).astype(x.dtype)
 
 
 def batch_norm(c, prefix, x):
-    """BN over (N, H, W) for images, over N for flat input; biased variance."""
+    """BN over (N, H, W) for images, over N for flat input; biased variance. In f32; y in x's type."""
+    dt, x = x.dtype, x.astype(F32)
     axes = (0,) if x.ndim == 2 else (0, 2, 3)
     bshape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)
     if c.train:
@@ -76,30 +108,35 @@ def batch_norm(c, prefix, x):
     else:
         mean, var = c.stats[prefix + ".mean"], c.stats[prefix + ".var"]
     y = (x - mean.reshape(bshape)) * lax.rsqrt(var.reshape(bshape) + BN_EPS)
-    return y * c[prefix + ".gamma"].reshape(bshape) + c[prefix + ".beta"].reshape(bshape)
+    y = y * c[prefix + ".gamma"].astype(F32).reshape(bshape) + c[prefix + ".beta"].astype(F32).reshape(bshape)
+    return y.astype(dt)
 
 
 def layer_norm(c, prefix, x, axis):
-    """LN over one feature axis (the last for [B, N] and [B, T, D], C for images); affine."""
+    """LN over one feature axis (the last for [B, N] and [B, T, D], C for images); affine. In f32."""
+    dt, x = x.dtype, x.astype(F32)
     mean = jnp.mean(x, axis=axis, keepdims=True)
     var = jnp.mean(jnp.square(x - mean), axis=axis, keepdims=True)
     bshape = [1] * x.ndim
     bshape[axis] = -1
     y = (x - mean) * lax.rsqrt(var + LN_EPS)
-    return y * c[prefix + ".gamma"].reshape(bshape) + c[prefix + ".beta"].reshape(bshape)
+    y = y * c[prefix + ".gamma"].astype(F32).reshape(bshape) + c[prefix + ".beta"].astype(F32).reshape(bshape)
+    return y.astype(dt)
 
 
 def instance_norm(c, prefix, x):
-    """Per example and channel over (H, W), ε = 1e-5, biased variance, affine."""
+    """Per example and channel over (H, W), ε = 1e-5, biased variance, affine. In f32."""
+    dt, x = x.dtype, x.astype(F32)
     mean = jnp.mean(x, axis=(2, 3), keepdims=True)
     var = jnp.mean(jnp.square(x - mean), axis=(2, 3), keepdims=True)
     y = (x - mean) * lax.rsqrt(var + BN_EPS)
-    return y * c[prefix + ".gamma"].reshape(1, -1, 1, 1) + c[prefix + ".beta"].reshape(1, -1, 1, 1)
+    y = y * c[prefix + ".gamma"].astype(F32).reshape(1, -1, 1, 1) + c[prefix + ".beta"].astype(F32).reshape(1, -1, 1, 1)
+    return y.astype(dt)
 
 
 def dense(c, prefix, x, act):
     """y = act(x·w + b) over the last axis, w: [in, out]."""
-    y = jnp.dot(x, c[prefix + ".w"], precision=lax.Precision.HIGHEST) + c[prefix + ".b"]
+    y = add_f32(mm(x, c[prefix + ".w"]), c[prefix + ".b"])
     return ACTS[act](y)
 
 
@@ -107,7 +144,7 @@ def conv2d(c, prefix, x, stride, pad, groups, bias, act):
     """conv (OIHW kernel, `groups` feature groups) [+ bias], then act."""
     y = conv(x, c[prefix + ".w"], stride, pad, groups)
     if bias:
-        y = y + c[prefix + ".b"].reshape(1, -1, 1, 1)
+        y = add_f32(y, c[prefix + ".b"].reshape(1, -1, 1, 1))
     return ACTS[act](y)
 
 
@@ -117,14 +154,15 @@ def max_pool(x, size, stride, pad):
 
 
 def avg_pool(x, size, stride, pad):
-    """Zero padding; always divides by size² (padding counts)."""
-    s = lax.reduce_window(x, 0.0, lax.add, (1, 1, size, size), (1, 1, stride, stride),
-                          ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    return s / float(size * size)
+    """Zero padding; always divides by size² (padding counts). The window sums in f32."""
+    s = lax.reduce_window(x.astype(F32), 0.0, lax.add, (1, 1, size, size), (1, 1, stride, stride),
+                          ((0, 0), (0, 0), (pad, pad), (pad, pad))).astype(x.dtype)
+    return s * jnp.asarray(1.0 / (size * size), x.dtype)
 
 
 def global_avg_pool(x, keep):
-    return jnp.mean(x, axis=(2, 3), keepdims=keep)
+    """Mean over (H, W), accumulated in f32, in x's type."""
+    return jnp.mean(x.astype(F32), axis=(2, 3), keepdims=keep).astype(x.dtype)
 
 
 def flatten(x):
@@ -152,24 +190,27 @@ def scale(c, prefix, x, axis):
     """Learned per-feature scale gamma along the feature axis."""
     bshape = [1] * x.ndim
     bshape[axis] = -1
-    return x * c[prefix + ".gamma"].reshape(bshape)
+    return mul_f32(x, c[prefix + ".gamma"].reshape(bshape))
 
 
 def attention(c, prefix, x, heads):
     """Multi-head self-attention; qkv columns [q | k | v], each split into contiguous heads."""
     b, t, d = x.shape
     hd = d // heads
-    qkv = jnp.dot(x, c[prefix + ".qkv.w"], precision=lax.Precision.HIGHEST) + c[prefix + ".qkv.b"]
+    qkv = add_f32(mm(x, c[prefix + ".qkv.w"]), c[prefix + ".qkv.b"])
 
     def split(z):  # [B, T, D] → [B, heads, T, hd]
         return z.reshape(b, t, heads, hd).transpose(0, 2, 1, 3)
 
     q, k, v = split(qkv[..., :d]), split(qkv[..., d:2 * d]), split(qkv[..., 2 * d:])
-    scores = jnp.einsum("bhqe,bhke->bhqk", q, k, precision=lax.Precision.HIGHEST) / math.sqrt(hd)
-    att = jax.nn.softmax(scores, axis=-1)
-    o = jnp.einsum("bhqk,bhke->bhqe", att, v, precision=lax.Precision.HIGHEST)
+    q = q * jnp.asarray(1.0 / math.sqrt(hd), q.dtype)  # scaled before the product, as netspec does
+    scores = jnp.einsum("bhqe,bhke->bhqk", q, k, precision=lax.Precision.HIGHEST,
+                        preferred_element_type=F32).astype(q.dtype)
+    att = jax.nn.softmax(scores.astype(F32), axis=-1).astype(q.dtype)  # softmax in f32
+    o = jnp.einsum("bhqk,bhke->bhqe", att, v, precision=lax.Precision.HIGHEST,
+                   preferred_element_type=F32).astype(att.dtype)
     o = o.transpose(0, 2, 1, 3).reshape(b, t, d)
-    return jnp.dot(o, c[prefix + ".proj.w"], precision=lax.Precision.HIGHEST) + c[prefix + ".proj.b"]
+    return add_f32(mm(o, c[prefix + ".proj.w"]), c[prefix + ".proj.b"])
 
 
 def to_tokens(x):
@@ -181,9 +222,9 @@ def to_tokens(x):
 def cls_token(c, prefix, x):
     """Prepends the learned CLS token: [B, T, D] → [B, T + 1, D]."""
     b, d = x.shape[0], x.shape[2]
-    cls = jnp.broadcast_to(c[prefix + ".cls"].reshape(1, 1, d), (b, 1, d))
+    cls = jnp.broadcast_to(c[prefix + ".cls"].astype(F32).reshape(1, 1, d), (b, 1, d)).astype(x.dtype)
     return jnp.concatenate([cls, x], axis=1)
 
 
 def pos_embed(c, prefix, x):
-    return x + c[prefix + ".pos"][None]
+    return add_f32(x, c[prefix + ".pos"][None])

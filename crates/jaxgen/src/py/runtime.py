@@ -5,7 +5,7 @@
 
 def run_forward(c, x):
     """`forward`, then a check that it read exactly the parameters of the ABI list."""
-    logits = forward(c, x)
+    logits = forward(c, x.astype(COMPUTE)).astype(F32)  # the loss and softmax in f32
     expected = {name for name, _, _, _ in PARAMS}
     if c.used != expected:
         raise RuntimeError("forward and the parameter ABI disagree: read but not listed %s, listed but not read %s"
@@ -364,6 +364,8 @@ def trace_config(cfg, shuffle):
          "weight_decay": cfg["weight_decay"], "label_smoothing": cfg["label_smoothing"],
          "warmup_epochs": cfg["warmup_epochs"], "schedule": cfg["schedule"], "seed": cfg["seed"], "shuffle": shuffle,
          "augment": cfg["augment"], "dataset": cfg["dataset"]}
+    if cfg.get("precision", "f32") != "f32":
+        c["precision"] = cfg["precision"]  # absent for f32, as netspec writes it
     if cfg["optimizer"] == "momentum":
         c["momentum"] = cfg["mu"]
     if cfg["optimizer"] in ("adam", "adamw"):
@@ -495,17 +497,19 @@ def main(argv=None):
     ap.add_argument("--warmup-epochs", type=int)
     ap.add_argument("--schedule", choices=["constant", "cosine"])
     ap.add_argument("--seed", type=int, help="seed of the initial parameters and the data order")
+    ap.add_argument("--precision", choices=["f32", "bf16"], help="mixed precision, as netspec's --precision")
     ap.add_argument("--grads", nargs=3, metavar=("INIT", "BATCH", "OUT"),
                     help="oracle mode: write loss, gradients and the post-Adam loss for one batch, then exit")
     ap.add_argument("--adam-lr", type=float, default=1e-3, help="learning rate of the --grads Adam step")
     args = ap.parse_args(argv)
     cfg = dict(RECIPE)
     for key in ("dataset", "epochs", "batch_size", "lr", "optimizer", "weight_decay", "label_smoothing",
-                "warmup_epochs", "schedule", "seed"):
+                "warmup_epochs", "schedule", "seed", "precision"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
     if args.optimizer == "momentum" and RECIPE["optimizer"] != "momentum":
         cfg["mu"] = 0.9  # netspec train's `--optimizer momentum`
+    set_precision(cfg["precision"])
     if args.grads:
         dump_grads(*args.grads, cfg["label_smoothing"], args.adam_lr)
     else:

@@ -36,12 +36,14 @@ pub struct EvalReport {
 
 /// Evaluates the parameters and BN buffers of a checkpoint (or init file) on the test split, on
 /// `devices` devices (`None`: [`Executor::open_run`]'s default), the batch of `batch_size` split
-/// over them. `dataset` overrides the one recorded in the checkpoint.
+/// over them. `dataset` overrides the one recorded in the checkpoint, and `precision` the
+/// checkpoint's run precision (`f32` for a file without one).
 #[allow(clippy::too_many_arguments)]
 pub fn eval_checkpoint(
     spec: &NetSpec,
     path: &Path,
     dataset: Option<spec::Dataset>,
+    precision: Option<spec::Precision>,
     data_dir: Option<&Path>,
     batch_size: usize,
     device: pjrt::Device,
@@ -90,7 +92,10 @@ pub fn eval_checkpoint(
     };
     let kind = dataset_kind(dataset);
     let data = load_data(spec, kind, data_dir, false)?;
-    let eval = nn::eval_step_on(spec, batch_size, n)
+    let precision = precision
+        .or(meta.as_ref().map(|m| m.config.precision))
+        .unwrap_or_default();
+    let eval = nn::eval_step_with(spec, batch_size, n, precision)
         .map_err(|e| Error::Invalid(format!("generating the eval step of {}: {e}", spec.name)))?;
     let mut runner = Runner::new(exec, None, Some(eval))?;
     state_from_checkpoint(&mut runner, &ck, &file)?;

@@ -240,7 +240,7 @@ pub fn train(
     let t0 = Instant::now();
     let train_program = nn::train_step_on(spec, config, devices)
         .map_err(|e| Error::Invalid(format!("generating the train step of {}: {e}", spec.name)))?;
-    let eval_program = nn::eval_step_on(spec, eval_batch, devices)
+    let eval_program = nn::eval_step_with(spec, eval_batch, devices, config.precision)
         .map_err(|e| Error::Invalid(format!("generating the eval step of {}: {e}", spec.name)))?;
     let codegen = t0.elapsed();
     let flops = train_program.flops;
