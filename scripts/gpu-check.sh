@@ -25,7 +25,8 @@ esac
 
 if [[ $mode == prepare ]]; then
   data="${NETSPEC_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}"
-  cargo build --release -p netspec
+  # GPU_CHECK_SKIP_BUILD=1: bundle the binary already in target/release (built from this tree).
+  [[ "${GPU_CHECK_SKIP_BUILD:-0}" == 1 ]] || cargo build --release -p netspec
   rm -rf "$bundle"
   mkdir -p "$bundle"/{data,ref,specs,jax}
   strip -o "$bundle/netspec" target/release/netspec
