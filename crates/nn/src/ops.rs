@@ -561,6 +561,12 @@ pub fn batch_norm_train(
 /// `feature_group_count` convolution, whose kernel VJP is a `batch_group_count` convolution that
 /// XLA:CPU expands into a dense one.
 pub fn depthwise_taps(g: &mut Graph, x: Value, w: Value, s: usize, p: usize) -> Result<Value> {
+    // bf16 taps are multiplied and accumulated in f32, as a convolution of bf16 operands is (the
+    // product of two bf16 values is exact in f32): input and kernel are widened once, so the
+    // backward pass also sums the taps' cotangents in f32 before one rounding back to bf16.
+    let dt = g.dtype(x);
+    let x = g.convert(x, dt.accumulation())?;
+    let w = g.convert(w, dt.accumulation())?;
     let xd = g.dims(x).to_vec();
     let k = g.dims(w)[3];
     let (ho, wo) = ((xd[1] + 2 * p - k) / s + 1, (xd[2] + 2 * p - k) / s + 1);
@@ -583,11 +589,6 @@ pub fn depthwise_taps(g: &mut Graph, x: Value, w: Value, s: usize, p: usize) -> 
             let wt = g.slice(w2, &[0, t], &[c, t + 1], &[1, 1])?;
             let wt = g.reshape(wt, &[c])?;
             let wb = g.broadcast_in_dim(wt, &out, &[3])?;
-            // bf16 taps are multiplied and accumulated in f32 (as a convolution of bf16 operands
-            // would: the product of two bf16 values is exact in f32).
-            let acc_t = g.dtype(x).accumulation();
-            let xs = g.convert(xs, acc_t)?;
-            let wb = g.convert(wb, acc_t)?;
             let term = g.mul(xs, wb)?;
             acc = Some(match acc {
                 Some(a) => g.add(a, term)?,
@@ -595,5 +596,5 @@ pub fn depthwise_taps(g: &mut Graph, x: Value, w: Value, s: usize, p: usize) -> 
             });
         }
     }
-    g.convert(acc.expect("k ≥ 1"), g.dtype(x))
+    g.convert(acc.expect("k ≥ 1"), dt)
 }

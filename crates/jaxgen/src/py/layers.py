@@ -41,8 +41,15 @@ def mul_f32(x, b):
     return (x.astype(F32) * b.astype(F32)).astype(x.dtype)
 
 
+def relu(x):
+    """max(x, 0) with derivative 0 at the kink, as netspec's select (jnp.maximum would give 1/2 there;
+    exact ties are rare in f32 but common in bf16)."""
+    return jnp.where(x > 0.0, x, jnp.zeros_like(x))
+
+
 def relu6(x):
-    return jnp.clip(x, 0.0, 6.0)
+    """clip(x, 0, 6) with derivative 0 at both kinks, as netspec's selects."""
+    return jnp.where(x > 0.0, jnp.where(x < 6.0, x, jnp.full_like(x, 6.0)), jnp.zeros_like(x))
 
 
 def hard_sigmoid(x):
@@ -51,7 +58,7 @@ def hard_sigmoid(x):
 
 ACTS = {
     "identity": lambda x: x,
-    "relu": lambda x: jnp.maximum(x, 0.0),
+    "relu": relu,
     "relu6": relu6,
     "swish": lambda x: x * jax.nn.sigmoid(x),
     "hswish": lambda x: x * hard_sigmoid(x),
