@@ -3,6 +3,8 @@
 
 use clap::{Parser, Subcommand};
 
+#[macro_use]
+mod output;
 mod cmd;
 mod host_memory;
 
@@ -66,7 +68,7 @@ fn main() {
         Command::Predict(a) => cmd::predict::run(a),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        note!("error: {e:#}");
         std::process::exit(1);
     }
 }

@@ -15,6 +15,7 @@
 //! * `--grads INIT BATCH OUT`: the oracle mode (loss, every gradient, one Adam step, the loss after it).
 //!
 //! [`export`] is a pure function: the same spec and recipe give the same bytes.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod compare;
 mod emit;

@@ -138,8 +138,13 @@ pub fn lower(
         Mode::Train => cx
             .stats
             .iter()
-            .map(|s| s.expect("every buffer was used once"))
-            .collect(),
+            .zip(&buffers)
+            .map(|(s, b)| {
+                s.ok_or_else(|| {
+                    Error::Abi(format!("buffer `{}` has no batch statistic", b.name))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?,
         Mode::Eval => Vec::new(),
     };
     Ok(Forward {

@@ -25,6 +25,7 @@
 //! `*_STRUCT_SIZE`; compile options are always passed (empty ones abort the plugin); every event is
 //! awaited and destroyed; buffers, executables and clients are destroyed on drop, and a client lives
 //! until its last buffer and executable are gone.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod api;
 mod buffer;

@@ -15,6 +15,7 @@
 //!   tables printed by `netspec summary`, `netspec zoo` and `netspec layers`.
 //!
 //! This crate knows nothing about MLIR, graphs or devices.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod analyze;
 mod ast;

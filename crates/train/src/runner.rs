@@ -131,8 +131,10 @@ struct Bound {
 
 impl Bound {
     fn x_dims(&self) -> &[usize] {
-        let i = self.inputs.iter().position(|i| *i == Input::Images);
-        &self.program.inputs[i.expect("checked when bound")].dims
+        match self.inputs.iter().position(|i| *i == Input::Images) {
+            Some(i) => &self.program.inputs[i].dims,
+            None => &[],
+        }
     }
 }
 
@@ -417,10 +419,14 @@ impl Runner {
                 self.state_value(*k)?;
             }
         }
-        let b = self.train.as_ref().expect("checked above");
+        let b = self
+            .train
+            .as_ref()
+            .ok_or_else(|| Error::Invalid("this runner has no train program".into()))?;
         let mut args = Vec::with_capacity(b.inputs.len());
         for input in &b.inputs {
             args.push(match *input {
+                #[allow(clippy::expect_used, reason = "every state value was checked present above; an error here would drop the ones already taken")]
                 Input::State(k) => Arg::Donate(self.state[k].value.take().expect("checked above")),
                 Input::Images => Arg::Keep(&batch.x),
                 Input::Labels => Arg::Keep(&batch.y),

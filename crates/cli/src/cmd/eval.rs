@@ -42,7 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.device,
         args.plugin.as_deref(),
     )?;
-    println!(
+    outln!(
         "{} {}: {} test split, loss {:.4}, accuracy {:.2}% ({}/{})",
         spec.name,
         r.checkpoint.display(),

@@ -107,7 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if resized {
         let (_, h, w) = kind.stored_shape(train::data::Split::Test);
-        eprintln!("note: images not of {kind}'s {h}x{w} size were resized to it");
+        note!("note: images not of {kind}'s {h}x{w} size were resized to it");
     }
     let exec = train::device::Executor::open(args.device, args.plugin.as_deref())?;
     let batch = args.batch_size.min(files.len());
@@ -134,13 +134,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .iter()
                 .map(|(i, n, p)| serde_json::json!({"class": n, "index": i, "prob": p}))
                 .collect();
-            println!("{}", serde_json::json!({"file": f, "top": top}));
+            outln!("{}", serde_json::json!({"file": f, "top": top}));
         } else {
             let parts: Vec<String> = top
                 .iter()
                 .map(|(_, n, p)| format!("{n} {:.1}%", 100.0 * p))
                 .collect();
-            println!("{}: {}", f.display(), parts.join(", "));
+            outln!("{}: {}", f.display(), parts.join(", "));
         }
     }
     Ok(())

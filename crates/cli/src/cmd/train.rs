@@ -102,7 +102,7 @@ impl Observer for Progress {
     fn info(&mut self, msg: &str) {
         match &self.bar {
             Some(b) => b.println(msg),
-            None => eprintln!("{msg}"),
+            None => note!("{msg}"),
         }
     }
 
@@ -116,7 +116,7 @@ impl Observer for Progress {
                 ProgressStyle::with_template(
                     "{bar:30} {pos}/{len} steps  epoch {prefix}  {msg}  [{elapsed_precise}<{eta}]",
                 )
-                .expect("a valid template"),
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             b.set_position(first);
             self.bar = Some(b);
@@ -138,7 +138,7 @@ impl Observer for Progress {
             None => {
                 if self.last_line.elapsed().as_secs_f64() >= 10.0 {
                     self.last_line = Instant::now();
-                    eprintln!(
+                    note!(
                         "step {} (epoch {}, batch {}/{}): loss {:.4}, lr {:.3e}, {ips:.0} img/s",
                         s.step,
                         s.epoch + 1,
@@ -171,7 +171,10 @@ impl Observer for Progress {
         );
         match &self.bar {
             Some(b) => b.println(&line),
-            None => println!("{line}"),
+            None => {
+                // Not `outln!`: a closed stdout must not end a run before it saves.
+                let _ = std::io::Write::write_fmt(&mut std::io::stdout(), format_args!("{line}\n"));
+            }
         }
     }
 }
@@ -205,10 +208,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let flag = interrupt.clone();
     ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
-            eprintln!("\nsecond interrupt: exiting without saving");
+            note!("\nsecond interrupt: exiting without saving");
             std::process::exit(130);
         }
-        eprintln!("\ninterrupt: finishing the current step and saving a checkpoint (Ctrl-C again to quit at once)");
+        note!("\ninterrupt: finishing the current step and saving a checkpoint (Ctrl-C again to quit at once)");
     })
     .context("installing the Ctrl-C handler")?;
 
@@ -233,7 +236,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         prefetch: 2 * args.threads.max(1),
         eval_batch_size: args.eval_batch_size,
     };
-    eprintln!(
+    note!(
         "training {} on {} ({}): {}",
         spec.name,
         config.dataset,
@@ -261,7 +264,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .map(|e| format!("{:.1}", e.train_time.as_secs_f64()))
         .collect();
-    println!(
+    outln!(
         "done: {} steps in {:.1} s (code generation {:.1} ms, compile {:.2} s + {:.2} s, data wait {:.3} s; train s/epoch: [{}]){}",
         s.step,
         s.wall.as_secs_f64(),
@@ -272,7 +275,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         secs_per_epoch.join(", "),
         s.checkpoint.as_ref().map(|p| format!("; checkpoint {}", p.display())).unwrap_or_default()
     );
-    println!(
+    outln!(
         "test accuracy: {:.2}% ({}/{}) after {} steps",
         100.0 * s.test.accuracy(),
         s.test.correct,

@@ -417,7 +417,8 @@ pub fn train(
         final_eval = Some(evaluate(&runner, &data, threads, prefetch)?);
     }
     summary.step = step;
-    summary.test = final_eval.expect("set above");
+    summary.test = final_eval
+        .ok_or_else(|| Error::Invalid("internal: the run ended without a final evaluation".into()))?;
     summary.checkpoint = last_saved;
     summary.wall = wall0.elapsed();
     Ok(summary)
