@@ -30,6 +30,7 @@
 mod api;
 mod buffer;
 mod client;
+mod elf;
 pub mod cuda;
 mod error;
 mod executable;
@@ -44,7 +45,7 @@ pub use buffer::{Buffer, Element, ElementType};
 pub use client::{Client, ClientOptions, DeviceInfo};
 pub use error::{Error, ErrorKind, Result};
 pub use executable::{Arg, Executable, OutputShape};
-pub use plugin::{abi_header_path, cache_dir, find_plugin, Device, Plugin};
+pub use plugin::{abi_header_path, cache_dir, check_plugin, find_plugin, Device, Plugin};
 pub use proto::{CompileOptions, OptionValue};
 pub use signature::{parse_main_signature, Param, Sharding, Signature, TensorType};
 

@@ -154,6 +154,35 @@ fn tensor_for(t: &checkpoint::Tensor, slot: &nn::Slot, file: &Path) -> Result<Te
     Ok(t.data.clone())
 }
 
+/// An init file read for a spec (netspec, torchvision or timm names, converted to netspec's) and
+/// checked: parameters and buffers F32, every value finite.
+#[derive(Debug)]
+pub struct InitSource {
+    pub path: PathBuf,
+    pub file: crate::exchange::InitFile,
+}
+
+impl InitSource {
+    /// Reads and checks `path` for `spec` ([`crate::exchange::read_init`], then dtypes and values).
+    pub fn read(spec: &NetSpec, path: &Path) -> Result<InitSource> {
+        let file = crate::exchange::read_init(spec, path)?;
+        for (name, t) in &file.tensors {
+            if let TensorData::I32(_) = t.data {
+                return Err(Error::Invalid(format!(
+                    "{}: tensor {} is I32, this model needs F32",
+                    path.display(),
+                    t.name
+                )));
+            }
+            super::preflight::finite(path, name, &t.data)?;
+        }
+        Ok(InitSource {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+}
+
 /// Sets the runner's initial state: parameters from `init` (or `spec::init(seed)`), zero optimizer
 /// state, BN buffers from `init` (or `spec::init_buffers`), step 0. An init file may use netspec,
 /// torchvision or timm names ([`crate::exchange::read_init`]); returns the line saying how it was
@@ -161,7 +190,7 @@ fn tensor_for(t: &checkpoint::Tensor, slot: &nn::Slot, file: &Path) -> Result<Te
 pub fn initial_state(
     spec: &NetSpec,
     seed: u64,
-    init: Option<&Path>,
+    init: Option<&InitSource>,
     runner: &mut Runner,
 ) -> Result<Option<String>> {
     let spec_err = |e: spec::SpecError| Error::Invalid(format!("{}: {e}", spec.name));
@@ -173,10 +202,7 @@ pub fn initial_state(
     let bvals = spec::init_buffers(spec).map_err(spec_err)?;
     fresh.extend(bufs.into_iter().map(|p| p.name).zip(bvals));
     // An init file in netspec, torchvision or timm names (crate::exchange), converted to netspec's.
-    let file = match init {
-        Some(p) => Some((p.to_path_buf(), crate::exchange::read_init(spec, p)?)),
-        None => None,
-    };
+    let file = init.map(|i| (&i.path, &i.file));
     let described = file.as_ref().map(|(p, f)| f.describe(p));
     runner.set_state(|name, slot| {
         let from_file = file

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use spec::NetSpec;
 
-use super::checkpoints::{checkpoint_file, state_from_checkpoint, CheckpointMeta};
+use super::checkpoints::{checkpoint_file, state_from_checkpoint, CheckpointMeta, META_KEY};
+use super::preflight;
 use super::config::{dataset_kind, spec_hash};
 use super::feed::{load_data, test_batches, Data};
 use crate::checkpoint;
@@ -47,7 +48,11 @@ pub fn eval_checkpoint(
         .map_err(|e| Error::Invalid(format!("{}: {e}", spec.name)))?;
     let file = checkpoint_file(path);
     let ck = checkpoint::read(&file)?;
-    let meta = CheckpointMeta::from_checkpoint(&ck, &file).ok();
+    // An init file has no run metadata; a checkpoint's must be readable and consistent.
+    let meta = match ck.metadata.contains_key(META_KEY) {
+        true => Some(CheckpointMeta::from_checkpoint(&ck, &file)?),
+        false => None,
+    };
     if let Some(m) = &meta {
         if m.spec_hash != spec_hash(spec) {
             return Err(Error::Invalid(format!(
@@ -69,10 +74,18 @@ pub fn eval_checkpoint(
         })?,
     };
     let kind = dataset_kind(dataset);
-    let data = load_data(spec, kind, data_dir, false)?;
-    let exec = Executor::open(device, plugin)?;
+    // The file against the eval program (and the plugin file) before the data and the compile.
     let eval = nn::eval_step(spec, batch_size)
         .map_err(|e| Error::Invalid(format!("generating the eval step of {}: {e}", spec.name)))?;
+    preflight::check_state(&ck, &file, &eval, false)?;
+    if let Some(m) = &meta {
+        preflight::check_meta(m, &ck, &file)?;
+    }
+    pjrt::find_plugin(device, plugin)
+        .and_then(|p| pjrt::check_plugin(&p))
+        .map_err(|e| Error::device(format!("opening the {device} device"), e))?;
+    let data = load_data(spec, kind, data_dir, false)?;
+    let exec = Executor::open(device, plugin)?;
     let mut runner = Runner::new(exec, None, Some(eval))?;
     state_from_checkpoint(&mut runner, &ck, &file)?;
     let test = evaluate(&runner, &data, 2, 4)?;

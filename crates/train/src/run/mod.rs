@@ -20,6 +20,7 @@ pub mod checkpoints;
 pub mod config;
 pub mod eval;
 pub mod feed;
+pub mod preflight;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -143,6 +144,23 @@ pub fn train(
         None => None,
     };
 
+    // Code generation (milliseconds), then every input checked against the programs before the data
+    // is loaded and anything compiled (`preflight`).
+    let eval_batch = opts.eval_batch_size.unwrap_or(config.batch_size);
+    let t0 = Instant::now();
+    let train_program = nn::train_step(spec, config)
+        .map_err(|e| Error::Invalid(format!("generating the train step of {}: {e}", spec.name)))?;
+    let eval_program = nn::eval_step(spec, eval_batch)
+        .map_err(|e| Error::Invalid(format!("generating the eval step of {}: {e}", spec.name)))?;
+    let codegen = t0.elapsed();
+    let init = preflight::check_run(
+        spec,
+        opts,
+        &train_program,
+        resume.as_ref().map(|(f, ck, m)| (f.as_path(), ck, m)),
+        obs,
+    )?;
+
     let t0 = Instant::now();
     let data = load_data(
         spec,
@@ -182,19 +200,12 @@ pub fn train(
     };
     let end = opts.max_steps.map_or(total, |m| m.min(total));
 
-    // Code generation and compilation.
+    // Compilation.
     let exec = match opts.reference {
         Some(precision) => Executor::reference(precision),
         None => Executor::open(opts.device, opts.plugin.as_deref())?,
     };
     let platform = exec.platform();
-    let eval_batch = opts.eval_batch_size.unwrap_or(config.batch_size);
-    let t0 = Instant::now();
-    let train_program = nn::train_step(spec, config)
-        .map_err(|e| Error::Invalid(format!("generating the train step of {}: {e}", spec.name)))?;
-    let eval_program = nn::eval_step(spec, eval_batch)
-        .map_err(|e| Error::Invalid(format!("generating the eval step of {}: {e}", spec.name)))?;
-    let codegen = t0.elapsed();
     let flops = train_program.flops;
     let mut runner = Runner::new(exec, Some(train_program), Some(eval_program))?;
     let (ct, ce) = runner.compile_times();
@@ -219,7 +230,7 @@ pub fn train(
         }
         None => {
             if let Some(line) =
-                checkpoints::initial_state(spec, config.seed, opts.init.as_deref(), &mut runner)?
+                checkpoints::initial_state(spec, config.seed, init.as_ref(), &mut runner)?
             {
                 obs.info(&line);
             }
@@ -316,7 +327,11 @@ pub fn train(
                 return Err(Error::NonFinite {
                     step,
                     loss,
-                    checkpoint: last_saved.or(existing(&ck_path)),
+                    // Only a checkpoint this run wrote, or the one it resumed from: a file
+                    // at the checkpoint path from another run is not this run's good state.
+                    checkpoint: last_saved.or_else(|| {
+                        resume.as_ref().map(|r| r.0.clone()).filter(|p| p.is_file())
+                    }),
                 });
             }
             let wall_ms = wall0.elapsed().as_secs_f64() * 1e3;
@@ -422,8 +437,4 @@ pub fn train(
     summary.checkpoint = last_saved;
     summary.wall = wall0.elapsed();
     Ok(summary)
-}
-
-fn existing(p: &Option<PathBuf>) -> Option<PathBuf> {
-    p.as_ref().filter(|p| p.is_file()).cloned()
 }
