@@ -190,14 +190,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .as_ref()
         .map(|p| p.clone().unwrap_or_else(|| ck_dir.clone()));
     // Flags over a base configuration: the recipe's, or the resumed checkpoint's.
+    let mut resumed_from: Option<(PathBuf, u64)> = None;
     let mut config = match &resume {
         Some(p) => {
-            run::resume_info(p)
-                .with_context(|| {
-                    format!("reading the checkpoint to resume from ({})", p.display())
-                })?
-                .1
-                .config
+            let (file, meta) = run::resume_info(p).with_context(|| {
+                format!("reading the checkpoint to resume from ({})", p.display())
+            })?;
+            resumed_from = Some((file, meta.step));
+            meta.config
         }
         None => spec::RunConfig::default_for(&spec),
     };
@@ -206,14 +206,31 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let interrupt = Arc::new(AtomicBool::new(false));
     let flag = interrupt.clone();
+    // SIGINT, SIGTERM and SIGHUP (ctrlc's `termination` feature): the first finishes the step and
+    // saves; a later one exits at once (status 130) after any save in progress, saying what is on
+    // disk: the last checkpoint this process saved, else the one it resumed from.
     ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
-            note!("\nsecond interrupt: exiting without saving");
-            std::process::exit(130);
+            run::checkpoints::with_last_saved(|saved| {
+                let state = match (saved, &resumed_from) {
+                    (Some((p, step)), _) => format!(
+                        "{} holds step {step}, saved by this run (continue with --resume {})",
+                        p.display(),
+                        p.display()
+                    ),
+                    (None, Some((p, step))) => format!(
+                        "this run saved nothing; {} still holds step {step}, where it resumed",
+                        p.display()
+                    ),
+                    (None, None) => "this run saved nothing".to_string(),
+                };
+                note!("\nsecond interrupt: exiting now; {state}");
+                std::process::exit(130);
+            })
         }
-        note!("\ninterrupt: finishing the current step and saving a checkpoint (Ctrl-C again to quit at once)");
+        note!("\ninterrupt: finishing the current step and saving a checkpoint (interrupt again to quit at once)");
     })
-    .context("installing the Ctrl-C handler")?;
+    .context("installing the signal handler")?;
 
     let opts = Options {
         data_dir: args.data.clone(),

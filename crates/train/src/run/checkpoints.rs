@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use spec::{NetSpec, RunConfig};
@@ -268,8 +269,21 @@ pub fn state_from_checkpoint(
     })
 }
 
+/// The last checkpoint this process saved (file, step); its lock is held during every save, so a
+/// reader ([`last_saved`]) waits for a save in progress.
+static SAVED: Mutex<Option<(PathBuf, u64)>> = Mutex::new(None);
+
+/// The last checkpoint this process saved and its step, after waiting for a save in progress (a
+/// signal handler that ends the process holds this lock, so no save starts after it has answered).
+/// `f` runs with the lock held.
+pub fn with_last_saved<T>(f: impl FnOnce(Option<&(PathBuf, u64)>) -> T) -> T {
+    let saved = SAVED.lock().unwrap_or_else(|p| p.into_inner());
+    f(saved.as_ref())
+}
+
 /// Writes the runner's state as a checkpoint, refusing a state with a NaN/Inf anywhere.
 pub fn save_checkpoint(runner: &Runner, path: &Path, meta: &CheckpointMeta) -> Result<()> {
+    let mut saved = SAVED.lock().unwrap_or_else(|p| p.into_inner());
     let state: Vec<HostTensor> = runner.state()?;
     for t in &state {
         if let TensorData::F32(v) = &t.data {
@@ -305,7 +319,9 @@ pub fn save_checkpoint(runner: &Runner, path: &Path, meta: &CheckpointMeta) -> R
             err: e,
         })?;
     }
-    checkpoint::write(path, &views, &md)
+    checkpoint::write(path, &views, &md)?;
+    *saved = Some((path.to_path_buf(), meta.step));
+    Ok(())
 }
 
 /// Keeps a trace's header, its step lines up to `step` and its epoch lines before `epoch`, so that

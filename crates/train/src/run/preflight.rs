@@ -204,7 +204,7 @@ pub fn finite(file: &Path, name: &str, data: &TensorData) -> Result<()> {
     if let TensorData::F32(v) = data {
         if let Some(i) = v.iter().position(|x| !x.is_finite()) {
             return Err(Error::Invalid(format!(
-                "{}: tensor {name} holds {} at index {i} of {}; only finite values can be trained from",
+                "{}: tensor {name} holds {} at index {i} of {}: weights and optimizer state must be finite",
                 file.display(),
                 v[i],
                 v.len()
