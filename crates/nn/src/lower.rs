@@ -225,6 +225,7 @@ impl Lower<'_> {
                         let f = ops::feature_dim(g, ys[0]);
                         g.concatenate(&ys, f)
                     }
+                    #[allow(clippy::expect_used, reason = "a join has at least one branch (`ys[0]` above relies on it too)")]
                     Join::Add | Join::Mul => {
                         // The widest branch sets the shape; `mul` broadcasts [B, 1, 1, C] branches.
                         let out = ys
