@@ -608,16 +608,19 @@ impl RunConfig {
     }
 
     /// Switches to another dataset the way `--dataset` (or `--data` naming a folder or arrays) does:
-    /// the augmentation becomes the new dataset's own ([`Dataset::augmentation`]: none for folders
-    /// and arrays), the normalisation stays the one this configuration had (it is the model's input
-    /// convention, e.g. ImageNet mean/std for the Imagenette recipes).
+    /// an augmentation that was the old dataset's own (`"augment": true`) becomes the new dataset's
+    /// own ([`Dataset::augmentation`]: none for folders and arrays), `none` and a named one stay;
+    /// the normalisation stays the one this configuration had (it is the model's input convention,
+    /// e.g. ImageNet mean/std for the Imagenette recipes).
     pub fn switch_dataset(&mut self, to: Dataset) {
         if to == self.dataset {
             return;
         }
         let norm = self.normalization();
+        if self.augment != Augment::None && self.augment == self.dataset.augmentation() {
+            self.augment = to.augmentation();
+        }
         self.dataset = to;
-        self.augment = to.augmentation();
         self.set_normalize(norm);
     }
 
