@@ -87,6 +87,19 @@ fn epoch_lines(trace: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The trace's lines without the wall-clock field.
+fn without_wall(trace: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(trace)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("wall_ms");
+            v
+        })
+        .collect()
+}
+
 /// `(c/t)` after `key` in `text`.
 fn count_after(text: &str, key: &str) -> (u64, u64) {
     let rest = &text[text.find(key).unwrap_or_else(|| panic!("no '{key}' in {text}"))..];
@@ -185,6 +198,33 @@ fn validation_split_best_checkpoint_and_early_stop() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(count_after(&out_last, "accuracy"), (correct[3], val_total), "{out_last}");
+
+    // A run stopped inside epoch 3 and resumed selects and reports as the uninterrupted one: the
+    // same trace, the same final line, the same best.safetensors.
+    let ck3 = d.join("ck3");
+    let trace3 = d.join("t3.jsonl");
+    let run3 = |extra: &[&str]| {
+        let mut args = vec![
+            "train", "mnist-mlp", "--data", s(&folder), "--val-split", "0.2", "--epochs", "4",
+            "--batch-size", "100", "--checkpoint-dir", s(&ck3), "--trace", s(&trace3),
+        ];
+        args.extend(extra);
+        let (code, out, err) = netspec(&args);
+        assert_eq!(code, 0, "{out}\n{err}");
+        out
+    };
+    run3(&["--max-steps", "40"]);
+    let out3 = run3(&["--resume"]);
+    assert_eq!(
+        out3.lines().last().unwrap().replace(s(&ck3), s(&ck)),
+        last,
+        "{out3}"
+    );
+    assert_eq!(without_wall(&trace3), without_wall(&trace));
+    assert_eq!(
+        std::fs::read(ck3.join("best.safetensors")).unwrap(),
+        std::fs::read(&best_file).unwrap()
+    );
 
     // predict reads the images with the same loader and names the folder's classes: on the
     // test folder it is right exactly as often as eval says.

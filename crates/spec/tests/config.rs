@@ -271,7 +271,7 @@ fn switching_dataset_resets_the_augmentation_and_keeps_the_normalisation() {
     assert_eq!(c.normalize, Some(Normalize::imagenet()));
     assert_eq!(c.normalization(), Normalize::imagenet());
     c.switch_dataset(Dataset::Imagenette);
-    assert_eq!((c.augment, c.normalize), (Augment::None, None));
+    assert_eq!((c.augment, c.normalize.clone()), (Augment::None, None));
     // A named augmentation stays; `true` on CIFAR-10 (flip) is nothing on MNIST-like digits.
     c.augment = Augment::RandomResizedCrop;
     c.switch_dataset(Dataset::Folder);

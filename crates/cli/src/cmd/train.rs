@@ -174,7 +174,11 @@ impl Observer for Progress {
         }
         let mark = match (&e.val, e.improved) {
             (Some(_), true) => " (best so far)".to_string(),
-            (Some(_), false) => format!(" ({} epochs since the best)", e.epochs_since_best),
+            (Some(_), false) => format!(
+                " ({} epoch{} since the best)",
+                e.epochs_since_best,
+                if e.epochs_since_best == 1 { "" } else { "s" }
+            ),
             (None, _) => String::new(),
         };
         let line = format!(
