@@ -38,13 +38,17 @@ fn s(p: &Path) -> &str {
 
 fn fashion(split: Split) -> Dataset {
     let src = DatasetKind::FashionMnist.default_dir().unwrap();
-    data::load(&src, DatasetKind::FashionMnist, split).expect("Fashion-MNIST (scripts/setup/data.sh)")
+    data::load(&src, DatasetKind::FashionMnist, split)
+        .expect("Fashion-MNIST (scripts/setup/data.sh)")
 }
 
 /// The first `n_train` / `n_test` Fashion-MNIST images as a PNG class-folder tree
 /// (`root/train/<class>/…`, `root/test/<class>/…`).
 fn png_folder(root: &Path, n_train: usize, n_test: usize) {
-    for (split, name, n) in [(Split::Train, "train", n_train), (Split::Test, "test", n_test)] {
+    for (split, name, n) in [
+        (Split::Train, "train", n_train),
+        (Split::Test, "test", n_test),
+    ] {
         let ds = fashion(split);
         dataset_as_folder(&ds, 0..n, &root.join(name), &FASHION_MNIST_CLASSES).unwrap();
     }
@@ -54,7 +58,10 @@ fn png_folder(root: &Path, n_train: usize, n_test: usize) {
 /// class, then by index), instead of Fashion-MNIST's.
 fn idx_files(dir: &Path, n_train: usize, n_test: usize, by_class: bool) {
     std::fs::create_dir_all(dir).unwrap();
-    for (split, prefix, n) in [(Split::Train, "train", n_train), (Split::Test, "t10k", n_test)] {
+    for (split, prefix, n) in [
+        (Split::Train, "train", n_train),
+        (Split::Test, "t10k", n_test),
+    ] {
         let ds = fashion(split);
         let mut order: Vec<usize> = (0..n).collect();
         if by_class {
@@ -102,7 +109,9 @@ fn without_wall(trace: &Path) -> Vec<serde_json::Value> {
 
 /// `(c/t)` after `key` in `text`.
 fn count_after(text: &str, key: &str) -> (u64, u64) {
-    let rest = &text[text.find(key).unwrap_or_else(|| panic!("no '{key}' in {text}"))..];
+    let rest = &text[text
+        .find(key)
+        .unwrap_or_else(|| panic!("no '{key}' in {text}"))..];
     let inner = rest.split('(').nth(1).unwrap().split(')').next().unwrap();
     let (c, t) = inner.split_once('/').unwrap();
     (c.parse().unwrap(), t.parse().unwrap())
@@ -110,8 +119,16 @@ fn count_after(text: &str, key: &str) -> (u64, u64) {
 
 /// The percentage after `key` in `text`.
 fn percent_after(text: &str, key: &str) -> f64 {
-    let rest = &text[text.find(key).unwrap_or_else(|| panic!("no '{key}' in {text}")) + key.len()..];
-    rest.trim_start().split('%').next().unwrap().parse().unwrap()
+    let rest = &text[text
+        .find(key)
+        .unwrap_or_else(|| panic!("no '{key}' in {text}"))
+        + key.len()..];
+    rest.trim_start()
+        .split('%')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -139,24 +156,43 @@ fn validation_split_best_checkpoint_and_early_stop() {
     ]);
     assert_eq!(code, 0, "{out}\n{err}");
     // Each class of the 2,000 training images gives 20 % to validation, the rest trains.
-    assert!(err.contains("held out of the training split (--val-split 0.2)"), "{err}");
+    assert!(
+        err.contains("held out of the training split (--val-split 0.2)"),
+        "{err}"
+    );
     let epochs = epoch_lines(&trace);
     assert_eq!(epochs.len(), 4, "{out}");
     let val_total = epochs[0]["val_total"].as_u64().unwrap();
     assert!((390..=410).contains(&val_total), "{val_total}");
-    assert!(err.contains(&format!("{} training images", 2000 - val_total)), "{err}");
+    assert!(
+        err.contains(&format!("{} training images", 2000 - val_total)),
+        "{err}"
+    );
     // Every epoch is evaluated on validation, never on the test split.
     for e in &epochs {
         assert!(e["val_acc"].is_number() && e["val_loss"].is_number(), "{e}");
         assert_eq!(e["val_total"].as_u64(), Some(val_total));
-        assert!(e.get("test_acc").is_none(), "the test split was evaluated every epoch: {e}");
+        assert!(
+            e.get("test_acc").is_none(),
+            "the test split was evaluated every epoch: {e}"
+        );
     }
     let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("epoch ")).collect();
     assert_eq!(lines.len(), 4, "{out}");
-    assert!(lines.iter().all(|l| l.contains("val acc") && !l.contains("test")), "{out}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("val acc") && !l.contains("test")),
+        "{out}"
+    );
     // The best epoch: the first with the most correct validation predictions.
-    let correct: Vec<u64> = epochs.iter().map(|e| e["val_correct"].as_u64().unwrap()).collect();
-    let best = (0..4).find(|&i| correct[i] == *correct.iter().max().unwrap()).unwrap();
+    let correct: Vec<u64> = epochs
+        .iter()
+        .map(|e| e["val_correct"].as_u64().unwrap())
+        .collect();
+    let best = (0..4)
+        .find(|&i| correct[i] == *correct.iter().max().unwrap())
+        .unwrap();
     let last = out.lines().last().unwrap();
     assert!(
         last.starts_with(&format!("best epoch {}: validation accuracy", best + 1))
@@ -194,10 +230,21 @@ fn validation_split_best_checkpoint_and_early_stop() {
     }
     // The last checkpoint is the last epoch's state (its validation count).
     let (code, out_last, err) = netspec(&[
-        "eval", "mnist-mlp", "--checkpoint", s(&ck), "--data", s(&folder), "--split", "val",
+        "eval",
+        "mnist-mlp",
+        "--checkpoint",
+        s(&ck),
+        "--data",
+        s(&folder),
+        "--split",
+        "val",
     ]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(count_after(&out_last, "accuracy"), (correct[3], val_total), "{out_last}");
+    assert_eq!(
+        count_after(&out_last, "accuracy"),
+        (correct[3], val_total),
+        "{out_last}"
+    );
 
     // A run stopped inside epoch 3 and resumed selects and reports as the uninterrupted one: the
     // same trace, the same final line, the same best.safetensors.
@@ -205,8 +252,20 @@ fn validation_split_best_checkpoint_and_early_stop() {
     let trace3 = d.join("t3.jsonl");
     let run3 = |extra: &[&str]| {
         let mut args = vec![
-            "train", "mnist-mlp", "--data", s(&folder), "--val-split", "0.2", "--epochs", "4",
-            "--batch-size", "100", "--checkpoint-dir", s(&ck3), "--trace", s(&trace3),
+            "train",
+            "mnist-mlp",
+            "--data",
+            s(&folder),
+            "--val-split",
+            "0.2",
+            "--epochs",
+            "4",
+            "--batch-size",
+            "100",
+            "--checkpoint-dir",
+            s(&ck3),
+            "--trace",
+            s(&trace3),
         ];
         args.extend(extra);
         let (code, out, err) = netspec(&args);
@@ -228,8 +287,18 @@ fn validation_split_best_checkpoint_and_early_stop() {
 
     // predict reads the images with the same loader and names the folder's classes: on the
     // test folder it is right exactly as often as eval says.
-    let test_dirs: Vec<PathBuf> = FASHION_MNIST_CLASSES.iter().map(|c| folder.join("test").join(c)).collect();
-    let mut args = vec!["predict", "mnist-mlp", "--checkpoint", s(&best_file), "--top-k", "1"];
+    let test_dirs: Vec<PathBuf> = FASHION_MNIST_CLASSES
+        .iter()
+        .map(|c| folder.join("test").join(c))
+        .collect();
+    let mut args = vec![
+        "predict",
+        "mnist-mlp",
+        "--checkpoint",
+        s(&best_file),
+        "--top-k",
+        "1",
+    ];
     args.extend(test_dirs.iter().map(|p| s(p)));
     let (code, out, err) = netspec(&args);
     assert_eq!(code, 0, "{err}");
@@ -237,7 +306,13 @@ fn validation_split_best_checkpoint_and_early_stop() {
     let mut n = 0;
     for l in out.lines() {
         let (file, top) = l.split_once(": ").unwrap();
-        let class = Path::new(file).parent().unwrap().file_name().unwrap().to_str().unwrap();
+        let class = Path::new(file)
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap();
         let predicted = top.rsplit_once(' ').unwrap().0;
         assert!(FASHION_MNIST_CLASSES.contains(&predicted), "{l}");
         hits += usize::from(predicted == class);
@@ -267,9 +342,19 @@ fn validation_split_best_checkpoint_and_early_stop() {
         s(&ck2),
     ]);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("epoch ")).count(), 3, "{out}");
-    assert!(out.contains("stopped early after epoch 3 (--early-stop 2)"), "{out}");
-    assert!(out.lines().last().unwrap().starts_with("best epoch 1: "), "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("epoch ")).count(),
+        3,
+        "{out}"
+    );
+    assert!(
+        out.contains("stopped early after epoch 3 (--early-stop 2)"),
+        "{out}"
+    );
+    assert!(
+        out.lines().last().unwrap().starts_with("best epoch 1: "),
+        "{out}"
+    );
     assert!(ck2.join("best.safetensors").is_file());
 
     // Bad values name their flag, before any compile.
@@ -284,9 +369,19 @@ fn validation_split_best_checkpoint_and_early_stop() {
         assert!(err.contains(want), "{flag} {value}: {err}");
     }
     // Early stopping without a validation split is refused.
-    let (code, _, err) = netspec(&["train", "mnist-mlp", "--data", s(&folder), "--early-stop", "2"]);
+    let (code, _, err) = netspec(&[
+        "train",
+        "mnist-mlp",
+        "--data",
+        s(&folder),
+        "--early-stop",
+        "2",
+    ]);
     assert_eq!(code, 1);
-    assert!(err.contains("--early-stop needs a validation split"), "{err}");
+    assert!(
+        err.contains("--early-stop needs a validation split"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -330,7 +425,10 @@ fn png_folder_trains_exactly_as_the_same_idx_files() {
     let (png_line, png_losses) = one_epoch(&d, "png");
     assert_eq!(idx_losses.len(), 100);
     assert_eq!(idx_losses, png_losses);
-    assert_eq!(count_after(&idx_line, "test accuracy:"), count_after(&png_line, "test accuracy:"));
+    assert_eq!(
+        count_after(&idx_line, "test accuracy:"),
+        count_after(&png_line, "test accuracy:")
+    );
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -357,7 +455,10 @@ fn png_folder_reaches_the_idx_accuracy_on_all_of_fashion_mnist() {
         t_idx.as_secs_f64(),
         t_png.as_secs_f64()
     );
-    assert!((idx - png).abs() <= 1.0, "IDX {idx:.2}% vs PNG folder {png:.2}%");
+    assert!(
+        (idx - png).abs() <= 1.0,
+        "IDX {idx:.2}% vs PNG folder {png:.2}%"
+    );
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -401,7 +502,10 @@ fn jpeg_steps(tag: &str, model: &str, short_side: usize, extra: &[&str]) {
     args.extend(extra);
     let (code, out, err) = netspec(&args);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(err.contains("20 training images, 10 validation images, 10 classes"), "{err}");
+    assert!(
+        err.contains("20 training images, 10 validation images, 10 classes"),
+        "{err}"
+    );
     let steps: Vec<serde_json::Value> = std::fs::read_to_string(&trace)
         .unwrap()
         .lines()
@@ -409,9 +513,21 @@ fn jpeg_steps(tag: &str, model: &str, short_side: usize, extra: &[&str]) {
         .filter(|v| v["kind"] == "step")
         .collect();
     assert_eq!(steps.len(), 2);
-    assert!(steps.iter().all(|v| v["loss"].as_f64().is_some_and(f64::is_finite)), "{steps:?}");
+    assert!(
+        steps
+            .iter()
+            .all(|v| v["loss"].as_f64().is_some_and(f64::is_finite)),
+        "{steps:?}"
+    );
     let (code, out, err) = netspec(&[
-        "eval", model, "--checkpoint", s(&ck), "--data", s(&folder), "--batch-size", "5",
+        "eval",
+        model,
+        "--checkpoint",
+        s(&ck),
+        "--data",
+        s(&folder),
+        "--batch-size",
+        "5",
     ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(count_after(&out, "accuracy").1, 10, "{out}");
@@ -426,12 +542,22 @@ fn jpeg_steps(tag: &str, model: &str, short_side: usize, extra: &[&str]) {
 #[test]
 fn jpeg_folder_trains_a_cnn_through_resize_and_crop() {
     // cifar-cnn takes 32x32: 48-px JPEGs, shorter side resized to 36, random 32 crop and flip.
-    jpeg_steps("data-jpeg", "cifar-cnn", 48, &["--augment", "crop-flip", "--resize", "36"]);
+    jpeg_steps(
+        "data-jpeg",
+        "cifar-cnn",
+        48,
+        &["--augment", "crop-flip", "--resize", "36"],
+    );
 }
 
 /// resnet18 at 224² from 320-px JPEGs (random-resized crop; evaluation resizes to 256 and
 /// centre-crops). About 30 s, most of it compiling resnet18's train step.
 #[test]
 fn jpeg_folder_trains_resnet18_at_224() {
-    jpeg_steps("data-jpeg-r18", "resnet18", 320, &["--augment", "random-resized-crop"]);
+    jpeg_steps(
+        "data-jpeg-r18",
+        "resnet18",
+        320,
+        &["--augment", "random-resized-crop"],
+    );
 }

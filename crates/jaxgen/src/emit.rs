@@ -116,13 +116,19 @@ pub(crate) fn unsupported(r: &RunConfig) -> Option<String> {
         ));
     }
     if r.augment == spec::Augment::RandomResizedCrop {
-        return Some("the JAX export does not do the random-resized crop (--augment random-resized-crop)".into());
+        return Some(
+            "the JAX export does not do the random-resized crop (--augment random-resized-crop)"
+                .into(),
+        );
     }
     if r.resize.is_some() {
         return Some("the JAX export does not resize images (--resize)".into());
     }
     if r.val_split.is_some() || r.early_stop.is_some() {
-        return Some("the JAX export has no validation split or early stopping (--val-split, --early-stop)".into());
+        return Some(
+            "the JAX export has no validation split or early stopping (--val-split, --early-stop)"
+                .into(),
+        );
     }
     None
 }

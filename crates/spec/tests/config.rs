@@ -209,22 +209,30 @@ fn augment_is_a_flag_for_the_datasets_own_and_a_name_otherwise() {
         ..RunConfig::default()
     };
     let text = serde_json::to_string(&cifar).unwrap();
-    assert!(text.contains(r#""augment":true,"dataset":"cifar10"}"#), "{text}");
+    assert!(
+        text.contains(r#""augment":true,"dataset":"cifar10"}"#),
+        "{text}"
+    );
     let rrc = RunConfig {
         augment: Augment::RandomResizedCrop,
         ..cifar.clone()
     };
     let text = serde_json::to_string(&rrc).unwrap();
-    assert!(text.contains(r#""augment":"random-resized-crop""#), "{text}");
+    assert!(
+        text.contains(r#""augment":"random-resized-crop""#),
+        "{text}"
+    );
     assert_eq!(serde_json::from_str::<RunConfig>(&text).unwrap(), rrc);
     // Written before augmentations had names: `true` is the dataset's own.
     let old = r#"{"augment":true,"batch_size":32,"dataset":"imagenette","epochs":80,"label_smoothing":0.1,"lr":0.001,"optimizer":"adamw","schedule":"cosine","seed":314159,"shuffle":true,"warmup_epochs":3,"weight_decay":0.0001}"#;
     let c: RunConfig = serde_json::from_str(old).unwrap();
     assert_eq!(c.augment, Augment::CropFlip);
     assert_eq!(c, spec::zoo::recipe("resnet34").unwrap());
-    let e = serde_json::from_str::<RunConfig>(&old.replace(r#""augment":true"#, r#""augment":"rotate""#))
-        .unwrap_err()
-        .to_string();
+    let e = serde_json::from_str::<RunConfig>(
+        &old.replace(r#""augment":true"#, r#""augment":"rotate""#),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("rotate") && e.contains("crop-flip"), "{e}");
 }
 

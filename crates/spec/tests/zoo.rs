@@ -359,7 +359,10 @@ fn recipes_follow_lean4_mlir() {
     assert_eq!(r.augment, spec::Augment::CropFlip);
     let r = zoo::recipe("cifar-cnn").unwrap();
     assert_eq!(r.augment, spec::Augment::Flip);
-    assert_eq!(zoo::recipe("mnist-cnn").unwrap().augment, spec::Augment::None);
+    assert_eq!(
+        zoo::recipe("mnist-cnn").unwrap().augment,
+        spec::Augment::None
+    );
     assert_eq!(zoo::recipe("vit-tiny").unwrap().lr, 3e-4);
     for name in zoo::names() {
         let r = zoo::recipe(name).unwrap();

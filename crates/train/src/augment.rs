@@ -144,7 +144,9 @@ impl Preprocess {
             },
             ..spec::RunConfig::default()
         };
-        let [_, h, w] = dataset.input().expect("a built-in dataset has an input size");
+        let [_, h, w] = dataset
+            .input()
+            .expect("a built-in dataset has an input size");
         Preprocess::for_config(&config, h, w, training)
     }
 
@@ -177,7 +179,9 @@ impl Preprocess {
         let fit = match &self.fit {
             Fit::Exact | Fit::Crop => Fit::ResizeShorter(self.out_h.max(self.out_w)),
             Fit::ResizeShorter(s) => Fit::ResizeShorter(*s),
-            Fit::RandomResized { .. } => Fit::ResizeShorter(eval_resize_for(self.out_h, self.out_w)),
+            Fit::RandomResized { .. } => {
+                Fit::ResizeShorter(eval_resize_for(self.out_h, self.out_w))
+            }
         };
         Preprocess {
             fit,

@@ -637,7 +637,10 @@ fn one_image_loads_as_the_network_input_as_evaluation_makes_it() {
 #[test]
 fn the_validation_split_is_per_class_disjoint_and_independent_of_the_run() {
     let src = DatasetKind::FashionMnist.default_dir().unwrap();
-    let ds = subset(&data::load(&src, DatasetKind::FashionMnist, Split::Train).unwrap(), 3000);
+    let ds = subset(
+        &data::load(&src, DatasetKind::FashionMnist, Split::Train).unwrap(),
+        3000,
+    );
     let source = Source::from(Arc::new(ds.clone()));
     let (train, val) = train::run::split_per_class(&source, 0.1).unwrap();
     assert_eq!(train.len() + val.len(), 3000);

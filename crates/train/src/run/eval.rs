@@ -163,7 +163,10 @@ pub fn eval_checkpoint(
         EvalSplit::Val
     });
     let (source, split_from) = match split {
-        EvalSplit::Train => (Some(&data.train), format!("the training split of {}", data.path.display())),
+        EvalSplit::Train => (
+            Some(&data.train),
+            format!("the training split of {}", data.path.display()),
+        ),
         EvalSplit::Val => (data.val.as_ref(), data.val_from.clone()),
         EvalSplit::Test => (data.test.as_ref(), data.test_from.clone()),
     };

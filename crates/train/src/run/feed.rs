@@ -148,8 +148,8 @@ pub fn load_data(spec: &NetSpec, config: &RunConfig, opts: &DataOptions) -> Resu
                 })?,
             };
             let net_in = config.dataset.input().expect("a built-in dataset");
-            let transformed = config.resize.is_some()
-                || config.augment == spec::Augment::RandomResizedCrop;
+            let transformed =
+                config.resize.is_some() || config.augment == spec::Augment::RandomResizedCrop;
             if spec.input[0] != net_in[0] || (!transformed && spec.input != net_in) {
                 return Err(Error::Invalid(format!(
                     "model {} takes input [C, H, W] = {:?}, but {kind} gives {:?}: the model does not fit the data",
@@ -175,7 +175,13 @@ pub fn load_data(spec: &NetSpec, config: &RunConfig, opts: &DataOptions) -> Resu
                     )));
                 }
             }
-            (dir, Source::from(train), None, Some(Source::from(test)), None)
+            (
+                dir,
+                Source::from(train),
+                None,
+                Some(Source::from(test)),
+                None,
+            )
         }
         None => {
             let path = opts.path.clone().ok_or_else(|| {
@@ -246,7 +252,10 @@ pub fn load_data(spec: &NetSpec, config: &RunConfig, opts: &DataOptions) -> Resu
                         a.val.map(Source::from),
                         a.test.map(Source::from),
                     );
-                    for s in [Some(&train), val.as_ref(), test.as_ref()].into_iter().flatten() {
+                    for s in [Some(&train), val.as_ref(), test.as_ref()]
+                        .into_iter()
+                        .flatten()
+                    {
                         s.check_classes(classes).map_err(|e| {
                             Error::Invalid(format!(
                                 "{e}: train a spec with more classes, or fix the labels"

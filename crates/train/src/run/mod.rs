@@ -208,7 +208,11 @@ pub fn train(
             data.val_from,
             v.len(),
             match &data.test {
-                Some(t) => format!("{} ({} images), evaluated once at the end", data.test_from, t.len()),
+                Some(t) => format!(
+                    "{} ({} images), evaluated once at the end",
+                    data.test_from,
+                    t.len()
+                ),
                 None => "none".into(),
             }
         ));
@@ -312,7 +316,8 @@ pub fn train(
     let mut best: Option<Best> = resume.as_ref().and_then(|r| r.2.best);
     let mut since_best: u64 = resume.as_ref().map_or(0, |r| r.2.epochs_since_best);
     let mut best_state: Option<Vec<crate::runner::HostTensor>> = None;
-    let mut best_saved: Option<PathBuf> = best_path.clone().filter(|p| best.is_some() && p.is_file());
+    let mut best_saved: Option<PathBuf> =
+        best_path.clone().filter(|p| best.is_some() && p.is_file());
     let patience_spent = |since: u64| config.early_stop.is_some_and(|p| since >= p);
     let meta_at = |step: u64, sums: EpochSums, best: Option<Best>, since: u64| CheckpointMeta {
         best,
