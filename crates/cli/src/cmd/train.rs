@@ -44,7 +44,9 @@ fn parse_precision(s: &str) -> Result<interp::Precision, String> {
     }
 }
 
-/// Train a model; one line per epoch with test accuracy, the last line states the final test accuracy.
+/// Train a model; one line per epoch with test accuracy (validation accuracy with a validation
+/// split), the last line states the final test accuracy (with a validation split: the best epoch,
+/// its validation accuracy and the test accuracy of its state).
 #[derive(clap::Args)]
 pub struct Args {
     /// A zoo model name (see `netspec zoo`) or a spec file.
