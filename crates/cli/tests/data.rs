@@ -84,6 +84,48 @@ fn idx_files(dir: &Path, n_train: usize, n_test: usize, by_class: bool) {
     }
 }
 
+/// A `.npy` file of `u8` values of `shape` (numpy's format 1.0, written here byte by byte).
+fn npy_u8(path: &Path, shape: &[usize], data: &[u8]) {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let dims = if dims.len() == 1 {
+        format!("{},", dims[0])
+    } else {
+        dims.join(", ")
+    };
+    let mut header = format!("{{'descr': '|u1', 'fortran_order': False, 'shape': ({dims}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// The same images as `.npy` arrays (`train_images.npy` `[N, 28, 28]` + `train_labels.npy`, and
+/// `test_…`) in `dir`, in the folder's order.
+fn npy_files(dir: &Path, n_train: usize, n_test: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (split, name, n) in [
+        (Split::Train, "train", n_train),
+        (Split::Test, "test", n_test),
+    ] {
+        let ds = fashion(split);
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| (ds.labels[i], i));
+        let images: Vec<u8> = order.iter().flat_map(|&i| ds.image(i).to_vec()).collect();
+        let labels: Vec<u8> = order.iter().map(|&i| ds.labels[i]).collect();
+        npy_u8(
+            &dir.join(format!("{name}_images.npy")),
+            &[n, 28, 28],
+            &images,
+        );
+        npy_u8(&dir.join(format!("{name}_labels.npy")), &[n], &labels);
+    }
+}
+
 /// The trace's epoch lines.
 fn epoch_lines(trace: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(trace)
@@ -413,22 +455,27 @@ fn one_epoch(d: &Path, data: &str) -> (String, Vec<f64>) {
     (out.lines().last().unwrap().to_string(), losses)
 }
 
-/// The folder path computes what the IDX path computes: the first 10,000 + 2,000 Fashion-MNIST
-/// images as a PNG folder and as IDX files in the folder's order (by class) train mnist-mlp for one
-/// epoch to the same step losses, bit for bit, and the same test count.
+/// The folder and array paths compute what the IDX path computes: the first 10,000 + 2,000
+/// Fashion-MNIST images as a PNG folder, as `.npy` arrays and as IDX files, the last two in the
+/// folder's order (by class), train mnist-mlp for one epoch to the same step losses, bit for bit,
+/// and the same test count.
 #[test]
-fn png_folder_trains_exactly_as_the_same_idx_files() {
+fn png_folder_and_npy_arrays_train_exactly_as_the_same_idx_files() {
     let d = dir("data-idx-small");
     idx_files(&d.join("idx"), 10_000, 2_000, true);
     png_folder(&d.join("png"), 10_000, 2_000);
+    npy_files(&d.join("npy"), 10_000, 2_000);
     let (idx_line, idx_losses) = one_epoch(&d, "idx");
-    let (png_line, png_losses) = one_epoch(&d, "png");
     assert_eq!(idx_losses.len(), 100);
-    assert_eq!(idx_losses, png_losses);
-    assert_eq!(
-        count_after(&idx_line, "test accuracy:"),
-        count_after(&png_line, "test accuracy:")
-    );
+    for other in ["png", "npy"] {
+        let (line, losses) = one_epoch(&d, other);
+        assert_eq!(idx_losses, losses, "{other}");
+        assert_eq!(
+            count_after(&idx_line, "test accuracy:"),
+            count_after(&line, "test accuracy:"),
+            "{other}: {line}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&d);
 }
 
