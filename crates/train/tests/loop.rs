@@ -186,6 +186,7 @@ fn resume_continues_exactly() {
         100,
         pjrt::Device::Cpu,
         None,
+        None,
     )
     .unwrap();
     assert_eq!(

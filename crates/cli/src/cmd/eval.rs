@@ -25,11 +25,15 @@ pub struct Args {
     /// Leave out unreadable or corrupt image files (counted) instead of stopping.
     #[arg(long)]
     pub skip_bad: bool,
+    /// The (global) batch of the eval program, split over --devices.
     #[arg(long, default_value_t = 500)]
     pub batch_size: usize,
     /// cpu or cuda.
     #[arg(long, default_value = "cpu")]
     pub device: pjrt::Device,
+    /// Devices to evaluate on, the batch split over them (default: 1 on CPU, every GPU on CUDA).
+    #[arg(long)]
+    pub devices: Option<usize>,
     #[arg(long)]
     pub plugin: Option<PathBuf>,
 }
@@ -58,10 +62,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
         args.batch_size,
         args.device,
+        args.devices,
         args.plugin.as_deref(),
     )?;
     println!(
-        "{} {}: {} {} split, loss {:.4}, accuracy {:.2}% ({}/{}); {}",
+        "{} {}: {} {} split, loss {:.4}, accuracy {:.2}% ({}/{}); {}; on {} device{}",
         spec.name,
         r.checkpoint.display(),
         r.dataset,
@@ -70,7 +75,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         100.0 * r.test.accuracy(),
         r.test.correct,
         r.test.total,
-        r.split_from
+        r.split_from,
+        r.devices,
+        if r.devices == 1 { "" } else { "s" }
     );
     Ok(())
 }

@@ -67,6 +67,11 @@ pub struct Args {
     /// With --device reference: f64 (every float in f64, the referee) or f32 (every op rounded to f32).
     #[arg(long, default_value = "f64", value_parser = parse_precision)]
     pub precision: interp::Precision,
+    /// Devices to train on, data parallel: each step's batch (--batch-size, the global batch) is
+    /// split over them and BN uses the global batch's statistics (default: 1 on CPU, every visible
+    /// GPU on CUDA). A checkpoint resumes on any count.
+    #[arg(long)]
+    pub devices: Option<usize>,
     /// The PJRT plugin file (default: found as `netspec doctor` finds it).
     #[arg(long)]
     pub plugin: Option<PathBuf>,
@@ -250,6 +255,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             DeviceArg::Pjrt(_) => None,
             DeviceArg::Reference => Some(args.precision),
         },
+        devices: args.devices,
         plugin: args.plugin.clone(),
         trace: args.trace.clone(),
         checkpoint_dir: Some(ck_dir),
@@ -329,6 +335,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "no test split and no finished epoch on a validation split: nothing evaluated after {} steps",
             s.step
         ),
+    }
+    if s.devices > 1 {
+        println!(
+            "devices: {}, their states bit-identical after step {}",
+            s.devices, s.step
+        );
     }
     Ok(())
 }

@@ -301,8 +301,13 @@ pub fn state_from_host(runner: &mut Runner, state: &[HostTensor]) -> Result<()> 
     })
 }
 
-/// Writes the runner's state as a checkpoint, refusing a state with a NaN/Inf anywhere.
+/// Writes the runner's state (device 0's copy) as a checkpoint, refusing a state with a NaN/Inf
+/// anywhere, or one whose copies on several devices differ. Nothing in it depends on the device
+/// count: a run may resume on another.
 pub fn save_checkpoint(runner: &Runner, path: &Path, meta: &CheckpointMeta) -> Result<()> {
+    if runner.devices() > 1 {
+        runner.check_replicas()?;
+    }
     let state: Vec<HostTensor> = runner.state()?;
     for t in &state {
         if let TensorData::F32(v) = &t.data {

@@ -28,6 +28,10 @@ pub struct Options {
     pub device: pjrt::Device,
     /// Run on the reference interpreter in this precision instead of `device` (no plugin needed).
     pub reference: Option<interp::Precision>,
+    /// Devices each step runs on (data parallel: the batch split over them, the state replicated);
+    /// `None`: the default of [`crate::device::Executor::open_run`] (1 on CPU, every GPU on CUDA).
+    /// Checkpoints do not depend on it: a run may resume on another count.
+    pub devices: Option<usize>,
     pub plugin: Option<PathBuf>,
     pub trace: Option<PathBuf>,
     /// Where `last.safetensors` goes; `None`: no checkpoints.
@@ -54,6 +58,7 @@ impl Default for Options {
             max_steps: None,
             device: pjrt::Device::Cpu,
             reference: None,
+            devices: None,
             plugin: None,
             trace: None,
             checkpoint_dir: None,

@@ -78,6 +78,8 @@ pub struct EvalReport {
     pub split_from: String,
     pub test: EvalOut,
     pub compile_time: Duration,
+    /// Devices the evaluation ran on.
+    pub devices: usize,
 }
 
 /// What `netspec eval` evaluates: where the data is and which of its splits.
@@ -92,20 +94,38 @@ pub struct EvalData {
     pub skip_bad: bool,
 }
 
-/// Evaluates the parameters and BN buffers of a checkpoint (or init file) on a split of the data.
-/// The data is read as the run that wrote the checkpoint read it (its configuration: dataset,
-/// resize, normalisation, validation split), with the evaluation transform; `--data` naming a
-/// folder or arrays switches the dataset as `netspec train` does ([`detect_dataset`]).
+/// Evaluates the parameters and BN buffers of a checkpoint (or init file) on a split of the data,
+/// on `devices` devices (`None`: [`Executor::open_run`]'s default), the batch of `batch_size` split
+/// over them. The data is read as the run that wrote the checkpoint read it (its configuration:
+/// dataset, resize, normalisation, validation split), with the evaluation transform; `--data`
+/// naming a folder or arrays switches the dataset as `netspec train` does ([`detect_dataset`]).
+#[allow(clippy::too_many_arguments)]
 pub fn eval_checkpoint(
     spec: &NetSpec,
     path: &Path,
     what: &EvalData,
     batch_size: usize,
     device: pjrt::Device,
+    devices: Option<usize>,
     plugin: Option<&Path>,
 ) -> Result<EvalReport> {
     spec.check()
         .map_err(|e| Error::Invalid(format!("{}: {e}", spec.name)))?;
+    let check_split = |n: usize| {
+        if n == 0 || !batch_size.is_multiple_of(n) {
+            return Err(Error::Invalid(format!(
+                "--batch-size {batch_size} cannot be split evenly over {n} devices (--devices {n}): \
+                 the batch is the global batch, so it must be a multiple of the device count"
+            )));
+        }
+        Ok(())
+    };
+    if let Some(n) = devices {
+        check_split(n)?;
+    }
+    let exec = Executor::open_run(device, plugin, devices)?;
+    let n = exec.devices();
+    check_split(n)?;
     let file = checkpoint_file(path);
     let ck = checkpoint::read(&file)?;
     let meta = CheckpointMeta::from_checkpoint(&ck, &file).ok();
@@ -182,8 +202,7 @@ pub fn eval_checkpoint(
             }
         ))
     })?;
-    let exec = Executor::open(device, plugin)?;
-    let eval = nn::eval_step(spec, batch_size)
+    let eval = nn::eval_step_on(spec, batch_size, n)
         .map_err(|e| Error::Invalid(format!("generating the eval step of {}: {e}", spec.name)))?;
     let mut runner = Runner::new(exec, None, Some(eval))?;
     state_from_checkpoint(&mut runner, &ck, &file)?;
@@ -196,5 +215,6 @@ pub fn eval_checkpoint(
         split_from,
         test,
         compile_time: runner.compile_times().1,
+        devices: n,
     })
 }

@@ -125,6 +125,28 @@ pub struct Summary {
     pub wall: Duration,
     /// The last checkpoint written, if any.
     pub checkpoint: Option<PathBuf>,
+    /// Devices each step ran on. With more than one, the run ended by checking that every device
+    /// holds the same state, bit for bit ([`Runner::check_replicas`]).
+    pub devices: usize,
+}
+
+/// Checks that `devices` divides the training batch and the eval batch, naming the flags.
+fn check_split(config: &RunConfig, eval_batch: usize, devices: usize) -> Result<()> {
+    if devices == 0 {
+        return Err(Error::Invalid("--devices must be at least 1".into()));
+    }
+    for (batch, flag) in [
+        (config.batch_size, "--batch-size"),
+        (eval_batch, "--eval-batch-size"),
+    ] {
+        if !batch.is_multiple_of(devices) {
+            return Err(Error::Invalid(format!(
+                "{flag} {batch} cannot be split evenly over {devices} devices (--devices {devices}): \
+                 the batch is the global batch, so it must be a multiple of the device count"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Trains `spec` with `config` (see the module doc).
@@ -167,6 +189,37 @@ pub fn train(
         }
         None => None,
     };
+
+    // The devices first: a batch they do not divide is an error before anything is loaded (before
+    // the plugin is, when the count is given).
+    let eval_batch = opts.eval_batch_size.unwrap_or(config.batch_size);
+    if let Some(n) = opts.devices {
+        check_split(config, eval_batch, n)?;
+    }
+    let exec = match opts.reference {
+        Some(_) if opts.devices.is_some_and(|n| n > 1) => {
+            return Err(Error::Invalid(
+                "the reference interpreter runs on one device: drop --devices".into(),
+            ))
+        }
+        Some(precision) => Executor::reference(precision),
+        None => Executor::open_run(opts.device, opts.plugin.as_deref(), opts.devices)?,
+    };
+    let devices = exec.devices();
+    check_split(config, eval_batch, devices)?;
+    obs.info(&format!(
+        "devices: {}{}",
+        exec.describe(),
+        if devices > 1 {
+            format!(
+                ", the batch of {} split into {devices} × {}",
+                config.batch_size,
+                config.batch_size / devices
+            )
+        } else {
+            String::new()
+        }
+    ));
 
     let t0 = Instant::now();
     let data = load_data(
@@ -234,16 +287,11 @@ pub fn train(
     let end = opts.max_steps.map_or(total, |m| m.min(total));
 
     // Code generation and compilation.
-    let exec = match opts.reference {
-        Some(precision) => Executor::reference(precision),
-        None => Executor::open(opts.device, opts.plugin.as_deref())?,
-    };
     let platform = exec.platform();
-    let eval_batch = opts.eval_batch_size.unwrap_or(config.batch_size);
     let t0 = Instant::now();
-    let train_program = nn::train_step(spec, config)
+    let train_program = nn::train_step_on(spec, config, devices)
         .map_err(|e| Error::Invalid(format!("generating the train step of {}: {e}", spec.name)))?;
-    let eval_program = nn::eval_step(spec, eval_batch)
+    let eval_program = nn::eval_step_on(spec, eval_batch, devices)
         .map_err(|e| Error::Invalid(format!("generating the eval step of {}: {e}", spec.name)))?;
     let codegen = t0.elapsed();
     let flops = train_program.flops;
@@ -344,6 +392,7 @@ pub fn train(
         data_wait: Duration::ZERO,
         wall: Duration::ZERO,
         checkpoint: None,
+        devices,
     };
     obs.start(start, end, per_epoch);
     let mut step = start;
@@ -550,6 +599,9 @@ pub fn train(
                 last_saved = Some(p.clone());
             }
         }
+    }
+    if devices > 1 {
+        runner.check_replicas()?;
     }
     // The test split: with a validation split, once, with the best epoch's state (the state reached
     // when no epoch has finished); without, the final state (already evaluated at an epoch end).
