@@ -38,8 +38,8 @@ enum Command {
     Layers(cmd::layers::Args),
     Zoo(cmd::zoo::Args),
     /// Train a model (defaults from its recipe); traces, checkpoints, --resume
-    Train(cmd::train::Args),
-    /// Evaluate a checkpoint on the test split
+    Train(Box<cmd::train::Args>),
+    /// Evaluate a checkpoint on the test split (or --split train|val)
     Eval(cmd::eval::Args),
     Export(cmd::export::Args),
     ExportOnnx(cmd::export_onnx::Args),
@@ -61,7 +61,7 @@ fn main() {
         Command::Summary(a) => cmd::summary::run(a),
         Command::Layers(a) => cmd::layers::run(a),
         Command::Zoo(a) => cmd::zoo::run(a),
-        Command::Train(a) => cmd::train::run(a),
+        Command::Train(a) => cmd::train::run(*a),
         Command::Eval(a) => cmd::eval::run(a),
         Command::Export(a) => cmd::export::run(a),
         Command::ExportOnnx(a) => cmd::export_onnx::run(a),

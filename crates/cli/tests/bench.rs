@@ -114,3 +114,39 @@ fn bench_runs_a_dumped_module_and_rejects_a_broken_one() {
     assert!(err.contains("compiling the train step"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bench_on_two_devices_reports_scaling() {
+    let (code, out, err) = netspec(&[
+        "bench",
+        "mnist-mlp",
+        "--batch-size",
+        "16",
+        "--steps",
+        "6",
+        "--warmup",
+        "1",
+        "--devices",
+        "2",
+    ]);
+    assert_eq!(code, 0, "stderr: {err}");
+    let j = out.lines().next().unwrap_or_default();
+    assert_eq!(number(j, "devices"), Some(2.0), "{j}");
+    assert_eq!(number(j, "baseline_batch_size"), Some(8.0), "{j}");
+    let total = number(j, "img_per_s").unwrap();
+    let per = number(j, "img_per_s_per_device").unwrap();
+    let base = number(j, "baseline_img_per_s").unwrap();
+    let eff = number(j, "scaling_efficiency").unwrap();
+    assert!(total > 0.0 && base > 0.0, "{j}");
+    assert!((per - total / 2.0).abs() <= 0.1, "{j}");
+    assert!(
+        (eff - total / (2.0 * base)).abs() <= 1e-3 * eff.max(1.0) + 1e-3,
+        "{j}"
+    );
+    assert!(
+        err.contains("devices: 2 cpu devices")
+            && err.contains("scaling efficiency")
+            && err.contains("1-device baseline"),
+        "{err}"
+    );
+}

@@ -64,6 +64,9 @@ impl From<SpecError> for Error {
 pub fn export(spec: &NetSpec, recipe: &RunConfig) -> Result<String, Error> {
     let infos = spec::analyze(spec)?;
     recipe.check().map_err(Error::Recipe)?;
+    if let Some(why) = emit::unsupported(recipe) {
+        return Err(Error::Recipe(why));
+    }
     let params = spec::params(spec)?;
     let buffers = spec::buffers(spec)?;
     let total: usize = params.iter().map(|p| p.numel()).sum();

@@ -14,8 +14,8 @@ mod step;
 pub use error::{Error, Result};
 pub use lower::Mode;
 pub use step::{
-    batch_stats, eval_step, forward, forward_graph, grads, predict, predict_graph, train_step,
-    BN_MOMENTUM,
+    batch_stats, eval_step, eval_step_on, forward, forward_graph, grads, predict, predict_graph,
+    predict_on, train_step, train_step_on, BN_MOMENTUM,
 };
 
 // The train step bakes in the step part of the run's configuration: `spec::RunConfig` (batch size,
@@ -72,10 +72,15 @@ pub struct Program {
     pub outputs: Vec<Slot>,
     /// For each input, the output it is aliased to (`tf.aliasing_output`), i.e. donated state.
     pub aliases: Vec<Option<usize>>,
-    /// FLOPs of one execution, counted from the graph.
+    /// FLOPs of one execution, counted from the graph (the whole batch, all devices together).
     pub flops: u64,
     /// The graph `mlir` was printed from (for the reference interpreter and other printers).
     pub graph: graph::Graph,
+    /// The devices one execution runs on (`mhlo.num_partitions`): 1, or N for a program emitted
+    /// by [`train_step_on`], [`eval_step_on`] or [`predict_on`], whose images and labels are split
+    /// along the batch over N devices and every other argument is replicated (the slot dims above
+    /// stay the global ones).
+    pub partitions: usize,
 }
 
 impl Program {

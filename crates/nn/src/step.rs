@@ -1,6 +1,16 @@
 //! The step programs: the fused train step, eval, predict, the train-mode forward and the gradient
 //! program for the JAX oracle. Each is one graph printed as one StableHLO module with a public `@main`
 //! whose signature is listed slot by slot in [`Program::inputs`] / [`Program::outputs`].
+//!
+//! **Devices.** The train, eval and predict programs can be emitted for N devices
+//! ([`train_step_on`], [`eval_step_on`], [`predict_on`]): the body is the same graph; only the
+//! module's `mhlo.num_partitions = N` and each argument's `mhlo.sharding` change: the images and
+//! labels are split along the batch (`{devices=[N,1,1,1]<=[N]}`, `{devices=[N]<=[N]}`), every
+//! other argument (parameters, optimizer state, BN statistics, step, learning rate) is
+//! `{replicated}`. XLA's SPMD partitioner then runs the global-batch program on N devices: it cuts
+//! every batch-sized intermediate, inserts the all-reduces of the gradients, the loss and the
+//! correct count, and reduces training-mode batch norm's statistics over the whole global batch
+//! (synchronized BN). Results are replicated: every device ends the step with the same state.
 
 use graph::{DType, Graph, TensorType, Value};
 use spec::{NetSpec, Op, ParamSpec};
@@ -17,13 +27,16 @@ pub const BN_MOMENTUM: f64 = 0.1;
 struct Builder {
     g: Graph,
     inputs: Vec<Slot>,
+    /// Devices the program is partitioned over (1: none).
+    devices: usize,
 }
 
 impl Builder {
-    fn new(spec: &NetSpec, program: &str) -> Builder {
+    fn new(spec: &NetSpec, program: &str, devices: usize) -> Builder {
         Builder {
             g: Graph::new(&module_name(spec, program)),
             inputs: Vec::new(),
+            devices,
         }
     }
 
@@ -80,6 +93,17 @@ impl Builder {
                     .ctx(|| format!("{what}: aliasing"))?;
             }
         }
+        if self.devices > 1 {
+            for (slot, &p) in self.inputs.iter().zip(&params) {
+                let s = sharding(&slot.kind, slot.dims.len(), self.devices);
+                self.g
+                    .set_sharding(p, &s)
+                    .ctx(|| format!("{what}: sharding"))?;
+            }
+            let n = u32::try_from(self.devices)
+                .map_err(|_| Error::Config(format!("{} devices are too many", self.devices)))?;
+            self.g.set_partitions(n, 1);
+        }
         let outputs = outputs
             .iter()
             .map(|(v, kind)| {
@@ -103,9 +127,48 @@ impl Builder {
             outputs,
             aliases,
             flops,
+            partitions: self.devices,
             graph: self.g,
         })
     }
+}
+
+/// The `mhlo.sharding` of an argument of a program partitioned over `n` devices (module doc,
+/// "Devices"): images and labels tiled along their first (batch) dimension, the rest replicated.
+fn sharding(kind: &SlotKind, rank: usize, n: usize) -> String {
+    match kind {
+        SlotKind::Images | SlotKind::Labels => {
+            let mut tiles = vec![n.to_string()];
+            tiles.extend(std::iter::repeat_n("1".to_string(), rank.saturating_sub(1)));
+            format!("{{devices=[{}]<=[{n}]}}", tiles.join(","))
+        }
+        SlotKind::Param(_)
+        | SlotKind::OptState(_)
+        | SlotKind::Buffer(_)
+        | SlotKind::Step
+        | SlotKind::LearningRate
+        | SlotKind::Loss
+        | SlotKind::Correct
+        | SlotKind::Logits
+        | SlotKind::Grad(_) => "{replicated}".into(),
+    }
+}
+
+/// A batch of `batch` rows split over `devices`: at least one device, and every device the same
+/// number of rows.
+fn check_devices(batch: usize, devices: usize) -> Result<()> {
+    if devices == 0 {
+        return Err(Error::Config(
+            "the number of devices (--devices) must be at least 1".into(),
+        ));
+    }
+    if !batch.is_multiple_of(devices) {
+        return Err(Error::Config(format!(
+            "a batch of {batch} cannot be split evenly over {devices} devices: the (global) batch \
+             must be a multiple of the device count"
+        )));
+    }
+    Ok(())
 }
 
 /// An MLIR module name from the spec name (`resnet-18.v2` → `resnet_18_v2_train_step`).
@@ -199,10 +262,18 @@ fn bcast(g: &mut Graph, s: Value, like: Value) -> graph::Result<Value> {
 /// momentum 0.1 from the biased batch statistics. Dropout masks derive from the step counter
 /// ([`lower::rng_key`]).
 pub fn train_step(spec: &NetSpec, cfg: &RunConfig) -> Result<Program> {
+    train_step_on(spec, cfg, 1)
+}
+
+/// [`train_step`] partitioned over `devices` devices (module doc, "Devices"): `cfg.batch_size` is
+/// the global batch, which `devices` must divide; batch norm's statistics are those of the global
+/// batch. `devices = 1` is [`train_step`].
+pub fn train_step_on(spec: &NetSpec, cfg: &RunConfig, devices: usize) -> Result<Program> {
     check_config(cfg)?;
+    check_devices(cfg.batch_size, devices)?;
     let ps = spec::params(spec)?;
     let bs = spec::buffers(spec)?;
-    let mut b = Builder::new(spec, "train_step");
+    let mut b = Builder::new(spec, "train_step", devices);
     let pv = b.params(&ps);
     let mut state: Vec<Vec<Value>> = Vec::new();
     for m in moments(cfg.optimizer) {
@@ -372,10 +443,17 @@ fn update(
 /// cross-entropy summed over the examples whose label is ≥ 0; labels −1 mark padding rows, which count
 /// for nothing (so a partial last batch can be padded).
 pub fn eval_step(spec: &NetSpec, batch: usize) -> Result<Program> {
+    eval_step_on(spec, batch, 1)
+}
+
+/// [`eval_step`] partitioned over `devices` devices (module doc, "Devices"); `batch` is the
+/// global batch, which `devices` must divide.
+pub fn eval_step_on(spec: &NetSpec, batch: usize, devices: usize) -> Result<Program> {
     check_batch(batch)?;
+    check_devices(batch, devices)?;
     let ps = spec::params(spec)?;
     let bs = spec::buffers(spec)?;
-    let mut b = Builder::new(spec, "eval_step");
+    let mut b = Builder::new(spec, "eval_step", devices);
     let pv = b.params(&ps);
     let bv = b.buffers(&bs);
     let x = b.images(spec, batch);
@@ -420,7 +498,13 @@ fn eval_metrics(g: &mut Graph, logits: Value, y: Value) -> graph::Result<(Value,
 
 /// Inference: `(params…, bn_running…, x) -> logits` (running statistics, no dropout).
 pub fn predict(spec: &NetSpec, batch: usize) -> Result<Program> {
-    let (b, logits) = predict_builder(spec, batch)?;
+    predict_on(spec, batch, 1)
+}
+
+/// [`predict`] partitioned over `devices` devices (module doc, "Devices"); `batch` is the global
+/// batch, which `devices` must divide. The logits come back whole on every device.
+pub fn predict_on(spec: &NetSpec, batch: usize, devices: usize) -> Result<Program> {
+    let (b, logits) = predict_builder(spec, batch, devices)?;
     let n = b.inputs.len();
     b.finish(&[(logits, SlotKind::Logits)], vec![None; n], "predict")
 }
@@ -434,7 +518,7 @@ pub fn batch_stats(spec: &NetSpec, batch: usize) -> Result<Program> {
     check_batch(batch)?;
     let ps = spec::params(spec)?;
     let bs = spec::buffers(spec)?;
-    let mut b = Builder::new(spec, "batch_stats");
+    let mut b = Builder::new(spec, "batch_stats", 1);
     let pv = b.params(&ps);
     let x = b.images(spec, batch);
     let rng = step0_key(&mut b.g, spec)?;
@@ -465,7 +549,7 @@ pub fn batch_stats(spec: &NetSpec, batch: usize) -> Result<Program> {
 pub fn forward_graph(spec: &NetSpec, batch: usize) -> Result<Graph> {
     check_batch(batch)?;
     let ps = spec::params(spec)?;
-    let mut b = Builder::new(spec, "forward");
+    let mut b = Builder::new(spec, "forward", 1);
     let pv = b.params(&ps);
     let x = b.images(spec, batch);
     let rng = step0_key(&mut b.g, spec)?;
@@ -489,17 +573,18 @@ pub fn forward_graph(spec: &NetSpec, batch: usize) -> Result<Graph> {
 /// graph [`predict`] prints, with its input slots (`params…, bn_running…, x`) and the logits as its
 /// one output.
 pub fn predict_graph(spec: &NetSpec, batch: usize) -> Result<(Graph, Vec<Slot>)> {
-    let (mut b, logits) = predict_builder(spec, batch)?;
+    let (mut b, logits) = predict_builder(spec, batch, 1)?;
     b.g.set_outputs(&[logits])
         .ctx(|| "predict: outputs".to_string())?;
     Ok((b.g, b.inputs))
 }
 
-fn predict_builder(spec: &NetSpec, batch: usize) -> Result<(Builder, Value)> {
+fn predict_builder(spec: &NetSpec, batch: usize, devices: usize) -> Result<(Builder, Value)> {
     check_batch(batch)?;
+    check_devices(batch, devices)?;
     let ps = spec::params(spec)?;
     let bs = spec::buffers(spec)?;
-    let mut b = Builder::new(spec, "predict");
+    let mut b = Builder::new(spec, "predict", devices);
     let pv = b.params(&ps);
     let bv = b.buffers(&bs);
     let x = b.images(spec, batch);
@@ -522,7 +607,7 @@ fn predict_builder(spec: &NetSpec, batch: usize) -> Result<(Builder, Value)> {
 pub fn forward(spec: &NetSpec, batch: usize) -> Result<Program> {
     check_batch(batch)?;
     let ps = spec::params(spec)?;
-    let mut b = Builder::new(spec, "forward");
+    let mut b = Builder::new(spec, "forward", 1);
     let pv = b.params(&ps);
     let x = b.images(spec, batch);
     let rng = step0_key(&mut b.g, spec)?;
@@ -558,7 +643,7 @@ pub fn grads(spec: &NetSpec, batch: usize, label_smoothing: f32) -> Result<Progr
     check_batch(batch)?;
     check_ls(label_smoothing)?;
     let ps = spec::params(spec)?;
-    let mut b = Builder::new(spec, "grads");
+    let mut b = Builder::new(spec, "grads", 1);
     let pv = b.params(&ps);
     let x = b.images(spec, batch);
     let y = b.labels(batch);

@@ -298,3 +298,70 @@ fn a_bad_spec_is_a_spec_error() {
     assert!(matches!(e, Error::Spec(_)), "{e}");
     assert!(e.to_string().contains("flatten"), "{e}");
 }
+
+/// The programs for N devices: the same body and slots as for one; only the module's
+/// `mhlo.num_partitions` and each argument's `mhlo.sharding` differ (images and labels split along
+/// the batch, everything else replicated). A batch the devices do not divide is refused.
+#[test]
+fn partitioned_programs_differ_only_in_their_sharding_attributes() {
+    let spec = spec::zoo::get("mnist-cnn").unwrap();
+    let c = RunConfig {
+        batch_size: 8,
+        ..cfg(Optimizer::ADAMW)
+    };
+    type Emit = fn(&spec::NetSpec, &RunConfig, usize) -> nn::Result<nn::Program>;
+    let programs: [(&str, Emit); 3] = [
+        ("train", |s, c, n| nn::train_step_on(s, c, n)),
+        ("eval", |s, c, n| nn::eval_step_on(s, c.batch_size, n)),
+        ("predict", |s, c, n| nn::predict_on(s, c.batch_size, n)),
+    ];
+    for (what, emit) in programs {
+        let one = emit(&spec, &c, 1).unwrap();
+        assert_eq!(one.partitions, 1);
+        assert!(!one.mlir.contains("mhlo.sharding"), "{what}");
+        for n in [2usize, 4] {
+            let p = emit(&spec, &c, n).unwrap();
+            assert_eq!(p.partitions, n);
+            assert_eq!(
+                (&p.inputs, &p.outputs, &p.aliases),
+                (&one.inputs, &one.outputs, &one.aliases)
+            );
+            // Every argument has a sharding: the batch split over n, the rest replicated.
+            let header = p.mlir.lines().nth(1).unwrap();
+            let split4 = format!("mhlo.sharding = \"{{devices=[{n},1,1,1]<=[{n}]}}\"");
+            let split1 = format!("mhlo.sharding = \"{{devices=[{n}]<=[{n}]}}\"");
+            let replicated = "mhlo.sharding = \"{replicated}\"";
+            let labels = usize::from(what != "predict");
+            assert_eq!(header.matches(&split4).count(), 1, "{what}: {header}");
+            assert_eq!(header.matches(&split1).count(), labels, "{what}: {header}");
+            assert_eq!(
+                header.matches(replicated).count(),
+                p.inputs.len() - 1 - labels,
+                "{what}"
+            );
+            // Without those attributes the module is the 1-device one.
+            let plain = p
+                .mlir
+                .replace(&format!(", {split4}"), "")
+                .replace(&format!(" {{{split4}}}"), "")
+                .replace(&format!(" {{{split1}}}"), "")
+                .replace(&format!(", {replicated}"), "")
+                .replace(&format!(" {{{replicated}}}"), "")
+                .replace(
+                    &format!("mhlo.num_partitions = {n} : i32"),
+                    "mhlo.num_partitions = 1 : i32",
+                );
+            assert_eq!(plain, one.mlir, "{what} on {n} devices");
+        }
+    }
+    let c6 = RunConfig {
+        batch_size: 6,
+        ..c.clone()
+    };
+    let e = nn::train_step_on(&spec, &c6, 4).unwrap_err().to_string();
+    assert!(e.contains("batch of 6") && e.contains("4 devices"), "{e}");
+    let e = nn::eval_step_on(&spec, 10, 4).unwrap_err().to_string();
+    assert!(e.contains("batch of 10") && e.contains("4 devices"), "{e}");
+    let e = nn::predict_on(&spec, 8, 0).unwrap_err().to_string();
+    assert!(e.contains("at least 1"), "{e}");
+}

@@ -4,6 +4,7 @@ use crate::api::{call, lossy, Api};
 use crate::buffer::{element_count, Buffer, Element, ElementType};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ffi::*;
+use crate::kv::{Callbacks, KvStore};
 use crate::plugin::{find_plugin, Device, Plugin};
 use std::ffi::c_char;
 use std::path::Path;
@@ -26,6 +27,10 @@ pub struct ClientOptions {
     pub allocator: Option<String>,
     /// CUDA plugin: which GPUs to use (`visible_devices`).
     pub visible_devices: Option<Vec<i64>>,
+    /// The key-value store the processes of a multi-process job share (`kv_get_callback`,
+    /// `kv_try_get_callback`, `kv_put_callback`; see [`crate::kv`]). The client keeps it alive.
+    /// Plugins that run in one process ignore it (the CPU plugin never calls it).
+    pub kv_store: Option<KvStore>,
 }
 
 impl ClientOptions {
@@ -99,6 +104,9 @@ pub(crate) struct ClientInner {
     devices: Vec<DeviceInfo>,
     platform_name: String,
     platform_version: String,
+    /// The key-value callbacks' store: it must outlive the PJRT client, which may call them until
+    /// destroyed (fields drop after `Drop::drop` destroyed the client).
+    _kv: Option<Callbacks>,
 }
 
 impl ClientInner {
@@ -187,6 +195,10 @@ impl Client {
             nvs.as_ptr()
         };
         a.num_options = nvs.len();
+        let kv = opts.kv_store.as_ref().map(|s| Callbacks::new(s.0.clone()));
+        if let Some(k) = &kv {
+            k.install(&mut a);
+        }
         call!(api, PJRT_Client_Create, &mut a, ctx()).map_err(explain_no_gpu)?;
         if a.client.is_null() {
             return Err(Error::new(
@@ -204,6 +216,7 @@ impl Client {
             devices: Vec::new(),
             platform_name: String::new(),
             platform_version: String::new(),
+            _kv: kv,
         };
 
         let mut d = PJRT_Client_AddressableDevices_Args::new();
@@ -288,6 +301,11 @@ impl Client {
     /// How many addressable devices the client has.
     pub fn device_count(&self) -> usize {
         self.inner.raw_devices.len()
+    }
+
+    /// Whether `buffer` was made by this client (or a clone of it).
+    pub fn owns(&self, buffer: &Buffer) -> bool {
+        Arc::ptr_eq(&self.inner, &buffer.client)
     }
 
     /// Copies host data to a new device buffer of shape `dims` (row-major). Synchronous: `data` may be

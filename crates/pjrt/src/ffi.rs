@@ -51,6 +51,14 @@ opaque!(
 
 // C enums (int-sized).
 pub type PJRT_Error_Code = i32;
+pub const PJRT_Error_Code_OK: PJRT_Error_Code = 0;
+pub const PJRT_Error_Code_UNKNOWN: PJRT_Error_Code = 2;
+pub const PJRT_Error_Code_INVALID_ARGUMENT: PJRT_Error_Code = 3;
+pub const PJRT_Error_Code_DEADLINE_EXCEEDED: PJRT_Error_Code = 4;
+pub const PJRT_Error_Code_NOT_FOUND: PJRT_Error_Code = 5;
+pub const PJRT_Error_Code_ALREADY_EXISTS: PJRT_Error_Code = 6;
+pub const PJRT_Error_Code_INTERNAL: PJRT_Error_Code = 13;
+pub const PJRT_Error_Code_UNAVAILABLE: PJRT_Error_Code = 14;
 pub type PJRT_NamedValue_Type = i32;
 pub const PJRT_NamedValue_kString: PJRT_NamedValue_Type = 0;
 pub const PJRT_NamedValue_kInt64: PJRT_NamedValue_Type = 1;
@@ -67,6 +75,23 @@ pub const PJRT_HostBufferSemantics_kImmutableOnlyDuringCall: PJRT_HostBufferSema
 pub type Entry<A> = Option<unsafe extern "C" fn(args: *mut A) -> *mut PJRT_Error>;
 /// A function-table entry we never call; only its slot (one pointer) matters.
 pub type Unused = Option<unsafe extern "C" fn()>;
+
+/// `PJRT_CallbackError`: given by the plugin to a callback, which calls it to make the error it
+/// returns (the message is copied during the call).
+pub type PJRT_CallbackError = Option<
+    unsafe extern "C" fn(
+        code: PJRT_Error_Code,
+        message: *const c_char,
+        message_size: usize,
+    ) -> *mut PJRT_Error,
+>;
+/// `PJRT_KeyValueGetCallback_ValueDeleter` / `PJRT_KeyValueTryGetCallback_ValueDeleter`: frees a
+/// value a get callback returned, once the plugin has copied it.
+pub type PJRT_KeyValue_ValueDeleter = Option<unsafe extern "C" fn(value: *mut c_char)>;
+/// The key-value callbacks of `PJRT_Client_Create_Args`.
+pub type PJRT_KeyValueGetCallback = Entry<PJRT_KeyValueGetCallback_Args>;
+pub type PJRT_KeyValueTryGetCallback = Entry<PJRT_KeyValueTryGetCallback_Args>;
+pub type PJRT_KeyValuePutCallback = Entry<PJRT_KeyValuePutCallback_Args>;
 
 /// The value of a `PJRT_NamedValue`; which member is live is given by `type`.
 #[repr(C)]
@@ -248,13 +273,49 @@ pjrt_structs! {
         extension_start: *mut PJRT_Extension_Base,
         create_options: *const PJRT_NamedValue,
         num_options: usize,
-        kv_get_callback: Unused,
+        kv_get_callback: PJRT_KeyValueGetCallback,
         kv_get_user_arg: *mut c_void,
-        kv_put_callback: Unused,
+        kv_put_callback: PJRT_KeyValuePutCallback,
         kv_put_user_arg: *mut c_void,
         client: *mut PJRT_Client,
-        kv_try_get_callback: Unused,
+        kv_try_get_callback: PJRT_KeyValueTryGetCallback,
         kv_try_get_user_arg: *mut c_void,
+    }
+
+    struct PJRT_KeyValueGetCallback_Args {
+        struct_size: usize,
+        extension_start: *mut PJRT_Extension_Base,
+        key: *const c_char,
+        key_size: usize,
+        timeout_in_ms: c_int,
+        callback_error: *mut PJRT_CallbackError,
+        user_arg: *mut c_void,
+        value: *mut c_char,
+        value_size: usize,
+        value_deleter_callback: PJRT_KeyValue_ValueDeleter,
+    }
+
+    struct PJRT_KeyValueTryGetCallback_Args {
+        struct_size: usize,
+        extension_start: *mut PJRT_Extension_Base,
+        key: *const c_char,
+        key_size: usize,
+        callback_error: *mut PJRT_CallbackError,
+        user_arg: *mut c_void,
+        value: *mut c_char,
+        value_size: usize,
+        value_deleter_callback: PJRT_KeyValue_ValueDeleter,
+    }
+
+    struct PJRT_KeyValuePutCallback_Args {
+        struct_size: usize,
+        extension_start: *mut PJRT_Extension_Base,
+        key: *const c_char,
+        key_size: usize,
+        value: *const c_char,
+        value_size: usize,
+        callback_error: *mut PJRT_CallbackError,
+        user_arg: *mut c_void,
     }
 
     struct PJRT_Client_Destroy_Args {
@@ -624,6 +685,9 @@ impl_args!(
     PJRT_Event_Destroy_Args,
     PJRT_Event_Await_Args,
     PJRT_Client_Create_Args,
+    PJRT_KeyValueGetCallback_Args,
+    PJRT_KeyValueTryGetCallback_Args,
+    PJRT_KeyValuePutCallback_Args,
     PJRT_Client_Destroy_Args,
     PJRT_Client_PlatformName_Args,
     PJRT_Client_PlatformVersion_Args,

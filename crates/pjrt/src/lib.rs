@@ -36,6 +36,7 @@ mod error;
 mod executable;
 #[doc(hidden)]
 pub mod ffi;
+pub mod kv;
 mod plugin;
 mod proto;
 pub mod selftest;
@@ -45,6 +46,7 @@ pub use buffer::{Buffer, Element, ElementType};
 pub use client::{Client, ClientOptions, DeviceInfo};
 pub use error::{Error, ErrorKind, Result};
 pub use executable::{Arg, Executable, OutputShape};
+pub use kv::{KeyValueStore, KvError, KvStore, MemoryStore};
 pub use plugin::{abi_header_path, cache_dir, check_plugin, find_plugin, Device, Plugin};
 pub use proto::{CompileOptions, OptionValue};
 pub use signature::{parse_main_signature, Param, Sharding, Signature, TensorType};

@@ -1,9 +1,10 @@
 //! Self-checks with timings, shared by `netspec doctor` and `examples/bench.rs`: a tiny module whose
-//! exact result is known, and a donated loop shaped like a training step.
+//! exact result is known, a donated loop shaped like a training step, and a data-parallel step
+//! partitioned over several devices.
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::executable::Arg;
-use crate::{Buffer, Client};
+use crate::{Buffer, Client, CompileOptions};
 use std::time::{Duration, Instant};
 
 /// `(a @ b, sum(a @ b))` for `a: f32[2,3]`, `b: f32[3,2]`.
@@ -179,6 +180,111 @@ func.func @main(%state: tensor<{n}xf32> {{tf.aliasing_output = 0 : i32}}, %step:
         steps,
         per_step: elapsed / steps.max(1) as u32,
         steps_in_place: in_place,
+    })
+}
+
+/// Timings of [`partitioned`].
+#[derive(Debug, Clone)]
+pub struct PartitionedReport {
+    pub devices: usize,
+    pub compile: Duration,
+    /// Median of `runs` executions (state donated on every device, batch tiles kept).
+    pub execute_median: Duration,
+    pub runs: usize,
+}
+
+/// A data-parallel step partitioned over the client's first `n` devices by XLA's SPMD partitioner:
+/// `w' = w − ½·Σ_rows x` with `w: f32[3]` replicated and donated on every device and the `4n` rows
+/// of `x` split into one tile per device, `loss = Σ x·w`. The partitioner inserts the all-reduces.
+/// Runs it `runs` times and checks every device's `w'` and loss exactly against the host (all
+/// values are small integers and halves, exact in f32 in any summation order).
+pub fn partitioned(client: &Client, n: usize, runs: usize) -> Result<PartitionedReport> {
+    let ctx = "running a partitioned step";
+    if n < 2 || client.device_count() < n {
+        return Err(Error::invalid(
+            ctx,
+            format!(
+                "needs 2 or more devices, asked for {n}, the client has {}",
+                client.device_count()
+            ),
+        ));
+    }
+    let rows = 4 * n;
+    let module = format!(
+        r#"module @netspec_doctor_dp attributes {{mhlo.num_partitions = {n} : i32, mhlo.num_replicas = 1 : i32}} {{
+  func.func public @main(%w: tensor<3xf32> {{mhlo.sharding = "{{replicated}}", tf.aliasing_output = 0 : i32}}, %x: tensor<{rows}x3xf32> {{mhlo.sharding = "{{devices=[{n},1]<=[{n}]}}"}}) -> (tensor<3xf32>, tensor<f32>) {{
+    %zero = stablehlo.constant dense<0.0> : tensor<f32>
+    %g = stablehlo.reduce(%x init: %zero) applies stablehlo.add across dimensions = [0] : (tensor<{rows}x3xf32>, tensor<f32>) -> tensor<3xf32>
+    %h = stablehlo.constant dense<0.5> : tensor<3xf32>
+    %s = stablehlo.multiply %g, %h : tensor<3xf32>
+    %w2 = stablehlo.subtract %w, %s : tensor<3xf32>
+    %wb = stablehlo.broadcast_in_dim %w, dims = [1] : (tensor<3xf32>) -> tensor<{rows}x3xf32>
+    %p = stablehlo.multiply %x, %wb : tensor<{rows}x3xf32>
+    %l = stablehlo.reduce(%p init: %zero) applies stablehlo.add across dimensions = [0, 1] : (tensor<{rows}x3xf32>, tensor<f32>) -> tensor<f32>
+    return %w2, %l : tensor<3xf32>, tensor<f32>
+  }}
+}}"#
+    );
+    let t = Instant::now();
+    let exe = client.compile_with(&module, &CompileOptions::spmd(n))?;
+    let compile = t.elapsed();
+    let x: Vec<f32> = (0..rows * 3).map(|i| (i % 7) as f32 - 3.0).collect();
+    let tile = rows / n * 3;
+    let xs: Vec<Buffer> = (0..n)
+        .map(|d| client.buffer_on(d, &x[d * tile..(d + 1) * tile], &[(rows / n) as i64, 3]))
+        .collect::<Result<_>>()?;
+    let mut w_host = vec![0.5f32, -1.0, 2.0];
+    let mut w: Vec<Buffer> = (0..n)
+        .map(|d| client.buffer_on(d, &w_host, &[3]))
+        .collect::<Result<_>>()?;
+    let mut times = Vec::with_capacity(runs);
+    for run in 0..runs.max(1) {
+        let (mut g, mut loss) = ([0f32; 3], 0f32);
+        for row in x.chunks(3) {
+            for j in 0..3 {
+                g[j] += row[j];
+                loss += row[j] * w_host[j];
+            }
+        }
+        let lists = w
+            .into_iter()
+            .zip(&xs)
+            .map(|(w, x)| vec![Arg::Donate(w), Arg::Keep(x)])
+            .collect();
+        let t = Instant::now();
+        let outs = exe.execute_sharded(lists)?;
+        times.push(t.elapsed());
+        w_host = (0..3).map(|j| w_host[j] - 0.5 * g[j]).collect();
+        let mut next = Vec::with_capacity(n);
+        for (d, o) in outs.into_iter().enumerate() {
+            let [w2, l]: [Buffer; 2] = o.try_into().map_err(|v: Vec<Buffer>| {
+                mismatch("the number of outputs", v.len().to_string(), "2".into())
+            })?;
+            let got = w2.to_vec::<f32>()?;
+            if got != w_host {
+                return Err(mismatch(
+                    &format!("w' on device {d} after run {}", run + 1),
+                    format!("{got:?}"),
+                    format!("{w_host:?}"),
+                ));
+            }
+            let got = l.scalar::<f32>()?;
+            if got != loss {
+                return Err(mismatch(
+                    &format!("the loss on device {d} in run {}", run + 1),
+                    got.to_string(),
+                    loss.to_string(),
+                ));
+            }
+            next.push(w2);
+        }
+        w = next;
+    }
+    Ok(PartitionedReport {
+        devices: n,
+        compile,
+        execute_median: median(&mut times),
+        runs: runs.max(1),
     })
 }
 

@@ -59,6 +59,35 @@ fn constants() -> Vec<(&'static str, i64)> {
             "PJRT_HostBufferSemantics_kImmutableOnlyDuringCall",
             ffi::PJRT_HostBufferSemantics_kImmutableOnlyDuringCall.into(),
         ),
+        ("PJRT_Error_Code_OK", ffi::PJRT_Error_Code_OK.into()),
+        (
+            "PJRT_Error_Code_UNKNOWN",
+            ffi::PJRT_Error_Code_UNKNOWN.into(),
+        ),
+        (
+            "PJRT_Error_Code_INVALID_ARGUMENT",
+            ffi::PJRT_Error_Code_INVALID_ARGUMENT.into(),
+        ),
+        (
+            "PJRT_Error_Code_DEADLINE_EXCEEDED",
+            ffi::PJRT_Error_Code_DEADLINE_EXCEEDED.into(),
+        ),
+        (
+            "PJRT_Error_Code_NOT_FOUND",
+            ffi::PJRT_Error_Code_NOT_FOUND.into(),
+        ),
+        (
+            "PJRT_Error_Code_ALREADY_EXISTS",
+            ffi::PJRT_Error_Code_ALREADY_EXISTS.into(),
+        ),
+        (
+            "PJRT_Error_Code_INTERNAL",
+            ffi::PJRT_Error_Code_INTERNAL.into(),
+        ),
+        (
+            "PJRT_Error_Code_UNAVAILABLE",
+            ffi::PJRT_Error_Code_UNAVAILABLE.into(),
+        ),
         ("PJRT_API_MAJOR", ffi::BINDINGS_API_VERSION.0.into()),
         ("PJRT_API_MINOR", ffi::BINDINGS_API_VERSION.1.into()),
     ];

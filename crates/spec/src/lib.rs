@@ -38,7 +38,10 @@ pub use ast::{
     make_divisible, real_text, Act, BinOp, BlockDef, Call, Expr, Join, NetSpec, Param, Pos, Stmt,
     Ty, Value,
 };
-pub use config::{Augment, Dataset, Optimizer, RunConfig, Schedule};
+pub use config::{
+    Augment, Dataset, Normalize, Optimizer, RunConfig, Schedule, CIFAR10_MEAN, CIFAR10_STD,
+    IMAGENET_MEAN, IMAGENET_STD,
+};
 pub use core::{sig, Arg, Def, Inferred, Layer, Sig, CORE};
 pub use elab::{Node, Op, MAX_DEPTH, MAX_NODES};
 pub use error::{ParseError, SpecError};

@@ -10,6 +10,13 @@
 //! ([`E2E_ROUNDS`] of each, the timed steps split between them), so that drift in the machine's speed
 //! falls on both alike, and the fed throughput is reported beside the step-only one.
 //!
+//! **Devices.** On an executor with N > 1 devices the step is the train program partitioned over
+//! them ([`nn::train_step_on`]: the batch `B` split into N tiles of `B/N`), and a baseline is timed
+//! beside it: the same model's step at batch `B/N` on the first device alone, the two in alternated
+//! blocks ([`SCALING_ROUNDS`]). The report gives the total img/s, img/s per device, the baseline's
+//! img/s and the weak-scaling efficiency `img/s(N devices) / (N · img/s(1 device at B/N))`: 1.0 when
+//! N devices do N times the work of one in the same time.
+//!
 //! FLOPs per step come from the graph ([`nn::Program::flops`]); GFLOP/s = FLOPs / median step time.
 //! Peak host memory is the process's `VmHWM` (Linux only; `None` elsewhere).
 
@@ -126,11 +133,24 @@ pub struct E2e {
     pub data_wait_ms: f64,
 }
 
+/// The single-device baseline of an N-device bench (module doc, "Devices").
+#[derive(Clone, Debug, PartialEq)]
+pub struct Baseline {
+    /// `B / N`: one device's share of the global batch.
+    pub batch_size: usize,
+    pub step: Stats,
+    /// `batch_size / median step time`.
+    pub img_per_s: f64,
+}
+
 /// Everything `netspec bench` reports.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
     pub model: String,
+    /// The global batch (split over [`Report::devices`] devices).
     pub batch_size: usize,
+    /// Devices each step runs on.
+    pub devices: usize,
     pub optimizer: String,
     /// The PJRT platform name (`cpu`, `cuda`).
     pub platform: String,
@@ -160,6 +180,22 @@ pub struct Report {
     /// True when [`Options::mlir`] replaced the generated module.
     pub mlir_replaced: bool,
     pub e2e: Option<E2e>,
+    /// With more than one device: the single-device baseline.
+    pub baseline: Option<Baseline>,
+}
+
+impl Report {
+    /// Total images per second over the devices per device.
+    pub fn img_per_s_per_device(&self) -> f64 {
+        self.img_per_s / self.devices as f64
+    }
+
+    /// `img/s on N devices / (N · img/s of one device at B/N)` (module doc, "Devices").
+    pub fn scaling_efficiency(&self) -> Option<f64> {
+        self.baseline
+            .as_ref()
+            .map(|b| self.img_per_s / (self.devices as f64 * b.img_per_s))
+    }
 }
 
 impl Report {
@@ -168,6 +204,7 @@ impl Report {
         let mut v = json!({
             "model": self.model,
             "batch_size": self.batch_size,
+            "devices": self.devices,
             "optimizer": self.optimizer,
             "platform": self.platform,
             "codegen_ms": round(self.codegen_ms, 3),
@@ -181,6 +218,7 @@ impl Report {
             "ms_per_step_max": round(self.step.max, 4),
             "cpu_ms_per_step": self.cpu_ms_per_step.map(|c| round(c, 3)),
             "img_per_s": round(self.img_per_s, 1),
+            "img_per_s_per_device": round(self.img_per_s_per_device(), 1),
             "img_per_s_wall": round(self.img_per_s_wall, 1),
             "flops_per_step": self.flops_per_step,
             "gflops": round(self.gflops, 2),
@@ -190,6 +228,12 @@ impl Report {
             "mlir": if self.mlir_replaced { "file" } else { "generated" },
             "glibc_tunables": self.glibc_tunables,
         });
+        if let (Some(b), Some(eff)) = (&self.baseline, self.scaling_efficiency()) {
+            v["baseline_batch_size"] = json!(b.batch_size);
+            v["baseline_ms_per_step_median"] = json!(round(b.step.median, 4));
+            v["baseline_img_per_s"] = json!(round(b.img_per_s, 1));
+            v["scaling_efficiency"] = json!(round(eff, 4));
+        }
         if let Some(e) = &self.e2e {
             v["e2e_source"] = json!(e.source);
             v["e2e_ms_per_step_median"] = json!(round(e.step.median, 4));
@@ -216,6 +260,16 @@ impl Report {
                 self.model, self.batch_size, self.optimizer, self.platform
             ),
         );
+        if self.devices > 1 {
+            row(
+                "devices",
+                format!(
+                    "{} ({} images per device per step)",
+                    self.devices,
+                    self.batch_size / self.devices
+                ),
+            );
+        }
         row("code generation", format!("{:.1} ms", self.codegen_ms));
         if self.mlir_replaced {
             row("module", "from --mlir (not the generated one)".into());
@@ -231,7 +285,34 @@ impl Report {
         if let Some(c) = self.cpu_ms_per_step {
             row("CPU time per step", format!("{c:.3} ms (all threads)"));
         }
-        row("throughput", format!("{:.1} img/s", self.img_per_s));
+        if self.devices > 1 {
+            row(
+                "throughput",
+                format!(
+                    "{:.1} img/s in all, {:.1} img/s per device",
+                    self.img_per_s,
+                    self.img_per_s_per_device()
+                ),
+            );
+        } else {
+            row("throughput", format!("{:.1} img/s", self.img_per_s));
+        }
+        if let (Some(b), Some(eff)) = (&self.baseline, self.scaling_efficiency()) {
+            row(
+                "1-device baseline",
+                format!(
+                    "batch {}: median {:.3} ms/step, {:.1} img/s (alternated with the {}-device blocks)",
+                    b.batch_size, b.step.median, b.img_per_s, self.devices
+                ),
+            );
+            row(
+                "scaling efficiency",
+                format!(
+                    "{:.3} = {:.1} / ({} × {:.1}) img/s",
+                    eff, self.img_per_s, self.devices, b.img_per_s
+                ),
+            );
+        }
         row(
             "FLOPs per step",
             format!(
@@ -315,22 +396,89 @@ fn synthetic_batch(dims: &[usize], classes: usize, seed: u64) -> (Vec<f32>, Vec<
     (x, y)
 }
 
-/// The StableHLO text of the train step that [`run`] compiles (for `--dump-mlir`).
-pub fn emit(net: &NetSpec, cfg: &RunConfig) -> Result<String> {
-    nn::train_step(net, cfg)
+/// The StableHLO text of the train step that [`run`] compiles on `devices` devices (for
+/// `--dump-mlir`).
+pub fn emit(net: &NetSpec, cfg: &RunConfig, devices: usize) -> Result<String> {
+    check_split(cfg.batch_size, devices)?;
+    nn::train_step_on(net, cfg, devices)
         .map(|p| p.mlir)
         .map_err(|e| Error::Invalid(format!("generating the train step of {}: {e}", net.name)))
 }
 
-/// Generates, compiles and times the train step of `net` (see the module doc).
+fn check_split(batch: usize, devices: usize) -> Result<()> {
+    if devices == 0 || !batch.is_multiple_of(devices) {
+        return Err(Error::Invalid(format!(
+            "bench: --batch-size {batch} cannot be split evenly over {devices} devices \
+             (--devices {devices}): the batch is the global batch, so it must be a multiple of the \
+             device count"
+        )));
+    }
+    Ok(())
+}
+
+/// Steps of the single-device baseline: a runner on the first device alone at batch `B/N`.
+struct Single {
+    runner: Runner,
+    batch: DeviceBatch,
+    lr: DeviceTensor,
+    batch_size: usize,
+}
+
+impl Single {
+    fn new(net: &NetSpec, cfg: &RunConfig, exec: &Executor, opts: &Options) -> Result<Single> {
+        let batch_size = cfg.batch_size / exec.devices();
+        let cfg = RunConfig {
+            batch_size,
+            ..cfg.clone()
+        };
+        let program = nn::train_step(net, &cfg).map_err(|e| {
+            Error::Invalid(format!(
+                "generating the baseline train step of {}: {e}",
+                net.name
+            ))
+        })?;
+        let mut runner = Runner::new(exec.first_device(), Some(program), None)?;
+        initial_state(net, opts.seed, None, &mut runner)?;
+        let up = runner.uploader();
+        let dims = up.train_dims()?.to_vec();
+        let (x, y) = synthetic_batch(&dims, net.num_classes, opts.seed);
+        let batch = up.upload(&x, &y, &dims)?;
+        let lr = up.rate(opts.lr)?;
+        for _ in 0..opts.warmup {
+            runner.step(&batch, &lr)?.loss()?;
+        }
+        Ok(Single {
+            runner,
+            batch,
+            lr,
+            batch_size,
+        })
+    }
+
+    fn block(&mut self, n: usize, times: &mut Vec<Duration>) -> Result<()> {
+        for _ in 0..n {
+            let t = Instant::now();
+            self.runner.step(&self.batch, &self.lr)?.loss()?;
+            times.push(t.elapsed());
+        }
+        Ok(())
+    }
+}
+
+/// Step-only blocks of an N-device bench and of its single-device baseline, alternated.
+pub const SCALING_ROUNDS: usize = 3;
+
+/// Generates, compiles and times the train step of `net` on `exec`'s devices (see the module doc).
 pub fn run(net: &NetSpec, cfg: &RunConfig, exec: &Executor, opts: &Options) -> Result<Report> {
     if opts.steps == 0 {
         return Err(Error::Invalid("bench: --steps must be at least 1".into()));
     }
     cfg.check_step()
         .map_err(|e| Error::Invalid(format!("bench: {e}")))?;
+    let devices = exec.devices();
+    check_split(cfg.batch_size, devices)?;
     let t0 = Instant::now();
-    let program = nn::train_step(net, cfg)
+    let program = nn::train_step_on(net, cfg, devices)
         .map_err(|e| Error::Invalid(format!("generating the train step of {}: {e}", net.name)))?;
     let codegen = t0.elapsed();
     let flops = program.flops;
@@ -361,11 +509,17 @@ pub fn run(net: &NetSpec, cfg: &RunConfig, exec: &Executor, opts: &Options) -> R
     } else {
         None
     };
-    let rounds = if feed.is_some() {
-        E2E_ROUNDS.min(opts.steps)
+    let mut single = if devices > 1 {
+        Some(Single::new(net, cfg, exec, opts)?)
     } else {
-        1
+        None
     };
+    let rounds = match (&feed, &single) {
+        (None, None) => 1,
+        (Some(_), _) => E2E_ROUNDS.min(opts.steps),
+        (None, Some(_)) => SCALING_ROUNDS.min(opts.steps),
+    };
+    let mut single_times = Vec::new();
     let mut times = Vec::with_capacity(opts.steps);
     let mut last_loss = f32::NAN;
     let (mut loop_wall, mut cpu) = (Duration::ZERO, Some(Duration::ZERO));
@@ -392,7 +546,18 @@ pub fn run(net: &NetSpec, cfg: &RunConfig, exec: &Executor, opts: &Options) -> R
             fed_wall += start.elapsed();
             fed_wait += f.batcher.data_wait() - wait0;
         }
+        if let Some(s) = single.as_mut() {
+            s.block(n, &mut single_times)?;
+        }
     }
+    let baseline = single.map(|s| {
+        let step = Stats::of(&single_times);
+        Baseline {
+            batch_size: s.batch_size,
+            step,
+            img_per_s: s.batch_size as f64 / step.median * 1e3,
+        }
+    });
     let cpu_ms_per_step = cpu.map(|c| c.as_secs_f64() * 1e3 / opts.steps as f64);
     let stats = Stats::of(&times);
     let b = cfg.batch_size as f64;
@@ -405,6 +570,7 @@ pub fn run(net: &NetSpec, cfg: &RunConfig, exec: &Executor, opts: &Options) -> R
     Ok(Report {
         model: net.name.clone(),
         batch_size: cfg.batch_size,
+        devices,
         optimizer: cfg.optimizer.name().into(),
         platform: exec.platform(),
         codegen_ms: codegen.as_secs_f64() * 1e3,
@@ -423,6 +589,7 @@ pub fn run(net: &NetSpec, cfg: &RunConfig, exec: &Executor, opts: &Options) -> R
         glibc_tunables: std::env::var("GLIBC_TUNABLES").ok(),
         mlir_replaced: opts.mlir.is_some(),
         e2e,
+        baseline,
     })
 }
 

@@ -14,10 +14,13 @@
 //! the batch where it is [`Placement::Batch`] (images and labels, split along their first
 //! dimension). One execution runs the program once on every device with each device's buffers, and
 //! a donated argument gives each device's buffer to that device's run. Results are read from
-//! device 0. With one device (what the training loop opens today: [`Executor::open`]) the two
-//! placements coincide; [`Executor::open_devices`] opens N, for programs partitioned over them by
-//! XLA's SPMD partitioner (their `@main` says, per parameter, `mhlo.sharding`; `nn` does not emit
-//! such programs yet).
+//! device 0. With one device ([`Executor::open`]) the two placements coincide;
+//! [`Executor::open_devices`] opens N, for programs partitioned over them by XLA's SPMD partitioner
+//! (`nn::train_step_on` and its kin: `@main` says, per parameter, `mhlo.sharding`), and
+//! [`Executor::open_run`] picks the count a run uses by default (1 on CPU, every visible GPU on
+//! CUDA). A program must be emitted for the executor's device count ([`nn::Program::partitions`]),
+//! and every argument must hold one buffer per device: both are checked before anything runs, since
+//! a wrong partitioned call cannot be recovered from (see `pjrt::Executable::execute_sharded`).
 //!
 //! **Executors.** Each is a variant of the enums below, matched exhaustively, so a new one (the
 //! reference interpreter of issue 17, which evaluates the `graph::Graph` of a program directly) is
@@ -149,6 +152,60 @@ impl Executor {
         Executor::Reference(interp::Options::new(precision))
     }
 
+    /// The executor a run uses: `devices` devices when given (see [`Executor::open_devices`]; 1 is
+    /// [`Executor::open`]), else the default: 1 device on CPU (XLA:CPU already uses every core for
+    /// one device), every visible GPU on CUDA.
+    pub fn open_run(
+        device: pjrt::Device,
+        plugin: Option<&Path>,
+        devices: Option<usize>,
+    ) -> Result<Executor> {
+        match (devices, device) {
+            (Some(0), _) => Err(Error::Invalid("--devices must be at least 1".into())),
+            (Some(1), _) | (None, pjrt::Device::Cpu) => Executor::open(device, plugin),
+            (Some(n), _) => Executor::open_devices(device, plugin, n),
+            (None, pjrt::Device::Cuda) => {
+                let client = pjrt::Client::open(device, plugin)
+                    .map_err(|e| Error::device(format!("opening the {device} devices"), e))?;
+                let devices = client.device_count();
+                Ok(Executor::Pjrt { client, devices })
+            }
+        }
+    }
+
+    /// The same devices' first one alone: programs emitted for 1 device run there (`bench`'s
+    /// single-device baseline beside an N-device run).
+    pub fn first_device(&self) -> Executor {
+        match self {
+            Executor::Pjrt { client, .. } => Executor::Pjrt {
+                client: client.clone(),
+                devices: 1,
+            },
+            Executor::Reference(_) => self.clone(),
+        }
+    }
+
+    /// The devices one execution runs on, for messages: `1 cpu device`, `2 cuda devices (NVIDIA
+    /// H100 …)`.
+    pub fn describe(&self) -> String {
+        match self {
+            Executor::Pjrt { client, devices } => {
+                let kind = client
+                    .devices()
+                    .first()
+                    .map(|d| d.kind.clone())
+                    .filter(|k| !k.is_empty() && *k != client.platform_name())
+                    .map(|k| format!(" ({k})"))
+                    .unwrap_or_default();
+                let s = if *devices == 1 { "" } else { "s" };
+                format!("{devices} {} device{s}{kind}", client.platform_name())
+            }
+            Executor::Reference(_) => {
+                format!("1 {} device (the reference interpreter)", self.platform())
+            }
+        }
+    }
+
     /// The platform's name (`cpu`, `cuda`, `reference-f64`, `reference-f32`).
     pub fn platform(&self) -> String {
         match self {
@@ -168,8 +225,16 @@ impl Executor {
         }
     }
 
-    /// Compiles a step program; `what` names it in errors.
+    /// Compiles a step program; `what` names it in errors. The program must be emitted for this
+    /// executor's device count.
     pub fn compile(&self, program: &nn::Program, what: &str) -> Result<Executable> {
+        if program.partitions != self.devices() {
+            return Err(Error::Invalid(format!(
+                "the {what} program is emitted for {} device(s), this run has {}",
+                program.partitions,
+                self.devices()
+            )));
+        }
         match self {
             Executor::Pjrt { client, devices } => {
                 let opts = match devices {
@@ -244,9 +309,61 @@ impl Executor {
         Ok(DeviceTensor { shards })
     }
 
+    /// Checks that `t` is on this executor's devices: one buffer per device, made by this
+    /// executor's client, buffer `d` on device `d` (`what` names it in errors). Cheap (one query
+    /// per buffer); the runner checks batches with it before donating any state.
+    pub fn check_placed(&self, t: &DeviceTensor, what: &str) -> Result<()> {
+        let n = self.devices();
+        if t.shards.len() != n {
+            return Err(Error::Invalid(format!(
+                "{what} is on {} device(s), this run has {n}",
+                t.shards.len()
+            )));
+        }
+        for (d, shard) in t.shards.iter().enumerate() {
+            match (self, shard) {
+                (Executor::Pjrt { client, .. }, Buffer::Pjrt(b)) => {
+                    if !client.owns(b) {
+                        return Err(Error::Invalid(format!(
+                            "{what}: its buffer for device {d} belongs to another executor"
+                        )));
+                    }
+                    let on = b
+                        .device()
+                        .map_err(|e| Error::device(format!("placing {what}"), e))?;
+                    if on != d {
+                        return Err(Error::Invalid(format!(
+                            "{what}: its buffer for device {d} is on device {on}"
+                        )));
+                    }
+                }
+                // Host tensors live nowhere in particular: any is the interpreter's.
+                (Executor::Reference(_), Buffer::Host(_)) => {}
+                (Executor::Pjrt { .. }, Buffer::Host(_))
+                | (Executor::Reference(_), Buffer::Pjrt(_)) => {
+                    return Err(Error::Invalid(format!("{what}: {}", mixed())))
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Runs `exe` once on every device and waits for it. Returns the outputs, resident on the
-    /// devices.
+    /// devices. Every argument must hold one buffer per device of this executor (else an error,
+    /// before anything runs; donated arguments are then dropped).
     pub fn execute(&self, exe: &Executable, args: Vec<Arg<'_>>) -> Result<Vec<DeviceTensor>> {
+        let n = self.devices();
+        for (i, a) in args.iter().enumerate() {
+            let shards = match a {
+                Arg::Keep(t) => t.shards.len(),
+                Arg::Donate(t) => t.shards.len(),
+            };
+            if shards != n {
+                return Err(Error::Invalid(format!(
+                    "running a step program: argument {i} is on {shards} device(s), the program runs on {n}"
+                )));
+            }
+        }
         match (self, exe) {
             (Executor::Reference(opts), Executable::Reference(g)) => {
                 let mut ins = Vec::with_capacity(args.len());
@@ -381,6 +498,20 @@ fn host_of(buffer: &Buffer) -> Result<TensorData> {
 }
 
 impl DeviceTensor {
+    /// How many devices hold a buffer of this value.
+    pub fn devices(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The dims of each device's buffer (device 0's; every device's are the same by construction):
+    /// the whole value's when replicated, one tile's when split along the batch.
+    pub fn shard_dims(&self) -> Vec<usize> {
+        match &self.shards[0] {
+            Buffer::Pjrt(b) => b.shape().iter().map(|&d| d as usize).collect(),
+            Buffer::Host(t) => t.ty.dims.clone(),
+        }
+    }
+
     /// Device 0's copy on the host (the whole value for replicated tensors; the first tile of a
     /// batch split over several devices).
     pub fn to_host(&self) -> Result<TensorData> {

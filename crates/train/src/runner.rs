@@ -131,10 +131,39 @@ struct Bound {
 
 impl Bound {
     fn x_dims(&self) -> &[usize] {
-        match self.inputs.iter().position(|i| *i == Input::Images) {
+        self.input_dims(Input::Images)
+    }
+
+    fn input_dims(&self, which: Input) -> &[usize] {
+        match self.inputs.iter().position(|i| *i == which) {
             Some(i) => &self.program.inputs[i].dims,
             None => &[],
         }
+    }
+
+    /// Checks that a batch fits this program on `devices` devices: one tile per device, each of
+    /// the program's shape with the batch divided by the device count. Done before anything is
+    /// donated, so a wrong batch leaves the state intact.
+    fn check_batch(&self, exec: &Executor, batch: &DeviceBatch, what: &str) -> Result<()> {
+        let devices = exec.devices();
+        for (t, which, name) in [
+            (&batch.x, Input::Images, "images"),
+            (&batch.y, Input::Labels, "labels"),
+        ] {
+            let global = self.input_dims(which);
+            let mut tile = global.to_vec();
+            tile[0] /= devices;
+            let got = t.shard_dims();
+            if t.devices() != devices || got != tile {
+                return Err(Error::Invalid(format!(
+                    "{what} step: the batch's {name} are {} tile(s) of {got:?}, the program takes \
+                     {global:?} split into {devices} tile(s) of {tile:?}",
+                    t.devices()
+                )));
+            }
+            exec.check_placed(t, &format!("{what} step: the batch's {name}"))?;
+        }
+        Ok(())
     }
 }
 
@@ -309,6 +338,11 @@ impl Runner {
         &self.exec
     }
 
+    /// How many devices each step runs on.
+    pub fn devices(&self) -> usize {
+        self.exec.devices()
+    }
+
     fn bound(&self, train: bool) -> Result<&Bound> {
         let (b, what) = if train {
             (&self.train, "train")
@@ -387,7 +421,44 @@ impl Runner {
         Ok(())
     }
 
-    /// Copies the whole state to the host, in ABI order (for checkpoints).
+    /// Checks that every device holds the same state, bit for bit (the state is replicated: each
+    /// device computes the same update from the same all-reduced gradients). Reads every device's
+    /// copy of every state tensor; an error names the first tensor and device that differ.
+    pub fn check_replicas(&self) -> Result<()> {
+        for (k, s) in self.state.iter().enumerate() {
+            let copies = self.state_value(k)?.to_host_per_device()?;
+            let bits = |t: &TensorData| -> Vec<u32> {
+                match t {
+                    TensorData::F32(v) => v.iter().map(|x| x.to_bits()).collect(),
+                    TensorData::I32(v) => v.iter().map(|&x| x as u32).collect(),
+                }
+            };
+            let first = bits(&copies[0]);
+            for (d, c) in copies.iter().enumerate().skip(1) {
+                let other = bits(c);
+                if let Some(i) = (0..first.len()).find(|&i| other.get(i) != first.get(i)) {
+                    return Err(Error::Invalid(format!(
+                        "state tensor {} differs between device 0 and device {d} at index {i} \
+                         (bits {:08x} and {:08x}): the devices' replicas diverged",
+                        s.name,
+                        first[i],
+                        other.get(i).copied().unwrap_or(0)
+                    )));
+                }
+                if other.len() != first.len() {
+                    return Err(Error::Invalid(format!(
+                        "state tensor {} has {} values on device 0 and {} on device {d}",
+                        s.name,
+                        first.len(),
+                        other.len()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies the whole state to the host (device 0's copy), in ABI order (for checkpoints).
     pub fn state(&self) -> Result<Vec<HostTensor>> {
         let mut out = Vec::with_capacity(self.state.len());
         for (k, s) in self.state.iter().enumerate() {
@@ -423,6 +494,17 @@ impl Runner {
             .train
             .as_ref()
             .ok_or_else(|| Error::Invalid("this runner has no train program".into()))?;
+        b.check_batch(&self.exec, batch, "train")?;
+        if lr.devices() != self.devices() || !lr.shard_dims().is_empty() {
+            return Err(Error::Invalid(format!(
+                "train step: the learning rate is {} buffer(s) of {:?}, the program takes a scalar on each of {} devices",
+                lr.devices(),
+                lr.shard_dims(),
+                self.devices()
+            )));
+        }
+        self.exec
+            .check_placed(lr, "train step: the learning rate")?;
         let mut args = Vec::with_capacity(b.inputs.len());
         for input in &b.inputs {
             args.push(match *input {
@@ -458,6 +540,7 @@ impl Runner {
     /// The eval program on one batch: `(loss sum, correct count)` over its rows labelled ≥ 0.
     pub fn eval_step(&self, batch: &DeviceBatch) -> Result<(f32, i32)> {
         let b = self.bound(false)?;
+        b.check_batch(&self.exec, batch, "eval")?;
         let mut args = Vec::with_capacity(b.inputs.len());
         for input in &b.inputs {
             args.push(match *input {

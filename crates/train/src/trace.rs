@@ -100,6 +100,31 @@ pub struct EpochLine {
         with = "py::opt_float"
     )]
     pub train_acc: Option<f64>,
+    /// The validation split's mean loss and accuracy (fraction), correct count and size.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "py::opt_float"
+    )]
+    pub val_loss: Option<f64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "py::opt_float"
+    )]
+    pub val_acc: Option<f64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "py::opt_uint"
+    )]
+    pub val_correct: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "py::opt_uint"
+    )]
+    pub val_total: Option<u64>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",

@@ -101,8 +101,9 @@ fn mlp_learns_fashion_mnist() {
     };
     let s = run::train(&spec, &h, &o, &mut run::Quiet).unwrap();
     assert_eq!(s.step, 300);
-    assert_eq!(s.test.total, 10_000);
-    let acc = s.test.accuracy();
+    let test = s.test.expect("Fashion-MNIST has a test split");
+    assert_eq!(test.total, 10_000);
+    let acc = test.accuracy();
     assert!(acc >= 0.78, "test accuracy after 300 steps: {acc}");
 }
 
@@ -178,16 +179,19 @@ fn resume_continues_exactly() {
     let r = run::eval_checkpoint(
         &spec,
         &ck,
-        None,
-        Some(dir.path()),
+        &run::EvalData {
+            path: Some(dir.path().to_path_buf()),
+            ..run::EvalData::default()
+        },
         100,
         pjrt::Device::Cpu,
+        None,
         None,
     )
     .unwrap();
     assert_eq!(
         (r.test.correct, r.test.total),
-        (full.test.correct, full.test.total)
+        (full.test.unwrap().correct, full.test.unwrap().total)
     );
     assert_eq!(r.step, Some(90));
 }
@@ -385,7 +389,7 @@ fn init_file_sets_the_parameters() {
     };
     let s = run::train(&spec, &config(100, 2), &o, &mut run::Quiet).unwrap();
     assert_eq!(s.step, 0);
-    assert_eq!(s.test.correct, trained.test.correct);
+    assert_eq!(s.test.unwrap().correct, trained.test.unwrap().correct);
     // A file that lacks a parameter is refused by name.
     let bad = dir.join("bad.safetensors");
     checkpoint::save_f32(&bad, &[("l0.w", &[1], &[0.0])], &Default::default()).unwrap();

@@ -27,6 +27,11 @@ pub struct Args {
     /// cpu or cuda.
     #[arg(long, default_value = "cpu")]
     pub device: pjrt::Device,
+    /// Devices the step runs on, the batch (--batch-size, global) split over them; with more than
+    /// one, a 1-device baseline at the per-device batch is timed beside it and the scaling
+    /// efficiency reported (default: 1 on CPU, every GPU on CUDA).
+    #[arg(long)]
+    pub devices: Option<usize>,
     /// The PJRT plugin file (default: found as `netspec doctor` finds it).
     #[arg(long)]
     pub plugin: Option<PathBuf>,
@@ -83,9 +88,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut cfg = spec::RunConfig::default_for(&net);
     args.step_flags.apply(&mut cfg)?;
     cfg.check_step().map_err(anyhow::Error::msg)?;
-    if let Some(path) = &args.dump_mlir {
-        let text = bench::emit(&net, &cfg)?;
-        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    if let Some(n) = args.devices {
+        anyhow::ensure!(n > 0, "--devices must be at least 1");
+        anyhow::ensure!(
+            cfg.batch_size.is_multiple_of(n),
+            "--batch-size {} cannot be split evenly over {n} devices (--devices {n}): the batch is \
+             the global batch, so it must be a multiple of the device count",
+            cfg.batch_size
+        );
     }
     let mlir = match &args.mlir {
         Some(path) => Some(
@@ -94,12 +104,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let exec = Executor::open(args.device, args.plugin.as_deref()).with_context(|| {
-        format!(
-            "opening the {} device (check with: netspec doctor --device {})",
-            args.device, args.device
-        )
-    })?;
+    let exec = Executor::open_run(args.device, args.plugin.as_deref(), args.devices).with_context(
+        || {
+            format!(
+                "opening the {} device(s) (check with: netspec doctor --device {})",
+                args.device, args.device
+            )
+        },
+    )?;
+    eprintln!("devices: {}", exec.describe());
+    if let Some(path) = &args.dump_mlir {
+        let text = bench::emit(&net, &cfg, exec.devices())?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
     let opts = Options {
         steps: args.steps,
         warmup: args.warmup,

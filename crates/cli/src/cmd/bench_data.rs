@@ -75,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         !args.threads.is_empty() && args.threads.iter().all(|&t| t > 0),
         "--threads: counts of at least 1"
     );
-    let augment: Augment = args.augment.parse()?;
+    let augment: Augment = args.augment.parse().map_err(anyhow::Error::msg)?;
     if let Some(n) = args.generate {
         anyhow::ensure!(
             !args.data.exists(),

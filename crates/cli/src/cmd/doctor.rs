@@ -5,7 +5,7 @@
 //! status and a message saying which step failed and how to fix it.
 
 use anyhow::{bail, Context};
-use pjrt::selftest::{donated_loop, fmt_duration, tiny};
+use pjrt::selftest::{donated_loop, fmt_duration, partitioned, tiny};
 use pjrt::{Client, ClientOptions, Device, Plugin};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -21,6 +21,10 @@ pub struct Args {
     /// Also time a donated 1,000-step loop over a 4 MiB state (a training step's shape).
     #[arg(long)]
     pub bench: bool,
+    /// Open this many devices (on CPU, that many virtual CPU devices), list them, and check a
+    /// data-parallel step partitioned over them (2 or more; its exact result on every device).
+    #[arg(long)]
+    pub devices: Option<usize>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -61,9 +65,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     row("load", fmt_duration(load));
 
+    let mut opts = ClientOptions::for_device(device);
+    if let (Some(n), Device::Cpu) = (args.devices, device) {
+        anyhow::ensure!(n > 0, "--devices must be at least 1");
+        opts.cpu_device_count = Some(n as i64);
+    }
     let t = Instant::now();
-    let client = Client::new(&plugin, &ClientOptions::for_device(device))
-        .context("step 3/4: creating a client")?;
+    let client = Client::new(&plugin, &opts).context("step 3/4: creating a client")?;
     row("client", fmt_duration(t.elapsed()));
     row(
         "platform",
@@ -78,6 +86,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             format!("  ({})", d.description)
         };
         row(&format!("  [{}]", d.id), format!("{}{desc}", d.kind));
+    }
+
+    if let Some(n) = args.devices {
+        if devices.len() < n {
+            bail!(
+                "step 3/4: {n} devices asked for (--devices), the {device} plugin has {}",
+                devices.len()
+            );
+        }
     }
 
     let runs = 1000;
@@ -99,6 +116,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             fmt_duration(r.round_trip_median)
         ),
     );
+
+    match args.devices {
+        Some(n) if n >= 2 => {
+            let p = partitioned(&client, n, 20)
+                .with_context(|| format!("checking a step partitioned over {n} devices"))?;
+            row(
+                "partitioned",
+                format!(
+                    "a data-parallel step over devices 0..{n} (batch split, state replicated and \
+                     donated): exact on every device"
+                ),
+            );
+            row("  compile", fmt_duration(p.compile));
+            row(
+                "  execute",
+                format!("{} median of {}", fmt_duration(p.execute_median), p.runs),
+            );
+        }
+        Some(_) => row("partitioned", "not checked: --devices 1"),
+        None => {}
+    }
 
     if args.bench {
         let l = donated_loop(&client, 1 << 20, 1000).context("benchmark: donated loop")?;
@@ -142,6 +180,7 @@ mod tests {
             device: Device::Cpu,
             plugin: Some("/nonexistent/pjrt-plugin.so".into()),
             bench: false,
+            devices: None,
         };
         let err = format!("{:#}", run(args).unwrap_err());
         assert!(err.starts_with("step 1/4: finding the plugin"), "{err}");
@@ -155,9 +194,23 @@ mod tests {
             device: Device::Cpu,
             plugin: None,
             bench: false,
+            devices: None,
         };
         if let Err(e) = run(args) {
             panic!("netspec doctor failed: {e:#}");
+        }
+    }
+
+    #[test]
+    fn two_cpu_devices_pass_the_partitioned_check() {
+        let args = Args {
+            device: Device::Cpu,
+            plugin: None,
+            bench: false,
+            devices: Some(2),
+        };
+        if let Err(e) = run(args) {
+            panic!("netspec doctor --devices 2 failed: {e:#}");
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `netspec emit MODEL|FILE [-o out.mlir] [--program train|eval|predict|forward|grads] [--batch-size N]
-//! [--optimizer sgd|momentum|adam|adamw] [--weight-decay WD] [--label-smoothing LS]`: prints the
-//! StableHLO module of one step program. Defaults come from the model's configuration
+//! [--optimizer sgd|momentum|adam|adamw] [--weight-decay WD] [--label-smoothing LS] [--devices N]`:
+//! prints the StableHLO module of one step program. Defaults come from the model's configuration
 //! (`spec::RunConfig::default_for`: the zoo recipe, or the default for spec files).
 
 use std::path::PathBuf;
@@ -34,16 +34,24 @@ pub struct Args {
     pub program: ProgramKind,
     #[command(flatten)]
     pub step: super::config::StepFlags,
+    /// Emit the train, eval or predict program partitioned over this many devices (batch split,
+    /// everything else replicated: `mhlo.sharding` on every argument).
+    #[arg(long, default_value_t = 1)]
+    pub devices: usize,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let net = super::summary::load(&args.model)?;
     let mut cfg = spec::RunConfig::default_for(&net);
     args.step.apply(&mut cfg)?;
+    let n = args.devices;
+    if n != 1 && matches!(args.program, ProgramKind::Forward | ProgramKind::Grads) {
+        anyhow::bail!("--devices applies to the train, eval and predict programs only");
+    }
     let prog = match args.program {
-        ProgramKind::Train => nn::train_step(&net, &cfg),
-        ProgramKind::Eval => nn::eval_step(&net, cfg.batch_size),
-        ProgramKind::Predict => nn::predict(&net, cfg.batch_size),
+        ProgramKind::Train => nn::train_step_on(&net, &cfg, n),
+        ProgramKind::Eval => nn::eval_step_on(&net, cfg.batch_size, n),
+        ProgramKind::Predict => nn::predict_on(&net, cfg.batch_size, n),
         ProgramKind::Forward => nn::forward(&net, cfg.batch_size),
         ProgramKind::Grads => nn::grads(&net, cfg.batch_size, cfg.label_smoothing),
     }

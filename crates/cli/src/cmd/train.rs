@@ -44,7 +44,9 @@ fn parse_precision(s: &str) -> Result<interp::Precision, String> {
     }
 }
 
-/// Train a model; one line per epoch with test accuracy, the last line states the final test accuracy.
+/// Train a model; one line per epoch with test accuracy (validation accuracy with a validation
+/// split), the last line states the final test accuracy (with a validation split: the best epoch,
+/// its validation accuracy and the test accuracy of its state).
 #[derive(clap::Args)]
 pub struct Args {
     /// A zoo model name (see `netspec zoo`) or a spec file.
@@ -65,6 +67,11 @@ pub struct Args {
     /// With --device reference: f64 (every float in f64, the referee) or f32 (every op rounded to f32).
     #[arg(long, default_value = "f64", value_parser = parse_precision)]
     pub precision: interp::Precision,
+    /// Devices to train on, data parallel: each step's batch (--batch-size, the global batch) is
+    /// split over them and BN uses the global batch's statistics (default: 1 on CPU, every visible
+    /// GPU on CUDA). A checkpoint resumes on any count.
+    #[arg(long)]
+    pub devices: Option<usize>,
     /// The PJRT plugin file (default: found as `netspec doctor` finds it).
     #[arg(long)]
     pub plugin: Option<PathBuf>,
@@ -86,6 +93,9 @@ pub struct Args {
     /// Batch producer threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// Leave out unreadable or corrupt image files (counted and reported) instead of stopping.
+    #[arg(long)]
+    pub skip_bad: bool,
 }
 
 /// Progress: a bar on a terminal, plain lines otherwise; epoch lines on stdout.
@@ -153,17 +163,39 @@ impl Observer for Progress {
     }
 
     fn epoch(&mut self, e: &EpochReport) {
+        let split = |name: &str, r: &train::runner::EvalOut| {
+            format!(
+                "{name} loss {:.4}, {name} acc {:.2}% ({}/{})",
+                r.mean_loss(),
+                100.0 * r.accuracy(),
+                r.correct,
+                r.total
+            )
+        };
+        let mut evals = Vec::new();
+        if let Some(v) = &e.val {
+            evals.push(split("val", v));
+        }
+        if let Some(t) = &e.test {
+            evals.push(split("test", t));
+        }
+        let mark = match (&e.val, e.improved) {
+            (Some(_), true) => " (best so far)".to_string(),
+            (Some(_), false) => format!(
+                " ({} epoch{} since the best)",
+                e.epochs_since_best,
+                if e.epochs_since_best == 1 { "" } else { "s" }
+            ),
+            (None, _) => String::new(),
+        };
         let line = format!(
-            "epoch {}/{}: train loss {:.4}, train acc {:.2}%, test loss {:.4}, test acc {:.2}% ({}/{}); \
+            "epoch {}/{}: train loss {:.4}, train acc {:.2}%, {}{mark}; \
              {:.1} s train + {:.1} s eval, data wait {:.3} s, {:.0} img/s",
             e.epoch + 1,
             self.epochs,
             e.train_loss,
             100.0 * e.train_acc,
-            e.test.mean_loss(),
-            100.0 * e.test.accuracy(),
-            e.test.correct,
-            e.test.total,
+            evals.join(", "),
             e.train_time.as_secs_f64(),
             e.eval_time.as_secs_f64(),
             e.data_wait.as_secs_f64(),
@@ -201,7 +233,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         None => spec::RunConfig::default_for(&spec),
     };
-    args.run.apply(&mut config)?;
+    args.run.apply(&mut config, args.data.as_deref())?;
     args.step.apply(&mut config)?;
 
     let interrupt = Arc::new(AtomicBool::new(false));
@@ -243,6 +275,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             DeviceArg::Pjrt(_) => None,
             DeviceArg::Reference => Some(args.precision),
         },
+        devices: args.devices,
         plugin: args.plugin.clone(),
         trace: args.trace.clone(),
         checkpoint_dir: Some(ck_dir),
@@ -252,6 +285,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         threads: args.threads.max(1),
         prefetch: 2 * args.threads.max(1),
         eval_batch_size: args.eval_batch_size,
+        skip_bad: args.skip_bad,
     };
     note!(
         "training {} on {} ({}): {}",
@@ -292,12 +326,41 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         secs_per_epoch.join(", "),
         s.checkpoint.as_ref().map(|p| format!("; checkpoint {}", p.display())).unwrap_or_default()
     );
-    outln!(
-        "test accuracy: {:.2}% ({}/{}) after {} steps",
-        100.0 * s.test.accuracy(),
-        s.test.correct,
-        s.test.total,
-        s.step
-    );
+    if let Some(e) = s.stopped_early {
+        outln!(
+            "stopped early after epoch {} (--early-stop {})",
+            e + 1,
+            config.early_stop.unwrap_or_default()
+        );
+    }
+    let acc = |r: &train::runner::EvalOut| {
+        format!("{:.2}% ({}/{})", 100.0 * r.accuracy(), r.correct, r.total)
+    };
+    match (&s.best, &s.test) {
+        (Some(b), test) => outln!(
+            "best epoch {}: validation accuracy {:.2}% ({}/{}), test accuracy {} of its state{}; after {} steps",
+            b.epoch + 1,
+            100.0 * b.accuracy(),
+            b.correct,
+            b.total,
+            test.as_ref().map(acc).unwrap_or_else(|| "n/a (no test split)".into()),
+            s.best_checkpoint
+                .as_ref()
+                .map(|p| format!(" ({})", p.display()))
+                .unwrap_or_default(),
+            s.step
+        ),
+        (None, Some(t)) => outln!("test accuracy: {} after {} steps", acc(t), s.step),
+        (None, None) => outln!(
+            "no test split and no finished epoch on a validation split: nothing evaluated after {} steps",
+            s.step
+        ),
+    }
+    if s.devices > 1 {
+        outln!(
+            "devices: {}, their states bit-identical after step {}",
+            s.devices, s.step
+        );
+    }
     Ok(())
 }

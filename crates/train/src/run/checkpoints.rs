@@ -7,7 +7,13 @@
 //! [`CheckpointMeta`]: `format`, `spec_name`, `spec_hash`, `config` (the run's `spec::RunConfig`,
 //! as in the trace header), `step`, `position {epoch, batch}`, `steps_per_epoch`, `epoch_sums`
 //! (`loss_bits`: the running loss sum's f64 bits in hex, `correct`, `steps`) and `spec` (the spec's
-//! text). The keys are those netspec has always written, so older checkpoints resume.
+//! text). The keys are those netspec has always written, so older checkpoints resume. Three keys
+//! appear only when they apply: `best` (the best validation result so far: `epoch`, `step`, `correct`,
+//! `total`, `loss_bits` of its mean loss), `epochs_since_best` (the early-stopping patience used up)
+//! and `class_names` (an image folder's classes, index = label; what `netspec predict` prints).
+//!
+//! With a validation split, `<dir>/best.safetensors` ([`BEST`]) is the state after the epoch with the
+//! best validation accuracy, with the same metadata as `last.safetensors` at that step.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +29,8 @@ use crate::{Error, Result};
 
 /// The checkpoint file inside a checkpoint directory.
 pub const LAST: &str = "last.safetensors";
+/// The best checkpoint (by validation accuracy) inside a checkpoint directory.
+pub const BEST: &str = "best.safetensors";
 /// The metadata key holding the run's JSON in a checkpoint.
 pub const META_KEY: &str = "netspec";
 /// The value of [`CheckpointMeta::format`].
@@ -46,6 +54,43 @@ pub struct CheckpointMeta {
     pub epoch_sums: EpochSums,
     /// The spec's text (`spec::print`).
     pub spec: String,
+    /// The best validation result so far (runs with a validation split).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best: Option<Best>,
+    /// Epochs since `best` improved (what `--early-stop` counts).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub epochs_since_best: u64,
+    /// The class names, index = label (image folders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_names: Option<Vec<String>>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// The epoch with the best validation accuracy so far (the first one, on ties).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Best {
+    /// The epoch (0-based) after which it was measured, and the global step.
+    pub epoch: u64,
+    pub step: u64,
+    /// Correct predictions and size of the validation split.
+    pub correct: u64,
+    pub total: u64,
+    /// Mean validation loss (written as its bits, as `EpochSums::loss`).
+    #[serde(rename = "loss_bits", with = "f64_bits")]
+    pub loss: f64,
+}
+
+impl Best {
+    pub fn accuracy(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.correct as f64 / self.total as f64
+        }
+    }
 }
 
 /// Sums over the steps of the current epoch.
@@ -97,6 +142,9 @@ impl CheckpointMeta {
             steps_per_epoch: per_epoch,
             epoch_sums,
             spec: spec::print(spec),
+            best: None,
+            epochs_since_best: 0,
+            class_names: None,
         }
     }
 
@@ -281,9 +329,25 @@ pub fn with_last_saved<T>(f: impl FnOnce(Option<&(PathBuf, u64)>) -> T) -> T {
     f(saved.as_ref())
 }
 
-/// Writes the runner's state as a checkpoint, refusing a state with a NaN/Inf anywhere.
+/// Sets every state tensor of the runner from host copies taken by [`Runner::state`].
+pub fn state_from_host(runner: &mut Runner, state: &[HostTensor]) -> Result<()> {
+    runner.set_state(|name, _| {
+        state
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| t.data.clone())
+            .ok_or_else(|| Error::Invalid(format!("no kept state tensor {name}")))
+    })
+}
+
+/// Writes the runner's state (device 0's copy) as a checkpoint, refusing a state with a NaN/Inf
+/// anywhere, or one whose copies on several devices differ. Nothing in it depends on the device
+/// count: a run may resume on another.
 pub fn save_checkpoint(runner: &Runner, path: &Path, meta: &CheckpointMeta) -> Result<()> {
     let mut saved = SAVED.lock().unwrap_or_else(|p| p.into_inner());
+    if runner.devices() > 1 {
+        runner.check_replicas()?;
+    }
     let state: Vec<HostTensor> = runner.state()?;
     for t in &state {
         if let TensorData::F32(v) = &t.data {
