@@ -3,6 +3,8 @@
 
 use clap::{Parser, Subcommand};
 
+#[macro_use]
+mod output;
 mod cmd;
 mod host_memory;
 
@@ -36,8 +38,8 @@ enum Command {
     Layers(cmd::layers::Args),
     Zoo(cmd::zoo::Args),
     /// Train a model (defaults from its recipe); traces, checkpoints, --resume
-    Train(cmd::train::Args),
-    /// Evaluate a checkpoint on the test split
+    Train(Box<cmd::train::Args>),
+    /// Evaluate a checkpoint on the test split (or --split train|val)
     Eval(cmd::eval::Args),
     Export(cmd::export::Args),
     ExportOnnx(cmd::export_onnx::Args),
@@ -59,14 +61,14 @@ fn main() {
         Command::Summary(a) => cmd::summary::run(a),
         Command::Layers(a) => cmd::layers::run(a),
         Command::Zoo(a) => cmd::zoo::run(a),
-        Command::Train(a) => cmd::train::run(a),
+        Command::Train(a) => cmd::train::run(*a),
         Command::Eval(a) => cmd::eval::run(a),
         Command::Export(a) => cmd::export::run(a),
         Command::ExportOnnx(a) => cmd::export_onnx::run(a),
         Command::Predict(a) => cmd::predict::run(a),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        note!("error: {e:#}");
         std::process::exit(1);
     }
 }

@@ -11,6 +11,7 @@
 //!   [`Graph::flops`] counts floating-point work.
 //!
 //! This crate does no IO and knows nothing about layers, files or PJRT.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod autodiff;
 mod builders;

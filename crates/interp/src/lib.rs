@@ -11,6 +11,7 @@
 //! Integers wrap as XLA's do; `rng_bit_generator` reproduces XLA's THREE_FRY and PHILOX bit for bit.
 //! One function per primitive family (`elementwise`, `layout`, `reduce`, `dot`, `conv`, `rng`), each
 //! citing the spec's semantics; `eval` holds the exhaustive `match` over `Prim`.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![forbid(unsafe_code)]
 
 mod conv;

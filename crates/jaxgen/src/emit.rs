@@ -106,9 +106,47 @@ pub(crate) fn param_tables(params: &[ParamSpec], buffers: &[ParamSpec]) -> Strin
     s
 }
 
+/// Why the script cannot reproduce a configuration, if it cannot: it reads the built-in datasets and
+/// does their crop-and-flip augmentations (`train::augment`'s `Fit::Crop`), with no validation split.
+pub(crate) fn unsupported(r: &RunConfig) -> Option<String> {
+    if !r.dataset.is_built_in() {
+        return Some(format!(
+            "the JAX export reads the built-in datasets (mnist, fashion-mnist, cifar10, imagenette), not {} data",
+            r.dataset
+        ));
+    }
+    if r.augment == spec::Augment::RandomResizedCrop {
+        return Some(
+            "the JAX export does not do the random-resized crop (--augment random-resized-crop)"
+                .into(),
+        );
+    }
+    if r.resize.is_some() {
+        return Some("the JAX export does not resize images (--resize)".into());
+    }
+    if r.val_split.is_some() || r.early_stop.is_some() {
+        return Some(
+            "the JAX export has no validation split or early stopping (--val-split, --early-stop)"
+                .into(),
+        );
+    }
+    None
+}
+
+/// A JSON value as a Python literal (the config values the trace header copies).
+fn py_json(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Bool(b) => py_bool(*b).into(),
+        serde_json::Value::String(s) => py_str(s),
+        other => other.to_string(),
+    }
+}
+
 /// The run configuration as a Python dict: every `RunConfig` field under its JSON key (the
-/// optimizer's constants as `mu`, `beta1`, `beta2`, `eps`), plus what `augment` does on the dataset
-/// (`random_crop`, `hflip`: `RunConfig::augmentation`).
+/// optimizer's constants as `mu`, `beta1`, `beta2`, `eps`; `augment` as netspec writes it: a bool or
+/// a name; `normalize` only when set), plus what the script does with them: `random_crop` and `hflip`
+/// (what the augmentation does on the training batches) and `mean`/`std` (the normalisation, empty
+/// for plain `x/255`).
 pub(crate) fn recipe_dict(r: &RunConfig) -> String {
     // Constants of the optimizers that do not use them are written as the usual values; the
     // script reads only its optimizer's.
@@ -118,7 +156,19 @@ pub(crate) fn recipe_dict(r: &RunConfig) -> String {
         spec::Optimizer::Adam { beta1, beta2, eps }
         | spec::Optimizer::AdamW { beta1, beta2, eps } => (0.0, beta1, beta2, eps),
     };
-    let aug = r.augmentation();
+    let (random_crop, hflip) = match r.augment {
+        spec::Augment::None => (false, false),
+        spec::Augment::Flip => (false, true),
+        spec::Augment::CropFlip | spec::Augment::RandomResizedCrop => (true, true),
+    };
+    let json = serde_json::to_value(r).expect("a RunConfig always serializes");
+    let norm = r.normalization();
+    let floats = |v: &[f32]| {
+        format!(
+            "[{}]",
+            v.iter().map(|x| py_f32(*x)).collect::<Vec<_>>().join(", ")
+        )
+    };
     let mut s = String::from("RECIPE = {\n");
     let mut kv = |k: &str, v: String| {
         let _ = writeln!(s, "    {}: {v},", py_str(k));
@@ -136,9 +186,21 @@ pub(crate) fn recipe_dict(r: &RunConfig) -> String {
     kv("schedule", py_str(r.schedule.name()));
     kv("label_smoothing", py_f32(r.label_smoothing));
     kv("shuffle", py_bool(r.shuffle).into());
-    kv("augment", py_bool(r.augment).into());
-    kv("random_crop", py_bool(aug.random_crop).into());
-    kv("hflip", py_bool(aug.hflip).into());
+    kv("augment", py_json(&json["augment"]));
+    kv("random_crop", py_bool(random_crop).into());
+    kv("hflip", py_bool(hflip).into());
+    if let Some(n) = &r.normalize {
+        kv(
+            "normalize",
+            format!(
+                "{{\"mean\": {}, \"std\": {}}}",
+                floats(&n.mean),
+                floats(&n.std)
+            ),
+        );
+    }
+    kv("mean", floats(&norm.mean));
+    kv("std", floats(&norm.std));
     kv("seed", r.seed.to_string());
     kv("dataset", py_str(r.dataset.name()));
     kv("precision", py_str(r.precision.name()));

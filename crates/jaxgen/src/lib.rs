@@ -15,6 +15,7 @@
 //! * `--grads INIT BATCH OUT`: the oracle mode (loss, every gradient, one Adam step, the loss after it).
 //!
 //! [`export`] is a pure function: the same spec and recipe give the same bytes.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod compare;
 mod emit;
@@ -63,6 +64,9 @@ impl From<SpecError> for Error {
 pub fn export(spec: &NetSpec, recipe: &RunConfig) -> Result<String, Error> {
     let infos = spec::analyze(spec)?;
     recipe.check().map_err(Error::Recipe)?;
+    if let Some(why) = emit::unsupported(recipe) {
+        return Err(Error::Recipe(why));
+    }
     let params = spec::params(spec)?;
     let buffers = spec::buffers(spec)?;
     let total: usize = params.iter().map(|p| p.numel()).sum();

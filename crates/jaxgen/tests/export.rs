@@ -60,6 +60,33 @@ fn bad_spec_and_bad_recipe_are_errors() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("warmup"), "{e}");
+    // What the script cannot reproduce is refused, naming it.
+    for (c, what) in [
+        (
+            RunConfig {
+                dataset: spec::Dataset::Folder,
+                ..RunConfig::default()
+            },
+            "folder",
+        ),
+        (
+            RunConfig {
+                val_split: Some(0.1),
+                ..RunConfig::default()
+            },
+            "--val-split",
+        ),
+        (
+            RunConfig {
+                augment: spec::Augment::RandomResizedCrop,
+                ..RunConfig::default()
+            },
+            "random-resized-crop",
+        ),
+    ] {
+        let e = jaxgen::export(&net, &c).unwrap_err().to_string();
+        assert!(e.contains(what), "{e}");
+    }
 }
 
 /// A small network with every kind of init: He-normal kernels, Normal(0.02) cls/pos, zeros, ones,

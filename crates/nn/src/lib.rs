@@ -4,6 +4,7 @@
 //! StableHLO function: forward + loss + backward (from `graph::grad`) + optimizer + BN running statistics +
 //! metrics. Its ABI (see ARCHITECTURE.md, "Train-step ABI") is described by [`Program::inputs`] and
 //! [`Program::outputs`], which the training loop follows slot by slot.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod error;
 pub mod lower;

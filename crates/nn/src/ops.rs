@@ -190,6 +190,7 @@ pub fn conv_patches(g: &mut Graph, x: Value, w: Value, s: usize, p: usize) -> Re
     let (ho, wo) = ((h + 2 * p - kh) / s + 1, (wd + 2 * p - kw) / s + 1);
     // Taps along one axis that read at least one input element: i with s·r + i − p ∈ [0, n) for some
     // output index r < m. They form one contiguous range.
+    #[allow(clippy::expect_used, reason = "the output size formula guarantees that tap 0..k reaches the input")]
     let live = |n: usize, m: usize, k: usize| -> (usize, usize) {
         let hit = |i: usize| (0..m).any(|r| (s * r + i).checked_sub(p).is_some_and(|v| v < n));
         let lo = (0..k).find(|&i| hit(i)).expect("some tap reads the input");
@@ -596,5 +597,6 @@ pub fn depthwise_taps(g: &mut Graph, x: Value, w: Value, s: usize, p: usize) -> 
             });
         }
     }
+    #[allow(clippy::expect_used, reason = "the loops run k² ≥ 1 times: a kernel has at least one tap")]
     g.convert(acc.expect("k ≥ 1"), dt)
 }

@@ -25,10 +25,12 @@
 //! `*_STRUCT_SIZE`; compile options are always passed (empty ones abort the plugin); every event is
 //! awaited and destroyed; buffers, executables and clients are destroyed on drop, and a client lives
 //! until its last buffer and executable are gone.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod api;
 mod buffer;
 mod client;
+mod elf;
 pub mod cuda;
 mod error;
 mod executable;
@@ -45,7 +47,7 @@ pub use client::{Client, ClientOptions, DeviceInfo};
 pub use error::{Error, ErrorKind, Result};
 pub use executable::{Arg, Executable, OutputShape};
 pub use kv::{KeyValueStore, KvError, KvStore, MemoryStore};
-pub use plugin::{abi_header_path, cache_dir, find_plugin, Device, Plugin};
+pub use plugin::{abi_header_path, cache_dir, check_plugin, find_plugin, Device, Plugin};
 pub use proto::{CompileOptions, OptionValue};
 pub use signature::{parse_main_signature, Param, Sharding, Signature, TensorType};
 

@@ -155,6 +155,20 @@ pub fn find_plugin(device: Device, explicit: Option<&Path>) -> Result<PathBuf> {
     Err(Error::new(ErrorKind::PluginNotFound, ctx, msg))
 }
 
+/// Checks a plugin file without loading it (what [`Plugin::load`] does before `dlopen`, and what a
+/// training run does before loading any data): it exists, it is a 64-bit ELF shared library of this
+/// machine's architecture whose loadable segments lie inside the file, and it defines `GetPjrtApi`.
+/// The error names the file and what is wrong with it.
+pub fn check_plugin(path: &Path) -> Result<()> {
+    crate::elf::check_plugin_file(path).map_err(|msg| {
+        Error::new(
+            ErrorKind::PluginLoad,
+            format!("checking PJRT plugin {}", path.display()),
+            format!("{msg}; reinstall it (`./scripts/setup.sh plugin`, or `cuda`) or pass another --plugin"),
+        )
+    })
+}
+
 /// A loaded PJRT plugin. Cheap to clone; the library stays loaded for the rest of the process
 /// (plugins must never be unloaded: XLA's static destructors and threads crash on `dlclose`).
 #[derive(Clone)]
@@ -194,6 +208,7 @@ impl Plugin {
                 path: canonical,
             });
         }
+        check_plugin(&canonical)?;
         crate::cuda::preload_for_plugin(&canonical);
         let api = open(&canonical)?;
         let api: &'static Api = Box::leak(Box::new(api));

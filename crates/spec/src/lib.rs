@@ -15,6 +15,7 @@
 //!   tables printed by `netspec summary`, `netspec zoo` and `netspec layers`.
 //!
 //! This crate knows nothing about MLIR, graphs or devices.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod analyze;
 mod ast;
@@ -37,7 +38,10 @@ pub use ast::{
     make_divisible, real_text, Act, BinOp, BlockDef, Call, Expr, Join, NetSpec, Param, Pos, Stmt,
     Ty, Value,
 };
-pub use config::{Augment, Dataset, Optimizer, Precision, RunConfig, Schedule};
+pub use config::{
+    Augment, Dataset, Normalize, Optimizer, Precision, RunConfig, Schedule, CIFAR10_MEAN, CIFAR10_STD,
+    IMAGENET_MEAN, IMAGENET_STD,
+};
 pub use core::{sig, Arg, Def, Inferred, Layer, Sig, CORE};
 pub use elab::{Node, Op, MAX_DEPTH, MAX_NODES};
 pub use error::{ParseError, SpecError};

@@ -111,7 +111,9 @@ pub fn zoo_table() -> String {
         "model", "input", "params", "recipe dataset"
     );
     for name in crate::zoo::names() {
-        let spec = crate::zoo::get(name).expect("zoo name");
+        let Some(spec) = crate::zoo::get(name) else {
+            continue;
+        };
         let [c, h, w] = spec.input;
         let params = param_count(&spec)
             .map(|n| thousands(n as u64))

@@ -126,7 +126,7 @@ pub fn recipe(name: &str) -> Option<RunConfig> {
     let cifar = RunConfig {
         epochs: 25,
         warmup_epochs: 2,
-        augment: true,
+        augment: Dataset::Cifar10.augmentation(),
         dataset: Dataset::Cifar10,
         ..base.clone()
     };
@@ -139,7 +139,7 @@ pub fn recipe(name: &str) -> Option<RunConfig> {
         warmup_epochs: 3,
         schedule: Schedule::Cosine,
         label_smoothing: 0.1,
-        augment: true,
+        augment: Dataset::Imagenette.augmentation(),
         dataset: Dataset::Imagenette,
         ..base.clone()
     };

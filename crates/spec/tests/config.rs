@@ -199,3 +199,148 @@ fn default_config_of_a_spec() {
         RunConfig::default().dataset
     );
 }
+
+#[test]
+fn augment_is_a_flag_for_the_datasets_own_and_a_name_otherwise() {
+    use spec::Augment;
+    let cifar = RunConfig {
+        dataset: Dataset::Cifar10,
+        augment: Augment::Flip,
+        ..RunConfig::default()
+    };
+    let text = serde_json::to_string(&cifar).unwrap();
+    assert!(
+        text.contains(r#""augment":true,"dataset":"cifar10"}"#),
+        "{text}"
+    );
+    let rrc = RunConfig {
+        augment: Augment::RandomResizedCrop,
+        ..cifar.clone()
+    };
+    let text = serde_json::to_string(&rrc).unwrap();
+    assert!(
+        text.contains(r#""augment":"random-resized-crop""#),
+        "{text}"
+    );
+    assert_eq!(serde_json::from_str::<RunConfig>(&text).unwrap(), rrc);
+    // Written before augmentations had names: `true` is the dataset's own.
+    let old = r#"{"augment":true,"batch_size":32,"dataset":"imagenette","epochs":80,"label_smoothing":0.1,"lr":0.001,"optimizer":"adamw","schedule":"cosine","seed":314159,"shuffle":true,"warmup_epochs":3,"weight_decay":0.0001}"#;
+    let c: RunConfig = serde_json::from_str(old).unwrap();
+    assert_eq!(c.augment, Augment::CropFlip);
+    assert_eq!(c, spec::zoo::recipe("resnet34").unwrap());
+    let e = serde_json::from_str::<RunConfig>(
+        &old.replace(r#""augment":true"#, r#""augment":"rotate""#),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("rotate") && e.contains("crop-flip"), "{e}");
+}
+
+#[test]
+fn data_options_round_trip_and_are_absent_when_unset() {
+    use spec::{Augment, Normalize};
+    let c = RunConfig {
+        dataset: Dataset::Folder,
+        augment: Augment::CropFlip,
+        resize: Some(256),
+        normalize: Some(Normalize::imagenet()),
+        val_split: Some(0.1),
+        early_stop: Some(3),
+        ..RunConfig::default()
+    };
+    let text = serde_json::to_string(&c).unwrap();
+    expect_test::expect![[r#"{"optimizer":"adamw","lr":0.001,"batch_size":128,"epochs":12,"weight_decay":0.0001,"label_smoothing":0.0,"warmup_epochs":1,"schedule":"cosine","seed":314159,"shuffle":true,"augment":"crop-flip","dataset":"folder","resize":256,"normalize":{"mean":[0.485,0.456,0.406],"std":[0.229,0.224,0.225]},"val_split":0.1,"early_stop":3}"#]]
+        .assert_eq(&text);
+    assert_eq!(serde_json::from_str::<RunConfig>(&text).unwrap(), c);
+    // The dataset's own normalisation is not written, and reads back as unset.
+    let mut i = RunConfig {
+        dataset: Dataset::Imagenette,
+        ..RunConfig::default()
+    };
+    i.set_normalize(Normalize::imagenet());
+    assert_eq!(i.normalize, None);
+    assert_eq!(i.normalization(), Normalize::imagenet());
+    let text = serde_json::to_string(&RunConfig {
+        normalize: Some(Normalize::imagenet()),
+        ..i.clone()
+    })
+    .unwrap();
+    assert!(!text.contains("normalize"), "{text}");
+    assert_eq!(serde_json::from_str::<RunConfig>(&text).unwrap(), i);
+}
+
+#[test]
+fn switching_dataset_resets_the_augmentation_and_keeps_the_normalisation() {
+    use spec::{Augment, Normalize};
+    let mut c = spec::zoo::recipe("resnet18").unwrap();
+    assert_eq!((c.augment, c.normalize.clone()), (Augment::CropFlip, None));
+    c.switch_dataset(Dataset::Folder);
+    assert_eq!(c.augment, Augment::None);
+    assert_eq!(c.normalize, Some(Normalize::imagenet()));
+    assert_eq!(c.normalization(), Normalize::imagenet());
+    c.switch_dataset(Dataset::Imagenette);
+    assert_eq!((c.augment, c.normalize.clone()), (Augment::None, None));
+    // A named augmentation stays; `true` on CIFAR-10 (flip) is nothing on MNIST-like digits.
+    c.augment = Augment::RandomResizedCrop;
+    c.switch_dataset(Dataset::Folder);
+    assert_eq!(c.augment, Augment::RandomResizedCrop);
+    let mut c = spec::zoo::recipe("cifar-cnn").unwrap();
+    c.switch_dataset(Dataset::FashionMnist);
+    assert_eq!(c.augment, Augment::None);
+}
+
+#[test]
+fn normalize_parses_names_and_values() {
+    use spec::Normalize;
+    assert_eq!("imagenet".parse(), Ok(Normalize::imagenet()));
+    assert_eq!("none".parse(), Ok(Normalize::none()));
+    assert_eq!(
+        "0.5/0.25".parse(),
+        Ok(Normalize {
+            mean: vec![0.5],
+            std: vec![0.25]
+        })
+    );
+    for bad in ["0.5,0.5/0.2", "0.5/0", "x/1", "0.5"] {
+        let e = bad.parse::<Normalize>().unwrap_err();
+        assert!(e.contains("--normalize"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn data_option_checks_name_the_flag() {
+    let ok = RunConfig::default();
+    for (c, flag) in [
+        (
+            RunConfig {
+                val_split: Some(1.0),
+                ..ok.clone()
+            },
+            "--val-split",
+        ),
+        (
+            RunConfig {
+                val_split: Some(f32::NAN),
+                ..ok.clone()
+            },
+            "--val-split",
+        ),
+        (
+            RunConfig {
+                early_stop: Some(0),
+                ..ok.clone()
+            },
+            "--early-stop",
+        ),
+        (
+            RunConfig {
+                resize: Some(0),
+                ..ok.clone()
+            },
+            "--resize",
+        ),
+    ] {
+        let e = c.check().unwrap_err();
+        assert!(e.contains(flag), "{c:?}: {e}");
+    }
+}

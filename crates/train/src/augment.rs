@@ -36,14 +36,8 @@ use crate::data::DatasetKind;
 use crate::order::SplitMix64;
 use crate::{Error, Result};
 
-/// ImageNet channel means (R, G, B), used for Imagenette.
-pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
-/// ImageNet channel standard deviations (R, G, B).
-pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
-/// CIFAR-10 training-set channel means, for the optional CIFAR standardisation.
-pub const CIFAR10_MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
-/// CIFAR-10 training-set channel standard deviations.
-pub const CIFAR10_STD: [f32; 3] = [0.2470, 0.2435, 0.2616];
+pub use spec::{Augment, CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD};
+
 /// torchvision's `RandomResizedCrop` defaults.
 pub const RRC_SCALE: [f32; 2] = [0.08, 1.0];
 pub const RRC_RATIO: [f32; 2] = [3.0 / 4.0, 4.0 / 3.0];
@@ -61,59 +55,6 @@ pub enum Fit {
     ResizeShorter(usize),
     /// torchvision's random-resized crop (training only).
     RandomResized { scale: [f32; 2], ratio: [f32; 2] },
-}
-
-/// The training augmentations offered for image folders and arrays (`--augment`, recipe field).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Augment {
-    /// Images used at their size (or `--resize S` and the centre crop).
-    None,
-    /// `None` plus a random horizontal flip.
-    Flip,
-    /// A random crop of the output size (from the image, or after `--resize S`) and a flip.
-    CropFlip,
-    /// torchvision's `RandomResizedCrop` (scale 0.08–1, ratio 3/4–4/3) and a flip.
-    RandomResizedCrop,
-}
-
-impl Augment {
-    pub const ALL: [Augment; 4] = [
-        Augment::None,
-        Augment::Flip,
-        Augment::CropFlip,
-        Augment::RandomResizedCrop,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Augment::None => "none",
-            Augment::Flip => "flip",
-            Augment::CropFlip => "crop-flip",
-            Augment::RandomResizedCrop => "random-resized-crop",
-        }
-    }
-}
-
-impl std::str::FromStr for Augment {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Augment> {
-        Augment::ALL
-            .into_iter()
-            .find(|a| a.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Augment::ALL.iter().map(|a| a.name()).collect();
-                Error::Invalid(format!(
-                    "unknown augmentation '{s}' (expected one of: {})",
-                    names.join(", ")
-                ))
-            })
-    }
-}
-
-impl std::fmt::Display for Augment {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
 }
 
 /// The shorter side evaluation resizes to after random-resized-crop training: the output's longer side
@@ -188,26 +129,65 @@ impl Preprocess {
         }
     }
 
-    /// The recipes netspec uses (lean4-mlir's): MNIST-like `x/255`, no augmentation; CIFAR-10 `x/255`,
-    /// flip when training with `augment`; Imagenette ImageNet mean/std, 224×224 output, random crop
-    /// and flip when training with `augment`, else the center crop.
+    /// The built-in datasets' preprocessing (lean4-mlir's): MNIST-like `x/255`, no augmentation;
+    /// CIFAR-10 `x/255`, flip when training with `augment`; Imagenette ImageNet mean/std, 224×224
+    /// output, random crop and flip when training with `augment`, else the center crop. It is
+    /// [`Preprocess::for_config`] of the dataset's recipe, so there is one definition of each.
     pub fn for_kind(kind: DatasetKind, training: bool, augment: bool) -> Preprocess {
-        let aug = training && augment;
-        match kind {
-            DatasetKind::Mnist | DatasetKind::FashionMnist => Preprocess::plain(28, 28),
-            DatasetKind::Cifar10 => Preprocess {
-                hflip: aug,
-                ..Preprocess::plain(32, 32)
+        let dataset = kind.dataset();
+        let config = spec::RunConfig {
+            dataset,
+            augment: if augment {
+                dataset.augmentation()
+            } else {
+                Augment::None
             },
-            DatasetKind::Imagenette => Preprocess {
-                out_h: 224,
-                out_w: 224,
-                mean: IMAGENET_MEAN.to_vec(),
-                std: IMAGENET_STD.to_vec(),
-                random_crop: aug,
-                hflip: aug,
-                fit: Fit::Crop,
-            },
+            ..spec::RunConfig::default()
+        };
+        let [_, h, w] = dataset
+            .input()
+            .expect("a built-in dataset has an input size");
+        Preprocess::for_config(&config, h, w, training)
+    }
+
+    /// The preprocessing of a run's training (`training`) or evaluation batches for a network input
+    /// of `out_h`×`out_w`: [`Preprocess::for_images`] of the run's augmentation and `resize`, then its
+    /// normalisation ([`spec::RunConfig::normalization`]). The built-in datasets store images at a
+    /// fixed size and define their input as a crop of it (Imagenette: 256 → 224), so where the
+    /// table says `Exact` they take `Crop` (the centre, or random with `crop-flip`); whether the
+    /// network's input is the dataset's is checked where the data is loaded
+    /// (`run::feed::load_data`), so that this is never a silent crop.
+    pub fn for_config(
+        config: &spec::RunConfig,
+        out_h: usize,
+        out_w: usize,
+        training: bool,
+    ) -> Preprocess {
+        let mut p = Preprocess::for_images(config.augment, out_h, out_w, config.resize, training);
+        if config.dataset.is_built_in() && p.fit == Fit::Exact {
+            p.fit = Fit::Crop;
+        }
+        let n = config.normalization();
+        p.with_mean_std(&n.mean, &n.std)
+    }
+
+    /// What `netspec predict` does to an image of any size with this (evaluation) preprocessing: an
+    /// image the preprocessing takes as it is stays so; other sizes have their shorter side resized
+    /// (to the `resize` of this preprocessing, else the input's longer side) and are centre-cropped,
+    /// instead of being refused. An image of exactly the input size is not resampled either way.
+    pub fn any_size(&self) -> Preprocess {
+        let fit = match &self.fit {
+            Fit::Exact | Fit::Crop => Fit::ResizeShorter(self.out_h.max(self.out_w)),
+            Fit::ResizeShorter(s) => Fit::ResizeShorter(*s),
+            Fit::RandomResized { .. } => {
+                Fit::ResizeShorter(eval_resize_for(self.out_h, self.out_w))
+            }
+        };
+        Preprocess {
+            fit,
+            random_crop: false,
+            hflip: false,
+            ..self.clone()
         }
     }
 

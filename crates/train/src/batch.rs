@@ -463,10 +463,12 @@ fn produce<T>(
     while !stop.load(Ordering::SeqCst) && total.is_none_or(|n| seq < n) {
         let pos = plan.position(seq);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            if cached.as_ref().is_none_or(|(e, _)| *e != pos.epoch) {
-                cached = Some((pos.epoch, plan.order(pos.epoch)));
+            if cached.as_ref().is_some_and(|(e, _)| *e != pos.epoch) {
+                cached = None;
             }
-            let order = &cached.as_ref().expect("just filled").1;
+            let order = &cached
+                .get_or_insert_with(|| (pos.epoch, plan.order(pos.epoch)))
+                .1;
             let batch = plan.build(pos, order)?;
             let rows = batch.rows;
             hook(batch).map(|value| Ready {

@@ -237,12 +237,14 @@ fn parse_skipping(bytes: &[u8], path: &Path, skip: &dyn Fn(&str) -> bool) -> Res
         if skip(&name) {
             continue;
         }
-        let info = meta.info(&name).expect("offset_keys names a tensor");
+        let info = meta.info(&name).ok_or_else(|| {
+            Error::format(path, 0, format!("the header lists tensor {name} without its entry"))
+        })?;
         let (begin, end) = info.data_offsets;
         let raw = &buffer[begin..end];
         let words = raw
             .chunks_exact(4)
-            .map(|c| <[u8; 4]>::try_from(c).expect("4 bytes"));
+            .map(|c| [c[0], c[1], c[2], c[3]]);
         let data = match info.dtype {
             Dtype::F32 => TensorData::F32(words.map(f32::from_le_bytes).collect()),
             Dtype::I32 => TensorData::I32(words.map(i32::from_le_bytes).collect()),
@@ -275,7 +277,8 @@ fn crate_error(bytes: &[u8], path: &Path, e: SafeTensorError) -> Error {
     let bad = |offset: u64, msg: String| Error::format(path, offset, msg);
     let n = bytes
         .get(..8)
-        .map(|h| u64::from_le_bytes(h.try_into().expect("8 bytes")));
+        .and_then(|h| <[u8; 8]>::try_from(h).ok())
+        .map(u64::from_le_bytes);
     let header = n.and_then(|n| {
         let end = usize::try_from(n).ok()?.checked_add(8)?;
         std::str::from_utf8(bytes.get(8..end)?).ok()

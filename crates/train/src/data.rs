@@ -31,7 +31,7 @@ pub mod folder;
 mod source;
 pub mod write;
 
-pub use source::{load_image, Source};
+pub use source::{load_image, Source, Subset};
 
 /// A labelled image set held in memory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,6 +148,41 @@ impl DatasetKind {
             DatasetKind::Cifar10 => "cifar10",
             DatasetKind::Imagenette => "imagenette",
         }
+    }
+
+    /// The run configuration's name for this format.
+    pub fn dataset(self) -> spec::Dataset {
+        match self {
+            DatasetKind::Mnist => spec::Dataset::Mnist,
+            DatasetKind::FashionMnist => spec::Dataset::FashionMnist,
+            DatasetKind::Cifar10 => spec::Dataset::Cifar10,
+            DatasetKind::Imagenette => spec::Dataset::Imagenette,
+        }
+    }
+
+    /// The loader of a run configuration's dataset; `None` for folders and arrays (streamed, see
+    /// [`Source`]).
+    pub fn of(d: spec::Dataset) -> Option<DatasetKind> {
+        match d {
+            spec::Dataset::Mnist => Some(DatasetKind::Mnist),
+            spec::Dataset::FashionMnist => Some(DatasetKind::FashionMnist),
+            spec::Dataset::Cifar10 => Some(DatasetKind::Cifar10),
+            spec::Dataset::Imagenette => Some(DatasetKind::Imagenette),
+            spec::Dataset::Folder | spec::Dataset::Arrays => None,
+        }
+    }
+
+    /// Whether `dir` holds this dataset's training file (by its name: `train-images-idx3-ubyte[.gz]`,
+    /// `data_batch_1.bin`, `train.bin`).
+    pub fn found_in(self, dir: &Path) -> bool {
+        let names: &[&str] = match self {
+            DatasetKind::Mnist | DatasetKind::FashionMnist => {
+                &["train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"]
+            }
+            DatasetKind::Cifar10 => &["data_batch_1.bin"],
+            DatasetKind::Imagenette => &["train.bin"],
+        };
+        names.iter().any(|n| dir.join(n).is_file())
     }
 
     pub fn classes(self) -> usize {

@@ -45,9 +45,10 @@ pub enum Error {
     #[error("{what}: {err}")]
     Device { what: String, err: pjrt::Error },
 
-    /// The training loss became NaN or infinite; no state from that step was saved.
+    /// The training loss became NaN or infinite; no state from that step was saved. `checkpoint`
+    /// is the last one this run wrote, or the one it resumed from: never another run's file.
     #[error("training diverged at step {step}: the loss is {loss}; no state from this step was saved{}",
-        match checkpoint { Some(p) => format!(" (the last good checkpoint is {})", p.display()), None => String::new() })]
+        match checkpoint { Some(p) => format!(" (the last good checkpoint is {})", p.display()), None => " (this run wrote no checkpoint)".into() })]
     NonFinite {
         step: u64,
         loss: f32,

@@ -22,6 +22,7 @@
 //! - [`predict`]: the compiled predict program with a model's weights on the device;
 //! - [`run`]: a whole run (its configuration, data, code generation, the step loop, evaluation,
 //!   traces, checkpoints, resume, interruption, divergence) and checkpoint evaluation.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod augment;
 pub mod batch;

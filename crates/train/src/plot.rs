@@ -24,6 +24,7 @@ const RAW: Rgb = [165, 195, 235];
 const SMOOTH: Rgb = [25, 85, 175];
 const TEST: Rgb = [215, 100, 15];
 const TRAIN: Rgb = [40, 145, 60];
+const VAL: Rgb = [140, 60, 170];
 
 /// Writes the curves of `trace` to `path`, as SVG or PNG by its extension.
 pub fn plot(trace: &Trace, path: &Path) -> Result<()> {
@@ -282,6 +283,13 @@ fn layout(trace: &Trace) -> Vec<Item> {
             .collect()
     };
     let accuracy = [
+        Series {
+            name: "validation",
+            pts: acc(|e| e.val_acc),
+            color: VAL,
+            width: 2.0,
+            dots: true,
+        },
         Series {
             name: "test",
             pts: acc(|e| e.test_acc),

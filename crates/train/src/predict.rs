@@ -263,7 +263,9 @@ pub fn calibrated_check_weights(
     let mut uni =
         |lo: f32, hi: f32| lo + (hi - lo) * ((prng.next_u64() >> 40) as f32 / (1u64 << 24) as f32);
     for name in stats.keys().filter(|n| n.ends_with(".mean")) {
-        let base = name.strip_suffix(".mean").expect("suffix");
+        let Some(base) = name.strip_suffix(".mean") else {
+            continue;
+        };
         let var_name = format!("{base}.var");
         let (mean, var) = (&stats[name], &stats[&var_name]);
         let new_mean: Vec<f32> = mean
@@ -364,60 +366,26 @@ pub fn image_files(args: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf
     Ok(out)
 }
 
-/// Decodes a PNG or JPEG and turns it into one network input `[C, H, W]` as the dataset's test
-/// split is preprocessed (`Preprocess::for_kind(kind, false, false)`): converted to `C` channels
-/// (grey for 1, RGB for 3), resized to the dataset's stored size when it differs (Lanczos-3,
-/// with a note in `resized`), then the dataset's normalisation and center crop.
-pub fn load_image(
-    path: &std::path::Path,
-    c: usize,
-    kind: crate::data::DatasetKind,
-    resized: &mut bool,
-) -> Result<Vec<f32>> {
-    use crate::data::Split;
-    let img = image::ImageReader::open(path)
-        .map_err(|e| Error::io(path, e))?
-        .with_guessed_format()
-        .map_err(|e| Error::io(path, e))?
-        .decode()
-        .map_err(|e| {
-            Error::Invalid(format!(
-                "{}: not a readable PNG or JPEG: {e}",
-                path.display()
-            ))
-        })?;
-    let (sc, sh, sw) = kind.stored_shape(Split::Test);
-    if sc != c {
-        return Err(Error::Invalid(format!(
-            "the model takes {c} channels but {kind} images have {sc}"
-        )));
-    }
-    let img = if (img.height() as usize, img.width() as usize) != (sh, sw) {
-        *resized = true;
-        img.resize_exact(sw as u32, sh as u32, image::imageops::FilterType::Lanczos3)
-    } else {
-        img
-    };
-    let bytes: Vec<u8> = match c {
-        1 => img.to_luma8().into_raw(),
-        3 => {
-            // HWC → CHW.
-            let rgb = img.to_rgb8();
-            let hwc = rgb.as_raw();
-            let mut chw = vec![0u8; hwc.len()];
-            for (i, px) in hwc.chunks_exact(3).enumerate() {
-                for ch in 0..3 {
-                    chw[ch * sh * sw + i] = px[ch];
-                }
+/// The preprocessing `netspec predict` gives images of any size for a model trained with
+/// `config` (input `[C, H, W]` = `input`): the run's evaluation transform
+/// (`Preprocess::for_config(config, H, W, false)`, its normalisation included) made to take any
+/// size. A built-in dataset's images are stored larger than or equal to the input and centre-cropped
+/// (Imagenette: 256 → 224), so other sizes have their shorter side resized to the stored size first;
+/// an image folder's or arrays' run is [`Preprocess::any_size`]. An image of the size the run's
+/// evaluation takes is never resampled, so predict on such images matches `netspec eval`. The images
+/// are read by the one loader, [`crate::data::load_image`].
+pub fn preprocess(config: &spec::RunConfig, input: [usize; 3]) -> crate::augment::Preprocess {
+    use crate::augment::{Fit, Preprocess};
+    let [_, h, w] = input;
+    let pre = Preprocess::for_config(config, h, w, false);
+    match crate::data::DatasetKind::of(config.dataset) {
+        Some(kind) if pre.fit == Fit::Crop => {
+            let (_, sh, sw) = kind.stored_shape(crate::data::Split::Test);
+            Preprocess {
+                fit: Fit::ResizeShorter(sh.min(sw)),
+                ..pre
             }
-            chw
         }
-        other => {
-            return Err(Error::Invalid(format!(
-                "images of {other} channels are not supported (1 or 3)"
-            )))
-        }
-    };
-    let ds = crate::data::Dataset::new(bytes, vec![0], c, sh, sw, kind.classes())?;
-    crate::augment::Preprocess::for_kind(kind, false, false).image(&ds, 0, 0, 0, 0)
+        Some(_) | None => pre.any_size(),
+    }
 }

@@ -135,8 +135,10 @@ impl Bound {
     }
 
     fn input_dims(&self, which: Input) -> &[usize] {
-        let i = self.inputs.iter().position(|i| *i == which);
-        &self.program.inputs[i.expect("checked when bound")].dims
+        match self.inputs.iter().position(|i| *i == which) {
+            Some(i) => &self.program.inputs[i].dims,
+            None => &[],
+        }
     }
 
     /// Checks that a batch fits this program on `devices` devices: one tile per device, each of
@@ -488,7 +490,10 @@ impl Runner {
                 self.state_value(*k)?;
             }
         }
-        let b = self.train.as_ref().expect("checked above");
+        let b = self
+            .train
+            .as_ref()
+            .ok_or_else(|| Error::Invalid("this runner has no train program".into()))?;
         b.check_batch(&self.exec, batch, "train")?;
         if lr.devices() != self.devices() || !lr.shard_dims().is_empty() {
             return Err(Error::Invalid(format!(
@@ -503,6 +508,7 @@ impl Runner {
         let mut args = Vec::with_capacity(b.inputs.len());
         for input in &b.inputs {
             args.push(match *input {
+                #[allow(clippy::expect_used, reason = "every state value was checked present above; an error here would drop the ones already taken")]
                 Input::State(k) => Arg::Donate(self.state[k].value.take().expect("checked above")),
                 Input::Images => Arg::Keep(&batch.x),
                 Input::Labels => Arg::Keep(&batch.y),

@@ -100,6 +100,31 @@ pub struct EpochLine {
         with = "py::opt_float"
     )]
     pub train_acc: Option<f64>,
+    /// The validation split's mean loss and accuracy (fraction), correct count and size.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "py::opt_float"
+    )]
+    pub val_loss: Option<f64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "py::opt_float"
+    )]
+    pub val_acc: Option<f64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "py::opt_uint"
+    )]
+    pub val_correct: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "py::opt_uint"
+    )]
+    pub val_total: Option<u64>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -164,6 +189,7 @@ impl LineRef<'_> {
     /// The line's JSON text. Non-finite numbers come out of `py::float` as the strings `"NaN"`,
     /// `"Infinity"`, `"-Infinity"` (serde_json cannot write them bare) and are unquoted here, as
     /// Python's `json` writes them; step and epoch lines hold no other strings than their kind.
+    #[allow(clippy::expect_used, reason = "trace lines hold numbers (non-finite ones as strings) and strings: serializing cannot fail")]
     fn text(&self) -> String {
         let text = serde_json::to_string(self).expect("trace lines always serialize");
         match self {

@@ -56,7 +56,10 @@ fn reference_interpreter_trains_like_xla() {
         };
         let s = run::train(&spec, &cfg, &o, &mut run::Quiet).unwrap();
         assert_eq!(s.step, 8);
-        (trace::read(&t).unwrap(), s.test.correct)
+        (
+            trace::read(&t).unwrap(),
+            s.test.expect("the test split").correct,
+        )
     };
     let (xla, xla_correct) = run_on("xla", None);
     for p in [interp::Precision::F64, interp::Precision::F32] {

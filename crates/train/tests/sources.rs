@@ -633,3 +633,37 @@ fn one_image_loads_as_the_network_input_as_evaluation_makes_it() {
     assert_eq!(got, b.x[i * per..(i + 1) * per]);
     assert!(msg(data::load_image(&d.join("nope.png"), 3, &pre)).contains("nope.png"));
 }
+
+#[test]
+fn the_validation_split_is_per_class_disjoint_and_independent_of_the_run() {
+    let src = DatasetKind::FashionMnist.default_dir().unwrap();
+    let ds = subset(
+        &data::load(&src, DatasetKind::FashionMnist, Split::Train).unwrap(),
+        3000,
+    );
+    let source = Source::from(Arc::new(ds.clone()));
+    let (train, val) = train::run::split_per_class(&source, 0.1).unwrap();
+    assert_eq!(train.len() + val.len(), 3000);
+    // round(0.1 · n_c) images of each class c are held out.
+    for c in 0..10 {
+        let n = ds.labels.iter().filter(|&&l| l == c).count();
+        let held = (0..val.len()).filter(|&i| val.label(i) == c as i32).count();
+        assert_eq!(held, (0.1 * n as f64).round() as usize, "class {c}");
+    }
+    // The two parts are disjoint and cover the split: as sets of (label, image) they add up.
+    let pre = Preprocess::for_images(Augment::None, 28, 28, None, false);
+    let mut parts = as_set(&all(train.clone(), &pre));
+    parts.extend(as_set(&all(val.clone(), &pre)));
+    parts.sort();
+    assert_eq!(parts, as_set(&all(source.clone(), &pre)));
+    // The same split every time (it depends on the labels only).
+    let (_, again) = train::run::split_per_class(&source, 0.1).unwrap();
+    assert_eq!(as_set(&all(again, &pre)), as_set(&all(val, &pre)));
+    // A fraction that holds out nothing is an error naming the flag; every class keeps an image.
+    let tiny = Source::from(Arc::new(subset(&ds, 5)));
+    assert!(msg(train::run::split_per_class(&tiny, 0.01)).contains("--val-split"));
+    let (t, _) = train::run::split_per_class(&tiny, 0.99).unwrap();
+    let classes: std::collections::BTreeSet<i32> = (0..t.len()).map(|i| t.label(i)).collect();
+    let all_classes: std::collections::BTreeSet<i32> = (0..5).map(|i| tiny.label(i)).collect();
+    assert_eq!(classes, all_classes);
+}

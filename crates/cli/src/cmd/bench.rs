@@ -129,7 +129,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ..Options::default()
     };
     let report = bench::run(&net, &cfg, &exec, &opts)?;
-    eprint!("{}", report.table());
-    println!("{}", report.to_json());
+    crate::output::stderr(format_args!("{}", report.table()));
+    outln!("{}", report.to_json());
     Ok(())
 }

@@ -75,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         !args.threads.is_empty() && args.threads.iter().all(|&t| t > 0),
         "--threads: counts of at least 1"
     );
-    let augment: Augment = args.augment.parse()?;
+    let augment: Augment = args.augment.parse().map_err(anyhow::Error::msg)?;
     if let Some(n) = args.generate {
         anyhow::ensure!(
             !args.data.exists(),
@@ -99,7 +99,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ..Synthetic::default()
         };
         let bytes = synth.write(&args.data.join("train"))?;
-        eprintln!(
+        note!(
             "wrote {n} {} images ({:.1} MB, {:.1} KB each) under {} in {:.1} s",
             format.extension(),
             bytes as f64 / 1e6,
@@ -120,7 +120,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let splits = folder::scan(&args.data, &opts)
             .with_context(|| format!("reading the image folder {}", args.data.display()))?;
         let f = splits.train;
-        eprintln!(
+        note!(
             "scanned {} images in {} classes ({:.1} MB, largest file {:.1} KB, largest image {:.2} Mpx) in {:.2} s{}",
             f.len(),
             f.classes().len(),
@@ -141,7 +141,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         pre = pre.with_mean_std(&IMAGENET_MEAN, &IMAGENET_STD);
     }
     source.check(&pre)?;
-    eprintln!(
+    note!(
         "{}; {} preprocessing, {augment}, output {}x{}",
         source.describe(),
         if args.eval { "evaluation" } else { "training" },
@@ -160,12 +160,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 seed: args.seed,
             },
         )?;
-        eprintln!("{}", report.line());
+        note!("{}", report.line());
         let mut j = report.to_json();
         j["augment"] = augment.name().into();
         j["size"] = args.size.into();
         j["eval"] = args.eval.into();
-        println!("{j}");
+        outln!("{j}");
     }
     Ok(())
 }

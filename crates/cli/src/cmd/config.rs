@@ -81,13 +81,54 @@ pub struct RunFlags {
     /// Visit the training set in file order every epoch.
     #[arg(long)]
     pub no_shuffle: bool,
+    /// Training augmentation: none, flip, crop-flip or random-resized-crop (default: the recipe's
+    /// on its dataset, none on your own data).
+    #[arg(long)]
+    pub augment: Option<String>,
+    /// Resize the shorter side of every image to this many pixels, then crop to the model's input
+    /// (centre crop in evaluation).
+    #[arg(long)]
+    pub resize: Option<usize>,
+    /// Normalisation after x/255: none, imagenet, cifar10, or MEANS/STDS per channel
+    /// (e.g. 0.5,0.5,0.5/0.25,0.25,0.25). Default: the recipe's.
+    #[arg(long)]
+    pub normalize: Option<String>,
+    /// Hold out this fraction of each class of the training split for validation (deterministic);
+    /// every epoch is then evaluated on it, best.safetensors keeps the best epoch, and the test split
+    /// is evaluated once at the end. Without it, a `val/` folder is the validation split.
+    #[arg(long)]
+    pub val_split: Option<f32>,
+    /// Stop after this many epochs in a row without a better validation accuracy.
+    #[arg(long)]
+    pub early_stop: Option<u64>,
 }
 
 impl RunFlags {
-    /// Sets each given value in `cfg`.
-    pub fn apply(&self, cfg: &mut RunConfig) -> anyhow::Result<()> {
-        if let Some(d) = &self.dataset {
-            cfg.dataset = d.parse().map_err(anyhow::Error::msg)?;
+    /// Sets each given value in `cfg`. The dataset is `--dataset`, else what `data` (the `--data`
+    /// path) holds ([`train::run::detect_dataset`]: the recipe's dataset if its files are there, else
+    /// arrays or an image folder); switching it goes through [`RunConfig::switch_dataset`], and the
+    /// data flags apply over the result.
+    pub fn apply(&self, cfg: &mut RunConfig, data: Option<&std::path::Path>) -> anyhow::Result<()> {
+        let dataset = match (&self.dataset, data) {
+            (Some(d), _) => d.parse().map_err(anyhow::Error::msg)?,
+            (None, Some(p)) => train::run::detect_dataset(p, cfg.dataset),
+            (None, None) => cfg.dataset,
+        };
+        cfg.switch_dataset(dataset);
+        if let Some(a) = &self.augment {
+            cfg.augment = a.parse().map_err(anyhow::Error::msg)?;
+        }
+        if let Some(v) = self.resize {
+            cfg.resize = Some(v);
+        }
+        if let Some(n) = &self.normalize {
+            cfg.set_normalize(n.parse().map_err(anyhow::Error::msg)?);
+        }
+        if let Some(v) = self.val_split {
+            cfg.val_split = Some(v);
+        }
+        if let Some(v) = self.early_stop {
+            cfg.early_stop = Some(v);
         }
         if let Some(v) = self.epochs {
             cfg.epochs = v;
@@ -178,8 +219,9 @@ mod tests {
             schedule: Some("constant".into()),
             seed: Some(7),
             no_shuffle: true,
+            ..RunFlags::default()
         }
-        .apply(&mut c)
+        .apply(&mut c, None)
         .unwrap();
         assert_eq!(
             c,
@@ -198,9 +240,62 @@ mod tests {
             schedule: Some("linear".into()),
             ..RunFlags::default()
         }
-        .apply(&mut c)
+        .apply(&mut c, None)
         .unwrap_err()
         .to_string();
         assert!(e.contains("linear"), "{e}");
+    }
+
+    #[test]
+    fn data_flags_override_the_base() {
+        let mut c = spec::zoo::recipe("resnet18").unwrap();
+        RunFlags {
+            dataset: Some("folder".into()),
+            augment: Some("random-resized-crop".into()),
+            resize: Some(256),
+            val_split: Some(0.1),
+            early_stop: Some(2),
+            ..RunFlags::default()
+        }
+        .apply(&mut c, None)
+        .unwrap();
+        assert_eq!(
+            (c.dataset, c.augment, c.resize, c.val_split, c.early_stop),
+            (
+                spec::Dataset::Folder,
+                spec::Augment::RandomResizedCrop,
+                Some(256),
+                Some(0.1),
+                Some(2)
+            )
+        );
+        // The recipe's normalisation stays with the model.
+        assert_eq!(c.normalization(), spec::Normalize::imagenet());
+        RunFlags {
+            normalize: Some("none".into()),
+            ..RunFlags::default()
+        }
+        .apply(&mut c, None)
+        .unwrap();
+        assert_eq!(c.normalization(), spec::Normalize::none());
+        for (flags, what) in [
+            (
+                RunFlags {
+                    augment: Some("zoom".into()),
+                    ..RunFlags::default()
+                },
+                "zoom",
+            ),
+            (
+                RunFlags {
+                    normalize: Some("0.5/-1".into()),
+                    ..RunFlags::default()
+                },
+                "--normalize",
+            ),
+        ] {
+            let e = flags.apply(&mut c, None).unwrap_err().to_string();
+            assert!(e.contains(what), "{e}");
+        }
     }
 }

@@ -26,13 +26,13 @@ fn parse_mode(s: &str) -> Result<DiffMode, String> {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let read = |p: &PathBuf| {
         trace::read(p).unwrap_or_else(|e| {
-            eprintln!("error: {e}");
+            note!("error: {e}");
             std::process::exit(2)
         })
     };
     let (a, b) = (read(&args.a), read(&args.b));
     let report = trace::diff(&a, &b, args.mode);
-    print!("{report}");
+    out!("{report}");
     if !report.agrees() {
         std::process::exit(1);
     }

@@ -29,7 +29,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let device = args.device;
-    println!("netspec doctor: PJRT runtime for device `{device}`");
+    outln!("netspec doctor: PJRT runtime for device `{device}`");
 
     let path = pjrt::find_plugin(device, args.plugin.as_deref())
         .context("step 1/4: finding the plugin")?;
@@ -162,12 +162,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "state stayed at the same device address in every step",
         );
     }
-    println!("ok: the PJRT {device} runtime works");
+    outln!("ok: the PJRT {device} runtime works");
     Ok(())
 }
 
 fn row(label: &str, value: impl std::fmt::Display) {
-    println!("  {label:<14} {value}");
+    outln!("  {label:<14} {value}");
 }
 
 #[cfg(test)]

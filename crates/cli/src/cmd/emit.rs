@@ -66,7 +66,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(path) => {
             std::fs::write(path, &prog.mlir)
                 .with_context(|| format!("writing {}", path.display()))?;
-            eprintln!(
+            note!(
                 "wrote {} ({} bytes): {} program of `{}`, batch {}, {} inputs, {} outputs, {:.3} GFLOP per call",
                 path.display(),
                 prog.mlir.len(),
@@ -78,7 +78,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 prog.flops as f64 / 1e9
             );
         }
-        None => print!("{}", prog.mlir),
+        None => out!("{}", prog.mlir),
     }
     Ok(())
 }

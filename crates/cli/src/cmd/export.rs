@@ -46,7 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         out.metadata.insert(k, v);
     }
     out.write(&args.output)?;
-    eprintln!(
+    note!(
         "{}: {} tensors of {} (step {step}) in {convention} names",
         args.output.display(),
         out.tensors.len(),

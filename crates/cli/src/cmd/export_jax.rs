@@ -56,11 +56,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let script = jaxgen::export(&net, &recipe)?;
     if args.output.as_os_str() == "-" {
-        print!("{script}");
+        out!("{script}");
     } else {
         std::fs::write(&args.output, script)
             .with_context(|| format!("writing {}", args.output.display()))?;
-        eprintln!(
+        note!(
             "wrote {} ({} for {})",
             args.output.display(),
             net.name,

@@ -65,7 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let bytes = onnx::to_bytes(&model);
     train::checkpoint::write_atomic(&args.output, |w| w.write_all(&bytes))?;
     let nodes = model.graph.as_ref().map_or(0, |g| g.node.len());
-    eprintln!(
+    note!(
         "{}: {} ({nodes} nodes, opset {}, batch {}), {:.1} MB",
         args.output.display(),
         spec.name,

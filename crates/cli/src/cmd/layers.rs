@@ -10,9 +10,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.name {
-        None => print!("{}", spec::summary::layers_table()),
+        None => out!("{}", spec::summary::layers_table()),
         Some(n) => match spec::summary::describe_layer(&n) {
-            Some(s) => print!("{s}"),
+            Some(s) => out!("{s}"),
             None => anyhow::bail!(
                 "no layer, combinator or prelude block `{n}`; `netspec layers` lists them"
             ),

@@ -18,7 +18,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let t = train::trace::read(&args.trace)?;
     train::plot::plot(&t, &args.output)
         .with_context(|| format!("plotting {}", args.trace.display()))?;
-    println!(
+    outln!(
         "wrote {} ({} steps, {} epoch lines)",
         args.output.display(),
         t.steps.len(),

@@ -3,13 +3,14 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use train::predict::{self, Predictor};
 
 /// Classify images (PNG, JPEG) with a trained model: top-k classes with probabilities.
 ///
-/// Images are preprocessed as the dataset's test split is (grey or RGB, resized to the stored size
-/// when it differs, the dataset's normalisation), batched, and run through the model's compiled
+/// Images are read by the one image loader and preprocessed as the run's evaluation split is (grey
+/// or RGB; the run's resize, centre crop and normalisation; an image of another size has its
+/// shorter side resized first), batched, and run through the model's compiled
 /// predict program (eval-mode BN, no dropout). The weights file may be a checkpoint, an export in
 /// netspec names, or a torchvision/timm state dict of the model (as `--init` reads them).
 #[derive(clap::Args)]
@@ -28,8 +29,8 @@ pub struct Args {
     /// One JSON object per image: {"file", "top": [{"class", "index", "prob"}…]}.
     #[arg(long)]
     pub json: bool,
-    /// The dataset whose preprocessing and class names apply (default: the checkpoint's, else the
-    /// one that fits the model's input).
+    /// The dataset whose preprocessing and class names apply (default: the checkpoint's run's, else
+    /// the one that fits the model's input). An image folder's class names come from the checkpoint.
     #[arg(long)]
     pub dataset: Option<String>,
     /// Images per run of the compiled program.
@@ -65,27 +66,45 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
         }
     }
-    let kind = match (
-        &args.dataset,
-        train::run::CheckpointMeta::from_checkpoint(&ck, &file),
-    ) {
-        (Some(d), _) => d.parse()?,
-        (None, Ok(m)) => train::run::dataset_kind(m.config.dataset),
-        (None, Err(_)) => spec::Dataset::for_input(spec.input)
-            .map(train::run::dataset_kind)
-            .with_context(|| {
-                format!(
-                    "no dataset known for input {:?}: pass --dataset",
+    // The run's configuration (its dataset, resize, normalisation) decides the preprocessing; a
+    // weights file without one gets the recipe of the model's input.
+    let meta = train::run::CheckpointMeta::from_checkpoint(&ck, &file).ok();
+    let mut config = match &meta {
+        Some(m) => m.config.clone(),
+        None => {
+            let c = spec::RunConfig::default_for(&spec);
+            if args.dataset.is_none() && spec::Dataset::for_input(spec.input).is_none() {
+                bail!(
+                    "{}: no run recorded in this file and no built-in dataset has input {:?}: pass --dataset",
+                    file.display(),
                     spec.input
-                )
-            })?,
+                );
+            }
+            c
+        }
     };
-    let names = predict::class_names(kind);
+    if let Some(d) = &args.dataset {
+        config.switch_dataset(d.parse().map_err(anyhow::Error::msg)?);
+    }
+    // Class names: an image folder's (recorded in the checkpoint), else the built-in dataset's,
+    // else the label numbers.
+    let names: Vec<String> = match (
+        meta.as_ref().and_then(|m| m.class_names.clone()),
+        train::data::DatasetKind::of(config.dataset),
+    ) {
+        (Some(n), _) => n,
+        (None, Some(kind)) => predict::class_names(kind)
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        (None, None) => (0..spec.num_classes).map(|i| i.to_string()).collect(),
+    };
     if names.len() > spec.num_classes {
         bail!(
-            "model {} has {} classes, but {kind} has {}",
+            "model {} has {} classes, but {} has {}",
             spec.name,
             spec.num_classes,
+            config.dataset,
             names.len()
         );
     }
@@ -100,14 +119,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 
     let files = predict::image_files(&args.images)?;
+    let pre = predict::preprocess(&config, spec.input);
     let mut x = Vec::new();
-    let mut resized = false;
     for f in &files {
-        x.extend(predict::load_image(f, spec.input[0], kind, &mut resized)?);
-    }
-    if resized {
-        let (_, h, w) = kind.stored_shape(train::data::Split::Test);
-        eprintln!("note: images not of {kind}'s {h}x{w} size were resized to it");
+        x.extend(train::data::load_image(f, spec.input[0], &pre)?);
     }
     let exec = train::device::Executor::open(args.device, args.plugin.as_deref())?;
     let batch = args.batch_size.min(files.len());
@@ -127,20 +142,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let top: Vec<(usize, &str, f32)> = order
             .iter()
             .take(args.top_k)
-            .map(|&i| (i, names.get(i).copied().unwrap_or("?"), row[i]))
+            .map(|&i| (i, names.get(i).map_or("?", String::as_str), row[i]))
             .collect();
         if args.json {
             let top: Vec<serde_json::Value> = top
                 .iter()
                 .map(|(i, n, p)| serde_json::json!({"class": n, "index": i, "prob": p}))
                 .collect();
-            println!("{}", serde_json::json!({"file": f, "top": top}));
+            outln!("{}", serde_json::json!({"file": f, "top": top}));
         } else {
             let parts: Vec<String> = top
                 .iter()
                 .map(|(_, n, p)| format!("{n} {:.1}%", 100.0 * p))
                 .collect();
-            println!("{}: {}", f.display(), parts.join(", "));
+            outln!("{}: {}", f.display(), parts.join(", "));
         }
     }
     Ok(())

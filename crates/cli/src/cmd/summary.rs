@@ -56,8 +56,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let m = super::memory::estimate(&net, batch, moments)?;
     // The table, the parameter and memory lines, then the table's last line (`total params: N`).
     let (body, last) = table.rsplit_once('\n').unwrap_or(("", &table));
-    println!("{body}");
-    print!("{}", super::memory::report(&m, optimizer.name()));
-    println!("{last}");
+    outln!("{body}");
+    out!("{}", super::memory::report(&m, optimizer.name()));
+    outln!("{last}");
     Ok(())
 }

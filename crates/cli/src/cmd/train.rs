@@ -44,7 +44,9 @@ fn parse_reference_precision(s: &str) -> Result<interp::Precision, String> {
     }
 }
 
-/// Train a model; one line per epoch with test accuracy, the last line states the final test accuracy.
+/// Train a model; one line per epoch with test accuracy (validation accuracy with a validation
+/// split), the last line states the final test accuracy (with a validation split: the best epoch,
+/// its validation accuracy and the test accuracy of its state).
 #[derive(clap::Args)]
 pub struct Args {
     /// A zoo model name (see `netspec zoo`) or a spec file.
@@ -91,6 +93,9 @@ pub struct Args {
     /// Batch producer threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// Leave out unreadable or corrupt image files (counted and reported) instead of stopping.
+    #[arg(long)]
+    pub skip_bad: bool,
 }
 
 /// Progress: a bar on a terminal, plain lines otherwise; epoch lines on stdout.
@@ -107,7 +112,7 @@ impl Observer for Progress {
     fn info(&mut self, msg: &str) {
         match &self.bar {
             Some(b) => b.println(msg),
-            None => eprintln!("{msg}"),
+            None => note!("{msg}"),
         }
     }
 
@@ -121,7 +126,7 @@ impl Observer for Progress {
                 ProgressStyle::with_template(
                     "{bar:30} {pos}/{len} steps  epoch {prefix}  {msg}  [{elapsed_precise}<{eta}]",
                 )
-                .expect("a valid template"),
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             b.set_position(first);
             self.bar = Some(b);
@@ -143,7 +148,7 @@ impl Observer for Progress {
             None => {
                 if self.last_line.elapsed().as_secs_f64() >= 10.0 {
                     self.last_line = Instant::now();
-                    eprintln!(
+                    note!(
                         "step {} (epoch {}, batch {}/{}): loss {:.4}, lr {:.3e}, {ips:.0} img/s",
                         s.step,
                         s.epoch + 1,
@@ -158,17 +163,39 @@ impl Observer for Progress {
     }
 
     fn epoch(&mut self, e: &EpochReport) {
+        let split = |name: &str, r: &train::runner::EvalOut| {
+            format!(
+                "{name} loss {:.4}, {name} acc {:.2}% ({}/{})",
+                r.mean_loss(),
+                100.0 * r.accuracy(),
+                r.correct,
+                r.total
+            )
+        };
+        let mut evals = Vec::new();
+        if let Some(v) = &e.val {
+            evals.push(split("val", v));
+        }
+        if let Some(t) = &e.test {
+            evals.push(split("test", t));
+        }
+        let mark = match (&e.val, e.improved) {
+            (Some(_), true) => " (best so far)".to_string(),
+            (Some(_), false) => format!(
+                " ({} epoch{} since the best)",
+                e.epochs_since_best,
+                if e.epochs_since_best == 1 { "" } else { "s" }
+            ),
+            (None, _) => String::new(),
+        };
         let line = format!(
-            "epoch {}/{}: train loss {:.4}, train acc {:.2}%, test loss {:.4}, test acc {:.2}% ({}/{}); \
+            "epoch {}/{}: train loss {:.4}, train acc {:.2}%, {}{mark}; \
              {:.1} s train + {:.1} s eval, data wait {:.3} s, {:.0} img/s",
             e.epoch + 1,
             self.epochs,
             e.train_loss,
             100.0 * e.train_acc,
-            e.test.mean_loss(),
-            100.0 * e.test.accuracy(),
-            e.test.correct,
-            e.test.total,
+            evals.join(", "),
             e.train_time.as_secs_f64(),
             e.eval_time.as_secs_f64(),
             e.data_wait.as_secs_f64(),
@@ -176,7 +203,10 @@ impl Observer for Progress {
         );
         match &self.bar {
             Some(b) => b.println(&line),
-            None => println!("{line}"),
+            None => {
+                // Not `outln!`: a closed stdout must not end a run before it saves.
+                let _ = std::io::Write::write_fmt(&mut std::io::stdout(), format_args!("{line}\n"));
+            }
         }
     }
 }
@@ -192,30 +222,47 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .as_ref()
         .map(|p| p.clone().unwrap_or_else(|| ck_dir.clone()));
     // Flags over a base configuration: the recipe's, or the resumed checkpoint's.
+    let mut resumed_from: Option<(PathBuf, u64)> = None;
     let mut config = match &resume {
         Some(p) => {
-            run::resume_info(p)
-                .with_context(|| {
-                    format!("reading the checkpoint to resume from ({})", p.display())
-                })?
-                .1
-                .config
+            let (file, meta) = run::resume_info(p).with_context(|| {
+                format!("reading the checkpoint to resume from ({})", p.display())
+            })?;
+            resumed_from = Some((file, meta.step));
+            meta.config
         }
         None => spec::RunConfig::default_for(&spec),
     };
-    args.run.apply(&mut config)?;
+    args.run.apply(&mut config, args.data.as_deref())?;
     args.step.apply(&mut config)?;
 
     let interrupt = Arc::new(AtomicBool::new(false));
     let flag = interrupt.clone();
+    // SIGINT, SIGTERM and SIGHUP (ctrlc's `termination` feature): the first finishes the step and
+    // saves; a later one exits at once (status 130) after any save in progress, saying what is on
+    // disk: the last checkpoint this process saved, else the one it resumed from.
     ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
-            eprintln!("\nsecond interrupt: exiting without saving");
-            std::process::exit(130);
+            run::checkpoints::with_last_saved(|saved| {
+                let state = match (saved, &resumed_from) {
+                    (Some((p, step)), _) => format!(
+                        "{} holds step {step}, saved by this run (continue with --resume {})",
+                        p.display(),
+                        p.display()
+                    ),
+                    (None, Some((p, step))) => format!(
+                        "this run saved nothing; {} still holds step {step}, where it resumed",
+                        p.display()
+                    ),
+                    (None, None) => "this run saved nothing".to_string(),
+                };
+                note!("\nsecond interrupt: exiting now; {state}");
+                std::process::exit(130);
+            })
         }
-        eprintln!("\ninterrupt: finishing the current step and saving a checkpoint (Ctrl-C again to quit at once)");
+        note!("\ninterrupt: finishing the current step and saving a checkpoint (interrupt again to quit at once)");
     })
-    .context("installing the Ctrl-C handler")?;
+    .context("installing the signal handler")?;
 
     let opts = Options {
         data_dir: args.data.clone(),
@@ -238,8 +285,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         threads: args.threads.max(1),
         prefetch: 2 * args.threads.max(1),
         eval_batch_size: args.eval_batch_size,
+        skip_bad: args.skip_bad,
     };
-    eprintln!(
+    note!(
         "training {} on {} ({}): {}",
         spec.name,
         config.dataset,
@@ -267,7 +315,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .map(|e| format!("{:.1}", e.train_time.as_secs_f64()))
         .collect();
-    println!(
+    outln!(
         "done: {} steps in {:.1} s (code generation {:.1} ms, compile {:.2} s + {:.2} s, data wait {:.3} s; train s/epoch: [{}]){}",
         s.step,
         s.wall.as_secs_f64(),
@@ -278,15 +326,38 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         secs_per_epoch.join(", "),
         s.checkpoint.as_ref().map(|p| format!("; checkpoint {}", p.display())).unwrap_or_default()
     );
-    println!(
-        "test accuracy: {:.2}% ({}/{}) after {} steps",
-        100.0 * s.test.accuracy(),
-        s.test.correct,
-        s.test.total,
-        s.step
-    );
+    if let Some(e) = s.stopped_early {
+        outln!(
+            "stopped early after epoch {} (--early-stop {})",
+            e + 1,
+            config.early_stop.unwrap_or_default()
+        );
+    }
+    let acc = |r: &train::runner::EvalOut| {
+        format!("{:.2}% ({}/{})", 100.0 * r.accuracy(), r.correct, r.total)
+    };
+    match (&s.best, &s.test) {
+        (Some(b), test) => outln!(
+            "best epoch {}: validation accuracy {:.2}% ({}/{}), test accuracy {} of its state{}; after {} steps",
+            b.epoch + 1,
+            100.0 * b.accuracy(),
+            b.correct,
+            b.total,
+            test.as_ref().map(acc).unwrap_or_else(|| "n/a (no test split)".into()),
+            s.best_checkpoint
+                .as_ref()
+                .map(|p| format!(" ({})", p.display()))
+                .unwrap_or_default(),
+            s.step
+        ),
+        (None, Some(t)) => outln!("test accuracy: {} after {} steps", acc(t), s.step),
+        (None, None) => outln!(
+            "no test split and no finished epoch on a validation split: nothing evaluated after {} steps",
+            s.step
+        ),
+    }
     if s.devices > 1 {
-        println!(
+        outln!(
             "devices: {}, their states bit-identical after step {}",
             s.devices, s.step
         );

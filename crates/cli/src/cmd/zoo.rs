@@ -10,9 +10,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.model {
-        None => print!("{}", spec::summary::zoo_table()),
+        None => out!("{}", spec::summary::zoo_table()),
         Some(name) => match spec::zoo::get(&name) {
-            Some(s) => print!("{}", spec::print(&s)),
+            Some(s) => out!("{}", spec::print(&s)),
             None => anyhow::bail!(
                 "no zoo model `{name}`; models: {}",
                 spec::zoo::names().join(", ")

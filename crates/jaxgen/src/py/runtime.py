@@ -328,12 +328,8 @@ def load_split(dataset, directory, train):
     raise ValueError("unknown dataset %r" % dataset)
 
 
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
-
-
 def preprocess(images, dataset, train, seed, epoch, first_position, augment):
-    """u8 CHW → f32 (train::augment): crop (random or center), flip, x/255, ImageNet mean/std."""
+    """u8 CHW → f32 (train::augment): crop (random or center), flip, x/255, the recipe's mean/std."""
     n, ch, h, w = images.shape
     oh, ow = INPUT[1], INPUT[2]
     crop = train and augment["random_crop"]
@@ -352,8 +348,10 @@ def preprocess(images, dataset, train, seed, epoch, first_position, augment):
             img = img[:, :, ::-1]
         out[k] = img
     out = out / np.float32(255.0)
-    if dataset == "imagenette":
-        out = (out - IMAGENET_MEAN.reshape(1, 3, 1, 1)) / IMAGENET_STD.reshape(1, 3, 1, 1)
+    if augment["mean"]:
+        mean = np.array(augment["mean"], np.float32).reshape(1, -1, 1, 1)
+        std = np.array(augment["std"], np.float32).reshape(1, -1, 1, 1)
+        out = (out - mean) / std
     return out.astype(np.float32)
 
 
@@ -366,6 +364,8 @@ def trace_config(cfg, shuffle):
          "augment": cfg["augment"], "dataset": cfg["dataset"]}
     if cfg.get("precision", "f32") != "f32":
         c["precision"] = cfg["precision"]  # absent for f32, as netspec writes it
+    if "normalize" in cfg:
+        c["normalize"] = cfg["normalize"]
     if cfg["optimizer"] == "momentum":
         c["momentum"] = cfg["mu"]
     if cfg["optimizer"] in ("adam", "adamw"):

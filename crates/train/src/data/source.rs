@@ -5,7 +5,10 @@
 //! - [`Source::Memory`]: a [`Dataset`] read whole (the built-in formats: IDX, CIFAR-10 binary, Imagenette
 //!   binary), `u8` CHW;
 //! - [`Source::Folder`]: an [`ImageFolder`] split, each file read and decoded when its batch is built;
-//! - [`Source::Arrays`]: an [`ArraySet`] split, each image read at its file offset when needed.
+//! - [`Source::Arrays`]: an [`ArraySet`] split, each image read at its file offset when needed;
+//!
+//! and [`Source::Subset`]: some samples of another source, in a given order (a validation split held
+//! out of a training split: `run::feed::split_per_class`).
 //!
 //! Decoding, resizing, cropping, flipping and normalising all happen on the producer thread that builds the
 //! batch, so they run `threads` wide and ahead of the training step. A sample depends only on (source,
@@ -28,6 +31,14 @@ pub enum Source {
     Memory(Arc<Dataset>),
     Folder(Arc<ImageFolder>),
     Arrays(Arc<ArraySet>),
+    Subset(Arc<Subset>),
+}
+
+/// Samples `indices[0], indices[1], …` of `source`, as samples `0, 1, …`.
+#[derive(Clone, Debug)]
+pub struct Subset {
+    pub source: Source,
+    pub indices: Vec<usize>,
 }
 
 impl From<Arc<Dataset>> for Source {
@@ -73,6 +84,7 @@ impl Source {
             Source::Memory(d) => d.len(),
             Source::Folder(f) => f.len(),
             Source::Arrays(a) => a.len(),
+            Source::Subset(s) => s.indices.len(),
         }
     }
 
@@ -86,6 +98,7 @@ impl Source {
             Source::Memory(d) => d.labels[i] as i32,
             Source::Folder(f) => f.label(i) as i32,
             Source::Arrays(a) => a.label(i) as i32,
+            Source::Subset(s) => s.source.label(s.indices[i]),
         }
     }
 
@@ -95,6 +108,7 @@ impl Source {
             Source::Memory(d) => d.c,
             Source::Folder(f) => f.channels(),
             Source::Arrays(a) => a.shape().0,
+            Source::Subset(s) => s.source.channels(),
         }
     }
 
@@ -105,6 +119,7 @@ impl Source {
             Source::Memory(d) => d.classes,
             Source::Folder(f) => f.classes().len(),
             Source::Arrays(a) => a.label_bound(),
+            Source::Subset(s) => s.source.classes(),
         }
     }
 
@@ -112,6 +127,7 @@ impl Source {
     pub fn class_names(&self) -> Option<&[String]> {
         match self {
             Source::Folder(f) => Some(f.classes()),
+            Source::Subset(s) => s.source.class_names(),
             Source::Memory(_) | Source::Arrays(_) => None,
         }
     }
@@ -135,6 +151,7 @@ impl Source {
                     a.file().display()
                 )
             }
+            Source::Subset(s) => format!("{} of the {}", s.indices.len(), s.source.describe()),
         }
     }
 
@@ -151,6 +168,7 @@ impl Source {
                     + (a.shape().0 * a.shape().1 * a.shape().2) as u64 * 4
                     + out * 4
             }
+            Source::Subset(s) => s.source.sample_scratch_bytes(pre),
         }
     }
 
@@ -160,6 +178,7 @@ impl Source {
             Source::Memory(d) => pre.check(d),
             Source::Folder(f) => f.check(pre),
             Source::Arrays(a) => a.check(pre),
+            Source::Subset(s) => s.source.check(pre),
         }
     }
 
@@ -167,6 +186,7 @@ impl Source {
     pub fn check_classes(&self, classes: usize) -> Result<()> {
         match self {
             Source::Arrays(a) => a.check_labels(classes),
+            Source::Subset(s) => s.source.check_classes(classes),
             Source::Memory(_) | Source::Folder(_) if self.classes() <= classes => Ok(()),
             Source::Memory(_) | Source::Folder(_) => Err(Error::Invalid(format!(
                 "the data has {} classes ({}), the network {classes}: give the network {} classes",
@@ -208,6 +228,7 @@ impl Source {
                     .map_err(|e| Error::data(&f.path(i), e))
             }
             Source::Arrays(a) => a.write(i, pre, tables, rng, out),
+            Source::Subset(s) => s.source.write(s.indices[i], pre, tables, rng, out),
         }
     }
 }

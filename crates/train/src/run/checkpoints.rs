@@ -7,10 +7,17 @@
 //! [`CheckpointMeta`]: `format`, `spec_name`, `spec_hash`, `config` (the run's `spec::RunConfig`,
 //! as in the trace header), `step`, `position {epoch, batch}`, `steps_per_epoch`, `epoch_sums`
 //! (`loss_bits`: the running loss sum's f64 bits in hex, `correct`, `steps`) and `spec` (the spec's
-//! text). The keys are those netspec has always written, so older checkpoints resume.
+//! text). The keys are those netspec has always written, so older checkpoints resume. Three keys
+//! appear only when they apply: `best` (the best validation result so far: `epoch`, `step`, `correct`,
+//! `total`, `loss_bits` of its mean loss), `epochs_since_best` (the early-stopping patience used up)
+//! and `class_names` (an image folder's classes, index = label; what `netspec predict` prints).
+//!
+//! With a validation split, `<dir>/best.safetensors` ([`BEST`]) is the state after the epoch with the
+//! best validation accuracy, with the same metadata as `last.safetensors` at that step.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use spec::{NetSpec, RunConfig};
@@ -22,6 +29,8 @@ use crate::{Error, Result};
 
 /// The checkpoint file inside a checkpoint directory.
 pub const LAST: &str = "last.safetensors";
+/// The best checkpoint (by validation accuracy) inside a checkpoint directory.
+pub const BEST: &str = "best.safetensors";
 /// The metadata key holding the run's JSON in a checkpoint.
 pub const META_KEY: &str = "netspec";
 /// The value of [`CheckpointMeta::format`].
@@ -45,6 +54,43 @@ pub struct CheckpointMeta {
     pub epoch_sums: EpochSums,
     /// The spec's text (`spec::print`).
     pub spec: String,
+    /// The best validation result so far (runs with a validation split).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best: Option<Best>,
+    /// Epochs since `best` improved (what `--early-stop` counts).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub epochs_since_best: u64,
+    /// The class names, index = label (image folders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_names: Option<Vec<String>>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// The epoch with the best validation accuracy so far (the first one, on ties).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Best {
+    /// The epoch (0-based) after which it was measured, and the global step.
+    pub epoch: u64,
+    pub step: u64,
+    /// Correct predictions and size of the validation split.
+    pub correct: u64,
+    pub total: u64,
+    /// Mean validation loss (written as its bits, as `EpochSums::loss`).
+    #[serde(rename = "loss_bits", with = "f64_bits")]
+    pub loss: f64,
+}
+
+impl Best {
+    pub fn accuracy(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.correct as f64 / self.total as f64
+        }
+    }
 }
 
 /// Sums over the steps of the current epoch.
@@ -96,6 +142,9 @@ impl CheckpointMeta {
             steps_per_epoch: per_epoch,
             epoch_sums,
             spec: spec::print(spec),
+            best: None,
+            epochs_since_best: 0,
+            class_names: None,
         }
     }
 
@@ -154,6 +203,35 @@ fn tensor_for(t: &checkpoint::Tensor, slot: &nn::Slot, file: &Path) -> Result<Te
     Ok(t.data.clone())
 }
 
+/// An init file read for a spec (netspec, torchvision or timm names, converted to netspec's) and
+/// checked: parameters and buffers F32, every value finite.
+#[derive(Debug)]
+pub struct InitSource {
+    pub path: PathBuf,
+    pub file: crate::exchange::InitFile,
+}
+
+impl InitSource {
+    /// Reads and checks `path` for `spec` ([`crate::exchange::read_init`], then dtypes and values).
+    pub fn read(spec: &NetSpec, path: &Path) -> Result<InitSource> {
+        let file = crate::exchange::read_init(spec, path)?;
+        for (name, t) in &file.tensors {
+            if let TensorData::I32(_) = t.data {
+                return Err(Error::Invalid(format!(
+                    "{}: tensor {} is I32, this model needs F32",
+                    path.display(),
+                    t.name
+                )));
+            }
+            super::preflight::finite(path, name, &t.data)?;
+        }
+        Ok(InitSource {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+}
+
 /// Sets the runner's initial state: parameters from `init` (or `spec::init(seed)`), zero optimizer
 /// state, BN buffers from `init` (or `spec::init_buffers`), step 0. An init file may use netspec,
 /// torchvision or timm names ([`crate::exchange::read_init`]); returns the line saying how it was
@@ -161,7 +239,7 @@ fn tensor_for(t: &checkpoint::Tensor, slot: &nn::Slot, file: &Path) -> Result<Te
 pub fn initial_state(
     spec: &NetSpec,
     seed: u64,
-    init: Option<&Path>,
+    init: Option<&InitSource>,
     runner: &mut Runner,
 ) -> Result<Option<String>> {
     let spec_err = |e: spec::SpecError| Error::Invalid(format!("{}: {e}", spec.name));
@@ -173,10 +251,7 @@ pub fn initial_state(
     let bvals = spec::init_buffers(spec).map_err(spec_err)?;
     fresh.extend(bufs.into_iter().map(|p| p.name).zip(bvals));
     // An init file in netspec, torchvision or timm names (crate::exchange), converted to netspec's.
-    let file = match init {
-        Some(p) => Some((p.to_path_buf(), crate::exchange::read_init(spec, p)?)),
-        None => None,
-    };
+    let file = init.map(|i| (&i.path, &i.file));
     let described = file.as_ref().map(|(p, f)| f.describe(p));
     runner.set_state(|name, slot| {
         let from_file = file
@@ -242,10 +317,34 @@ pub fn state_from_checkpoint(
     })
 }
 
+/// The last checkpoint this process saved (file, step); its lock is held during every save, so a
+/// reader ([`last_saved`]) waits for a save in progress.
+static SAVED: Mutex<Option<(PathBuf, u64)>> = Mutex::new(None);
+
+/// The last checkpoint this process saved and its step, after waiting for a save in progress (a
+/// signal handler that ends the process holds this lock, so no save starts after it has answered).
+/// `f` runs with the lock held.
+pub fn with_last_saved<T>(f: impl FnOnce(Option<&(PathBuf, u64)>) -> T) -> T {
+    let saved = SAVED.lock().unwrap_or_else(|p| p.into_inner());
+    f(saved.as_ref())
+}
+
+/// Sets every state tensor of the runner from host copies taken by [`Runner::state`].
+pub fn state_from_host(runner: &mut Runner, state: &[HostTensor]) -> Result<()> {
+    runner.set_state(|name, _| {
+        state
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| t.data.clone())
+            .ok_or_else(|| Error::Invalid(format!("no kept state tensor {name}")))
+    })
+}
+
 /// Writes the runner's state (device 0's copy) as a checkpoint, refusing a state with a NaN/Inf
 /// anywhere, or one whose copies on several devices differ. Nothing in it depends on the device
 /// count: a run may resume on another.
 pub fn save_checkpoint(runner: &Runner, path: &Path, meta: &CheckpointMeta) -> Result<()> {
+    let mut saved = SAVED.lock().unwrap_or_else(|p| p.into_inner());
     if runner.devices() > 1 {
         runner.check_replicas()?;
     }
@@ -284,7 +383,9 @@ pub fn save_checkpoint(runner: &Runner, path: &Path, meta: &CheckpointMeta) -> R
             err: e,
         })?;
     }
-    checkpoint::write(path, &views, &md)
+    checkpoint::write(path, &views, &md)?;
+    *saved = Some((path.to_path_buf(), meta.step));
+    Ok(())
 }
 
 /// Keeps a trace's header, its step lines up to `step` and its epoch lines before `epoch`, so that

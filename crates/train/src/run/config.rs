@@ -1,8 +1,8 @@
 //! A run's configuration as the loop uses it: the run's mathematics is one [`spec::RunConfig`]
 //! (written, by serde, as the `config` of trace headers and checkpoints); everything else about a
 //! run (where the data and files are, the device, threads, when to stop early) is [`Options`].
-//! Also the glue between the two and the rest of the crate: the dataset's loader kind, the
-//! per-step schedule, the spec's hash, the config's JSON value and how two configs differ.
+//! Also the glue between the two and the rest of the crate: the per-step schedule, the spec's hash,
+//! the config's JSON value and how two configs differ.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -12,7 +12,6 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use spec::{NetSpec, RunConfig};
 
-use crate::data::DatasetKind;
 use crate::schedule::Schedule;
 
 /// Version string written into trace headers.
@@ -48,6 +47,8 @@ pub struct Options {
     pub prefetch: usize,
     /// Batch size of the eval program; `None`: the training batch size.
     pub eval_batch_size: Option<usize>,
+    /// Leave bad image files out (and count them) instead of failing (`--skip-bad`).
+    pub skip_bad: bool,
 }
 
 impl Default for Options {
@@ -67,17 +68,8 @@ impl Default for Options {
             threads: 2,
             prefetch: 4,
             eval_batch_size: None,
+            skip_bad: false,
         }
-    }
-}
-
-/// The loaders' kind of a configuration's dataset.
-pub fn dataset_kind(d: spec::Dataset) -> DatasetKind {
-    match d {
-        spec::Dataset::Mnist => DatasetKind::Mnist,
-        spec::Dataset::FashionMnist => DatasetKind::FashionMnist,
-        spec::Dataset::Cifar10 => DatasetKind::Cifar10,
-        spec::Dataset::Imagenette => DatasetKind::Imagenette,
     }
 }
 
@@ -100,6 +92,7 @@ pub fn spec_hash(spec: &NetSpec) -> String {
 /// The configuration as a JSON value (a trace header's `config`). It goes through the text form,
 /// where `f32`s are their shortest decimal (`0.001`): `serde_json::to_value` would widen them to
 /// `f64` first (`0.0010000000474974513`).
+#[allow(clippy::expect_used, reason = "a RunConfig holds only finite numbers, strings and enums: serializing it cannot fail")]
 pub fn config_json(cfg: &RunConfig) -> Value {
     let text = serde_json::to_string(cfg).expect("a RunConfig always serializes");
     serde_json::from_str(&text).expect("serde_json reads back what it wrote")
@@ -163,12 +156,5 @@ mod tests {
             ]
         );
         assert!(config_diff(&c, "a", &c, "b").is_empty());
-    }
-
-    #[test]
-    fn every_dataset_has_a_loader_kind_of_the_same_name() {
-        for d in spec::Dataset::ALL {
-            assert_eq!(dataset_kind(d).name(), d.name());
-        }
     }
 }

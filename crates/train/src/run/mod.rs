@@ -11,6 +11,15 @@
 //! at `max_steps`, and when interrupted. A state holding NaN/Inf is never written, so the file
 //! always holds the last good state.
 //!
+//! **Validation** (a run whose data has a validation split, [`feed`]): each epoch is evaluated on the
+//! validation split; when its correct count beats the best so far (strictly: the first best epoch
+//! stays on ties), the state is also written to `<dir>/best.safetensors` (atomically, before
+//! `last.safetensors`), and `--early-stop P` ends training after `P` epochs in a row without such an
+//! improvement. The best result and the epochs since it are in the checkpoint metadata, so a resumed
+//! run selects and stops exactly as an uninterrupted one. The test split is evaluated once, at the
+//! end, with the best epoch's state: it is never used for selection. Without a validation split each
+//! epoch is evaluated on the test split (the built-in datasets' behaviour before validation existed).
+//!
 //! The seams, one file each: [`config`] (the run's configuration and the options around it),
 //! [`feed`] (loading the data, the batch producers), this file (the loop), [`checkpoints`]
 //! (checkpoint metadata, saving, initial and resumed state, trace cutting), [`eval`] (the test-split
@@ -20,6 +29,7 @@ pub mod checkpoints;
 pub mod config;
 pub mod eval;
 pub mod feed;
+pub mod preflight;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -35,11 +45,11 @@ use crate::trace::{self, EpochLine, Header, Step, TraceWriter};
 use crate::{Error, Result};
 
 pub use checkpoints::{
-    checkpoint_file, resume_info, CheckpointMeta, EpochSums, FORMAT, LAST, META_KEY,
+    checkpoint_file, resume_info, Best, CheckpointMeta, EpochSums, BEST, FORMAT, LAST, META_KEY,
 };
-pub use config::{config_json, dataset_kind, schedule, spec_hash, Options, EMITTER_VERSION};
-pub use eval::{eval_checkpoint, evaluate, EvalReport};
-pub use feed::{load_data, Data};
+pub use config::{config_json, schedule, spec_hash, Options, EMITTER_VERSION};
+pub use eval::{eval_checkpoint, evaluate, EvalData, EvalReport, EvalSplit};
+pub use feed::{detect_dataset, load_data, split_per_class, Data, DataOptions};
 
 /// One training step as reported to an [`Observer`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -61,7 +71,14 @@ pub struct EpochReport {
     pub train_loss: f64,
     /// Fraction of correct predictions on the training batches (before each update).
     pub train_acc: f64,
-    pub test: EvalOut,
+    /// The validation split's result, when the data has one.
+    pub val: Option<EvalOut>,
+    /// The test split's result, evaluated every epoch only when there is no validation split.
+    pub test: Option<EvalOut>,
+    /// The validation accuracy improved on the best so far (`best.safetensors` was written).
+    pub improved: bool,
+    /// Epochs since the best validation accuracy (0 when `improved`).
+    pub epochs_since_best: u64,
     /// Training time of the epoch (steps only) and evaluation time.
     pub train_time: Duration,
     pub eval_time: Duration,
@@ -92,8 +109,17 @@ pub struct Summary {
     /// The global step reached (updates done in total).
     pub step: u64,
     pub epochs: Vec<EpochReport>,
-    /// The evaluation of the final state on the test split.
-    pub test: EvalOut,
+    /// The test split's result at the end: of the best epoch's state with a validation split, else
+    /// of the final state; `None` when the data has no test split.
+    pub test: Option<EvalOut>,
+    /// The best validation result (runs with a validation split that finished an epoch).
+    pub best: Option<Best>,
+    /// `best.safetensors`, when it was written.
+    pub best_checkpoint: Option<PathBuf>,
+    /// Training stopped early (`--early-stop`) after this epoch (0-based).
+    pub stopped_early: Option<u64>,
+    /// The splits' sizes and origins (for the final report).
+    pub data: String,
     pub codegen_time: Duration,
     pub compile_time: (Duration, Duration),
     pub data_wait: Duration,
@@ -195,14 +221,40 @@ pub fn train(
             String::new()
         }
     ));
+    // Code generation (milliseconds), then every input checked against the programs before the data
+    // is loaded and anything compiled (`preflight`).
+    let t0 = Instant::now();
+    let train_program = nn::train_step_on(spec, config, devices)
+        .map_err(|e| Error::Invalid(format!("generating the train step of {}: {e}", spec.name)))?;
+    let eval_program = nn::eval_step_with(spec, eval_batch, devices, config.precision)
+        .map_err(|e| Error::Invalid(format!("generating the eval step of {}: {e}", spec.name)))?;
+    let codegen = t0.elapsed();
+    let init = preflight::check_run(
+        spec,
+        opts,
+        &train_program,
+        resume.as_ref().map(|(f, ck, m)| (f.as_path(), ck, m)),
+        obs,
+    )?;
 
     let t0 = Instant::now();
     let data = load_data(
         spec,
-        dataset_kind(config.dataset),
-        opts.data_dir.as_deref(),
-        config.augment,
+        config,
+        &DataOptions {
+            path: opts.data_dir.clone(),
+            skip_bad: opts.skip_bad,
+        },
     )?;
+    if let (Some((file, _, meta)), Some(names)) = (&resume, &data.class_names) {
+        if let Some(was) = meta.class_names.as_ref().filter(|was| *was != names) {
+            return Err(Error::Invalid(format!(
+                "{}: the checkpoint was trained on the classes {was:?}, the data at {} has {names:?}",
+                file.display(),
+                data.path.display()
+            )));
+        }
+    }
     let per_epoch = batch::batches_per_epoch(data.train.len(), config.batch_size, Mode::Train);
     if per_epoch == 0 {
         return Err(Error::Invalid(format!(
@@ -212,13 +264,28 @@ pub fn train(
         )));
     }
     obs.info(&format!(
-        "data: {} from {} ({} train, {} test images, {per_epoch} steps per epoch) in {:.2} s",
-        data.kind,
-        data.dir.display(),
-        data.train.len(),
-        data.test.len(),
+        "data: {} ({per_epoch} steps per epoch) in {:.2} s",
+        data.describe(),
         t0.elapsed().as_secs_f64()
     ));
+    for note in &data.notes {
+        obs.info(note);
+    }
+    if let Some(v) = &data.val {
+        obs.info(&format!(
+            "validation: {} ({} images); test: {}",
+            data.val_from,
+            v.len(),
+            match &data.test {
+                Some(t) => format!(
+                    "{} ({} images), evaluated once at the end",
+                    data.test_from,
+                    t.len()
+                ),
+                None => "none".into(),
+            }
+        ));
+    }
     let total = config.epochs * per_epoch;
     let start = match &resume {
         Some((file, _, meta)) => {
@@ -235,14 +302,8 @@ pub fn train(
     };
     let end = opts.max_steps.map_or(total, |m| m.min(total));
 
-    // Code generation and compilation.
+    // Compilation.
     let platform = exec.platform();
-    let t0 = Instant::now();
-    let train_program = nn::train_step_on(spec, config, devices)
-        .map_err(|e| Error::Invalid(format!("generating the train step of {}: {e}", spec.name)))?;
-    let eval_program = nn::eval_step_with(spec, eval_batch, devices, config.precision)
-        .map_err(|e| Error::Invalid(format!("generating the eval step of {}: {e}", spec.name)))?;
-    let codegen = t0.elapsed();
     let flops = train_program.flops;
     let mut runner = Runner::new(exec, Some(train_program), Some(eval_program))?;
     let (ct, ce) = runner.compile_times();
@@ -267,7 +328,7 @@ pub fn train(
         }
         None => {
             if let Some(line) =
-                checkpoints::initial_state(spec, config.seed, opts.init.as_deref(), &mut runner)?
+                checkpoints::initial_state(spec, config.seed, init.as_ref(), &mut runner)?
             {
                 obs.info(&line);
             }
@@ -306,16 +367,36 @@ pub fn train(
     };
 
     let ck_path = opts.checkpoint_dir.as_ref().map(|d| d.join(LAST));
+    let best_path = opts.checkpoint_dir.as_ref().map(|d| d.join(BEST));
     let mut last_saved: Option<PathBuf> = None;
-    let meta_at =
-        |step: u64, sums: EpochSums| CheckpointMeta::at(spec, config, step, per_epoch, sums);
+    // Model selection: the best validation result so far and the epochs since (from the checkpoint
+    // when resumed); without a checkpoint directory the best state is kept on the host.
+    let mut best: Option<Best> = resume.as_ref().and_then(|r| r.2.best);
+    let mut since_best: u64 = resume.as_ref().map_or(0, |r| r.2.epochs_since_best);
+    let mut best_state: Option<Vec<crate::runner::HostTensor>> = None;
+    let mut best_saved: Option<PathBuf> =
+        best_path.clone().filter(|p| best.is_some() && p.is_file());
+    let patience_spent = |since: u64| config.early_stop.is_some_and(|p| since >= p);
+    let meta_at = |step: u64, sums: EpochSums, best: Option<Best>, since: u64| CheckpointMeta {
+        best,
+        epochs_since_best: since,
+        class_names: data.class_names.clone(),
+        ..CheckpointMeta::at(spec, config, step, per_epoch, sums)
+    };
     let threads = opts.threads.max(1);
     let prefetch = opts.prefetch.max(1);
+    let eval_on = |runner: &Runner, source: &crate::data::Source| {
+        evaluate(runner, source, &data.pre_eval, threads, prefetch)
+    };
 
     let mut summary = Summary {
         step: start,
         epochs: Vec::new(),
-        test: EvalOut::ZERO,
+        test: None,
+        best: None,
+        best_checkpoint: None,
+        stopped_early: None,
+        data: data.describe(),
         codegen_time: codegen,
         compile_time: (ct, ce),
         data_wait: Duration::ZERO,
@@ -327,7 +408,15 @@ pub fn train(
     let mut step = start;
     let mut final_eval = None;
     let mut end_sums = resume.as_ref().map(|r| r.2.epoch_sums).unwrap_or_default();
-    if step < end {
+    if start % per_epoch == 0 && start > 0 && patience_spent(since_best) {
+        // Resumed from the end of a run that stopped early: nothing left to train.
+        summary.stopped_early = Some(start / per_epoch - 1);
+        obs.info(&format!(
+            "the run stopped early after epoch {} ({} epochs without a better validation accuracy)",
+            start / per_epoch,
+            since_best
+        ));
+    } else if step < end {
         let feed = feed::TrainFeed {
             batch_size: config.batch_size,
             seed: config.seed,
@@ -365,7 +454,11 @@ pub fn train(
                 return Err(Error::NonFinite {
                     step,
                     loss,
-                    checkpoint: last_saved.or(existing(&ck_path)),
+                    // Only a checkpoint this run wrote, or the one it resumed from: a file
+                    // at the checkpoint path from another run is not this run's good state.
+                    checkpoint: last_saved.or_else(|| {
+                        resume.as_ref().map(|r| r.0.clone()).filter(|p| p.is_file())
+                    }),
                 });
             }
             let wall_ms = wall0.elapsed().as_secs_f64() * 1e3;
@@ -392,13 +485,36 @@ pub fn train(
                 let train_time = ep_t0.elapsed();
                 let wait = batcher.data_wait() - ep_wait0;
                 let e0 = Instant::now();
-                let test = evaluate(&runner, &data, threads, prefetch)?;
+                let val = data.val.as_ref().map(|v| eval_on(&runner, v)).transpose()?;
+                let test = match (&data.val, &data.test) {
+                    (None, Some(t)) => Some(eval_on(&runner, t)?),
+                    (Some(_), _) | (None, None) => None,
+                };
                 let eval_time = e0.elapsed();
+                let mut improved = false;
+                if let Some(v) = &val {
+                    if best.is_none_or(|b| v.correct > b.correct) {
+                        best = Some(Best {
+                            epoch,
+                            step,
+                            correct: v.correct,
+                            total: v.total,
+                            loss: v.mean_loss(),
+                        });
+                        since_best = 0;
+                        improved = true;
+                    } else {
+                        since_best += 1;
+                    }
+                }
                 let report = EpochReport {
                     epoch,
                     train_loss: sums.loss / sums.steps as f64,
                     train_acc: sums.correct as f64 / (sums.steps * config.batch_size as u64) as f64,
+                    val,
                     test,
+                    improved,
+                    epochs_since_best: since_best,
                     train_time,
                     eval_time,
                     data_wait: wait,
@@ -406,8 +522,17 @@ pub fn train(
                     images_per_sec: (ep_steps * config.batch_size as u64) as f64
                         / train_time.as_secs_f64(),
                 };
+                let meta = meta_at(step, EpochSums::default(), best, since_best);
+                match (&best_path, improved) {
+                    (Some(p), true) => {
+                        checkpoints::save_checkpoint(&runner, p, &meta)?;
+                        best_saved = Some(p.clone());
+                    }
+                    (None, true) => best_state = Some(runner.state()?),
+                    (_, false) => {}
+                }
                 if let Some(p) = &ck_path {
-                    checkpoints::save_checkpoint(&runner, p, &meta_at(step, EpochSums::default()))?;
+                    checkpoints::save_checkpoint(&runner, p, &meta)?;
                     last_saved = Some(p.clone());
                 }
                 if let Some(t) = tracer.as_mut() {
@@ -415,21 +540,34 @@ pub fn train(
                         epoch,
                         train_loss: Some(report.train_loss),
                         train_acc: Some(report.train_acc),
-                        test_loss: Some(test.mean_loss()),
-                        test_acc: Some(test.accuracy()),
-                        test_correct: Some(test.correct),
-                        test_total: Some(test.total),
+                        val_loss: val.map(|v| v.mean_loss()),
+                        val_acc: val.map(|v| v.accuracy()),
+                        val_correct: val.map(|v| v.correct),
+                        val_total: val.map(|v| v.total),
+                        test_loss: test.map(|t| t.mean_loss()),
+                        test_acc: test.map(|t| t.accuracy()),
+                        test_correct: test.map(|t| t.correct),
+                        test_total: test.map(|t| t.total),
                         wall_ms: Some(wall0.elapsed().as_secs_f64() * 1e3),
                     })?;
                 }
                 obs.epoch(&report);
                 summary.epochs.push(report);
                 if step == end {
-                    final_eval = Some(test);
+                    final_eval = test;
                 }
                 (sums, ep_steps) = (EpochSums::default(), 0);
                 ep_t0 = Instant::now();
                 ep_wait0 = batcher.data_wait();
+                if patience_spent(since_best) && step < total {
+                    summary.stopped_early = Some(epoch);
+                    obs.info(&format!(
+                        "early stop after epoch {}: {since_best} epochs without a better validation accuracy (--early-stop {})",
+                        epoch + 1,
+                        config.early_stop.unwrap_or_default()
+                    ));
+                    break;
+                }
             }
             if opts
                 .interrupt
@@ -441,7 +579,11 @@ pub fn train(
                         Some(p.clone())
                     }
                     Some(p) => {
-                        checkpoints::save_checkpoint(&runner, p, &meta_at(step, sums))?;
+                        checkpoints::save_checkpoint(
+                            &runner,
+                            p,
+                            &meta_at(step, sums, best, since_best),
+                        )?;
                         Some(p.clone())
                     }
                     None => None,
@@ -455,26 +597,57 @@ pub fn train(
         summary.data_wait = batcher.data_wait();
         end_sums = sums;
     }
-    // Stopped inside an epoch (max_steps): save the position, and evaluate the state reached.
-    if step % per_epoch != 0 || final_eval.is_none() {
+    // Stopped inside an epoch (max_steps), or nothing was trained: save the position.
+    let epoch_end_saved = summary
+        .epochs
+        .last()
+        .is_some_and(|e| (e.epoch + 1) * per_epoch == step);
+    if !epoch_end_saved {
         if let Some(p) = &ck_path {
             if step != start || resume.is_none() {
-                checkpoints::save_checkpoint(&runner, p, &meta_at(step, end_sums))?;
+                checkpoints::save_checkpoint(
+                    &runner,
+                    p,
+                    &meta_at(step, end_sums, best, since_best),
+                )?;
                 last_saved = Some(p.clone());
             }
         }
-        final_eval = Some(evaluate(&runner, &data, threads, prefetch)?);
     }
     if devices > 1 {
         runner.check_replicas()?;
     }
+    // The test split: with a validation split, once, with the best epoch's state (the state reached
+    // when no epoch has finished); without, the final state (already evaluated at an epoch end).
+    summary.test = match (&data.val, &data.test) {
+        (_, None) => None,
+        (Some(_), Some(t)) => {
+            if let Some(b) = best.filter(|b| b.step != step) {
+                match (&best_saved, &best_state) {
+                    (Some(file), _) => {
+                        let ck = checkpoint::read(file)?;
+                        checkpoints::state_from_checkpoint(&mut runner, &ck, file)?;
+                    }
+                    (None, Some(state)) => checkpoints::state_from_host(&mut runner, state)?,
+                    (None, None) => {
+                        return Err(Error::Invalid(format!(
+                            "the best state (epoch {}) is neither in a checkpoint directory nor kept: cannot evaluate it on the test split",
+                            b.epoch + 1
+                        )))
+                    }
+                }
+            }
+            Some(eval_on(&runner, t)?)
+        }
+        (None, Some(t)) => match final_eval.filter(|_| step % per_epoch == 0) {
+            Some(e) => Some(e),
+            None => Some(eval_on(&runner, t)?),
+        },
+    };
     summary.step = step;
-    summary.test = final_eval.expect("set above");
+    summary.best = best;
+    summary.best_checkpoint = best_saved;
     summary.checkpoint = last_saved;
     summary.wall = wall0.elapsed();
     Ok(summary)
-}
-
-fn existing(p: &Option<PathBuf>) -> Option<PathBuf> {
-    p.as_ref().filter(|p| p.is_file()).cloned()
 }
