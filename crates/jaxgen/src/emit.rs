@@ -161,6 +161,10 @@ pub(crate) fn recipe_dict(r: &RunConfig) -> String {
         spec::Augment::Flip => (false, true),
         spec::Augment::CropFlip | spec::Augment::RandomResizedCrop => (true, true),
     };
+    #[allow(
+        clippy::expect_used,
+        reason = "RunConfig's JSON form has only numbers, strings and bools: serializing cannot fail"
+    )]
     let json = serde_json::to_value(r).expect("a RunConfig always serializes");
     let norm = r.normalization();
     let floats = |v: &[f32]| {

@@ -144,6 +144,10 @@ impl Preprocess {
             },
             ..spec::RunConfig::default()
         };
+        #[allow(
+            clippy::expect_used,
+            reason = "a DatasetKind is one of the built-in datasets, each with its input size"
+        )]
         let [_, h, w] = dataset
             .input()
             .expect("a built-in dataset has an input size");

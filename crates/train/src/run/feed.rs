@@ -147,7 +147,9 @@ pub fn load_data(spec: &NetSpec, config: &RunConfig, opts: &DataOptions) -> Resu
                     Error::Invalid(format!("{kind} has no default location: pass --data DIR"))
                 })?,
             };
-            let net_in = config.dataset.input().expect("a built-in dataset");
+            let net_in = config.dataset.input().ok_or_else(|| {
+                Error::Invalid(format!("internal: {kind} has no input size of its own"))
+            })?;
             let transformed =
                 config.resize.is_some() || config.augment == spec::Augment::RandomResizedCrop;
             if spec.input[0] != net_in[0] || (!transformed && spec.input != net_in) {
