@@ -53,5 +53,3 @@ macro_rules! outln {
 macro_rules! note {
     ($($t:tt)*) => { $crate::output::stderr(format_args!("{}\n", format_args!($($t)*))) };
 }
-
-

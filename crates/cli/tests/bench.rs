@@ -150,3 +150,56 @@ fn bench_on_two_devices_reports_scaling() {
         "{err}"
     );
 }
+
+/// `--e2e --data FOLDER` feeds the step from an image folder read as `train --data` reads it: the
+/// producers decode, resize and crop on their threads, and the report names the source. A size no
+/// transform resolves is the same clear error as in `train`.
+#[test]
+fn bench_e2e_reads_an_image_folder() {
+    let dir = std::env::temp_dir().join(format!("netspec-cli-bench-folder-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let data = dir.join("pngs");
+    let d = data.to_str().unwrap();
+    let (code, _, err) = netspec(&[
+        "bench-data",
+        d,
+        "--generate",
+        "40",
+        "--format",
+        "png",
+        "--short-side",
+        "28",
+        "--batches",
+        "1",
+        "--batch-size",
+        "8",
+    ]);
+    assert_eq!(code, 0, "stderr: {err}");
+    let args = [
+        "bench",
+        "mnist-mlp",
+        "--batch-size",
+        "8",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--e2e",
+        "--data",
+        d,
+    ];
+    let (code, _, err) = netspec(&args);
+    assert_eq!(
+        code, 1,
+        "a 28-px shorter side with another long side must not be cropped silently"
+    );
+    assert!(err.contains("--resize"), "{err}");
+    let (code, out, err) = netspec(&[&args[..], &["--resize", "28"]].concat());
+    assert_eq!(code, 0, "stderr: {err}");
+    assert!(
+        number(&out, "e2e_img_per_s").is_some_and(|v| v > 0.0),
+        "{out}"
+    );
+    assert!(err.contains("(files)"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -8,7 +8,11 @@ use std::process::{Command, Stdio};
 /// quietly with status 141, as `netspec zoo | head -1` does once `head` has left.
 #[test]
 fn closed_stdout_ends_quietly_with_status_141() {
-    for args in [&["zoo"][..], &["zoo", "mnist-mlp"], &["summary", "mnist-mlp"]] {
+    for args in [
+        &["zoo"][..],
+        &["zoo", "mnist-mlp"],
+        &["summary", "mnist-mlp"],
+    ] {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
         let out = Command::new(env!("CARGO_BIN_EXE_netspec"))
@@ -172,12 +176,26 @@ fn init_with(dir: &Path, damage: fn(&mut Ck)) -> Vec<String> {
     let mut ck = init_of(mlp_checkpoint(0));
     damage(&mut ck);
     write_init(&ck, &dir.join("init.safetensors"));
-    args(&["train", "mnist-mlp", "--init", "init.safetensors", "--checkpoint-dir", "ck"])
+    args(&[
+        "train",
+        "mnist-mlp",
+        "--init",
+        "init.safetensors",
+        "--checkpoint-dir",
+        "ck",
+    ])
 }
 
 fn plugin_with(dir: &Path, bytes: Vec<u8>) -> Vec<String> {
     std::fs::write(dir.join("plugin.so"), bytes).unwrap();
-    args(&["train", "mnist-mlp", "--plugin", "plugin.so", "--checkpoint-dir", "ck"])
+    args(&[
+        "train",
+        "mnist-mlp",
+        "--plugin",
+        "plugin.so",
+        "--checkpoint-dir",
+        "ck",
+    ])
 }
 
 /// The bad-input corpus: each case's directory, command and (in `tests/bad_inputs/<case>.err`) the
@@ -188,13 +206,29 @@ const CASES: &[Case] = &[
         args(&["train", "mnist-mlp", "--checkpoint-dir", "file/ck"])
     }),
     ("trace_directory_missing", |_| {
-        args(&["train", "mnist-mlp", "--checkpoint-dir", "ck", "--trace", "no/such/dir/t.jsonl"])
+        args(&[
+            "train",
+            "mnist-mlp",
+            "--checkpoint-dir",
+            "ck",
+            "--trace",
+            "no/such/dir/t.jsonl",
+        ])
     }),
     ("trace_is_a_directory", |d| {
         std::fs::create_dir_all(d.join("traces")).unwrap();
-        args(&["train", "mnist-mlp", "--checkpoint-dir", "ck", "--trace", "traces"])
+        args(&[
+            "train",
+            "mnist-mlp",
+            "--checkpoint-dir",
+            "ck",
+            "--trace",
+            "traces",
+        ])
     }),
-    ("resume_missing_tensor", |d| resume_with(d, |ck| ck.remove("opt.v.l2.w"))),
+    ("resume_missing_tensor", |d| {
+        resume_with(d, |ck| ck.remove("opt.v.l2.w"))
+    }),
     ("resume_wrong_shape", |d| {
         resume_with(d, |ck| {
             let t = ck.tensors.iter_mut().find(|t| t.0 == "l3.b").unwrap();
@@ -207,7 +241,9 @@ const CASES: &[Case] = &[
             t.2 = TensorData::I32(vec![0; 10]);
         })
     }),
-    ("resume_nan_weight", |d| resume_with(d, |ck| ck.f32_mut("l1.w")[17] = f32::NAN)),
+    ("resume_nan_weight", |d| {
+        resume_with(d, |ck| ck.f32_mut("l1.w")[17] = f32::NAN)
+    }),
     ("resume_infinite_moment", |d| {
         resume_with(d, |ck| ck.f32_mut("opt.m.l1.b")[0] = f32::INFINITY)
     }),
@@ -249,7 +285,9 @@ const CASES: &[Case] = &[
         resume_with(d, |ck| ck.meta["steps_per_epoch"] = 0.into())
     }),
     ("resume_metadata_not_json", |d| {
-        resume_with(d, |ck| ck.meta = serde_json::Value::String("{\"format\":".into()))
+        resume_with(d, |ck| {
+            ck.meta = serde_json::Value::String("{\"format\":".into())
+        })
     }),
     ("resume_truncated_file", |d| {
         mlp_checkpoint(100).write(&d.join("ck/last.safetensors"));
@@ -258,28 +296,53 @@ const CASES: &[Case] = &[
         std::fs::write(&p, &bytes[..bytes.len() - 1000]).unwrap();
         args(&["train", "mnist-mlp", "--checkpoint-dir", "ck", "--resume"])
     }),
-    ("init_nan_weight", |d| init_with(d, |ck| ck.f32_mut("l2.w")[3] = f32::NAN)),
+    ("init_nan_weight", |d| {
+        init_with(d, |ck| ck.f32_mut("l2.w")[3] = f32::NAN)
+    }),
     ("init_i32_tensor", |d| {
         init_with(d, |ck| {
             let t = ck.tensors.iter_mut().find(|t| t.0 == "l3.b").unwrap();
             t.2 = TensorData::I32(vec![0; 10]);
         })
     }),
-    ("init_missing_parameter", |d| init_with(d, |ck| ck.remove("l1.w"))),
+    ("init_missing_parameter", |d| {
+        init_with(d, |ck| ck.remove("l1.w"))
+    }),
     ("init_and_resume", |d| {
         mlp_checkpoint(100).write(&d.join("ck/last.safetensors"));
         write_init(&init_of(mlp_checkpoint(0)), &d.join("init.safetensors"));
-        args(&["train", "mnist-mlp", "--checkpoint-dir", "ck", "--resume", "--init", "init.safetensors"])
+        args(&[
+            "train",
+            "mnist-mlp",
+            "--checkpoint-dir",
+            "ck",
+            "--resume",
+            "--init",
+            "init.safetensors",
+        ])
     }),
-    ("eval_nan_weight", |d| eval_with(d, |ck| ck.f32_mut("l1.b")[2] = f32::NAN)),
-    ("eval_missing_tensor", |d| eval_with(d, |ck| ck.remove("l2.w"))),
+    ("eval_nan_weight", |d| {
+        eval_with(d, |ck| ck.f32_mut("l1.b")[2] = f32::NAN)
+    }),
+    ("eval_missing_tensor", |d| {
+        eval_with(d, |ck| ck.remove("l2.w"))
+    }),
     ("eval_step_disagrees", |d| {
         eval_with(d, |ck| ck.meta["step"] = 101.into())
     }),
     ("plugin_missing", |_| {
-        args(&["train", "mnist-mlp", "--plugin", "nowhere.so", "--checkpoint-dir", "ck"])
+        args(&[
+            "train",
+            "mnist-mlp",
+            "--plugin",
+            "nowhere.so",
+            "--checkpoint-dir",
+            "ck",
+        ])
     }),
-    ("plugin_text_file", |d| plugin_with(d, "not a library, just text: ".repeat(8).into_bytes())),
+    ("plugin_text_file", |d| {
+        plugin_with(d, "not a library, just text: ".repeat(8).into_bytes())
+    }),
     ("plugin_empty", |d| plugin_with(d, Vec::new())),
     ("plugin_truncated", |d| {
         let mut bytes = vec![0u8; 1 << 20];
@@ -343,7 +406,10 @@ fn bad_input_corpus() {
 fn subset(dir: &Path, n_train: usize, n_test: usize) {
     use train::data::{self, DatasetKind, Split};
     let src = DatasetKind::FashionMnist.default_dir().unwrap();
-    for (split, prefix, n) in [(Split::Train, "train", n_train), (Split::Test, "t10k", n_test)] {
+    for (split, prefix, n) in [
+        (Split::Train, "train", n_train),
+        (Split::Test, "t10k", n_test),
+    ] {
         let ds = data::load(&src, DatasetKind::FashionMnist, split)
             .expect("Fashion-MNIST (scripts/setup/data.sh)");
         let mut img = Vec::new();
@@ -363,7 +429,11 @@ fn subset(dir: &Path, n_train: usize, n_test: usize) {
 
 fn step_lines(path: &Path) -> usize {
     std::fs::read_to_string(path)
-        .map(|t| t.lines().filter(|l| l.contains("\"kind\":\"step\"")).count())
+        .map(|t| {
+            t.lines()
+                .filter(|l| l.contains("\"kind\":\"step\""))
+                .count()
+        })
         .unwrap_or(0)
 }
 
@@ -371,8 +441,18 @@ fn step_lines(path: &Path) -> usize {
 fn start_run(dir: &Path) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_netspec"))
         .args([
-            "train", "mnist-mlp", "--data", ".", "--batch-size", "100", "--epochs", "20",
-            "--trace", "t.jsonl", "--checkpoint-dir", "ck",
+            "train",
+            "mnist-mlp",
+            "--data",
+            ".",
+            "--batch-size",
+            "100",
+            "--epochs",
+            "20",
+            "--trace",
+            "t.jsonl",
+            "--checkpoint-dir",
+            "ck",
         ])
         .current_dir(dir)
         .stdout(Stdio::piped())
@@ -384,7 +464,10 @@ fn start_run(dir: &Path) -> std::process::Child {
 fn wait_for_steps(dir: &Path, n: usize) {
     let t0 = Instant::now();
     while step_lines(&dir.join("t.jsonl")) < n {
-        assert!(t0.elapsed() < Duration::from_secs(300), "no {n} steps within 300 s");
+        assert!(
+            t0.elapsed() < Duration::from_secs(300),
+            "no {n} steps within 300 s"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
 }
@@ -459,18 +542,31 @@ fn a_second_interrupt_says_truthfully_what_was_saved() {
         let last = err.lines().last().unwrap_or_default();
         let file = dir.join("ck/last.safetensors");
         let on_disk = saved_step(&file);
-        println!("{tag}: status {:?}, on disk {on_disk:?}: {last}", out.status.code());
+        println!(
+            "{tag}: status {:?}, on disk {on_disk:?}: {last}",
+            out.status.code()
+        );
         match out.status.code() {
             Some(130) => match on_disk {
-                None => assert!(last.ends_with("exiting now; this run saved nothing"), "{tag}: {err}"),
+                None => assert!(
+                    last.ends_with("exiting now; this run saved nothing"),
+                    "{tag}: {err}"
+                ),
                 Some(s) => assert!(
-                    last.contains(&format!("ck/last.safetensors holds step {s}, saved by this run")),
+                    last.contains(&format!(
+                        "ck/last.safetensors holds step {s}, saved by this run"
+                    )),
                     "{tag}: {s}: {err}"
                 ),
             },
             Some(1) => {
                 let s = on_disk.unwrap_or_else(|| panic!("{tag}: {err}"));
-                assert!(last.starts_with(&format!("error: interrupted after step {s}; saved ck/last.safetensors")), "{tag}: {err}");
+                assert!(
+                    last.starts_with(&format!(
+                        "error: interrupted after step {s}; saved ck/last.safetensors"
+                    )),
+                    "{tag}: {err}"
+                );
             }
             other => panic!("{tag}: status {other:?}: {err}"),
         }
@@ -497,7 +593,16 @@ fn stale_temporaries_are_removed_at_the_next_start() {
     // The run stops at the missing data, after the checks.
     let (code, _, err) = netspec_in(
         &dir,
-        &["train", "mnist-mlp", "--data", "nodata", "--checkpoint-dir", "ck", "--trace", "t.jsonl"],
+        &[
+            "train",
+            "mnist-mlp",
+            "--data",
+            "nodata",
+            "--checkpoint-dir",
+            "ck",
+            "--trace",
+            "t.jsonl",
+        ],
     );
     assert_eq!(code, 1, "{err}");
     assert!(!dead.exists() && !trace_tmp.exists(), "{err}");
@@ -506,6 +611,10 @@ fn stale_temporaries_are_removed_at_the_next_start() {
         err.contains("removed ck/.last.safetensors.tmp-99999999-0, a temporary file left by a save that was killed"),
         "{err}"
     );
-    assert!(err.contains("removed ./.t.jsonl.tmp-99999998-3") || err.contains("removed .t.jsonl.tmp-99999998-3"), "{err}");
+    assert!(
+        err.contains("removed ./.t.jsonl.tmp-99999998-3")
+            || err.contains("removed .t.jsonl.tmp-99999998-3"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

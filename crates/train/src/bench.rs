@@ -28,7 +28,7 @@ use spec::{NetSpec, RunConfig};
 
 use crate::augment::Preprocess;
 use crate::batch::{BatchConfig, Batcher, Mode, Position};
-use crate::data::{self, Dataset, DatasetKind, Split};
+use crate::data::{self, Dataset, DatasetKind, Source, Split};
 use crate::device::{DeviceTensor, Executor};
 use crate::run::checkpoints::initial_state;
 use crate::runner::{DeviceBatch, Runner, Uploader};
@@ -41,6 +41,9 @@ pub enum DataSource {
     FashionMnist(std::path::PathBuf),
     /// `n` random `u8` images of the spec's input shape, generated in memory (seeded).
     Synthetic(usize),
+    /// The training split of an image folder or array files, read as `netspec train --data` reads
+    /// it (streamed, with the run configuration's augmentation and normalisation).
+    Files(std::path::PathBuf),
 }
 
 /// What to time.
@@ -506,7 +509,7 @@ pub fn run(net: &NetSpec, cfg: &RunConfig, exec: &Executor, opts: &Options) -> R
         runner.step(&batch, &lr)?.loss()?;
     }
     let mut feed = if opts.e2e {
-        let mut f = Feed::new(net, up, &x_dims, opts)?;
+        let mut f = Feed::new(net, cfg, up, &x_dims, opts)?;
         f.block(&mut runner, &lr, opts.warmup)?;
         Some(f)
     } else {
@@ -607,9 +610,15 @@ struct Feed {
 }
 
 impl Feed {
-    fn new(net: &NetSpec, up: Uploader, x_dims: &[usize], opts: &Options) -> Result<Feed> {
+    fn new(
+        net: &NetSpec,
+        cfg: &RunConfig,
+        up: Uploader,
+        x_dims: &[usize],
+        opts: &Options,
+    ) -> Result<Feed> {
         let [c, h, w] = net.input;
-        let (ds, pre, source) = match &opts.data {
+        let (ds, pre, source): (Source, Preprocess, &'static str) = match &opts.data {
             DataSource::FashionMnist(dir) => {
                 if net.input != [1, 28, 28] {
                     return Err(Error::Invalid(format!(
@@ -619,7 +628,7 @@ impl Feed {
                 }
                 let ds = data::load(dir, DatasetKind::FashionMnist, Split::Train)?;
                 (
-                    ds,
+                    Arc::new(ds).into(),
                     Preprocess::for_kind(DatasetKind::FashionMnist, true, false),
                     "fashion-mnist",
                 )
@@ -629,10 +638,23 @@ impl Feed {
                 let images: Vec<u8> = x.iter().map(|v| (v * 255.0) as u8).collect();
                 let labels: Vec<u8> = (0..*n).map(|i| (i % net.num_classes) as u8).collect();
                 (
-                    Dataset::new(images, labels, c, h, w, net.num_classes)?,
+                    Arc::new(Dataset::new(images, labels, c, h, w, net.num_classes)?).into(),
                     Preprocess::plain(h, w),
                     "synthetic",
                 )
+            }
+            DataSource::Files(path) => {
+                let mut config = cfg.clone();
+                config.switch_dataset(crate::run::detect_dataset(path, config.dataset));
+                let d = crate::run::load_data(
+                    net,
+                    &config,
+                    &crate::run::DataOptions {
+                        path: Some(path.clone()),
+                        skip_bad: false,
+                    },
+                )?;
+                (d.train, d.pre_train, "files")
             }
         };
         let batch = x_dims[0];
@@ -655,7 +677,7 @@ impl Feed {
             threads: opts.threads,
             pad_last: false,
         };
-        let batcher = Batcher::new(Arc::new(ds), pre, cfg, move |b| up.train_batch(&b))?;
+        let batcher = Batcher::new(ds, pre, cfg, move |b| up.train_batch(&b))?;
         Ok(Feed { batcher, source })
     }
 

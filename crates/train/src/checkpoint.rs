@@ -238,13 +238,15 @@ fn parse_skipping(bytes: &[u8], path: &Path, skip: &dyn Fn(&str) -> bool) -> Res
             continue;
         }
         let info = meta.info(&name).ok_or_else(|| {
-            Error::format(path, 0, format!("the header lists tensor {name} without its entry"))
+            Error::format(
+                path,
+                0,
+                format!("the header lists tensor {name} without its entry"),
+            )
         })?;
         let (begin, end) = info.data_offsets;
         let raw = &buffer[begin..end];
-        let words = raw
-            .chunks_exact(4)
-            .map(|c| [c[0], c[1], c[2], c[3]]);
+        let words = raw.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]);
         let data = match info.dtype {
             Dtype::F32 => TensorData::F32(words.map(f32::from_le_bytes).collect()),
             Dtype::I32 => TensorData::I32(words.map(i32::from_le_bytes).collect()),

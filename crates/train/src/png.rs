@@ -111,7 +111,10 @@ impl Canvas {
     }
 
     /// The PNG file bytes.
-    #[allow(clippy::expect_used, reason = "zlib into a Vec<u8> cannot fail: writing to memory")]
+    #[allow(
+        clippy::expect_used,
+        reason = "zlib into a Vec<u8> cannot fail: writing to memory"
+    )]
     pub fn to_png(&self) -> Vec<u8> {
         let mut raw = Vec::with_capacity(self.h * (1 + 3 * self.w));
         for row in self.pix.chunks(self.w) {

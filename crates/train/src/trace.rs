@@ -189,7 +189,10 @@ impl LineRef<'_> {
     /// The line's JSON text. Non-finite numbers come out of `py::float` as the strings `"NaN"`,
     /// `"Infinity"`, `"-Infinity"` (serde_json cannot write them bare) and are unquoted here, as
     /// Python's `json` writes them; step and epoch lines hold no other strings than their kind.
-    #[allow(clippy::expect_used, reason = "trace lines hold numbers (non-finite ones as strings) and strings: serializing cannot fail")]
+    #[allow(
+        clippy::expect_used,
+        reason = "trace lines hold numbers (non-finite ones as strings) and strings: serializing cannot fail"
+    )]
     fn text(&self) -> String {
         let text = serde_json::to_string(self).expect("trace lines always serialize");
         match self {

@@ -38,13 +38,22 @@ pub struct Args {
     /// Also time the step fed by the batch producers (upload on their threads).
     #[arg(long)]
     pub e2e: bool,
-    /// Fashion-MNIST directory for --e2e (default: its installed location when the model takes
-    /// 1×28×28 images and the files are there; otherwise synthetic images of the model's input shape).
+    /// Data for --e2e: a Fashion-MNIST directory, an image folder or array files (default:
+    /// Fashion-MNIST's installed location when the model takes 1×28×28 images and the files are
+    /// there; otherwise synthetic images of the model's input shape).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Use synthetic images for --e2e even when Fashion-MNIST is available.
     #[arg(long)]
     pub synthetic: bool,
+    /// With --e2e --data FOLDER: the training augmentation (none, flip, crop-flip,
+    /// random-resized-crop), as `netspec train --augment`.
+    #[arg(long)]
+    pub augment: Option<String>,
+    /// With --e2e --data FOLDER: resize the shorter side to this many pixels first, as
+    /// `netspec train --resize`.
+    #[arg(long)]
+    pub resize: Option<usize>,
     /// Batch producer threads for --e2e.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -66,9 +75,17 @@ fn data_source(net: &spec::NetSpec, args: &Args) -> anyhow::Result<DataSource> {
             4096.max(args.step_flags.batch_size.unwrap_or(0) * 4),
         ));
     }
-    if let Some(dir) = &args.data {
-        anyhow::ensure!(dir.is_dir(), "--data {}: not a directory", dir.display());
-        return Ok(DataSource::FashionMnist(dir.clone()));
+    if let Some(path) = &args.data {
+        anyhow::ensure!(
+            path.exists(),
+            "--data {}: no such file or directory",
+            path.display()
+        );
+        if train::data::DatasetKind::FashionMnist.found_in(path) {
+            return Ok(DataSource::FashionMnist(path.clone()));
+        }
+        // An image folder or array files, read as `netspec train --data` reads them.
+        return Ok(DataSource::Files(path.clone()));
     }
     let installed = train::data::DatasetKind::FashionMnist
         .default_dir()
@@ -87,6 +104,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let net = super::summary::load(&args.model)?;
     let mut cfg = spec::RunConfig::default_for(&net);
     args.step_flags.apply(&mut cfg)?;
+    if let Some(a) = &args.augment {
+        cfg.augment = a
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--augment {a}: {e}"))?;
+    }
+    if args.resize.is_some() {
+        cfg.resize = args.resize;
+    }
     cfg.check_step().map_err(anyhow::Error::msg)?;
     if let Some(n) = args.devices {
         anyhow::ensure!(n > 0, "--devices must be at least 1");

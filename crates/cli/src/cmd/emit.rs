@@ -53,7 +53,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ProgramKind::Eval => nn::eval_step_with(&net, cfg.batch_size, n, cfg.precision),
         ProgramKind::Predict => nn::predict_with(&net, cfg.batch_size, n, cfg.precision),
         ProgramKind::Forward => nn::forward(&net, cfg.batch_size),
-        ProgramKind::Grads => nn::grads_in(&net, cfg.batch_size, cfg.label_smoothing, cfg.precision),
+        ProgramKind::Grads => {
+            nn::grads_in(&net, cfg.batch_size, cfg.label_smoothing, cfg.precision)
+        }
     }
     .with_context(|| {
         format!(

@@ -63,8 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             split,
             skip_bad: args.skip_bad,
         },
-        args
-            .precision
+        args.precision
             .as_deref()
             .map(super::config::parse_precision)
             .transpose()?,

@@ -40,7 +40,9 @@ fn parse_reference_precision(s: &str) -> Result<interp::Precision, String> {
     match s {
         "f64" => Ok(interp::Precision::F64),
         "f32" => Ok(interp::Precision::F32),
-        other => Err(format!("reference precision `{other}`: expected f64 or f32")),
+        other => Err(format!(
+            "reference precision `{other}`: expected f64 or f32"
+        )),
     }
 }
 
@@ -293,7 +295,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config.dataset,
         match args.device {
             DeviceArg::Pjrt(d) => d.to_string(),
-            DeviceArg::Reference => format!("reference interpreter, {:?}", args.reference_precision),
+            DeviceArg::Reference =>
+                format!("reference interpreter, {:?}", args.reference_precision),
         },
         run::config_json(&config)
     );
@@ -359,7 +362,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if s.devices > 1 {
         outln!(
             "devices: {}, their states bit-identical after step {}",
-            s.devices, s.step
+            s.devices,
+            s.step
         );
     }
     Ok(())

@@ -92,7 +92,10 @@ pub fn spec_hash(spec: &NetSpec) -> String {
 /// The configuration as a JSON value (a trace header's `config`). It goes through the text form,
 /// where `f32`s are their shortest decimal (`0.001`): `serde_json::to_value` would widen them to
 /// `f64` first (`0.0010000000474974513`).
-#[allow(clippy::expect_used, reason = "a RunConfig holds only finite numbers, strings and enums: serializing it cannot fail")]
+#[allow(
+    clippy::expect_used,
+    reason = "a RunConfig holds only finite numbers, strings and enums: serializing it cannot fail"
+)]
 pub fn config_json(cfg: &RunConfig) -> Value {
     let text = serde_json::to_string(cfg).expect("a RunConfig always serializes");
     serde_json::from_str(&text).expect("serde_json reads back what it wrote")

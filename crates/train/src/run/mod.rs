@@ -456,9 +456,8 @@ pub fn train(
                     loss,
                     // Only a checkpoint this run wrote, or the one it resumed from: a file
                     // at the checkpoint path from another run is not this run's good state.
-                    checkpoint: last_saved.or_else(|| {
-                        resume.as_ref().map(|r| r.0.clone()).filter(|p| p.is_file())
-                    }),
+                    checkpoint: last_saved
+                        .or_else(|| resume.as_ref().map(|r| r.0.clone()).filter(|p| p.is_file())),
                 });
             }
             let wall_ms = wall0.elapsed().as_secs_f64() * 1e3;

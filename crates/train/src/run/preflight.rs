@@ -78,10 +78,7 @@ pub fn check_run(
 /// Creates `dir` if needed and writes (and removes) a probe file in it; `flag` is the flag to change.
 pub fn writable_dir(dir: &Path, flag: &str) -> Result<()> {
     let fail = |what: &str, e: std::io::Error| {
-        Error::Invalid(format!(
-            "{}: {what} ({e}); change {flag}",
-            dir.display()
-        ))
+        Error::Invalid(format!("{}: {what} ({e}); change {flag}", dir.display()))
     };
     std::fs::create_dir_all(dir).map_err(|e| fail("cannot create this directory", e))?;
     let probe = dir.join(format!(".netspec-write-check-{}", std::process::id()));
@@ -140,9 +137,8 @@ pub fn remove_stale_temporaries(target: &Path) -> Vec<PathBuf> {
             continue;
         };
         let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
-        let alive = pid.is_some_and(|p| {
-            p != std::process::id() && Path::new(&format!("/proc/{p}")).exists()
-        });
+        let alive = pid
+            .is_some_and(|p| p != std::process::id() && Path::new(&format!("/proc/{p}")).exists());
         if !alive && std::fs::remove_file(entry.path()).is_ok() {
             removed.push(entry.path());
         }
@@ -189,7 +185,11 @@ pub fn check_state(ck: &Checkpoint, file: &Path, program: &nn::Program, whole: b
         finite(file, name, &t.data)?;
     }
     if whole {
-        if let Some(t) = ck.tensors.iter().find(|t| !wanted.contains(&t.name.as_str())) {
+        if let Some(t) = ck
+            .tensors
+            .iter()
+            .find(|t| !wanted.contains(&t.name.as_str()))
+        {
             return Err(Error::Invalid(format!(
                 "{what}: tensor {} is not part of this model's training state",
                 t.name
@@ -246,8 +246,7 @@ pub fn check_meta(meta: &CheckpointMeta, ck: &Checkpoint, file: &Path) -> Result
     if meta.step > total {
         return bad(format!(
             "the metadata's step {} is past the end of its run ({} epochs of {p} steps = {total})",
-            meta.step,
-            meta.config.epochs
+            meta.step, meta.config.epochs
         ));
     }
     let (epoch, batch) = (meta.step / p, meta.step % p);
