@@ -259,7 +259,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     (None, None) => "this run saved nothing".to_string(),
                 };
                 note!("\nsecond interrupt: exiting now; {state}");
-                std::process::exit(130);
+                // `_exit`, not `exit`: running the C++ runtime's static destructors while XLA's
+                // threads are mid-step can crash the process (seen: killed by a signal instead of
+                // status 130). Nothing needs flushing: every save is atomic and under this lock.
+                // SAFETY: `_exit` takes a plain status and never returns.
+                unsafe { libc::_exit(130) }
             })
         }
         note!("\ninterrupt: finishing the current step and saving a checkpoint (interrupt again to quit at once)");
