@@ -5,7 +5,8 @@ Usage: python run_iree.py JOBS.json RESULTS.json, with the IREE 3.13.0 venv's py
 (scripts/setup/iree.sh). JOBS.json: {"jobs": [{"name", "mlir", "vmfb", "inputs": [{"file", "dtype",
 "shape"}], "out_dir"}]}. Inputs and outputs are raw little-endian arrays (i1 as one byte). RESULTS.json
 gets one object per job: {"name", "compile_s", "run_s", "outputs": [{"file", "dtype", "shape"}]} or
-{"name", "compile_s", "error"}.
+{"name", "compile_s", "error"} (with "timeout": true when iree-compile ran past the job's optional
+"compile_timeout_s" and was stopped).
 """
 
 import json
@@ -33,7 +34,14 @@ NAMES = {np.dtype(v): k for k, v in DTYPES.items()}
 def run_job(job, compiler):
     res = {"name": job["name"]}
     t = time.time()
-    p = subprocess.run([compiler, *FLAGS, job["mlir"], "-o", job["vmfb"]], capture_output=True, text=True)
+    try:
+        p = subprocess.run([compiler, *FLAGS, job["mlir"], "-o", job["vmfb"]], capture_output=True,
+                           text=True, timeout=job.get("compile_timeout_s"))
+    except subprocess.TimeoutExpired:
+        res["compile_s"] = time.time() - t
+        res["error"] = "iree-compile stopped after %.0f s (compile_timeout_s)" % res["compile_s"]
+        res["timeout"] = True
+        return res
     res["compile_s"] = time.time() - t
     if p.returncode != 0:
         res["error"] = "iree-compile failed:\n" + p.stderr[-6000:]

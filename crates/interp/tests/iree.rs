@@ -137,10 +137,23 @@ struct Job<'a> {
     args: &'a [Tensor],
 }
 
-/// What IREE made of a job: outputs and times, or the compiler's / runtime's error.
+/// What IREE made of a job: outputs and times, or the compiler's / runtime's error (`timed_out`:
+/// `iree-compile` was stopped after [`compile_timeout`] seconds).
 struct IreeRun {
     outs: Result<Vec<Tensor>, String>,
     compile_s: f64,
+    timed_out: bool,
+}
+
+/// `$NETSPEC_IREE_COMPILE_TIMEOUT` (seconds): `iree-compile` is stopped after this long and the
+/// program reported as not compiled (a skip, named in the output, not a failure). Unset: no limit.
+fn compile_timeout() -> Option<f64> {
+    let v = std::env::var("NETSPEC_IREE_COMPILE_TIMEOUT").ok()?;
+    let s: f64 = v.parse().unwrap_or_else(|_| {
+        panic!("NETSPEC_IREE_COMPILE_TIMEOUT={v}: expected a number of seconds")
+    });
+    assert!(s > 0.0, "NETSPEC_IREE_COMPILE_TIMEOUT={v}: expected a positive number of seconds");
+    Some(s)
 }
 
 /// Prints every job for IREE, compiles and runs them in one Python process, reads the outputs back.
@@ -165,6 +178,7 @@ fn run_iree(tag: &str, jobs: &[Job]) -> Vec<IreeRun> {
         list.push(json!({
             "name": j.name, "mlir": mlir, "vmfb": dir.join(format!("p{k}.vmfb")),
             "inputs": inputs, "out_dir": dir.join(format!("p{k}_out")),
+            "compile_timeout_s": compile_timeout(),
         }));
     }
     let spec = dir.join("jobs.json");
@@ -199,7 +213,11 @@ fn run_iree(tag: &str, jobs: &[Job]) -> Vec<IreeRun> {
                         .collect())
                 }
             };
-            IreeRun { outs, compile_s }
+            IreeRun {
+                outs,
+                compile_s,
+                timed_out: r["timeout"].as_bool().unwrap_or(false),
+            }
         })
         .collect();
     let _ = std::fs::remove_dir_all(&dir);
@@ -472,9 +490,12 @@ fn judge(
     (worst, bad)
 }
 
-/// Runs `programs` (name, program, args) on XLA, the interpreter and IREE; prints one table row each and
-/// returns the failures.
-fn three_way(tag: &str, programs: &[(String, Program, Vec<Tensor>)]) -> Vec<String> {
+const HEADER: &str = "| program | XLA vs interpreter | IREE vs interpreter | XLA compile | IREE compile | interpreter run |\n|---|---|---|---|---|---|";
+
+/// Runs `programs` (name, program, args) on XLA, the interpreter and IREE; prints one table row each (as
+/// soon as it is measured, after the table header when `header`) and returns the failures. A program
+/// IREE did not compile within [`compile_timeout`] gets a row saying so and is no failure.
+fn three_way(tag: &str, programs: &[(String, Program, Vec<Tensor>)], header: bool) -> Vec<String> {
     let jobs: Vec<Job> = programs
         .iter()
         .map(|(n, p, a)| Job {
@@ -485,7 +506,9 @@ fn three_way(tag: &str, programs: &[(String, Program, Vec<Tensor>)]) -> Vec<Stri
         .collect();
     let iree = run_iree(tag, &jobs);
     let mut failures = Vec::new();
-    let mut rows = Vec::new();
+    if header {
+        println!("{HEADER}");
+    }
     for ((name, p, args), run) in programs.iter().zip(iree) {
         let t = Instant::now();
         let exe = common::client().compile(&p.mlir).unwrap();
@@ -517,12 +540,13 @@ fn three_way(tag: &str, programs: &[(String, Program, Vec<Tensor>)]) -> Vec<Stri
                 }
                 format!("{e:.1e}")
             }
+            Err(e) if run.timed_out => format!("not compiled: {e}"),
             Err(e) => {
                 failures.push(format!("{name}: IREE {e}"));
                 "error".into()
             }
         };
-        rows.push(format!(
+        println!(
             "| {name} | {ex:.1e} | {ei} | {xla_c:.1} s | {:.1} s | {ref_s:.1} s |{}",
             run.compile_s,
             if notes.is_empty() {
@@ -530,12 +554,7 @@ fn three_way(tag: &str, programs: &[(String, Program, Vec<Tensor>)]) -> Vec<Stri
             } else {
                 format!(" within own sensitivity: {}", notes.join("; "))
             }
-        ));
-    }
-    println!("| program | XLA vs interpreter | IREE vs interpreter | XLA compile | IREE compile | interpreter run |");
-    println!("|---|---|---|---|---|---|");
-    for r in rows {
-        println!("{r}");
+        );
     }
     failures
 }
@@ -565,7 +584,7 @@ fn zoo_predict_programs_agree() {
             (format!("{} predict {}px", m.name, m.spec.input[1]), p, a)
         })
         .collect();
-    let failures = three_way("predict", &programs);
+    let failures = three_way("predict", &programs, true);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -580,13 +599,16 @@ fn small_train_steps_agree() {
             (format!("{} train {}px", m.name, m.spec.input[1]), p, a)
         })
         .collect();
-    let failures = three_way("train", &programs);
+    let failures = three_way("train", &programs, true);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// Every zoo model's predict and train step (inputs ≤ 64×64): the table of docs/ORACLE.md. Slow (IREE
-/// compiles big train steps for minutes); run by `scripts/iree-table.sh [MODEL…]` (the models, comma
-/// separated, in `$NETSPEC_IREE_MODELS`; default all).
+/// compiles big train steps for minutes); run by `scripts/iree-table.sh [MODEL…]`. Environment: the
+/// models, comma separated, in `$NETSPEC_IREE_MODELS` (default all); `$NETSPEC_IREE_PROGRAMS` `predict`,
+/// `train` or `all` (default); `$NETSPEC_IREE_COMPILE_TIMEOUT` (seconds, see [`compile_timeout`]). Each
+/// program is compiled and compared on its own and its row printed at once, so a long run that is
+/// stopped keeps the rows it measured.
 #[test]
 #[ignore]
 fn full_table() {
@@ -597,21 +619,35 @@ fn full_table() {
     } else {
         chosen.split(',').collect()
     };
-    for n in names {
+    let which = std::env::var("NETSPEC_IREE_PROGRAMS").unwrap_or_else(|_| "all".into());
+    let (predict, train) = match which.as_str() {
+        "predict" => (true, false),
+        "train" => (false, true),
+        "all" | "" => (true, true),
+        other => panic!("NETSPEC_IREE_PROGRAMS={other}: expected predict, train or all"),
+    };
+    for n in &names {
         assert!(
             spec::zoo::get(n).is_some(),
             "NETSPEC_IREE_MODELS: no zoo model `{n}`"
         );
+    }
+    println!("{HEADER}");
+    for n in names {
         let m = model(n, 64);
-        let pp = nn::predict(&m.spec, B).unwrap();
-        let pa = predict_args(&m, &pp);
-        let tp = nn::train_step(&m.spec, &step_config()).unwrap();
-        let ta = train_args(&m, &tp);
-        let programs = vec![
-            (format!("{} predict {}px", m.name, m.spec.input[1]), pp, pa),
-            (format!("{} train {}px", m.name, m.spec.input[1]), tp, ta),
-        ];
-        failures.extend(three_way(n, &programs));
+        let px = m.spec.input[1];
+        if predict {
+            let pp = nn::predict(&m.spec, B).unwrap();
+            let pa = predict_args(&m, &pp);
+            let programs = [(format!("{n} predict {px}px"), pp, pa)];
+            failures.extend(three_way(&format!("{n}-predict"), &programs, false));
+        }
+        if train {
+            let tp = nn::train_step(&m.spec, &step_config()).unwrap();
+            let ta = train_args(&m, &tp);
+            let programs = [(format!("{n} train {px}px"), tp, ta)];
+            failures.extend(three_way(&format!("{n}-train"), &programs, false));
+        }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
