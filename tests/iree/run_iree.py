@@ -7,6 +7,12 @@ Usage: python run_iree.py JOBS.json RESULTS.json, with the IREE 3.13.0 venv's py
 gets one object per job: {"name", "compile_s", "run_s", "outputs": [{"file", "dtype", "shape"}]} or
 {"name", "compile_s", "error"} (with "timeout": true when iree-compile ran past the job's optional
 "compile_timeout_s" and was stopped).
+
+A job with "steps" is a training loop (crates/train/tests/iree_trace.rs): "inputs" are the first call's
+arguments; before call k the inputs named in steps[k] ({"INDEX": {"file", "dtype", "shape"}}: the batch
+and its learning rate) replace theirs, and after it each [output, input] pair of "feedback" (the state:
+parameters, optimizer state, BN statistics, step counter) moves that output into that input. Its result
+has "losses": output "loss_out" of every call, instead of "outputs".
 """
 
 import json
@@ -31,6 +37,26 @@ DTYPES = {
 NAMES = {np.dtype(v): k for k, v in DTYPES.items()}
 
 
+def load(i):
+    return np.fromfile(i["file"], dtype=DTYPES[i["dtype"]]).reshape(i["shape"])
+
+
+def run_loop(job, module, args, res):
+    losses = []
+    t = time.time()
+    for step in job["steps"]:
+        for k, i in step.items():
+            args[int(k)] = load(i)
+        out = module.main(*args)
+        out = [np.asarray(o) for o in (out if isinstance(out, tuple) else (out,))]
+        losses.append(float(out[job["loss_out"]]))
+        for o, i in job["feedback"]:
+            args[i] = out[o]
+    res["run_s"] = time.time() - t
+    res["losses"] = losses
+    return res
+
+
 def run_job(job, compiler):
     res = {"name": job["name"]}
     t = time.time()
@@ -46,11 +72,10 @@ def run_job(job, compiler):
     if p.returncode != 0:
         res["error"] = "iree-compile failed:\n" + p.stderr[-6000:]
         return res
-    args = []
-    for i in job["inputs"]:
-        a = np.fromfile(i["file"], dtype=DTYPES[i["dtype"]]).reshape(i["shape"])
-        args.append(a)
+    args = [load(i) for i in job["inputs"]]
     module = rt.load_vm_flatbuffer_file(job["vmfb"], driver="local-task")
+    if "steps" in job:
+        return run_loop(job, module, args, res)
     t = time.time()
     out = module.main(*args)
     if not isinstance(out, tuple):

@@ -17,6 +17,8 @@
 //! missing.
 
 mod common;
+#[path = "../../../tests/iree/locate.rs"]
+mod locate;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,37 +32,6 @@ use serde_json::{json, Value};
 use spec::{Optimizer, RunConfig};
 
 const B: usize = 2;
-
-/// The IREE venv's python: `$NETSPEC_IREE_PYTHON`, else `<cache>/iree/iree-3.13.0/bin/python`.
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("NETSPEC_IREE_PYTHON") {
-        let p = PathBuf::from(p);
-        assert!(
-            p.is_file(),
-            "NETSPEC_IREE_PYTHON={} does not exist",
-            p.display()
-        );
-        return p;
-    }
-    let home = std::env::var_os("NETSPEC_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    PathBuf::from(std::env::var_os("HOME").expect("HOME is not set")).join(".cache")
-                });
-            cache.join("netspec")
-        });
-    let p = home.join("iree/iree-3.13.0/bin/python");
-    assert!(
-        p.is_file(),
-        "the IREE interpreter is missing: {} not found.\nFix: run scripts/setup/iree.sh (or set \
-         NETSPEC_IREE_PYTHON to a python with iree-base-compiler and iree-base-runtime 3.13.0)",
-        p.display()
-    );
-    p
-}
 
 fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("netspec-iree-{name}-{}", std::process::id()));
@@ -184,9 +155,8 @@ fn run_iree(tag: &str, jobs: &[Job]) -> Vec<IreeRun> {
     let spec = dir.join("jobs.json");
     let res = dir.join("results.json");
     std::fs::write(&spec, json!({"jobs": list}).to_string()).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/iree/run_iree.py");
-    let st = Command::new(python())
-        .arg(&script)
+    let st = Command::new(locate::python())
+        .arg(locate::script())
         .arg(&spec)
         .arg(&res)
         .status()

@@ -371,6 +371,29 @@ pub struct TrainFeed {
 /// The training batches from `feed.start` on, uploaded with the rate of their step
 /// (`schedule.lr(epoch · per_epoch + index)`).
 pub fn train_batches(data: &Data, feed: TrainFeed, up: Uploader) -> Result<Batcher<Uploaded>> {
+    train_batches_with(data, feed, move |b: HostBatch, lr_value: f32| {
+        let batch = up.train_batch(&b)?;
+        let lr = up.rate(lr_value)?;
+        Ok(Uploaded {
+            batch,
+            lr,
+            lr_value,
+        })
+    })
+}
+
+/// The batches [`train_batches`] uploads, on the host, each with its rate: the same stream (one
+/// definition), for replaying a run's first steps on an executor outside the training loop (the IREE
+/// trace test, `crates/train/tests/iree_trace.rs`).
+pub fn host_train_batches(data: &Data, feed: TrainFeed) -> Result<Batcher<(HostBatch, f32)>> {
+    train_batches_with(data, feed, |b: HostBatch, lr: f32| Ok((b, lr)))
+}
+
+fn train_batches_with<T, F>(data: &Data, feed: TrainFeed, hook: F) -> Result<Batcher<T>>
+where
+    T: Send + 'static,
+    F: Fn(HostBatch, f32) -> Result<T> + Send + Sync + 'static,
+{
     let cfg = BatchConfig {
         batch_size: feed.batch_size,
         seed: feed.seed,
@@ -388,14 +411,8 @@ pub fn train_batches(data: &Data, feed: TrainFeed, up: Uploader) -> Result<Batch
         data.pre_train.clone(),
         cfg,
         move |b: HostBatch| {
-            let batch = up.train_batch(&b)?;
-            let lr_value = schedule.lr(b.epoch * per_epoch + b.index);
-            let lr = up.rate(lr_value)?;
-            Ok(Uploaded {
-                batch,
-                lr,
-                lr_value,
-            })
+            let lr = schedule.lr(b.epoch * per_epoch + b.index);
+            hook(b, lr)
         },
     )
 }
