@@ -123,7 +123,10 @@ fn compile_timeout() -> Option<f64> {
     let s: f64 = v.parse().unwrap_or_else(|_| {
         panic!("NETSPEC_IREE_COMPILE_TIMEOUT={v}: expected a number of seconds")
     });
-    assert!(s > 0.0, "NETSPEC_IREE_COMPILE_TIMEOUT={v}: expected a positive number of seconds");
+    assert!(
+        s > 0.0,
+        "NETSPEC_IREE_COMPILE_TIMEOUT={v}: expected a positive number of seconds"
+    );
     Some(s)
 }
 

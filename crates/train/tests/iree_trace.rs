@@ -34,12 +34,20 @@ use train::runner::{state_name, Runner};
 use train::trace::{self, DiffMode, Step};
 
 fn write_f32(path: &Path, v: &[f32]) -> Value {
-    std::fs::write(path, v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+    std::fs::write(
+        path,
+        v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>(),
+    )
+    .unwrap();
     json!({"file": path, "dtype": "f32"})
 }
 
 fn write_i32(path: &Path, v: &[i32]) -> Value {
-    std::fs::write(path, v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+    std::fs::write(
+        path,
+        v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>(),
+    )
+    .unwrap();
     json!({"file": path, "dtype": "i32"})
 }
 
@@ -227,7 +235,10 @@ fn replay(name: &str, steps: u64, out: &Path) -> (f64, f64) {
 fn iree_replays_the_first_steps() {
     let models = std::env::var("NETSPEC_IREE_TRACE_MODELS").unwrap_or_else(|_| "mnist-mlp".into());
     let steps: u64 = std::env::var("NETSPEC_IREE_TRACE_STEPS")
-        .map(|s| s.parse().expect("NETSPEC_IREE_TRACE_STEPS: a number of steps"))
+        .map(|s| {
+            s.parse()
+                .expect("NETSPEC_IREE_TRACE_STEPS: a number of steps")
+        })
         .unwrap_or(20);
     let tmp = TempDir::new("iree-trace");
     let out: PathBuf = match std::env::var_os("NETSPEC_IREE_TRACE_DIR") {
