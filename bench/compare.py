@@ -532,6 +532,27 @@ def bench_model(model, args, fws, log):
     return summary
 
 
+def cpu_description():
+    """The CPU model and the vector ISA levels the kernels can use, from /proc/cpuinfo (Linux)."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, val = line.partition(":")
+                if key.strip() == "model name":
+                    model = val.strip()
+                elif key.strip() == "flags":
+                    flags = set(val.split())
+                    break
+    except OSError:
+        pass
+    isa = [f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+                       "avx512_bf16", "amx_tile", "amx_bf16") if f in flags]
+    top = ("avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "avx" if "avx" in flags
+           else "sse" if flags else "unknown")
+    return {"cpu_model": model, "isa": top, "isa_flags": isa}
+
+
 def loadavg():
     try:
         return os.getloadavg()
@@ -568,7 +589,7 @@ def main():
         raise SystemExit(f"netspec binary not found at {args.netspec}: build it (cargo build --release -p netspec)"
                          " or pass --netspec PATH, or leave netspec out of --frameworks")
     env = {"python": platform.python_version(), "jax": jax.__version__, "torch": torch.__version__,
-           "numpy": np.__version__, "cpu": platform.processor() or platform.machine(),
+           "numpy": np.__version__, "cpu": platform.processor() or platform.machine(), **cpu_description(),
            "cores": os.cpu_count(), "threads": args.threads, "loadavg_start": loadavg(),
            "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "XLA_FLAGS": os.environ.get("XLA_FLAGS"),
            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY")}
@@ -603,6 +624,7 @@ def main():
             json.dump(out, f, indent=1)
     # Markdown table on stdout.
     cols = [fw for fw in ["netspec", "jax", "torch", "torch-compile"] if fw in fws]
+    print(f"CPU: {env['cpu_model']}, ISA {env['isa']} ({' '.join(env['isa_flags'])}), {env['cores']} cores")
     print(f"matmul peak {peak} GFLOP/s ({mm_before['peak_library']}, n={args.matmul_n}, {args.threads} threads); "
           f"load {env['loadavg_start']} -> {env['loadavg_end']}")
     print()

@@ -8,6 +8,10 @@ mod output;
 mod cmd;
 mod host_memory;
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "netspec",
@@ -47,7 +51,7 @@ enum Command {
 }
 
 fn main() {
-    host_memory::use_huge_pages();
+    host_memory::configure();
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
         // One line per subcommand: `Command::Name(a) => cmd::name::run(a),`

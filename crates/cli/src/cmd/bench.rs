@@ -153,7 +153,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         mlir,
         ..Options::default()
     };
-    let report = bench::run(&net, &cfg, &exec, &opts)?;
+    let mut report = bench::run(&net, &cfg, &exec, &opts)?;
+    report.allocator = Some(crate::host_memory::ALLOCATOR.to_string());
     crate::output::stderr(format_args!("{}", report.table()));
     outln!("{}", report.to_json());
     Ok(())
