@@ -3,7 +3,7 @@
     python bench/compare.py [--models mnist-mlp,mnist-cnn,cifar-cnn-bn,bench/resnet18-32.ns]
                             [--batch-size 128] [--steps 30] [--warmup 5] [--rounds 3]
                             [--frameworks netspec,jax,torch,torch-compile] [--netspec PATH]
-                            [--json-out FILE] [--matmul-n 4096]
+                            [--json-out FILE] [--matmul-n 4096] [--netspec-b PATH]
 
 Run it with the bench venv (scripts/setup/bench.sh). Each model is read from its spec file (zoo/NAME.ns or
 a path) by a small parser for the layers used here, and built three times from that one description:
@@ -452,6 +452,8 @@ def bench_model(model, args, fws, log):
         try:
             if fw == "netspec":
                 runners[fw] = NetspecRunner(args.netspec, path, B, args.steps, args.warmup, [])
+            elif fw == "netspec-b":
+                runners[fw] = NetspecRunner(args.netspec_b, path, B, args.steps, args.warmup, [])
             elif fw == "jax":
                 runners[fw] = JaxRunner(spec, B, x, y)
             elif fw == "torch":
@@ -468,7 +470,7 @@ def bench_model(model, args, fws, log):
         res = {}
         for fw in order:
             try:
-                if fw == "netspec":
+                if fw in ("netspec", "netspec-b"):
                     out = runners[fw].round()
                     res[fw] = {"median_ms": out["ms_per_step_median"], "p10_ms": out.get("ms_per_step_p10"),
                                "p90_ms": out.get("ms_per_step_p90"), "min_ms": out["ms_per_step_min"],
@@ -570,6 +572,8 @@ def main():
     p.add_argument("--frameworks", default="netspec,jax,torch,torch-compile")
     p.add_argument("--netspec", default=os.path.join(ROOT, "target", "release", "netspec"),
                    help="the netspec binary (default: target/release/netspec)")
+    p.add_argument("--netspec-b", default=None,
+                   help="a second netspec binary, framework 'netspec-b' (A/B of two builds in the same rounds)")
     p.add_argument("--json-out", default=None)
     p.add_argument("--matmul-n", type=int, default=4096)
     p.add_argument("--threads", type=int, default=os.cpu_count())
@@ -623,7 +627,7 @@ def main():
         with open(args.json_out, "w") as f:
             json.dump(out, f, indent=1)
     # Markdown table on stdout.
-    cols = [fw for fw in ["netspec", "jax", "torch", "torch-compile"] if fw in fws]
+    cols = [fw for fw in ["netspec", "netspec-b", "jax", "torch", "torch-compile"] if fw in fws]
     print(f"CPU: {env['cpu_model']}, ISA {env['isa']} ({' '.join(env['isa_flags'])}), {env['cores']} cores")
     print(f"matmul peak {peak} GFLOP/s ({mm_before['peak_library']}, n={args.matmul_n}, {args.threads} threads); "
           f"load {env['loadavg_start']} -> {env['loadavg_end']}")
