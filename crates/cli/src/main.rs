@@ -8,10 +8,6 @@ mod output;
 mod cmd;
 mod host_memory;
 
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "netspec",
@@ -51,7 +47,7 @@ enum Command {
 }
 
 fn main() {
-    host_memory::configure();
+    host_memory::use_huge_pages();
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
         // One line per subcommand: `Command::Name(a) => cmd::name::run(a),`

@@ -182,8 +182,6 @@ pub struct Report {
     /// `GLIBC_TUNABLES` of the process (the `netspec` binary adds `glibc.malloc.hugetlb=1`, see
     /// ARCHITECTURE.md "Host memory"); `None` when unset (glibc's defaults).
     pub glibc_tunables: Option<String>,
-    /// The process's malloc, as the binary reports it (the `netspec` CLI: "mimalloc" or "glibc").
-    pub allocator: Option<String>,
     /// True when [`Options::mlir`] replaced the generated module.
     pub mlir_replaced: bool,
     pub e2e: Option<E2e>,
@@ -235,7 +233,6 @@ impl Report {
             "peak_rss_mib": self.peak_rss_mib.map(|m| round(m, 1)),
             "mlir": if self.mlir_replaced { "file" } else { "generated" },
             "glibc_tunables": self.glibc_tunables,
-            "allocator": self.allocator,
         });
         if let (Some(b), Some(eff)) = (&self.baseline, self.scaling_efficiency()) {
             v["baseline_batch_size"] = json!(b.batch_size);
@@ -597,7 +594,6 @@ pub fn run(net: &NetSpec, cfg: &RunConfig, exec: &Executor, opts: &Options) -> R
         last_loss,
         peak_rss_mib: peak_rss_mib(),
         glibc_tunables: std::env::var("GLIBC_TUNABLES").ok(),
-        allocator: None,
         mlir_replaced: opts.mlir.is_some(),
         e2e,
         baseline,

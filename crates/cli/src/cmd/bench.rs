@@ -153,8 +153,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         mlir,
         ..Options::default()
     };
-    let mut report = bench::run(&net, &cfg, &exec, &opts)?;
-    report.allocator = Some(crate::host_memory::ALLOCATOR.to_string());
+    let report = bench::run(&net, &cfg, &exec, &opts)?;
     crate::output::stderr(format_args!("{}", report.table()));
     outln!("{}", report.to_json());
     Ok(())
