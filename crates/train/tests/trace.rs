@@ -265,3 +265,44 @@ fn malformed_traces_name_the_line() {
     let e = msg(trace::read(Path::new("/nonexistent/trace.jsonl")));
     assert!(e.contains("/nonexistent/trace.jsonl"), "{e}");
 }
+
+/// A loss read back from a trace is the f64 that was written, bit for bit: serde_json's default float
+/// parser can land one unit in the last place off (it read 1.9139372110366821 as …682), so the crate is
+/// built with `float_roundtrip`. Rust's `{:?}` prints the shortest text that round-trips.
+#[test]
+fn losses_round_trip_bit_for_bit() {
+    let mut text = String::from(concat!(
+        "{\"kind\":\"header\",\"phase\":\"phase2\",\"netspec_name\":\"m\",\"netspec_hash\":\"\",",
+        "\"config\":{},\"total_params\":1,\"dataset\":\"d\",\"emitted_at\":\"x\",\"emitter_version\":\"1\"}\n",
+    ));
+    let mut values = vec![1.9139372110366821_f64];
+    let mut state = 0x9e3779b97f4a7c15_u64;
+    for _ in 0..2000 {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        // Losses between 2^-4 and 2^4 with random mantissas.
+        let exp = 1019 + (state >> 60) % 8;
+        values.push(f64::from_bits((exp << 52) | (state >> 12)));
+    }
+    for (i, v) in values.iter().enumerate() {
+        text.push_str(&format!(
+            "{{\"kind\":\"step\",\"step\":{},\"epoch\":0,\"loss\":{v:?},\"lr\":0.1}}\n",
+            i + 1
+        ));
+    }
+    let t = trace::parse(&text, Path::new("mem")).unwrap();
+    let off: Vec<_> = t
+        .steps
+        .iter()
+        .zip(&values)
+        .filter(|(s, v)| s.loss.to_bits() != v.to_bits())
+        .collect();
+    assert!(
+        off.is_empty(),
+        "{} of {} losses read back differently, e.g. {:?}",
+        off.len(),
+        values.len(),
+        off.first().map(|(s, v)| (s.loss, **v))
+    );
+}
