@@ -504,11 +504,21 @@ fn no_temporaries(dir: &Path) {
 /// exits 1 naming the file, and the file holds the step the message names.
 #[test]
 fn sigterm_finishes_the_step_and_saves() {
-    let dir = tmp("sigterm");
+    signal_finishes_the_step_and_saves("-TERM", "sigterm");
+}
+
+/// SIGHUP (the terminal or ssh session went away) is handled the same way.
+#[test]
+fn sighup_finishes_the_step_and_saves() {
+    signal_finishes_the_step_and_saves("-HUP", "sighup");
+}
+
+fn signal_finishes_the_step_and_saves(sig: &str, tag: &str) {
+    let dir = tmp(tag);
     subset(&dir, 3000, 500);
     let child = start_run(&dir);
     wait_for_steps(&dir, 3);
-    signal(&child, "-TERM");
+    signal(&child, sig);
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
