@@ -81,6 +81,77 @@ pub fn compare_tensor(got: &[f32], reference: &[f32], tol: Tolerance) -> Compari
     c
 }
 
+/// Two computations of the same quantity at a low precision (netspec's `got`, JAX's `peer`), each
+/// measured against a more precise computation of it (`referee`, the f32 gradient at the same
+/// point). The error is the root mean square `‖x − referee‖₂ / √n`: a maximum over a tensor is
+/// decided by its one worst element, so the maxima of two equally accurate computations differ by
+/// 2–3× now and then (measured, docs/ORACLE.md), while their RMS errors stay within a few tens of
+/// percent. `got` is *as accurate as the peer* iff `err ≤ factor · peer_err + atol`: the two
+/// low-precision results may differ from each other by their rounding noise, but `got` may not be
+/// materially further from the truth. The maxima are reported too.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RefereeComparison {
+    /// RMS error of `got` / of `peer` against the referee.
+    pub err: f64,
+    pub peer_err: f64,
+    /// Largest absolute error of `got` / of `peer` against the referee.
+    pub err_max: f64,
+    pub peer_err_max: f64,
+    /// `factor · peer_err + atol`.
+    pub allowed: f64,
+    pub ok: bool,
+    /// Why it failed (empty when `ok`).
+    pub problem: String,
+}
+
+/// Compares `got`'s and `peer`'s errors against `referee` (see [`RefereeComparison`]).
+pub fn compare_with_referee(got: &[f32], peer: &[f32], referee: &[f32], factor: f64, atol: f64) -> RefereeComparison {
+    let mut c = RefereeComparison {
+        err: f64::INFINITY,
+        peer_err: f64::INFINITY,
+        err_max: f64::INFINITY,
+        peer_err_max: f64::INFINITY,
+        allowed: 0.0,
+        ok: false,
+        problem: String::new(),
+    };
+    if got.len() != referee.len() || peer.len() != referee.len() || referee.is_empty() {
+        c.problem = format!(
+            "lengths {} and {} (peer) vs referee {}",
+            got.len(),
+            peer.len(),
+            referee.len()
+        );
+        return c;
+    }
+    // (RMS, max) of x − referee; None if a value is not finite.
+    let err = |a: &[f32]| -> Option<(f64, f64)> {
+        let (sq, mx) = a.iter().zip(referee).try_fold((0f64, 0f64), |(sq, mx), (&x, &r)| {
+            let d = (x as f64 - r as f64).abs();
+            d.is_finite().then_some((sq + d * d, mx.max(d)))
+        })?;
+        Some(((sq / referee.len() as f64).sqrt(), mx))
+    };
+    match (err(got), err(peer)) {
+        (Some((e, em)), Some((p, pm))) => {
+            c.err = e;
+            c.peer_err = p;
+            c.err_max = em;
+            c.peer_err_max = pm;
+            c.allowed = factor * p + atol;
+            c.ok = e <= c.allowed;
+            if !c.ok {
+                c.problem = format!(
+                    "RMS error vs referee {e:.3e} exceeds {:.3e} = {factor}·{p:.3e} (peer's) + {atol:.3e}",
+                    c.allowed
+                );
+            }
+        }
+        _ => c.problem = "a non-finite value".into(),
+    }
+    c
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +239,53 @@ mod tests {
         let z = vec![0.0f32; 4];
         assert!(compare_tensor(&[0.0, 0.0, 5e-7, 0.0], &z, TOL).ok);
         assert!(!compare_tensor(&[0.0, 0.0, 1e-3, 0.0], &z, TOL).ok);
+    }
+
+    /// The referee and two noisy low-precision copies of it (relative noise `n`, different seeds).
+    fn noisy(r: &[f32], n: f32, seed: u32) -> Vec<f32> {
+        r.iter()
+            .enumerate()
+            .map(|(i, v)| v * (1.0 + n * ((i as f32 * 0.7 + seed as f32 * 1.3).sin())))
+            .collect()
+    }
+
+    #[test]
+    fn as_accurate_as_the_peer_is_accepted() {
+        let r = reference();
+        let (ours, peer) = (noisy(&r, 0.02, 1), noisy(&r, 0.02, 2));
+        // The two copies disagree by ~4 % of the tensor, far outside a direct rtol of 1e-4 …
+        assert!(!compare_tensor(&ours, &peer, TOL).ok);
+        // … but are equally far from the referee.
+        let c = compare_with_referee(&ours, &peer, &r, 2.0, 0.0);
+        assert!(c.ok, "{}", c.problem);
+        assert!(c.err > 0.0 && c.peer_err > 0.0);
+    }
+
+    #[test]
+    fn materially_less_accurate_than_the_peer_fails() {
+        let r = reference();
+        let peer = noisy(&r, 0.01, 2);
+        let c = compare_with_referee(&noisy(&r, 0.03, 1), &peer, &r, 2.0, 0.0);
+        assert!(!c.ok);
+        assert!(c.problem.contains("peer's"), "{}", c.problem);
+        // The absolute floor admits it.
+        assert!(compare_with_referee(&noisy(&r, 0.03, 1), &peer, &r, 2.0, 1.0).ok);
+    }
+
+    #[test]
+    fn mutations_fail_against_the_referee() {
+        let r = reference();
+        let peer = noisy(&r, 0.01, 2);
+        let ours = noisy(&r, 0.01, 1);
+        let mut flipped = ours.clone();
+        let k = 1 + r.iter().skip(1).position(|v| v.abs() > 0.1).unwrap();
+        flipped[k] = -flipped[k];
+        assert!(!compare_with_referee(&flipped, &peer, &r, 2.0, 0.0).ok);
+        let transposed: Vec<f32> = (0..200).map(|i| ours[(i % 10) * 20 + i / 10]).collect();
+        assert!(!compare_with_referee(&transposed, &peer, &r, 2.0, 0.0).ok);
+        let mut nan = ours.clone();
+        nan[3] = f32::NAN;
+        assert!(!compare_with_referee(&nan, &peer, &r, 2.0, 0.0).ok);
+        assert!(!compare_with_referee(&ours[..199], &peer, &r, 2.0, 0.0).ok);
     }
 }

@@ -20,7 +20,7 @@
 mod compare;
 mod emit;
 
-pub use compare::{compare_tensor, Comparison, Tolerance};
+pub use compare::{compare_tensor, compare_with_referee, Comparison, RefereeComparison, Tolerance};
 
 use spec::{NetSpec, RunConfig, SpecError};
 

@@ -233,22 +233,27 @@ impl Lower<'_> {
                             .map(|&y| g.dims(y).to_vec())
                             .max_by_key(|d| d.iter().product::<usize>())
                             .expect("a branch");
-                        let mut acc: Option<Value> = None;
+                        // (the running value, whether it is still a broadcast branch)
+                        let mut acc: Option<(Value, bool)> = None;
                         for &y in &ys {
-                            let y = if g.dims(y) == out.as_slice() {
-                                y
+                            let (y, broadcast) = if g.dims(y) == out.as_slice() {
+                                (y, false)
                             } else {
                                 let d = g.dims(y).to_vec();
                                 let y = g.reshape(y, &[d[0], d[3]])?;
-                                g.broadcast_in_dim(y, &out, &[0, 3])?
+                                (g.broadcast_in_dim(y, &out, &[0, 3])?, true)
                             };
+                            // A broadcast factor (an SE gate) multiplies in the accumulation type.
                             acc = Some(match acc {
-                                None => y,
-                                Some(a) if *join == Join::Mul => g.mul(a, y)?,
-                                Some(a) => g.add(a, y)?,
+                                None => (y, broadcast),
+                                Some((a, ab)) if *join == Join::Mul && (broadcast || ab) => {
+                                    (ops::mul_broadcast(g, a, y)?, ab && broadcast)
+                                }
+                                Some((a, ab)) if *join == Join::Mul => (g.mul(a, y)?, ab),
+                                Some((a, ab)) => (g.add(a, y)?, ab && broadcast),
                             });
                         }
-                        Ok(acc.expect("a branch"))
+                        Ok(acc.expect("a branch").0)
                     }
                 }
             }
@@ -345,7 +350,7 @@ impl Lower<'_> {
             Layer::Scale { .. } => {
                 let out = self.g.dims(x).to_vec();
                 let s = ops::along(self.g, p[0], &out, out.len() - 1)?;
-                self.g.mul(x, s)
+                ops::mul_broadcast(self.g, x, s)
             }
             Layer::Attention { heads } => self.attention(x, p, heads),
             Layer::ToTokens => {

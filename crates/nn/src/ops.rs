@@ -36,6 +36,20 @@ pub fn bias(g: &mut Graph, x: Value, b: Value) -> Result<Value> {
     g.add(x, bb)
 }
 
+/// `x · s` where `s` is broadcast over some of `x`'s dims (an SE gate `[B, 1, 1, C]` → `[B, H, W, C]`,
+/// a layer scale `[C]`), computed in the accumulation type and rounded to `x`'s type once. At bf16 the
+/// broadcast operand's gradient is a sum over the broadcast dims of `ct · x`: widened, those products
+/// are exact in f32 and the sum rounds once, as a convolution's kernel gradient does; a bf16 product
+/// would round every term first (measured: the SE gradients of the bf16 oracle's `mbConvV3` case were
+/// then up to 2.3× less accurate than JAX's, docs/ORACLE.md). At f32 no `convert` is emitted.
+pub fn mul_broadcast(g: &mut Graph, x: Value, s: Value) -> Result<Value> {
+    let dt = g.dtype(x);
+    let xw = g.convert(x, dt.accumulation())?;
+    let sw = g.convert(s, dt.accumulation())?;
+    let y = g.mul(xw, sw)?;
+    g.convert(y, dt)
+}
+
 /// `clamp(x, lo, hi)` written with selects, so the derivative is 1 strictly inside and 0 outside
 /// (as `jax.nn.relu` / `relu6`: 0 at the kinks).
 fn clamp(g: &mut Graph, x: Value, lo: f64, hi: Option<f64>) -> Result<Value> {
@@ -93,7 +107,13 @@ pub fn act(g: &mut Graph, a: Act, x: Value) -> Result<Value> {
 fn hard_sigmoid(g: &mut Graph, x: Value) -> Result<Value> {
     let t = add_const(g, x, 3.0)?;
     let t = clamp(g, t, 0.0, Some(6.0))?;
-    g.scale(t, 1.0 / 6.0)
+    // The division by 6 in the accumulation type, rounded once: a bf16 constant 1/6 is 0.16699,
+    // 0.2 % high, a bias (not noise) on every hard-sigmoid and hard-swish and their gradients, where
+    // JAX's `relu6(x + 3) / 6` rounds the exact quotient. At f32 no `convert` is emitted.
+    let dt = g.dtype(t);
+    let t = g.convert(t, dt.accumulation())?;
+    let t = g.scale(t, 1.0 / 6.0)?;
+    g.convert(t, dt)
 }
 
 /// 2-D convolution of NHWC `x` with an OIHW kernel `w`: stride `s`, symmetric zero padding `p`,

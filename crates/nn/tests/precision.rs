@@ -108,9 +108,29 @@ fn bf16_programs_keep_the_abi_and_accumulate_in_f32() {
     }
 }
 
-/// Two donated bf16 train steps and an eval step of `spec`; compares the first loss with the f32
-/// step's. Returns the compile time of the bf16 train step.
-fn steps(name: &str, spec: &NetSpec, loss_rtol: f32) -> f64 {
+/// Rounds to the nearest bf16 value (ties to even), kept as f32.
+fn to_bf16(v: &[f32]) -> Vec<f32> {
+    v.iter()
+        .map(|&f| {
+            let b = f.to_bits();
+            f32::from_bits((b + 0x7fff + ((b >> 16) & 1)) & 0xffff_0000)
+        })
+        .collect()
+}
+
+/// The first losses of one model: f32, bf16, and f32 at the bf16-rounded point (parameters and
+/// images rounded to bf16, the rest in f32: how far rounding the inputs alone moves the loss, a
+/// lower bound of bf16's effect), and the bf16 train step's compile time.
+struct Losses {
+    f32: f32,
+    bf16: f32,
+    f32_rounded: f32,
+    compile_s: f64,
+}
+
+/// Two donated train steps and an eval step of `spec` in f32 and in bf16 (and one f32 step from the
+/// bf16-rounded point).
+fn steps(name: &str, spec: &NetSpec) -> Losses {
     let params = spec::init(spec, 7).unwrap();
     let buffers = spec::init_buffers(spec).unwrap();
     let [c, h, w] = spec.input;
@@ -118,6 +138,7 @@ fn steps(name: &str, spec: &NetSpec, loss_rtol: f32) -> f64 {
     let y = vec![3i32, 7];
     let mut first_loss = Vec::new();
     let mut compile_s = 0.0;
+    let mut f32_rounded = f32::NAN;
     for precision in [Precision::F32, Precision::Bf16] {
         let t = Instant::now();
         let p: Program = nn::train_step(spec, &cfg(precision)).unwrap();
@@ -126,20 +147,23 @@ fn steps(name: &str, spec: &NetSpec, loss_rtol: f32) -> f64 {
             compile_s = t.elapsed().as_secs_f64();
         }
         let n_state = p.aliases.iter().filter(|a| a.is_some()).count();
-        let (mut pi, mut bi) = (params.iter(), buffers.iter());
-        let mut state: Vec<pjrt::Buffer> = p.inputs[..n_state]
-            .iter()
-            .map(|s| {
-                let h = match &s.kind {
-                    SlotKind::Param(_) => Host::F32(pi.next().unwrap().clone()),
-                    SlotKind::OptState(_) => Host::F32(vec![0.0; s.dims.iter().product()]),
-                    SlotKind::Buffer(_) => Host::F32(bi.next().unwrap().clone()),
-                    SlotKind::Step => Host::I32(vec![0]),
-                    other => panic!("{name}: unexpected state slot {other:?}"),
-                };
-                upload(s, &h)
-            })
-            .collect();
+        let state_of = |params: &[Vec<f32>]| -> Vec<pjrt::Buffer> {
+            let (mut pi, mut bi) = (params.iter(), buffers.iter());
+            p.inputs[..n_state]
+                .iter()
+                .map(|s| {
+                    let h = match &s.kind {
+                        SlotKind::Param(_) => Host::F32(pi.next().unwrap().clone()),
+                        SlotKind::OptState(_) => Host::F32(vec![0.0; s.dims.iter().product()]),
+                        SlotKind::Buffer(_) => Host::F32(bi.next().unwrap().clone()),
+                        SlotKind::Step => Host::I32(vec![0]),
+                        other => panic!("{name}: unexpected state slot {other:?}"),
+                    };
+                    upload(s, &h)
+                })
+                .collect()
+        };
+        let mut state = state_of(&params);
         let xb = upload(&p.inputs[n_state], &Host::F32(x.clone()));
         let yb = upload(&p.inputs[n_state + 1], &Host::I32(y.clone()));
         let lrb = client().scalar(1e-3f32).unwrap();
@@ -160,6 +184,15 @@ fn steps(name: &str, spec: &NetSpec, loss_rtol: f32) -> f64 {
             }
             state = outs;
         }
+        if precision == Precision::F32 {
+            let rounded: Vec<Vec<f32>> = params.iter().map(|v| to_bf16(v)).collect();
+            let xr = upload(&p.inputs[n_state], &Host::F32(to_bf16(&x)));
+            let mut args: Vec<Arg> = state_of(&rounded).into_iter().map(Arg::Donate).collect();
+            args.extend([Arg::Keep(&xr), Arg::Keep(&yb), Arg::Keep(&lrb)]);
+            let mut outs = exe.execute(args).unwrap();
+            let tail = outs.split_off(n_state);
+            f32_rounded = download(&p.outputs[n_state], &tail[0]).f32()[0];
+        }
         let e = nn::eval_step_in(spec, B, precision).unwrap();
         let ee = compile(&e);
         let mut args: Vec<Host> = params.iter().cloned().map(Host::F32).collect();
@@ -168,33 +201,78 @@ fn steps(name: &str, spec: &NetSpec, loss_rtol: f32) -> f64 {
         let out = common::run(&e, &ee, &args);
         assert!(out[0].f32()[0].is_finite(), "{name}: eval loss");
     }
-    let (a, b) = (first_loss[0], first_loss[1]);
-    assert!(
-        (a - b).abs() <= loss_rtol * a.abs(),
-        "{name}: bf16 loss {b} vs f32 {a}"
+    let l = Losses {
+        f32: first_loss[0],
+        bf16: first_loss[1],
+        f32_rounded,
+        compile_s,
+    };
+    eprintln!(
+        "{name}: first loss f32 {} bf16 {} (rel. {:.2e}), f32 at the bf16-rounded point {} (rel. {:.2e}); \
+         bf16 train step compiled in {:.1} s",
+        l.f32,
+        l.bf16,
+        ((l.bf16 - l.f32) / l.f32).abs(),
+        l.f32_rounded,
+        ((l.f32_rounded - l.f32) / l.f32).abs(),
+        l.compile_s
     );
-    eprintln!("{name}: first loss f32 {a} bf16 {b}; bf16 train step compiled in {compile_s:.1} s");
-    compile_s
+    l
+}
+
+/// bf16 rounds activations and operands to 8 significant bits (2⁻⁸ relative); the first loss of an
+/// initialised net (≈ ln classes) moves by far less than 5 % — unless rounding only the inputs
+/// already moves it by a comparable amount (a deep BN stack at batch 2 amplifies any perturbation):
+/// then by at most 4× that.
+fn loss_near_f32(name: &str, l: &Losses) -> Result<(), String> {
+    let d = (l.bf16 - l.f32).abs();
+    let allowed = (0.05 * l.f32.abs()).max(4.0 * (l.f32_rounded - l.f32).abs());
+    if d <= allowed {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name}: bf16 loss {} vs f32 {} (f32 at the bf16-rounded point {}): |Δ| {d:.3e} > {allowed:.3e}",
+            l.bf16, l.f32, l.f32_rounded
+        ))
+    }
 }
 
 #[test]
 fn bf16_steps_run_near_the_f32_step() {
     // bf16 rounds activations and operands to 8 significant bits (2⁻⁸ relative); the loss of an
     // initialised net (≈ ln 10) moves by far less than 5 %.
-    steps("mnist-cnn", &small("mnist-cnn"), 0.05);
+    loss_near_f32("mnist-cnn", &steps("mnist-cnn", &small("mnist-cnn"))).unwrap();
     let vit = spec::parse_checked(
         b"name tiny-vit\ninput 3 16 16\nclasses 10\npatchEmbed 32 patch=4\ntransformer heads=2 mlp=64 blocks=2\ndense 10\n",
     )
     .unwrap();
-    steps("tiny-vit", &vit, 0.05);
+    loss_near_f32("tiny-vit", &steps("tiny-vit", &vit)).unwrap();
 }
 
 #[test]
 #[ignore = "compiles every zoo model's bf16 train step (minutes); scripts/zoo-bf16.sh"]
 fn every_zoo_model_bf16_train_step_compiles() {
+    // Every model is tried (a failure does not stop the sweep); the failures are listed at the end.
+    let t0 = Instant::now();
     let mut total = 0.0;
+    let mut failures = Vec::new();
     for &name in spec::zoo::names() {
-        total += steps(name, &small(name), 0.05);
+        let spec = small(name);
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| steps(name, &spec))) {
+            Ok(l) => {
+                total += l.compile_s;
+                if let Err(e) = loss_near_f32(name, &l) {
+                    failures.push(e);
+                }
+            }
+            Err(_) => failures.push(format!("{name}: failed (see the panic above)")),
+        }
     }
-    eprintln!("all {} zoo models: bf16 train steps compiled in {total:.1} s", spec::zoo::names().len());
+    eprintln!(
+        "{} zoo models: bf16 train steps compiled in {total:.1} s; the sweep took {:.0} s; {} failed",
+        spec::zoo::names().len(),
+        t0.elapsed().as_secs_f64(),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
