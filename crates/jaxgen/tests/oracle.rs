@@ -19,6 +19,11 @@
 //! that nearly cancel are pure rounding noise below it. The loss and the step-2 loss (scalars ~2.3)
 //! use `rtol` alone. A 1 % error in
 //! any tensor (the mutation test below) is 20–500× outside every tolerance.
+//!
+//! bf16 (`--precision bf16` on both sides): tolerances from bf16's unit roundoff (see
+//! [`BF16_U`]); a tensor outside them passes if netspec's bf16 gradient is as accurate as JAX's
+//! against an f32 referee (see [`REFEREE_FACTOR`]). netspec's gradients are also written to the
+//! scratch directory (`tests/oracle/bf16_referee_stats.py` reads a bf16 run's).
 
 mod common;
 
@@ -448,7 +453,7 @@ fn oracle_every_layer_family_matches_jax() {
 
 /// The bf16 cases of the suite (a bf16 case costs the suite ~25 s on the 2-core machine): dense,
 /// conv + bias + max pool; BN residual stages + global pool; layer norm, GELU, attention softmax,
-/// CLS/position broadcasts. All 19 families: `oracle_bf16_every_layer_family` (ignored;
+/// CLS/position broadcasts. All 22 cases: `oracle_bf16_every_layer_family` (ignored;
 /// `scripts/oracle-bf16.sh`).
 const BF16_SUITE: &[&str] = &["conv+maxPool", "residual", "patchEmbed+transformer"];
 
