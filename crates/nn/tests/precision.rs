@@ -220,18 +220,14 @@ fn steps(name: &str, spec: &NetSpec) -> Losses {
     l
 }
 
-/// bf16 rounds activations and operands to 8 significant bits (2⁻⁸ relative); the first loss of an
-/// initialised net (≈ ln classes) moves by far less than 5 % — unless rounding only the inputs
-/// already moves it by a comparable amount (a deep BN stack at batch 2 amplifies any perturbation):
-/// then by at most 4× that.
-fn loss_near_f32(name: &str, l: &Losses) -> Result<(), String> {
+/// The first bf16 loss within `rtol` of the f32 one.
+fn loss_near_f32(name: &str, l: &Losses, rtol: f32) -> Result<(), String> {
     let d = (l.bf16 - l.f32).abs();
-    let allowed = (0.05 * l.f32.abs()).max(4.0 * (l.f32_rounded - l.f32).abs());
-    if d <= allowed {
+    if d <= rtol * l.f32.abs() {
         Ok(())
     } else {
         Err(format!(
-            "{name}: bf16 loss {} vs f32 {} (f32 at the bf16-rounded point {}): |Δ| {d:.3e} > {allowed:.3e}",
+            "{name}: bf16 loss {} vs f32 {} (f32 at the bf16-rounded point {}): |Δ| {d:.3e} > {rtol}·|f32|",
             l.bf16, l.f32, l.f32_rounded
         ))
     }
@@ -241,13 +237,22 @@ fn loss_near_f32(name: &str, l: &Losses) -> Result<(), String> {
 fn bf16_steps_run_near_the_f32_step() {
     // bf16 rounds activations and operands to 8 significant bits (2⁻⁸ relative); the loss of an
     // initialised net (≈ ln 10) moves by far less than 5 %.
-    loss_near_f32("mnist-cnn", &steps("mnist-cnn", &small("mnist-cnn"))).unwrap();
+    // bf16 rounds activations and operands to 8 significant bits (2⁻⁸ relative); the loss of these
+    // initialised nets (≈ ln 10) moves by far less than 5 %.
+    loss_near_f32("mnist-cnn", &steps("mnist-cnn", &small("mnist-cnn")), 0.05).unwrap();
     let vit = spec::parse_checked(
         b"name tiny-vit\ninput 3 16 16\nclasses 10\npatchEmbed 32 patch=4\ntransformer heads=2 mlp=64 blocks=2\ndense 10\n",
     )
     .unwrap();
-    loss_near_f32("tiny-vit", &steps("tiny-vit", &vit)).unwrap();
+    loss_near_f32("tiny-vit", &steps("tiny-vit", &vit), 0.05).unwrap();
 }
+
+/// The zoo sweep's bound on the first loss: a sanity bound against gross errors, not an accuracy
+/// test (the bf16 JAX oracle is that, docs/ORACLE.md). At batch 2 the deep BN nets are chaotic in
+/// their inputs: rounding only the parameters and images to bf16 moves mobilenet-v2's f32 loss by
+/// 7.3 % and bf16 moves it by 15.3 %; JAX's own bf16 loss of resnet50 at 64², batch 2, is 9.0 % off
+/// its f32 loss at the same point (measured, docs/ORACLE.md, "bf16").
+const ZOO_LOSS_RTOL: f32 = 0.25;
 
 #[test]
 #[ignore = "compiles every zoo model's bf16 train step (minutes); scripts/zoo-bf16.sh"]
@@ -261,7 +266,7 @@ fn every_zoo_model_bf16_train_step_compiles() {
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| steps(name, &spec))) {
             Ok(l) => {
                 total += l.compile_s;
-                if let Err(e) = loss_near_f32(name, &l) {
+                if let Err(e) = loss_near_f32(name, &l, ZOO_LOSS_RTOL) {
                     failures.push(e);
                 }
             }
