@@ -105,7 +105,13 @@ pub struct RefereeComparison {
 }
 
 /// Compares `got`'s and `peer`'s errors against `referee` (see [`RefereeComparison`]).
-pub fn compare_with_referee(got: &[f32], peer: &[f32], referee: &[f32], factor: f64, atol: f64) -> RefereeComparison {
+pub fn compare_with_referee(
+    got: &[f32],
+    peer: &[f32],
+    referee: &[f32],
+    factor: f64,
+    atol: f64,
+) -> RefereeComparison {
     let mut c = RefereeComparison {
         err: f64::INFINITY,
         peer_err: f64::INFINITY,
@@ -126,10 +132,13 @@ pub fn compare_with_referee(got: &[f32], peer: &[f32], referee: &[f32], factor: 
     }
     // (RMS, max) of x − referee; None if a value is not finite.
     let err = |a: &[f32]| -> Option<(f64, f64)> {
-        let (sq, mx) = a.iter().zip(referee).try_fold((0f64, 0f64), |(sq, mx), (&x, &r)| {
-            let d = (x as f64 - r as f64).abs();
-            d.is_finite().then_some((sq + d * d, mx.max(d)))
-        })?;
+        let (sq, mx) = a
+            .iter()
+            .zip(referee)
+            .try_fold((0f64, 0f64), |(sq, mx), (&x, &r)| {
+                let d = (x as f64 - r as f64).abs();
+                d.is_finite().then_some((sq + d * d, mx.max(d)))
+            })?;
         Some(((sq / referee.len() as f64).sqrt(), mx))
     };
     match (err(got), err(peer)) {

@@ -463,7 +463,11 @@ fn oracle_bf16_representative_families_match_jax() {
         .iter()
         .filter(|c| BF16_SUITE.contains(&c.name))
         .collect();
-    assert_eq!(cases.len(), BF16_SUITE.len(), "a BF16_SUITE name is not a case");
+    assert_eq!(
+        cases.len(),
+        BF16_SUITE.len(),
+        "a BF16_SUITE name is not a case"
+    );
     oracle(Precision::Bf16, &cases);
 }
 
@@ -474,7 +478,10 @@ fn oracle_bf16_every_layer_family() {
     let only = std::env::var("NETSPEC_ORACLE_CASES").ok();
     let cases: Vec<&Case> = CASES
         .iter()
-        .filter(|c| only.as_deref().is_none_or(|o| o.split(',').any(|n| n == c.name)))
+        .filter(|c| {
+            only.as_deref()
+                .is_none_or(|o| o.split(',').any(|n| n == c.name))
+        })
         .collect();
     oracle(Precision::Bf16, &cases);
 }
@@ -658,8 +665,10 @@ fn oracle(precision: Precision, cases: &[&Case]) {
                     );
                     ok = rc.ok;
                     if !rc.ok {
-                        row.failures
-                            .push(format!("gradient of {} against the f32 referee: {}", p.name, rc.problem));
+                        row.failures.push(format!(
+                            "gradient of {} against the f32 referee: {}",
+                            p.name, rc.problem
+                        ));
                     }
                 }
             }

@@ -103,7 +103,10 @@ fn bf16_programs_keep_the_abi_and_accumulate_in_f32() {
         ] {
             assert_eq!(a.inputs, b.inputs, "{name}");
             assert_eq!(a.outputs, b.outputs, "{name}");
-            assert!(b.mlir.contains("bf16") && !a.mlir.contains("bf16"), "{name}");
+            assert!(
+                b.mlir.contains("bf16") && !a.mlir.contains("bf16"),
+                "{name}"
+            );
         }
     }
 }
@@ -173,7 +176,10 @@ fn steps(name: &str, spec: &NetSpec) -> Losses {
             let mut outs = exe.execute(args).unwrap();
             let tail = outs.split_off(n_state);
             let loss = download(&p.outputs[n_state], &tail[0]).f32()[0];
-            assert!(loss.is_finite(), "{name} {precision:?}: step {step} loss {loss}");
+            assert!(
+                loss.is_finite(),
+                "{name} {precision:?}: step {step} loss {loss}"
+            );
             if step == 0 {
                 first_loss.push(loss);
                 for (s, b) in p.outputs[..n_state].iter().zip(&outs) {
