@@ -140,9 +140,7 @@ pub fn lower(
             .iter()
             .zip(&buffers)
             .map(|(s, b)| {
-                s.ok_or_else(|| {
-                    Error::Abi(format!("buffer `{}` has no batch statistic", b.name))
-                })
+                s.ok_or_else(|| Error::Abi(format!("buffer `{}` has no batch statistic", b.name)))
             })
             .collect::<Result<Vec<_>>>()?,
         Mode::Eval => Vec::new(),
@@ -225,7 +223,10 @@ impl Lower<'_> {
                         let f = ops::feature_dim(g, ys[0]);
                         g.concatenate(&ys, f)
                     }
-                    #[allow(clippy::expect_used, reason = "a join has at least one branch (`ys[0]` above relies on it too)")]
+                    #[allow(
+                        clippy::expect_used,
+                        reason = "a join has at least one branch (`ys[0]` above relies on it too)"
+                    )]
                     Join::Add | Join::Mul => {
                         // The widest branch sets the shape; `mul` broadcasts [B, 1, 1, C] branches.
                         let out = ys

@@ -210,7 +210,10 @@ pub fn conv_patches(g: &mut Graph, x: Value, w: Value, s: usize, p: usize) -> Re
     let (ho, wo) = ((h + 2 * p - kh) / s + 1, (wd + 2 * p - kw) / s + 1);
     // Taps along one axis that read at least one input element: i with s·r + i − p ∈ [0, n) for some
     // output index r < m. They form one contiguous range.
-    #[allow(clippy::expect_used, reason = "the output size formula guarantees that tap 0..k reaches the input")]
+    #[allow(
+        clippy::expect_used,
+        reason = "the output size formula guarantees that tap 0..k reaches the input"
+    )]
     let live = |n: usize, m: usize, k: usize| -> (usize, usize) {
         let hit = |i: usize| (0..m).any(|r| (s * r + i).checked_sub(p).is_some_and(|v| v < n));
         let lo = (0..k).find(|&i| hit(i)).expect("some tap reads the input");
@@ -336,7 +339,11 @@ pub fn bn_affine(
     // In f32 (the running statistics' type) whatever the activations' type; the result in x's.
     let dt = g.dtype(x);
     let st = dt.accumulation();
-    let (x, gamma, beta) = (g.convert(x, st)?, g.convert(gamma, st)?, g.convert(beta, st)?);
+    let (x, gamma, beta) = (
+        g.convert(x, st)?,
+        g.convert(gamma, st)?,
+        g.convert(beta, st)?,
+    );
     let ve = add_const(g, var, eps)?;
     let inv = g.rsqrt(ve)?;
     let s = g.mul(gamma, inv)?;
@@ -521,7 +528,11 @@ pub fn batch_norm_train(
     // bf16 here); y comes back in x's type, mean and variance stay f32.
     let dt = g.dtype(x);
     let st = dt.accumulation();
-    let (x, gamma, beta) = (g.convert(x, st)?, g.convert(gamma, st)?, g.convert(beta, st)?);
+    let (x, gamma, beta) = (
+        g.convert(x, st)?,
+        g.convert(gamma, st)?,
+        g.convert(beta, st)?,
+    );
     let out = g.custom_vjp(
         "batch_norm",
         &[x, gamma, beta],
@@ -617,6 +628,9 @@ pub fn depthwise_taps(g: &mut Graph, x: Value, w: Value, s: usize, p: usize) -> 
             });
         }
     }
-    #[allow(clippy::expect_used, reason = "the loops run k² ≥ 1 times: a kernel has at least one tap")]
+    #[allow(
+        clippy::expect_used,
+        reason = "the loops run k² ≥ 1 times: a kernel has at least one tap"
+    )]
     g.convert(acc.expect("k ≥ 1"), dt)
 }

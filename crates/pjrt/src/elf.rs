@@ -55,9 +55,7 @@ pub fn check_plugin_file(path: &Path) -> std::result::Result<(), String> {
     let arch = format!("{:?}", elf.architecture()).to_ascii_lowercase();
     let host = std::env::consts::ARCH;
     if arch != host {
-        return Err(format!(
-            "a library for {arch}, and this machine is {host}"
-        ));
+        return Err(format!("a library for {arch}, and this machine is {host}"));
     }
     let endian = elf.endian();
     for ph in elf.elf_program_headers() {

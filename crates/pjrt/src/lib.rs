@@ -30,8 +30,8 @@
 mod api;
 mod buffer;
 mod client;
-mod elf;
 pub mod cuda;
+mod elf;
 mod error;
 mod executable;
 #[doc(hidden)]

@@ -268,7 +268,10 @@ impl Layer {
     pub fn build(name: &str, v: &[Value]) -> Result<Layer, String> {
         let sig = sig(name).ok_or_else(|| format!("`{name}` is not a core layer"))?;
         let get = |n: &str| -> Value {
-            #[allow(clippy::expect_used, reason = "`get` is called only with names of this layer's own signature")]
+            #[allow(
+                clippy::expect_used,
+                reason = "`get` is called only with names of this layer's own signature"
+            )]
             let i = sig
                 .args
                 .iter()
@@ -685,7 +688,10 @@ pub(crate) fn join_shapes(join: Join, ys: &[Shape]) -> Result<Shape, String> {
         }
         Join::Mul | Join::Add => {
             // The widest branch; `mul` broadcasts [B, C, 1, 1] branches over [B, C, H, W].
-            #[allow(clippy::expect_used, reason = "a join has at least one branch (`elab` refuses a `parallel` with none)")]
+            #[allow(
+                clippy::expect_used,
+                reason = "a join has at least one branch (`elab` refuses a `parallel` with none)"
+            )]
             let out = *ys.iter().max_by_key(|y| y.elems()).expect("a branch");
             let fits = |y: &Shape| {
                 *y == out

@@ -39,8 +39,8 @@ pub use ast::{
     Ty, Value,
 };
 pub use config::{
-    Augment, Dataset, Normalize, Optimizer, Precision, RunConfig, Schedule, CIFAR10_MEAN, CIFAR10_STD,
-    IMAGENET_MEAN, IMAGENET_STD,
+    Augment, Dataset, Normalize, Optimizer, Precision, RunConfig, Schedule, CIFAR10_MEAN,
+    CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD,
 };
 pub use core::{sig, Arg, Def, Inferred, Layer, Sig, CORE};
 pub use elab::{Node, Op, MAX_DEPTH, MAX_NODES};

@@ -689,7 +689,10 @@ fn parse_call(
     };
     let mut label = None;
     if c.peek2().is_some_and(|t| t.text == ":" && t.k == K::Op) {
-        #[allow(clippy::expect_used, reason = "peek2() returned a token just above, so peek() has one")]
+        #[allow(
+            clippy::expect_used,
+            reason = "peek2() returned a token just above, so peek() has one"
+        )]
         let t = c.peek().expect("two tokens");
         check_ident(t, "label")?;
         label = Some(t.text.to_string());
@@ -747,7 +750,10 @@ fn parse_call(
         }
         let named = t.k == K::Ident && c.peek2().is_some_and(|n| n.text == "=" && n.k == K::Op);
         if named {
-            #[allow(clippy::expect_used, reason = "peek2() was checked to be `=` on the line above")]
+            #[allow(
+                clippy::expect_used,
+                reason = "peek2() was checked to be `=` on the line above"
+            )]
             let eq = c.peek2().expect("checked");
             if eq.spaced {
                 return e1(
@@ -1014,7 +1020,10 @@ impl<'a, 'p> Parser<'a, 'p> {
             }
             let mut default = None;
             if c.is("=") {
-                #[allow(clippy::expect_used, reason = "c.is(\"=\") just checked that a token is there")]
+                #[allow(
+                    clippy::expect_used,
+                    reason = "c.is(\"=\") just checked that a token is there"
+                )]
                 let eq = c.peek().expect("checked");
                 c.i += 1;
                 if eq.spaced || c.peek().is_none_or(|v| v.spaced) {

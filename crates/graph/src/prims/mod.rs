@@ -222,7 +222,10 @@ pub(crate) struct VjpArgs<'a> {
 
 impl VjpArgs<'_> {
     /// The cotangent of the single result (rules are only called when some cotangent is non-zero).
-    #[allow(clippy::expect_used, reason = "autodiff calls a rule only when some cotangent is non-zero")]
+    #[allow(
+        clippy::expect_used,
+        reason = "autodiff calls a rule only when some cotangent is non-zero"
+    )]
     pub(crate) fn ct(&self) -> Value {
         self.cts[0].expect("VJP rule called with a zero cotangent")
     }
