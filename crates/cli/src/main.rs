@@ -5,6 +5,8 @@ use clap::{Parser, Subcommand};
 
 #[macro_use]
 mod output;
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod block_cache;
 mod cmd;
 mod host_memory;
 
@@ -46,8 +48,20 @@ enum Command {
     Predict(cmd::predict::Args),
 }
 
+/// (requests served by a kept block, large requests that went to glibc): `block_cache.rs`.
+fn block_cache_stats() -> (usize, usize) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    return block_cache::stats();
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    return (0, 0);
+}
+
 fn main() {
     host_memory::use_huge_pages();
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("NETSPEC_MALLOC").is_none_or(|v| v != "system") {
+        block_cache::enable();
+    }
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
         // One line per subcommand: `Command::Name(a) => cmd::name::run(a),`

@@ -155,6 +155,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let report = bench::run(&net, &cfg, &exec, &opts)?;
     crate::output::stderr(format_args!("{}", report.table()));
-    outln!("{}", report.to_json());
+    let mut json = report.to_json();
+    let (hits, misses) = crate::block_cache_stats();
+    json["block_cache"] = serde_json::json!({"hits": hits, "misses": misses});
+    outln!("{}", json);
     Ok(())
 }
