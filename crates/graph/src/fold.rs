@@ -112,7 +112,6 @@ pub(crate) fn fold(
         Prim::Parameter { .. }
         | Prim::Constant { .. }
         | Prim::Iota { .. }
-        | Prim::Barrier
         | Prim::Unary(_)
         | Prim::Compare(_)
         | Prim::Slice { .. }

@@ -739,7 +739,6 @@ fn convert(cx: &mut Cx<'_>, i: usize, prim: &Prim) -> Result<Vec<String>> {
         Prim::Concatenate { dim } => {
             one(cx.op("Concat", ins.clone(), vec![int("axis", *dim as i64)]))
         }
-        Prim::Barrier => one(cx.op("Identity", ins.clone(), vec![])),
         Prim::Reverse { dims } => {
             let n = dims.len();
             let st = cx.ints(&vec![-1; n]);

@@ -313,15 +313,6 @@ pub(crate) fn vjp_convolution(
 ) -> Result<Vec<Option<Value>>> {
     let (x, w) = (a.inputs[0], a.inputs[1]);
     let ct = g.convert(a.ct(), g.dtype(x))?;
-    // Both cotangents read `ct`, and XLA:CPU feeds the kernel cotangent a transposed copy of it: left
-    // alone, it fuses `ct`'s whole elementwise producer (a batch norm's backward: 7 operands) into both
-    // consumers and computes it twice. The barrier computes it once; the transpose then copies it.
-    // cifar-cnn-bn step: CPU time 317–359 vs 340–396 ms in three alternated pairs (BENCHMARKS.md).
-    let ct = if a.needs[0] && a.needs[1] {
-        g.barrier(ct)?
-    } else {
-        ct
-    };
     if c.batch_group_count != 1 {
         bail!("vjp", "convolution with batch_group_count {} > 1 has no VJP rule (only feature groups are supported)", c.batch_group_count);
     }

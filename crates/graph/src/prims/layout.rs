@@ -122,32 +122,6 @@ impl Graph {
     }
 }
 
-impl Graph {
-    /// `stablehlo.optimization_barrier`: `x` unchanged, computed once and stored (XLA does not fuse
-    /// its producers into its consumers).
-    pub fn barrier(&mut self, x: Value) -> Result<Value> {
-        self.push1(Prim::Barrier, vec![x])
-    }
-}
-
-pub(crate) fn shape_barrier(ins: &[&TensorType]) -> Result<TensorType> {
-    if ins.len() != 1 {
-        bail!(
-            "optimization_barrier",
-            "takes one operand here, got {}",
-            ins.len()
-        );
-    }
-    Ok(ins[0].clone())
-}
-
-pub(crate) fn print_barrier(t: &OpText) -> String {
-    format!(
-        "{} = stablehlo.optimization_barrier {} : {}",
-        t.res, t.args[0], t.outs[0]
-    )
-}
-
 pub(crate) fn shape_iota(ty: &TensorType, dim: usize) -> Result<TensorType> {
     if dim >= ty.rank() {
         bail!("iota", "dimension {dim} is out of range for {ty} (iota_c1)");

@@ -437,15 +437,6 @@ fn structural_cases() -> Vec<(&'static str, Maker)> {
             )
             .linear(&[&[0]])
         }),
-        ("optimization_barrier", |rng, _i| {
-            let d = rand_dims(rng, 1, 3);
-            inst(
-                format!("{d:?}"),
-                vec![inp(&d, Gen::Normal)],
-                Box::new(|g, x| g.barrier(x[0])),
-            )
-            .linear(&[&[0]])
-        }),
         ("reduce(sum)", |rng, _i| {
             let d = rand_dims(rng, 1, 4);
             let dims = nonempty_subset(rng, d.len());

@@ -29,10 +29,9 @@ module @conv_pool_grad attributes {mhlo.num_partitions = 1 : i32, mhlo.num_repli
     %14 = stablehlo.multiply %12, %13 : tensor<2x4x5x5xf64>
     %15 = stablehlo.add %11, %14 : tensor<2x4x5x5xf64>
     %16 = stablehlo.multiply %8, %15 : tensor<2x4x5x5xf64>
-    %17 = stablehlo.optimization_barrier %16 : tensor<2x4x5x5xf64>
-    %18 = stablehlo.reverse %arg1, dims = [2, 3] : tensor<4x2x3x3xf64>
-    %19 = stablehlo.convolution(%17, %18) dim_numbers = [b, f, 0, 1]x[i, o, 0, 1]->[b, f, 0, 1], window = {stride = [1, 1], pad = [[1, 1], [1, 1]], lhs_dilate = [2, 2], rhs_dilate = [1, 1]} {batch_group_count = 1 : i64, feature_group_count = 1 : i64} : (tensor<2x4x5x5xf64>, tensor<4x2x3x3xf64>) -> tensor<2x2x9x9xf64>
-    %20 = stablehlo.convolution(%arg0, %17) dim_numbers = [f, b, 0, 1]x[i, o, 0, 1]->[f, b, 0, 1], window = {stride = [1, 1], pad = [[1, 1], [1, 1]], lhs_dilate = [1, 1], rhs_dilate = [2, 2]} {batch_group_count = 1 : i64, feature_group_count = 1 : i64} : (tensor<2x2x9x9xf64>, tensor<2x4x5x5xf64>) -> tensor<4x2x3x3xf64>
-    return %6, %19, %20 : tensor<f64>, tensor<2x2x9x9xf64>, tensor<4x2x3x3xf64>
+    %17 = stablehlo.reverse %arg1, dims = [2, 3] : tensor<4x2x3x3xf64>
+    %18 = stablehlo.convolution(%16, %17) dim_numbers = [b, f, 0, 1]x[i, o, 0, 1]->[b, f, 0, 1], window = {stride = [1, 1], pad = [[1, 1], [1, 1]], lhs_dilate = [2, 2], rhs_dilate = [1, 1]} {batch_group_count = 1 : i64, feature_group_count = 1 : i64} : (tensor<2x4x5x5xf64>, tensor<4x2x3x3xf64>) -> tensor<2x2x9x9xf64>
+    %19 = stablehlo.convolution(%arg0, %16) dim_numbers = [f, b, 0, 1]x[i, o, 0, 1]->[f, b, 0, 1], window = {stride = [1, 1], pad = [[1, 1], [1, 1]], lhs_dilate = [1, 1], rhs_dilate = [2, 2]} {batch_group_count = 1 : i64, feature_group_count = 1 : i64} : (tensor<2x2x9x9xf64>, tensor<2x4x5x5xf64>) -> tensor<4x2x3x3xf64>
+    return %6, %18, %19 : tensor<f64>, tensor<2x2x9x9xf64>, tensor<4x2x3x3xf64>
   }
 }
