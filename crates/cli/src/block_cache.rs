@@ -18,13 +18,13 @@
 //! fits under that mark beside the live ones. The kept blocks are glibc's own chunks, so
 //! `malloc_usable_size` and the final `__libc_free` work on them unchanged.
 //!
-//! Measured (BENCHMARKS.md, "CPU efficiency on an AMD EPYC with AVX-512"): `compare.py --netspec-b`, this
-//! build against the one without it in the same rounds, CPU time per step 0.955× (mnist-cnn), 0.889×
-//! (cifar-cnn-bn), 0.989× (resnet18-32). The gain is the kept block's transparent huge pages, which are
-//! no longer zeroed every step; with `glibc.malloc.hugetlb=0` the cache saves nothing measurable. The
-//! price is resident memory: khugepaged fills the kept block's untouched 4 KiB pages into huge pages,
-//! so peak RSS grows by up to the block's size (cifar-cnn-bn 563–576 → 713 MiB, resnet18-32 719–764 →
-//! 850 MiB; mnist-cnn unchanged).
+//! Measured (BENCHMARKS.md, "Session 6"): `compare.py --netspec-b`, this build against the one without
+//! it in the same rounds: CPU time per step 0.813× (mnist-cnn), 0.923× (cifar-cnn-bn), 0.952×
+//! (resnet18-32), wall 0.76×, 0.82×, 0.90×. The gain is the kept block's transparent huge pages, no longer
+//! zeroed every step: with `glibc.malloc.hugetlb=0` the cache saves nothing measurable. The price can be
+//! resident memory: a kept huge-page block may stay fully resident where a fresh one was only partly
+//! touched (peak RSS unchanged in the compare runs, but +90–150 MiB in two standalone cifar-cnn-bn and
+//! resnet18-32 runs).
 //!
 //! Off unless [`enable`] is called (the `netspec` binary does, unless `NETSPEC_MALLOC=system`); the
 //! module is only built for glibc on Linux (`main.rs`).
