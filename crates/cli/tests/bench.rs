@@ -203,3 +203,34 @@ fn bench_e2e_reads_an_image_folder() {
     assert!(err.contains("(files)"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The binary's block cache (`src/block_cache.rs`) really serves XLA's per-step temp buffer: the
+/// interposed `posix_memalign`/`free` are the ones the plugin calls (a linker change that stopped
+/// exporting them would show as zero hits), and `NETSPEC_MALLOC=system` turns it off.
+#[test]
+fn bench_reuses_the_step_temp_buffer_unless_told_not_to() {
+    let args = [
+        "bench",
+        "mnist-cnn",
+        "--batch-size",
+        "16",
+        "--steps",
+        "3",
+        "--warmup",
+        "1",
+    ];
+    let (code, out, err) = netspec(&args);
+    assert_eq!(code, 0, "stderr: {err}");
+    // mnist-cnn at batch 16 has a ≈ 17 MB temp buffer (≥ 8 MiB): steps 2–4 reuse step 1's.
+    let hits = number(&out, "hits").unwrap_or(0.0);
+    assert!(hits >= 3.0, "block cache hits {hits}: {out}");
+    let plain = Command::new(env!("CARGO_BIN_EXE_netspec"))
+        .args(args)
+        .env("NETSPEC_MALLOC", "system")
+        .output()
+        .unwrap();
+    assert!(plain.status.success());
+    let out = String::from_utf8_lossy(&plain.stdout);
+    assert_eq!(number(&out, "hits"), Some(0.0), "{out}");
+    assert_eq!(number(&out, "misses"), Some(0.0), "{out}");
+}
