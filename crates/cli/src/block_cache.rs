@@ -102,6 +102,10 @@ impl Drop for Guard {
 /// The slot holding live block `p`, if any. Lock-free first look (every `free` in the process comes
 /// here); callers re-check under the lock.
 fn find_live(p: usize) -> Option<usize> {
+    // Most frees in the process (compilation makes millions) happen with no large block live.
+    if LIVE_COUNT.load(Ordering::Acquire) == 0 {
+        return None;
+    }
     (0..SLOTS).find(|&i| {
         TABLE[i].state.load(Ordering::Acquire) == LIVE && TABLE[i].addr.load(Ordering::Acquire) == p
     })
@@ -113,6 +117,8 @@ fn find_live(p: usize) -> Option<usize> {
 static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
 static IDLE_BYTES: AtomicUsize = AtomicUsize::new(0);
 static HIGH_WATER: AtomicUsize = AtomicUsize::new(0);
+/// Tracked live blocks (the lock-free early exit of `free`).
+static LIVE_COUNT: AtomicUsize = AtomicUsize::new(0);
 
 /// A kept block for `size` bytes: the smallest idle block of that size or of at most 1/8 more. On a
 /// miss, the least recently used idle blocks are released until live + idle + the new block fit under
@@ -134,6 +140,7 @@ fn take(size: usize) -> Option<*mut c_void> {
                 let len = TABLE[i].len.load(r);
                 IDLE_BYTES.fetch_sub(len, r);
                 LIVE_BYTES.fetch_add(len, r);
+                LIVE_COUNT.fetch_add(1, Ordering::Release);
                 TABLE[i].state.store(LIVE, Ordering::Release);
                 Some(TABLE[i].addr.load(r))
             }
@@ -179,6 +186,7 @@ fn track(p: usize, size: usize) {
     if let Some(i) = free_slot {
         TABLE[i].addr.store(p, r);
         TABLE[i].len.store(size, r);
+        LIVE_COUNT.fetch_add(1, Ordering::Release);
         TABLE[i].state.store(LIVE, Ordering::Release);
         let live = LIVE_BYTES.fetch_add(size, r) + size;
         HIGH_WATER.fetch_max(live, r);
@@ -198,6 +206,7 @@ fn keep(p: usize) -> bool {
         IDLE_BYTES.fetch_add(len, r);
         TABLE[i].stamp.store(CLOCK.fetch_add(1, r), r);
         TABLE[i].state.store(IDLE, Ordering::Release);
+        LIVE_COUNT.fetch_sub(1, Ordering::Release);
         release_idle(&mut release, |idle| idle > HIGH_WATER.load(r));
     }
     for q in release.into_iter().filter(|&q| q != 0) {
@@ -212,6 +221,7 @@ fn untrack(p: usize) {
     if let Some(i) = find_live(p) {
         LIVE_BYTES.fetch_sub(TABLE[i].len.load(Ordering::Relaxed), Ordering::Relaxed);
         TABLE[i].state.store(EMPTY, Ordering::Release);
+        LIVE_COUNT.fetch_sub(1, Ordering::Release);
     }
 }
 
