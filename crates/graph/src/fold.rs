@@ -122,6 +122,7 @@ pub(crate) fn fold(
         | Prim::SelectAndScatter { .. }
         | Prim::DotGeneral(_)
         | Prim::Convolution(_)
+        | Prim::ConvCall(_)
         | Prim::RngBitGenerator { .. }
         | Prim::CustomVjp(_) => {}
     }

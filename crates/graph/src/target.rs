@@ -5,6 +5,9 @@
 //! |---|---|---|
 //! | [`Target::Xla`] | `stablehlo.select_and_scatter` (XLA:CPU ran it faster than strided slices) | printed |
 //! | [`Target::Iree`] | strided slices + compare + select + pad per window position (IREE 3.13 has no lowering for `select_and_scatter`) | not printed (IREE 3.13 writes an aliased result over its argument while a later dispatch still reads it) |
+//!
+//! Convolution custom calls (`Prim::ConvCall`, emitted only for an XLA:CPU client that registered their
+//! handlers) become the `stablehlo.convolution`s they stand for on every target but [`Target::Xla`].
 
 use crate::error::Result;
 use crate::graph::{Graph, Value};
@@ -66,6 +69,7 @@ pub fn for_target(g: &Graph, target: Target) -> Result<Graph> {
                 let init = h.broadcast_in_dim(init, &dims, &[])?;
                 vec![h.add(s, init)?]
             }
+            Prim::ConvCall(c) => vec![crate::prims::expand_conv_call(&mut h, c, ins[0], ins[1])?],
             other => h.push(other.clone(), ins)?,
         };
     }

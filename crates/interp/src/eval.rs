@@ -141,6 +141,16 @@ fn eval(prim: &Prim, x: &[&Tensor], args: &[Tensor], opts: &Options) -> Result<V
         }
         Prim::DotGeneral(d) => one(dot::dot_general(x[0], x[1], d, opts.threads)?),
         Prim::Convolution(c) => one(conv::convolution(x[0], x[1], c, opts.threads)?),
+        Prim::ConvCall(c) => {
+            // The convolutions the call stands for, evaluated as a graph of their own.
+            let mut g = Graph::new("conv_call");
+            let a = g.parameter(x[0].ty.clone());
+            let b = g.parameter(x[1].ty.clone());
+            let graph_err = |e: graph::Error| Error::new("custom_call", e.to_string());
+            let y = graph::expand_conv_call(&mut g, c, a, b).map_err(graph_err)?;
+            g.set_outputs(&[y]).map_err(graph_err)?;
+            run(&g, &[x[0].clone(), x[1].clone()], opts)
+        }
         Prim::RngBitGenerator { algorithm, out } => {
             let (s, b) = rng::rng_bit_generator(x[0], *algorithm, out)?;
             Ok(vec![s, b])

@@ -9,6 +9,7 @@
 mod error;
 pub mod lower;
 pub mod ops;
+pub use ops::with_conv_calls;
 mod step;
 
 pub use error::{Error, Result};

@@ -9,9 +9,32 @@
 //! against 19.0 / 15.6 / 26.3 ms for NCHW operands (`examples/conv_forms.rs`, quiet machine), and 1×1
 //! convolutions become plain matrix products with no transpose.
 
+use std::cell::Cell;
+
 use graph::ReduceOp;
-use graph::{CmpDir, ConvDims, ConvSpec, DType, Graph, Result, TensorType, Value, Window};
+use graph::{
+    CmpDir, ConvCall, ConvDims, ConvPass, ConvSpec, DType, Graph, Result, TensorType, Value, Window,
+};
 use spec::Act;
+
+thread_local! {
+    static CONV_CALLS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Builds, with `f`, graphs whose f32 convolutions (those [`conv`] would emit as
+/// `stablehlo.convolution`) are [`ConvCall`] custom calls when `on`. Only for a runtime that registered
+/// the calls' handlers (`pjrt::Client::conv_calls`): the caller decides, per program, at code-generation
+/// time. Scoped to the calling thread and restored when `f` returns (or unwinds).
+pub fn with_conv_calls<T>(on: bool, f: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CONV_CALLS.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(CONV_CALLS.with(|c| c.replace(on)));
+    f()
+}
 
 /// `x + c` for a float constant `c`.
 pub fn add_const(g: &mut Graph, x: Value, c: f64) -> Result<Value> {
@@ -164,6 +187,8 @@ pub fn conv2d(
 ///   3×3, 256 channels on a 2×2 map: forward 75–80 ms, input cotangent 78–83 ms as a convolution,
 ///   6.1 and 3.7 ms as patches; 512 channels on 1×1: 39–42 ms against 1.0 ms; but 128 channels on 4×4:
 ///   3.3 ms as a convolution, 5.2 ms as patches; `examples/conv_forms.rs`, quiet machine);
+/// - inside [`with_conv_calls`], other f32 convolutions without groups are a oneDNN custom call
+///   ([`ConvCall`]; its VJP rule emits the backward calls);
 /// - other convolutions stay `stablehlo.convolution` ([`conv2d`]).
 pub fn conv(g: &mut Graph, x: Value, w: Value, s: usize, p: usize, groups: usize) -> Result<Value> {
     let wd = g.dims(w).to_vec();
@@ -176,6 +201,16 @@ pub fn conv(g: &mut Graph, x: Value, w: Value, s: usize, p: usize, groups: usize
         depthwise_taps(g, x, w, s, p)
     } else if groups == 1 && (out(xd[1], wd[2]) < wd[2] || out(xd[2], wd[3]) < wd[3]) {
         conv_patches(g, x, w, s, p)
+    } else if groups == 1 && g.dtype(x) == DType::F32 && CONV_CALLS.with(|c| c.get()) {
+        let call = ConvCall {
+            pass: ConvPass::Forward,
+            input: [xd[0], xd[1], xd[2], xd[3]],
+            kernel: [wd[2], wd[3], wd[1], wd[0]],
+            strides: [s, s],
+            padding: [(p, p), (p, p)],
+        };
+        let w = g.transpose(w, &[2, 3, 1, 0])?;
+        g.conv_call(&call, x, w)
     } else {
         conv2d(g, x, w, s, p, groups)
     }

@@ -852,3 +852,92 @@ fn drop_path_drops_whole_examples_in_training_only() {
     let got = run(&prog, &compile(&prog), &[Host::F32(x.clone())]);
     assert_eq!(got[0].f32(), &x[..]);
 }
+
+/// The client's oneDNN convolution handlers, or a failure saying how to get them (never a skip).
+fn conv_call_client() -> &'static pjrt::Client {
+    let cl = common::client();
+    if let Err(e) = cl.conv_calls_status() {
+        panic!("the oneDNN convolution custom calls are unavailable ({e}): run scripts/setup.sh onednn and rebuild");
+    }
+    cl
+}
+
+#[test]
+fn conv_calls_equal_convolution() {
+    // The oneDNN custom calls (forward, and through their VJP rule the backward-data and
+    // backward-weights calls) against XLA's convolution: values and both cotangents, over strides,
+    // paddings, non-square kernels and maps, one and three input channels, a map the stride does not
+    // divide.
+    conv_call_client();
+    for (c, o, kh, kw, s, p, h, w) in [
+        (3, 4, 3, 3, 1, 1, 6, 6),
+        (1, 8, 3, 3, 1, 1, 5, 7),
+        (5, 6, 3, 3, 2, 1, 9, 9),
+        (4, 4, 3, 3, 2, 1, 8, 8),
+        (2, 3, 5, 5, 1, 2, 6, 5),
+        (3, 2, 3, 1, 2, 1, 7, 4),
+        (8, 16, 7, 7, 2, 3, 16, 16),
+        (6, 5, 3, 3, 1, 0, 5, 5),
+    ] {
+        let label = format!("conv call {c}->{o} k{kh}x{kw} s{s} p{p} {h}x{w}");
+        let mut printed = String::new();
+        same_conv_and_cotangents(
+            &label,
+            &[2, h, w, c],
+            &[o, c, kh, kw],
+            |g, x, k| nn::with_conv_calls(true, || nn::ops::conv(g, x, k, s, p, 1)),
+            |g, x, k| nn::ops::conv2d(g, x, k, s, p, 1),
+        );
+        // The form under test really is the custom call (else this compared XLA with itself).
+        let mut g = graph::Graph::new("probe");
+        let x = g.parameter(graph::TensorType::new(graph::DType::F32, &[2, h, w, c]));
+        let k = g.parameter(graph::TensorType::new(graph::DType::F32, &[o, c, kh, kw]));
+        let y = nn::with_conv_calls(true, || nn::ops::conv(&mut g, x, k, s, p, 1)).unwrap();
+        g.set_outputs(&[y]).unwrap();
+        printed.push_str(&graph::print_module(&g).unwrap());
+        assert!(printed.contains("@netspec_conv2d_forward"), "{label}: no custom call emitted");
+    }
+}
+
+#[test]
+fn conv_call_vjp_rules_are_closed_and_exact() {
+    // Second order: the VJPs of the backward-data and backward-weights calls (each the other two
+    // products of the trilinear form) against differentiating XLA's convolution twice.
+    use graph::{DType, Graph, TensorType};
+    let cl = conv_call_client();
+    let (xd, wd, s, p) = ([2usize, 7, 7, 3], [4usize, 3, 3, 3], 2, 1);
+    let mut g = Graph::new("second_order");
+    let x = g.parameter(TensorType::new(DType::F32, &xd));
+    let w = g.parameter(TensorType::new(DType::F32, &wd));
+    let a = nn::with_conv_calls(true, || nn::ops::conv(&mut g, x, w, s, p, 1)).unwrap();
+    let r = nn::ops::conv2d(&mut g, x, w, s, p, 1).unwrap();
+    let ct = g.parameter(g.ty(a).clone());
+    let ga = graph::vjp(&mut g, &[a], &[ct], &[x, w]).unwrap();
+    let gr = graph::vjp(&mut g, &[r], &[ct], &[x, w]).unwrap();
+    let cx = g.parameter(g.ty(ga[0]).clone());
+    let cw = g.parameter(g.ty(ga[1]).clone());
+    // d(dx)/d(ct, w) and d(dw)/d(x, ct).
+    let ha = graph::vjp(&mut g, &[ga[0], ga[1]], &[cx, cw], &[x, w, ct]).unwrap();
+    let hr = graph::vjp(&mut g, &[gr[0], gr[1]], &[cx, cw], &[x, w, ct]).unwrap();
+    g.set_outputs(&[ha[0], hr[0], ha[1], hr[1], ha[2], hr[2]])
+        .unwrap();
+    let text = graph::print_module(&g).unwrap();
+    for t in ["forward", "backward_data", "backward_weights"] {
+        assert!(text.contains(&format!("@netspec_conv2d_{t}")), "no {t} call in the second-order graph");
+    }
+    let exe = cl.compile(&text).unwrap();
+    let buffer = |dims: &[usize], seed| {
+        let d: Vec<i64> = dims.iter().map(|&v| v as i64).collect();
+        cl.buffer(&noise(dims.iter().product(), seed), &d).unwrap()
+    };
+    let cdims = g.dims(ct).to_vec();
+    let (bx, bw, bc) = (buffer(&xd, 1), buffer(&wd, 2), buffer(&cdims, 3));
+    let (bcx, bcw) = (buffer(&xd, 4), buffer(&wd, 5));
+    let out = exe.run(&[&bx, &bw, &bc, &bcx, &bcw]).unwrap();
+    close_pairs(
+        "second order",
+        &out,
+        &["x cotangent", "kernel cotangent", "output-cotangent cotangent"],
+        1e-5,
+    );
+}

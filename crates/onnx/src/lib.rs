@@ -883,6 +883,9 @@ fn convert(cx: &mut Cx<'_>, i: usize, prim: &Prim) -> Result<Vec<String>> {
             );
             one(cx.op("Einsum", ins.clone(), vec![string("equation", &eq)]))
         }
+        Prim::ConvCall(_) => unsupported(
+            "a convolution custom call (export builds its graph without them: it is built outside `nn::with_conv_calls`)",
+        ),
         Prim::Convolution(c) => {
             if c.lhs_dilation.iter().any(|&d| d != 1) {
                 return unsupported(

@@ -104,6 +104,8 @@ pub(crate) struct ClientInner {
     devices: Vec<DeviceInfo>,
     platform_name: String,
     platform_version: String,
+    /// Whether the oneDNN convolution handlers are registered with this plugin, else why not.
+    conv_calls: std::result::Result<(), String>,
     /// The key-value callbacks' store: it must outlive the PJRT client, which may call them until
     /// destroyed (fields drop after `Drop::drop` destroyed the client).
     _kv: Option<Callbacks>,
@@ -216,6 +218,7 @@ impl Client {
             devices: Vec::new(),
             platform_name: String::new(),
             platform_version: String::new(),
+            conv_calls: Err(String::new()),
             _kv: kv,
         };
 
@@ -251,6 +254,11 @@ impl Client {
         call!(api, PJRT_Client_PlatformVersion, &mut v, ctx())?;
         // SAFETY: as above.
         inner.platform_version = unsafe { lossy(v.platform_version, v.platform_version_size) };
+        inner.conv_calls = if inner.platform_name == "cpu" {
+            crate::onednn::register(api)
+        } else {
+            Err(format!("not offered on {} (XLA's own convolutions run there)", inner.platform_name))
+        };
         Ok(Client {
             inner: Arc::new(inner),
         })
@@ -285,6 +293,17 @@ impl Client {
     /// E.g. "cpu" or "cuda".
     pub fn platform_name(&self) -> String {
         self.inner.platform_name.clone()
+    }
+
+    /// Whether programs for this client may contain `graph::ConvCall` convolutions (oneDNN custom
+    /// calls, `onednn.rs`): their handlers are registered with this plugin. See [`Client::conv_calls_status`].
+    pub fn conv_calls(&self) -> bool {
+        self.inner.conv_calls.is_ok()
+    }
+
+    /// `Err` says why [`Client::conv_calls`] is false.
+    pub fn conv_calls_status(&self) -> std::result::Result<(), String> {
+        self.inner.conv_calls.clone()
     }
 
     /// The plugin's platform version string (for CUDA, the CUDA version it was built for).

@@ -37,6 +37,7 @@ mod executable;
 #[doc(hidden)]
 pub mod ffi;
 pub mod kv;
+pub mod onednn;
 mod plugin;
 mod proto;
 pub mod selftest;

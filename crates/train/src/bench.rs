@@ -437,7 +437,7 @@ impl Single {
             batch_size,
             ..cfg.clone()
         };
-        let program = nn::train_step(net, &cfg).map_err(|e| {
+        let program = exec.codegen(|| nn::train_step(net, &cfg)).map_err(|e| {
             Error::Invalid(format!(
                 "generating the baseline train step of {}: {e}",
                 net.name
@@ -484,7 +484,8 @@ pub fn run(net: &NetSpec, cfg: &RunConfig, exec: &Executor, opts: &Options) -> R
     let devices = exec.devices();
     check_split(cfg.batch_size, devices)?;
     let t0 = Instant::now();
-    let program = nn::train_step_on(net, cfg, devices)
+    let program = exec
+        .codegen(|| nn::train_step_on(net, cfg, devices))
         .map_err(|e| Error::Invalid(format!("generating the train step of {}: {e}", net.name)))?;
     let codegen = t0.elapsed();
     let flops = program.flops;

@@ -122,6 +122,23 @@ impl Executor {
         Ok(Executor::Pjrt { client, devices: 1 })
     }
 
+    /// Whether programs for this executor are generated with oneDNN convolution custom calls
+    /// (`nn::with_conv_calls`): a single-device PJRT client that registered their handlers (XLA:CPU
+    /// with oneDNN; `pjrt::onednn`). Partitioned programs keep XLA's convolutions (the SPMD
+    /// partitioner cannot split a custom call), as does the reference interpreter.
+    pub fn conv_calls(&self) -> bool {
+        match self {
+            Executor::Pjrt { client, devices } => *devices == 1 && client.conv_calls(),
+            Executor::Reference(_) => false,
+        }
+    }
+
+    /// Runs `f`, which generates programs for this executor, with the formulation choices of
+    /// [`Executor::conv_calls`].
+    pub fn codegen<T>(&self, f: impl FnOnce() -> T) -> T {
+        nn::with_conv_calls(self.conv_calls(), f)
+    }
+
     /// Opens `n` devices of the plugin for `device` (on CPU, a client with `n` CPU devices;
     /// elsewhere the first `n` visible ones). Programs are compiled partitioned over them.
     pub fn open_devices(device: pjrt::Device, plugin: Option<&Path>, n: usize) -> Result<Executor> {

@@ -210,7 +210,7 @@ pub fn calibrated_check_weights(
         return Ok(w);
     }
     const B: usize = 8;
-    let program = nn::batch_stats(spec, B).map_err(|e| {
+    let program = exec.codegen(|| nn::batch_stats(spec, B)).map_err(|e| {
         Error::Invalid(format!(
             "generating the batch statistics of {}: {e}",
             spec.name

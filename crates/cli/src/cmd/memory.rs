@@ -64,6 +64,7 @@ pub fn estimate(spec: &spec::NetSpec, batch: usize, moments: u64) -> anyhow::Res
             | Prim::SelectAndScatter { .. }
             | Prim::DotGeneral(_)
             | Prim::Convolution(_)
+            | Prim::ConvCall(_)
             | Prim::RngBitGenerator { .. } => true,
         };
         if counted {

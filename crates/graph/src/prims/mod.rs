@@ -3,6 +3,7 @@
 //! exhaustive dispatch tables over it (no `_ =>` arms: a new variant is a compile error at every site).
 
 pub(crate) mod conv;
+pub(crate) mod conv_call;
 pub(crate) mod dot;
 pub(crate) mod elementwise;
 pub(crate) mod layout;
@@ -17,6 +18,7 @@ use crate::literal::Literal;
 use crate::types::{DType, TensorType};
 
 pub use conv::{ConvDims, ConvSpec};
+pub use conv_call::{expand_conv_call, ConvCall, ConvPass};
 pub use dot::DotDims;
 pub use elementwise::{BinaryOp, CmpDir, UnaryOp};
 pub use reduce::ReduceOp;
@@ -75,6 +77,9 @@ pub enum Prim {
     DotGeneral(DotDims),
     /// `stablehlo.convolution`.
     Convolution(ConvSpec),
+    /// One product of a 2-D convolution run by a registered kernel library (`stablehlo.custom_call`;
+    /// `conv_call.rs`).
+    ConvCall(ConvCall),
     /// `stablehlo.rng_bit_generator(state)` → (new state, bits of type `out`).
     RngBitGenerator {
         algorithm: RngAlgorithm,
@@ -109,6 +114,7 @@ impl Prim {
             Prim::SelectAndScatter { .. } => "select_and_scatter",
             Prim::DotGeneral(_) => "dot_general",
             Prim::Convolution(_) => "convolution",
+            Prim::ConvCall(_) => "custom_call",
             Prim::RngBitGenerator { .. } => "rng_bit_generator",
             Prim::CustomVjp(_) => "custom_vjp",
         }
@@ -144,6 +150,7 @@ pub(crate) fn infer(prim: &Prim, ins: &[&TensorType]) -> Result<Vec<TensorType>>
         Prim::SelectAndScatter { window } => one(window::shape_select_and_scatter(ins, window)),
         Prim::DotGeneral(d) => one(dot::shape_dot_general(ins, d)),
         Prim::Convolution(c) => one(conv::shape_convolution(ins, c)),
+        Prim::ConvCall(c) => one(conv_call::shape_conv_call(ins, c)),
         Prim::RngBitGenerator { algorithm, out } => rng::shape_rng(ins, *algorithm, out),
         Prim::CustomVjp(c) => c.shape(ins),
     }
@@ -207,6 +214,7 @@ pub(crate) fn print(prim: &Prim, t: &OpText) -> String {
         Prim::SelectAndScatter { window } => window::print_select_and_scatter(window, t),
         Prim::DotGeneral(d) => dot::print_dot_general(d, t),
         Prim::Convolution(c) => conv::print_convolution(c, t),
+        Prim::ConvCall(c) => conv_call::print_conv_call(c, t),
         Prim::RngBitGenerator { algorithm, .. } => rng::print_rng(*algorithm, t),
     }
 }
@@ -254,6 +262,7 @@ pub(crate) fn vjp(g: &mut Graph, prim: &Prim, a: &VjpArgs) -> Result<Vec<Option<
         Prim::SelectAndScatter { window } => window::vjp_select_and_scatter(g, window, a),
         Prim::DotGeneral(d) => dot::vjp_dot_general(g, d, a),
         Prim::Convolution(c) => conv::vjp_convolution(g, c, a),
+        Prim::ConvCall(c) => conv_call::vjp_conv_call(g, c, a),
         Prim::RngBitGenerator { .. } => rng::vjp_rng(),
         Prim::CustomVjp(c) => c.vjp(g, a),
     }
@@ -298,6 +307,11 @@ pub(crate) fn flops(prim: &Prim, ins: &[&TensorType], outs: &[TensorType]) -> u6
             let k = &ins[1].dims;
             let window: u64 = c.dims.kernel_spatial.iter().map(|&i| k[i] as u64).product();
             2 * out_n * k[c.dims.kernel_in] as u64 * window
+        }
+        Prim::ConvCall(c) => {
+            let [n, oh, ow, o] = c.output().unwrap_or([0; 4]);
+            let [kh, kw, ci, _] = c.kernel;
+            2 * [n, oh, ow, o, kh, kw, ci].iter().map(|&d| d as u64).product::<u64>()
         }
     }
 }

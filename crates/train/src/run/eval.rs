@@ -166,7 +166,8 @@ pub fn eval_checkpoint(
     }
     // The file against the eval program before the data and the compile.
     let precision = precision.unwrap_or(config.precision);
-    let eval = nn::eval_step_with(spec, batch_size, n, precision)
+    let eval = exec
+        .codegen(|| nn::eval_step_with(spec, batch_size, n, precision))
         .map_err(|e| Error::Invalid(format!("generating the eval step of {}: {e}", spec.name)))?;
     preflight::check_state(&ck, &file, &eval, false)?;
     if let Some(m) = &meta {

@@ -224,9 +224,11 @@ pub fn train(
     // Code generation (milliseconds), then every input checked against the programs before the data
     // is loaded and anything compiled (`preflight`).
     let t0 = Instant::now();
-    let train_program = nn::train_step_on(spec, config, devices)
+    let train_program = exec
+        .codegen(|| nn::train_step_on(spec, config, devices))
         .map_err(|e| Error::Invalid(format!("generating the train step of {}: {e}", spec.name)))?;
-    let eval_program = nn::eval_step_with(spec, eval_batch, devices, config.precision)
+    let eval_program = exec
+        .codegen(|| nn::eval_step_with(spec, eval_batch, devices, config.precision))
         .map_err(|e| Error::Invalid(format!("generating the eval step of {}: {e}", spec.name)))?;
     let codegen = t0.elapsed();
     let init = preflight::check_run(

@@ -1,0 +1,453 @@
+//! oneDNN convolutions as XLA:CPU custom calls (`graph::ConvCall`): the handlers behind
+//! `stablehlo.custom_call @netspec_conv2d_{forward,backward_data,backward_weights}`, and their
+//! registration through the plugin's PJRT FFI extension.
+//!
+//! The kernels are `csrc/onednn_conv.c` (oneDNN 2.x C API, library opened with `dlopen`); this file is
+//! the typed-FFI side: the call frame's buffers and attributes in, one kernel call, an `XLA_FFI_Error`
+//! out on failure. Hand-written `repr(C)` declarations of the few XLA FFI structs a handler reads
+//! (`xla/ffi/api/c_api.h`, FFI API 0.2 in the pinned plugin, as `ffi.rs` does for PJRT), because no
+//! maintained crate binds the XLA FFI.
+//!
+//! Protocol facts (checked against the pinned plugin): XLA calls each handler once when it is
+//! registered, with a metadata extension in `extension_start`, to learn the FFI version it was built
+//! for (answered with the runtime's own version); the plugin's `register_handler` does not report a
+//! rejected handler, which would surface only at compile time ("No FFI handler registered"); only
+//! the execute stage reaches the handler. Attributes come sorted by name; `i64` scalars are `S64`.
+#![allow(non_camel_case_types, non_snake_case, non_upper_case_globals)]
+
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::sync::Mutex;
+
+use crate::api::Api;
+
+// ------------------------------------------------------------------ XLA FFI (the subset read here)
+#[repr(C)]
+struct XLA_FFI_Extension_Base {
+    struct_size: usize,
+    kind: c_int,
+    next: *mut XLA_FFI_Extension_Base,
+}
+const XLA_FFI_Extension_Metadata: c_int = 1;
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct XLA_FFI_Api_Version {
+    struct_size: usize,
+    extension_start: *mut XLA_FFI_Extension_Base,
+    major_version: c_int,
+    minor_version: c_int,
+}
+const XLA_FFI_Api_Version_STRUCT_SIZE: usize = 24;
+
+#[repr(C)]
+struct XLA_FFI_Metadata {
+    struct_size: usize,
+    api_version: XLA_FFI_Api_Version,
+    traits: u32,
+}
+#[repr(C)]
+struct XLA_FFI_Metadata_Extension {
+    base: XLA_FFI_Extension_Base,
+    metadata: *mut XLA_FFI_Metadata,
+}
+
+enum XLA_FFI_Error {}
+
+#[repr(C)]
+struct XLA_FFI_Error_Create_Args {
+    struct_size: usize,
+    extension_start: *mut XLA_FFI_Extension_Base,
+    message: *const c_char,
+    errc: c_int,
+}
+const XLA_FFI_Error_Create_Args_STRUCT_SIZE: usize = 28;
+const XLA_FFI_Error_Code_INVALID_ARGUMENT: c_int = 3;
+const XLA_FFI_Error_Code_INTERNAL: c_int = 13;
+
+/// The head of `XLA_FFI_Api`, up to the one entry a handler calls.
+#[repr(C)]
+struct XLA_FFI_Api {
+    struct_size: usize,
+    extension_start: *mut XLA_FFI_Extension_Base,
+    api_version: XLA_FFI_Api_Version,
+    internal_api: *const c_void,
+    XLA_FFI_Error_Create:
+        Option<unsafe extern "C" fn(args: *mut XLA_FFI_Error_Create_Args) -> *mut XLA_FFI_Error>,
+}
+
+const XLA_FFI_DataType_S64: c_int = 5;
+const XLA_FFI_DataType_F32: c_int = 11;
+const XLA_FFI_AttrType_SCALAR: c_int = 3;
+const XLA_FFI_ExecutionStage_EXECUTE: c_int = 3;
+
+#[repr(C)]
+struct XLA_FFI_Buffer {
+    struct_size: usize,
+    extension_start: *mut XLA_FFI_Extension_Base,
+    dtype: c_int,
+    data: *mut c_void,
+    rank: i64,
+    dims: *const i64,
+}
+#[repr(C)]
+struct XLA_FFI_ByteSpan {
+    ptr: *const c_char,
+    len: usize,
+}
+#[repr(C)]
+struct XLA_FFI_Scalar {
+    dtype: c_int,
+    value: *const c_void,
+}
+/// `XLA_FFI_Args` and `XLA_FFI_Rets` share this layout.
+#[repr(C)]
+struct XLA_FFI_List {
+    struct_size: usize,
+    extension_start: *mut XLA_FFI_Extension_Base,
+    size: i64,
+    types: *const c_int,
+    items: *const *mut c_void,
+}
+#[repr(C)]
+struct XLA_FFI_Attrs {
+    struct_size: usize,
+    extension_start: *mut XLA_FFI_Extension_Base,
+    size: i64,
+    types: *const c_int,
+    names: *const *const XLA_FFI_ByteSpan,
+    attrs: *const *const c_void,
+}
+#[repr(C)]
+struct XLA_FFI_CallFrame {
+    struct_size: usize,
+    extension_start: *mut XLA_FFI_Extension_Base,
+    api: *const XLA_FFI_Api,
+    ctx: *mut c_void,
+    stage: c_int,
+    args: XLA_FFI_List,
+    rets: XLA_FFI_List,
+    attrs: XLA_FFI_Attrs,
+}
+
+// ------------------------------------------------------------------ PJRT FFI extension
+#[repr(C)]
+struct PJRT_Extension_Base {
+    struct_size: usize,
+    kind: c_int,
+    next: *const PJRT_Extension_Base,
+}
+const PJRT_Extension_Type_FFI: c_int = 5;
+
+#[repr(C)]
+struct PJRT_FFI_Register_Handler_Args {
+    struct_size: usize,
+    target_name: *const c_char,
+    target_name_size: usize,
+    handler: *mut c_void,
+    platform_name: *const c_char,
+    platform_name_size: usize,
+    traits: u32,
+}
+const PJRT_FFI_Register_Handler_Args_STRUCT_SIZE: usize = 52;
+
+#[repr(C)]
+struct PJRT_FFI_Extension {
+    base: PJRT_Extension_Base,
+    type_register: *const c_void,
+    user_data_add: *const c_void,
+    register_handler: Option<
+        unsafe extern "C" fn(args: *mut PJRT_FFI_Register_Handler_Args) -> *mut crate::ffi::PJRT_Error,
+    >,
+}
+
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(offset_of!(XLA_FFI_CallFrame, args) == 40);
+    assert!(offset_of!(XLA_FFI_CallFrame, rets) == 80);
+    assert!(offset_of!(XLA_FFI_CallFrame, attrs) == 120);
+    assert!(size_of::<XLA_FFI_Buffer>() == 48);
+    assert!(offset_of!(XLA_FFI_Api, XLA_FFI_Error_Create) == 48);
+    assert!(offset_of!(PJRT_FFI_Register_Handler_Args, traits) == 48);
+    assert!(offset_of!(PJRT_FFI_Extension, register_handler) == 40);
+};
+
+// ------------------------------------------------------------------ the kernels (csrc/onednn_conv.c)
+#[cfg(netspec_onednn)]
+extern "C" {
+    fn netspec_dnnl_init(err: *mut c_char, len: usize) -> c_int;
+    fn netspec_dnnl_conv(
+        pass: c_int,
+        g: *const i64,
+        a: *const f32,
+        b: *const f32,
+        out: *mut f32,
+        err: *mut c_char,
+        len: usize,
+    ) -> c_int;
+    fn netspec_dnnl_impl(
+        pass: c_int,
+        g: *const i64,
+        name: *mut c_char,
+        name_len: usize,
+        err: *mut c_char,
+        len: usize,
+    ) -> c_int;
+}
+
+fn message(buf: &[u8]) -> String {
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// Opens oneDNN (once per process): `Err` says why the convolution calls are unavailable.
+pub fn init() -> std::result::Result<(), String> {
+    #[cfg(netspec_onednn)]
+    {
+        let mut err = [0u8; 256];
+        // SAFETY: err is writable for its length; the C side NUL-terminates.
+        match unsafe { netspec_dnnl_init(err.as_mut_ptr().cast(), err.len()) } {
+            0 => Ok(()),
+            _ => Err(message(&err)),
+        }
+    }
+    #[cfg(not(netspec_onednn))]
+    Err("this netspec was built without oneDNN's header (scripts/setup.sh onednn installs Debian's libdnnl-dev; then rebuild)".into())
+}
+
+/// The convolution geometry the kernels take: `n h w c o kh kw sh sw pt pb pl pr`.
+pub type Geometry = [i64; 13];
+
+/// Runs pass `pass` (0 forward `(x, w) -> y`, 1 backward data `(dy, w) -> dx`, 2 backward weights
+/// `(x, dy) -> dw`) on host slices laid out as in `graph::ConvCall` (NHWC, HWIO). For tests and
+/// benchmarks of the kernels themselves; the compiled program calls them through the handlers.
+pub fn conv(pass: i32, g: &Geometry, a: &[f32], b: &[f32], out: &mut [f32]) -> std::result::Result<(), String> {
+    let [n, h, w, c, o, kh, kw, sh, sw, pt, pb, pl, pr] = g.map(|v| v.max(0) as usize);
+    let oh = (h + pt + pb).checked_sub(kh).map(|r| r / sh.max(1) + 1).unwrap_or(0);
+    let ow = (w + pl + pr).checked_sub(kw).map(|r| r / sw.max(1) + 1).unwrap_or(0);
+    let (x, k, y) = (n * h * w * c, kh * kw * c * o, n * oh * ow * o);
+    let want = match pass {
+        0 => (x, k, y),
+        1 => (y, k, x),
+        2 => (x, y, k),
+        _ => return Err(format!("unknown convolution pass {pass}")),
+    };
+    if (a.len(), b.len(), out.len()) != want {
+        return Err(format!(
+            "buffer sizes {:?} do not match geometry {g:?} (expected {want:?})",
+            (a.len(), b.len(), out.len())
+        ));
+    }
+    run(pass, g, a.as_ptr(), b.as_ptr(), out.as_mut_ptr())
+}
+
+/// The oneDNN implementation chosen for a pass and geometry (e.g. `brgconv:avx512_core`).
+pub fn implementation(pass: i32, g: &Geometry) -> std::result::Result<String, String> {
+    #[cfg(netspec_onednn)]
+    {
+        let (mut name, mut err) = ([0u8; 128], [0u8; 256]);
+        // SAFETY: g has 13 entries; the buffers are writable for their lengths.
+        let r = unsafe {
+            netspec_dnnl_impl(pass, g.as_ptr(), name.as_mut_ptr().cast(), name.len(), err.as_mut_ptr().cast(), err.len())
+        };
+        if r == 0 {
+            Ok(message(&name))
+        } else {
+            Err(message(&err))
+        }
+    }
+    #[cfg(not(netspec_onednn))]
+    {
+        let _ = (pass, g);
+        init().map(|_| String::new())
+    }
+}
+
+fn run(pass: i32, g: &Geometry, a: *const f32, b: *const f32, out: *mut f32) -> std::result::Result<(), String> {
+    #[cfg(netspec_onednn)]
+    {
+        let mut err = [0u8; 256];
+        // SAFETY: the caller checked (or XLA guarantees) that the buffers match the geometry.
+        match unsafe { netspec_dnnl_conv(pass, g.as_ptr(), a, b, out, err.as_mut_ptr().cast(), err.len()) } {
+            0 => Ok(()),
+            _ => Err(message(&err)),
+        }
+    }
+    #[cfg(not(netspec_onednn))]
+    {
+        let _ = (pass, g, a, b, out);
+        init()
+    }
+}
+
+// ------------------------------------------------------------------ handlers
+const TARGETS: [(&str, i32); 3] = [
+    ("netspec_conv2d_forward", 0),
+    ("netspec_conv2d_backward_data", 1),
+    ("netspec_conv2d_backward_weights", 2),
+];
+
+unsafe extern "C" fn handler_forward(cf: *mut XLA_FFI_CallFrame) -> *mut XLA_FFI_Error {
+    handle(cf, 0)
+}
+unsafe extern "C" fn handler_backward_data(cf: *mut XLA_FFI_CallFrame) -> *mut XLA_FFI_Error {
+    handle(cf, 1)
+}
+unsafe extern "C" fn handler_backward_weights(cf: *mut XLA_FFI_CallFrame) -> *mut XLA_FFI_Error {
+    handle(cf, 2)
+}
+
+/// # Safety
+/// `cf` is a call frame from XLA.
+unsafe fn handle(cf: *mut XLA_FFI_CallFrame, pass: i32) -> *mut XLA_FFI_Error {
+    let cf = &*cf;
+    let ext = cf.extension_start;
+    if !ext.is_null() && (*ext).kind == XLA_FFI_Extension_Metadata {
+        // The registration's version query: answer with the runtime's own FFI version.
+        let md = (*(ext as *mut XLA_FFI_Metadata_Extension)).metadata;
+        if !md.is_null() && !cf.api.is_null() {
+            (*md).api_version = XLA_FFI_Api_Version {
+                struct_size: XLA_FFI_Api_Version_STRUCT_SIZE,
+                extension_start: std::ptr::null_mut(),
+                major_version: (*cf.api).api_version.major_version,
+                minor_version: (*cf.api).api_version.minor_version,
+            };
+            (*md).traits = 0;
+        }
+        return std::ptr::null_mut();
+    }
+    if cf.stage != XLA_FFI_ExecutionStage_EXECUTE {
+        return std::ptr::null_mut();
+    }
+    let result = std::panic::catch_unwind(|| execute(cf, pass));
+    let (code, msg) = match result {
+        Ok(Ok(())) => return std::ptr::null_mut(),
+        Ok(Err((code, m))) => (code, m),
+        Err(_) => (XLA_FFI_Error_Code_INTERNAL, "panic in the handler".to_string()),
+    };
+    let target = TARGETS[pass as usize].0;
+    let msg = CString::new(format!("{target}: {msg}").replace('\0', " ")).unwrap_or_default();
+    let mut a = XLA_FFI_Error_Create_Args {
+        struct_size: XLA_FFI_Error_Create_Args_STRUCT_SIZE,
+        extension_start: std::ptr::null_mut(),
+        message: msg.as_ptr(),
+        errc: code,
+    };
+    match (*cf.api).XLA_FFI_Error_Create {
+        // SAFETY: XLA copies the message.
+        Some(create) => create(&mut a),
+        None => std::ptr::null_mut(),
+    }
+}
+
+/// # Safety
+/// `cf` is an execute-stage call frame from XLA.
+unsafe fn execute(cf: &XLA_FFI_CallFrame, pass: i32) -> std::result::Result<(), (c_int, String)> {
+    let bad = |m: String| (XLA_FFI_Error_Code_INVALID_ARGUMENT, m);
+    if cf.args.size != 2 || cf.rets.size != 1 {
+        return Err(bad(format!("expected 2 operands and 1 result, got {} and {}", cf.args.size, cf.rets.size)));
+    }
+    let buffer = |p: *mut c_void, what: &str| -> std::result::Result<(&XLA_FFI_Buffer, Vec<i64>), (c_int, String)> {
+        let b = &*(p as *const XLA_FFI_Buffer);
+        if b.dtype != XLA_FFI_DataType_F32 || b.rank != 4 {
+            return Err(bad(format!("{what} must be a rank-4 f32 tensor (dtype {}, rank {})", b.dtype, b.rank)));
+        }
+        Ok((b, std::slice::from_raw_parts(b.dims, 4).to_vec()))
+    };
+    let (a, ad) = buffer(*cf.args.items, "operand 0")?;
+    let (b, bd) = buffer(*cf.args.items.add(1), "operand 1")?;
+    let (r, rd) = buffer(*cf.rets.items, "the result")?;
+    // Window attributes, sorted by name: pad_h_hi pad_h_lo pad_w_hi pad_w_lo stride_h stride_w.
+    let mut win = [None::<i64>; 6];
+    const NAMES: [&str; 6] = ["pad_h_hi", "pad_h_lo", "pad_w_hi", "pad_w_lo", "stride_h", "stride_w"];
+    for i in 0..cf.attrs.size.max(0) as usize {
+        let name = &**cf.attrs.names.add(i);
+        let name = std::slice::from_raw_parts(name.ptr.cast::<u8>(), name.len);
+        if let Some(k) = NAMES.iter().position(|n| n.as_bytes() == name) {
+            let s = &*(*cf.attrs.attrs.add(i) as *const XLA_FFI_Scalar);
+            if *cf.attrs.types.add(i) == XLA_FFI_AttrType_SCALAR && s.dtype == XLA_FFI_DataType_S64 {
+                win[k] = Some(*(s.value as *const i64));
+            }
+        }
+    }
+    let [Some(phh), Some(phl), Some(pwh), Some(pwl), Some(sh), Some(sw)] = win else {
+        return Err(bad(format!("missing i64 attributes (need {})", NAMES.join(", "))));
+    };
+    // x [N,H,W,C], w [KH,KW,C,O], y [N,OH,OW,O]
+    let (x, w, y) = match pass {
+        0 => (&ad, &bd, &rd),
+        1 => (&rd, &bd, &ad),
+        _ => (&ad, &rd, &bd),
+    };
+    let g: Geometry = [x[0], x[1], x[2], x[3], w[3], w[0], w[1], sh, sw, phl, phh, pwl, pwh];
+    let out = |n: i64, k: i64, s: i64, lo: i64, hi: i64| if s > 0 && n + lo + hi >= k { (n + lo + hi - k) / s + 1 } else { -1 };
+    if w[2] != x[3] || y[0] != x[0] || y[3] != w[3] || y[1] != out(x[1], w[0], sh, phl, phh) || y[2] != out(x[2], w[1], sw, pwl, pwh) {
+        return Err(bad(format!("shapes x {x:?}, w {w:?}, y {y:?} do not form a convolution with strides ({sh}, {sw}) and padding ({phl}, {phh}), ({pwl}, {pwh})")));
+    }
+    run(pass, &g, a.data as *const f32, b.data as *const f32, r.data as *mut f32)
+        .map_err(|m| (XLA_FFI_Error_Code_INTERNAL, m))
+}
+
+// ------------------------------------------------------------------ registration
+static REGISTERED: Mutex<Vec<(usize, std::result::Result<(), String>)>> = Mutex::new(Vec::new());
+
+/// Registers the three handlers with the plugin behind `api` (once per plugin and process): `Ok` when
+/// programs compiled by its clients may contain `graph::ConvCall`s, else why not. Turned off by
+/// `NETSPEC_CONV_CALLS=off`.
+pub(crate) fn register(api: &Api) -> std::result::Result<(), String> {
+    if std::env::var("NETSPEC_CONV_CALLS").is_ok_and(|v| v == "off") {
+        return Err("turned off by NETSPEC_CONV_CALLS=off".into());
+    }
+    let key = api.raw() as usize;
+    let mut done = REGISTERED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, r)) = done.iter().find(|(k, _)| *k == key) {
+        return r.clone();
+    }
+    let r = init().and_then(|()| register_now(api));
+    done.push((key, r.clone()));
+    r
+}
+
+fn register_now(api: &Api) -> std::result::Result<(), String> {
+    // SAFETY: the table is the plugin's; its extension chain is a linked list of static structs.
+    let mut ext = unsafe { (*api.raw()).extension_start as *const PJRT_Extension_Base };
+    let ffi = loop {
+        if ext.is_null() {
+            return Err("the PJRT plugin has no FFI extension".into());
+        }
+        // SAFETY: as above.
+        let e = unsafe { &*ext };
+        if e.kind == PJRT_Extension_Type_FFI {
+            break ext as *const PJRT_FFI_Extension;
+        }
+        ext = e.next;
+    };
+    // SAFETY: an FFI extension of this type starts with these fields (size checked).
+    let reg = unsafe {
+        if (*ffi).base.struct_size < std::mem::size_of::<PJRT_FFI_Extension>() {
+            return Err("the PJRT plugin's FFI extension is too old (no register_handler)".into());
+        }
+        (*ffi).register_handler
+    };
+    let Some(reg) = reg else {
+        return Err("the PJRT plugin's FFI extension has no register_handler".into());
+    };
+    let handlers: [unsafe extern "C" fn(*mut XLA_FFI_CallFrame) -> *mut XLA_FFI_Error; 3] =
+        [handler_forward, handler_backward_data, handler_backward_weights];
+    for ((name, _), h) in TARGETS.iter().zip(handlers) {
+        let platform = "Host";
+        let mut a = PJRT_FFI_Register_Handler_Args {
+            struct_size: PJRT_FFI_Register_Handler_Args_STRUCT_SIZE,
+            target_name: name.as_ptr().cast(),
+            target_name_size: name.len(),
+            handler: h as *mut c_void,
+            platform_name: platform.as_ptr().cast(),
+            platform_name_size: platform.len(),
+            traits: 0,
+        };
+        // SAFETY: a is a complete argument struct; the strings outlive the call.
+        let e = unsafe { reg(&mut a) };
+        api.check(e, || format!("registering the custom call handler {name}"))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
