@@ -6,7 +6,7 @@
 # (e.g. `--resume` to continue an interrupted run, `--max-steps 100` for a quick check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh plugin data
+scripts/setup.sh plugin data onednn
 cargo build --release -q -p netspec
 bin="${CARGO_TARGET_DIR:-target}/release/netspec"
 out=runs/mnist-mlp

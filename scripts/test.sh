@@ -3,7 +3,7 @@
 # every test. (PyTorch parity is a separate command: scripts/parity.sh.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh plugin data oracle iree onnxruntime
+scripts/setup.sh plugin data onednn oracle iree onnxruntime
 # No panics in the binary and its libraries: unwrap/expect are denied outside tests (crate attributes;
 # each remaining one carries an #[allow] with its reason). Checking only, about 30 s warm.
 cargo clippy --release --workspace --lib --bins -- -D warnings

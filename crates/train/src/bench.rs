@@ -402,11 +402,11 @@ fn synthetic_batch(dims: &[usize], classes: usize, seed: u64) -> (Vec<f32>, Vec<
     (x, y)
 }
 
-/// The StableHLO text of the train step that [`run`] compiles on `devices` devices (for
-/// `--dump-mlir`).
-pub fn emit(net: &NetSpec, cfg: &RunConfig, devices: usize) -> Result<String> {
+/// The StableHLO text of the train step that [`run`] compiles on `exec` (for `--dump-mlir`).
+pub fn emit(net: &NetSpec, cfg: &RunConfig, exec: &Executor) -> Result<String> {
+    let devices = exec.devices();
     check_split(cfg.batch_size, devices)?;
-    nn::train_step_on(net, cfg, devices)
+    exec.codegen(|| nn::train_step_on(net, cfg, devices))
         .map(|p| p.mlir)
         .map_err(|e| Error::Invalid(format!("generating the train step of {}: {e}", net.name)))
 }

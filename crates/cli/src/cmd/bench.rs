@@ -139,7 +139,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     )?;
     eprintln!("devices: {}", exec.describe());
     if let Some(path) = &args.dump_mlir {
-        let text = bench::emit(&net, &cfg, exec.devices())?;
+        let text = bench::emit(&net, &cfg, &exec)?;
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
     let opts = Options {
@@ -158,6 +158,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut json = report.to_json();
     let (hits, misses) = crate::block_cache_stats();
     json["block_cache"] = serde_json::json!({"hits": hits, "misses": misses});
+    json["conv_calls"] = serde_json::json!(exec.conv_calls());
     outln!("{}", json);
     Ok(())
 }

@@ -77,6 +77,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "platform",
         format!("{} {}", client.platform_name(), client.platform_version()),
     );
+    row(
+        "conv custom calls",
+        match client.conv_calls_status() {
+            Ok(()) => "oneDNN (f32 convolutions of single-device steps)".to_string(),
+            Err(why) => format!("off: {why}"),
+        },
+    );
     let devices = client.devices();
     row("devices", devices.len());
     for d in &devices {
