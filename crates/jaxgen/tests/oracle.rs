@@ -337,7 +337,9 @@ fn netspec_side(
     b: usize,
     precision: Precision,
 ) -> Netspec {
-    let g = nn::grads_in(net, b, LABEL_SMOOTHING, precision).unwrap();
+    // As the runtime builds programs for this CPU client (oneDNN convolution custom calls when registered).
+    let on = client().conv_calls();
+    let g = nn::with_conv_calls(on, || nn::grads_in(net, b, LABEL_SMOOTHING, precision)).unwrap();
     let mut args: Vec<Host> = params.iter().map(|p| Host::F32(p.clone())).collect();
     args.push(Host::F32(x.to_vec()));
     args.push(Host::I32(y.to_vec()));
@@ -360,7 +362,7 @@ fn netspec_side(
         precision,
         ..RunConfig::default()
     };
-    let t = nn::train_step(net, &cfg).unwrap();
+    let t = nn::with_conv_calls(on, || nn::train_step(net, &cfg)).unwrap();
     let exe = client().compile(&t.mlir).unwrap();
     let mut state: Vec<Host> = Vec::new();
     let (mut pi, mut bi) = (0, 0);

@@ -30,6 +30,14 @@ const SIDE: usize = 64;
 
 /// Tolerance of the golden comparison, relative to the largest |value| of the compared vector.
 const GOLDEN_RTOL: f64 = 1e-4;
+/// The same when the programs run their convolutions as oneDNN custom calls (`nn::with_conv_calls`):
+/// the goldens were pinned with XLA's convolutions, and oneDNN's f32 sums, in another order, move deep
+/// nets' outputs further (measured on an AVX-512 Xeon: efficientnet-v2-s predict 2.2e-3, mobilenet-v4
+/// 3.1e-4, mobilenet-v2 1.7e-4; each of these agrees with the f64 interpreter within [`tolerance`], so
+/// the shift is rounding, not a different computation). The second loss (after one AdamW step at batch
+/// 2, whose signs follow gradients that f32 rounding moves by percents, see [`LIMITS_CONV_CALLS`]) moved
+/// by 1.6–6.5 % (resnet50, mobilenet-v2, mobilenet-v4-medium) and is then not compared.
+const GOLDEN_RTOL_CONV_CALLS: f64 = 3e-3;
 
 fn golden_line(what: &str, v: &[f32]) -> String {
     let vals: Vec<String> = v.iter().map(|x| format!("{x:?}")).collect();
@@ -37,7 +45,12 @@ fn golden_line(what: &str, v: &[f32]) -> String {
 }
 
 /// Compares (or with `UPDATE_EXPECT=1` writes) the golden outputs of one model.
-fn check_golden(name: &str, got: &str) {
+fn check_golden(name: &str, got: &str, conv_calls: bool) {
+    let rtol = if conv_calls {
+        GOLDEN_RTOL_CONV_CALLS
+    } else {
+        GOLDEN_RTOL
+    };
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden/zoo")
         .join(format!("{name}.txt"));
@@ -64,6 +77,8 @@ fn check_golden(name: &str, got: &str) {
     for ((wk, wv), (gk, gv)) in w.iter().zip(&g) {
         assert_eq!(wk, gk);
         assert_eq!(wv.len(), gv.len(), "{name} {wk}");
+        let n = if conv_calls && wk == "losses" { 1 } else { wv.len() };
+        let (wv, gv) = (&wv[..n], &gv[..n]);
         let scale = wv.iter().fold(0f64, |m, x| m.max(x.abs()));
         let worst = wv
             .iter()
@@ -71,8 +86,8 @@ fn check_golden(name: &str, got: &str) {
             .map(|(a, b)| (a - b).abs())
             .fold(0f64, f64::max);
         assert!(
-            worst <= GOLDEN_RTOL * scale,
-            "{name} {wk}: differs from the golden output by {worst:.3e} (scale {scale:.3e}, tolerance {GOLDEN_RTOL:e} of it)\n  want {wv:?}\n  got  {gv:?}"
+            worst <= rtol * scale,
+            "{name} {wk}: differs from the golden output by {worst:.3e} (scale {scale:.3e}, tolerance {rtol:e} of it)\n  want {wv:?}\n  got  {gv:?}"
         );
         eprintln!(
             "{name} {wk}: max difference from golden {:.2e} of the scale",
@@ -117,6 +132,21 @@ const LIMITS: &[(&str, &str, f64)] = &[
     ("vgg16-bn", "v", 0.5),
     ("mobilenet-v4-medium", "m", 0.3),
     ("mobilenet-v4-medium", "v", 0.2),
+];
+
+/// Further bounds for train steps whose convolutions are oneDNN custom calls, for the same reason
+/// (ReLU kinks at batch 2 decided by f32 rounding): any change of summation order moves these
+/// gradients by percents. `grads_probe` (ignored; `cargo test --release -p nn --test zoo grads_probe --
+/// --ignored --nocapture`) measured resnet50's 159 gradients against f64 at 64×64: XLA's convolutions
+/// median 2.7 %, worst 23 % (`l5.b1.conv3.w`), oneDNN's median 4.3 %, worst 40 % (`l4.b4.conv2.w`),
+/// neither side worse everywhere (`l4.b5.bn3.beta`: XLA 9.9 %, oneDNN 3.3 %). Adam's first step then
+/// takes the opposite sign on some elements whose |m| is above the 1e-2 filter, so the parameter step
+/// of these two models is not compared (∞); the moments still are.
+const LIMITS_CONV_CALLS: &[(&str, &str, f64)] = &[
+    ("resnet50", "param step", f64::INFINITY),
+    ("resnet50", "m", 0.5),
+    ("resnet50", "v", 0.05),
+    ("vgg16-bn", "param step", f64::INFINITY),
 ];
 
 /// Host tensors as interpreter tensors of the program's input types.
@@ -305,10 +335,13 @@ fn agree(name: &str, p: &Program, args: &[Host], xla: &[Host]) -> Agreement {
             SlotKind::Logits => "logits",
             other => panic!("{name}: unexpected output {other:?}"),
         };
+        let conv_calls = p.mlir.contains("@netspec_conv2d_");
         let limit = LIMITS
             .iter()
-            .find(|(m, k, _)| *m == name && *k == kind && p.graph.name().ends_with("train_step"))
-            .map(|l| l.2);
+            .chain(if conv_calls { LIMITS_CONV_CALLS } else { &[] })
+            .filter(|(m, k, _)| *m == name && *k == kind && p.graph.name().ends_with("train_step"))
+            .map(|l| l.2)
+            .reduce(f64::max);
         let tol = tolerance(&slot.kind).max(limit.unwrap_or(0.0));
         if !(err <= tol) {
             let bound = sens.as_ref().map(|s| 10.0 * s[i]).unwrap_or(0.0);
@@ -390,7 +423,7 @@ fn run_model(name: &str) {
 
     // Train-mode forward.
     let t = Instant::now();
-    let p = nn::forward(&spec, B).unwrap();
+    let p = on_cpu(|| nn::forward(&spec, B)).unwrap();
     let exe = compile(&p);
     let compile_forward = t.elapsed().as_secs_f64();
     let mut args: Vec<Host> = params.iter().cloned().map(Host::F32).collect();
@@ -409,7 +442,7 @@ fn run_model(name: &str) {
         ..RunConfig::default()
     };
     let t = Instant::now();
-    let p = nn::train_step(&spec, &cfg).unwrap();
+    let p = on_cpu(|| nn::train_step(&spec, &cfg)).unwrap();
     let exe = compile(&p);
     let compile_train = t.elapsed().as_secs_f64();
     let train_flops = p.flops;
@@ -516,7 +549,7 @@ fn run_model(name: &str) {
     }
     // Eval-mode forward.
     let t = Instant::now();
-    let p = nn::predict(&spec, B).unwrap();
+    let p = on_cpu(|| nn::predict(&spec, B)).unwrap();
     let exe = compile(&p);
     let compile_predict = t.elapsed().as_secs_f64();
     let mut args: Vec<Host> = params.iter().cloned().map(Host::F32).collect();
@@ -532,7 +565,7 @@ fn run_model(name: &str) {
     let a_predict = agree(name, &p, &args, &out);
     let golden =
         golden_line("predict", out[0].f32()) + &golden_forward + &golden_line("losses", &losses);
-    check_golden(name, &golden);
+    check_golden(name, &golden, client().conv_calls());
 
     eprintln!(
         "{name} {}x{}: interpreter (f64) vs XLA: predict {} ({:.1} s); forward {} ({:.1} s); train step {} ({:.1} s)",
@@ -598,4 +631,45 @@ zoo_tests! {
     efficientnet_v2_s => "efficientnet-v2-s",
     vit_tiny => "vit-tiny",
     convnext_tiny => "convnext-tiny",
+}
+
+/// Builds a program as the runtime does for this CPU client: with the oneDNN convolution custom calls
+/// when the client registered them (`train::Executor::codegen`).
+fn on_cpu<T>(f: impl FnOnce() -> T) -> T {
+    nn::with_conv_calls(common::client().conv_calls(), f)
+}
+
+#[test]
+#[ignore]
+fn grads_probe() {
+    let name = std::env::var("PROBE_MODEL").unwrap_or("resnet50".into());
+    let mut spec = spec::zoo::get(&name).unwrap();
+    spec.input = [spec.input[0], 64, 64];
+    let params = spec::init(&spec, 7).unwrap();
+    let [c, h, w] = spec.input;
+    let x = noise(B * c * h * w, 11);
+    let y = vec![3i32, 7];
+    let mut args: Vec<Host> = params.iter().cloned().map(Host::F32).collect();
+    args.push(Host::F32(x));
+    args.push(Host::I32(y));
+    let mut res = Vec::new();
+    for on in [false, true] {
+        let p = nn::with_conv_calls(on, || nn::grads(&spec, B, 0.1)).unwrap();
+        let exe = compile(&p);
+        res.push(common::run(&p, &exe, &args));
+        if !on {
+            let exact = interp::run(&p.graph, &interp_args(&p, &args), &interp::Options::new(interp::Precision::F64)).unwrap();
+            res.push(exact.iter().map(|t| Host::F32(t.floats().unwrap().iter().map(|&v| v as f32).collect())).collect());
+        }
+    }
+    let p = nn::grads(&spec, B, 0.1).unwrap();
+    for (i, s) in p.outputs.iter().enumerate() {
+        let e: Vec<f64> = res[1][i].f32().iter().map(|&v| v as f64).collect();
+        let top = e.iter().fold(0f64, |m, v| m.max(v.abs()));
+        let err = |k: usize| res[k][i].f32().iter().zip(&e).fold(0f64, |m, (&g, &w)| m.max((g as f64 - w).abs())) / top.max(1e-30);
+        let (off, on) = (err(0), err(2));
+        if on > 1e-4 || off > 1e-4 {
+            eprintln!("{:?}: xla {off:.2e} onednn {on:.2e} (scale {top:.2e})", s.kind);
+        }
+    }
 }
