@@ -78,7 +78,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         format!("{} {}", client.platform_name(), client.platform_version()),
     );
     row(
-        "conv custom calls",
+        "conv calls",
         match client.conv_calls_status() {
             Ok(()) => "oneDNN (f32 convolutions of single-device steps)".to_string(),
             Err(why) => format!("off: {why}"),
