@@ -32,3 +32,25 @@ fn printing_is_deterministic() {
     assert_eq!(a, b);
     assert!(a.contains("tf.aliasing_output = 0 : i32"));
 }
+
+#[test]
+fn golden_conv_call_grad() {
+    // A oneDNN convolution custom call and its VJP: the two backward products are calls too, with the
+    // window in the typed-FFI attribute dictionary.
+    use graph::{ConvCall, ConvPass, DType, Graph, TensorType};
+    let mut g = Graph::new("conv_call_grad");
+    let x = g.parameter(TensorType::new(DType::F32, &[2, 5, 5, 3]));
+    let w = g.parameter(TensorType::new(DType::F32, &[3, 3, 3, 4]));
+    let call = ConvCall {
+        pass: ConvPass::Forward,
+        input: [2, 5, 5, 3],
+        kernel: [3, 3, 3, 4],
+        strides: [2, 2],
+        padding: [(1, 1), (1, 1)],
+    };
+    let y = g.conv_call(&call, x, w).unwrap();
+    let ct = g.parameter(g.ty(y).clone());
+    let d = graph::vjp(&mut g, &[y], &[ct], &[x, w]).unwrap();
+    g.set_outputs(&[y, d[0], d[1]]).unwrap();
+    expect_file!["golden/conv_call_grad.mlir"].assert_eq(&print_module(&g).unwrap());
+}

@@ -8,8 +8,9 @@
 //! sensitive, within 10× the change one f32 rounding of the inputs causes in the f64 reference (reported).
 //!
 //! In the suite: seven zoo predict programs (one per layer family, [`SUITE_PREDICT`]) at batch 2 and inputs
-//! ≤ 64×64, the train steps of mnist-mlp, mnist-cnn and cifar-cnn-bn, and the max-pool backward's two
-//! formulations. IREE compiles slowly
+//! ≤ 64×64, the train steps of mnist-mlp, mnist-cnn and cifar-cnn-bn (with oneDNN convolution custom calls
+//! when the CPU client has them: XLA runs the calls, IREE and the interpreter their expansion), and the
+//! max-pool backward's two formulations. IREE compiles slowly
 //! (efficientnet-b0's full-size train step took > 600 s), so the full table (every predict and train
 //! program) is the ignored test `full_table`, run by `scripts/iree-table.sh`.
 //!
@@ -572,7 +573,11 @@ fn small_train_steps_agree() {
         .iter()
         .map(|n| {
             let m = model(n, 32);
-            let p = nn::train_step(&m.spec, &step_config()).unwrap();
+            // As the runtime builds them for this client: the CNNs' convolutions are oneDNN custom
+            // calls on XLA when it registered them, and the convolutions they stand for on IREE and
+            // the interpreter.
+            let on = common::client().conv_calls();
+            let p = nn::with_conv_calls(on, || nn::train_step(&m.spec, &step_config())).unwrap();
             let a = train_args(&m, &p);
             (format!("{} train {}px", m.name, m.spec.input[1]), p, a)
         })
