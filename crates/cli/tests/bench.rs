@@ -215,13 +215,15 @@ fn bench_reuses_the_step_temp_buffer_unless_told_not_to() {
         "--batch-size",
         "16",
         "--steps",
-        "3",
+        "6",
         "--warmup",
         "1",
     ];
     let (code, out, err) = netspec(&args);
     assert_eq!(code, 0, "stderr: {err}");
-    // mnist-cnn at batch 16 has a ≈ 17 MB temp buffer (≥ 8 MiB): steps 2–4 reuse step 1's.
+    // mnist-cnn at batch 16 has a ≈ 17 MB temp buffer (≥ 8 MiB): the later steps reuse the first's. Not
+    // always every one: on an Intel Xeon 4 steps gave 2 hits and 2 misses (a second large block was
+    // mapped), so the test runs 7 steps and asks for at least 3 hits.
     let hits = number(&out, "hits").unwrap_or(0.0);
     assert!(hits >= 3.0, "block cache hits {hits}: {out}");
     let plain = Command::new(env!("CARGO_BIN_EXE_netspec"))
