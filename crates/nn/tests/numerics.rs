@@ -733,7 +733,10 @@ fn close_pairs_normwise(label: &str, out: &[pjrt::Buffer], names: &[&str], tol: 
     for (i, what) in names.iter().enumerate() {
         let got = out[2 * i].to_vec::<f32>().unwrap();
         let want = out[2 * i + 1].to_vec::<f32>().unwrap();
-        let scale = want.iter().fold(0f64, |m, &v| m.max((v as f64).abs())).max(1e-30);
+        let scale = want
+            .iter()
+            .fold(0f64, |m, &v| m.max((v as f64).abs()))
+            .max(1e-30);
         for (j, (&g, &w)) in got.iter().zip(&want).enumerate() {
             let err = (g as f64 - w as f64).abs();
             assert!(
@@ -924,7 +927,10 @@ fn conv_calls_equal_convolution() {
         let y = nn::with_conv_calls(true, || nn::ops::conv(&mut g, x, k, s, p, 1)).unwrap();
         g.set_outputs(&[y]).unwrap();
         printed.push_str(&graph::print_module(&g).unwrap());
-        assert!(printed.contains("@netspec_conv2d_forward"), "{label}: no custom call emitted");
+        assert!(
+            printed.contains("@netspec_conv2d_forward"),
+            "{label}: no custom call emitted"
+        );
     }
 }
 
@@ -952,7 +958,10 @@ fn conv_call_vjp_rules_are_closed_and_exact() {
         .unwrap();
     let text = graph::print_module(&g).unwrap();
     for t in ["forward", "backward_data", "backward_weights"] {
-        assert!(text.contains(&format!("@netspec_conv2d_{t}")), "no {t} call in the second-order graph");
+        assert!(
+            text.contains(&format!("@netspec_conv2d_{t}")),
+            "no {t} call in the second-order graph"
+        );
     }
     let exe = cl.compile(&text).unwrap();
     let buffer = |dims: &[usize], seed| {
@@ -966,7 +975,11 @@ fn conv_call_vjp_rules_are_closed_and_exact() {
     close_pairs_normwise(
         "second order",
         &out,
-        &["x cotangent", "kernel cotangent", "output-cotangent cotangent"],
+        &[
+            "x cotangent",
+            "kernel cotangent",
+            "output-cotangent cotangent",
+        ],
         1e-5,
     );
 }
@@ -976,7 +989,11 @@ fn conv_call_vjp_rules_are_closed_and_exact() {
 fn conv_call_precision_probe() {
     use graph::{DType, Graph, TensorType};
     let cl = conv_call_client();
-    for (c, o, h, s) in [(128usize, 128usize, 16usize, 2usize), (256, 256, 4, 1), (64, 64, 16, 1)] {
+    for (c, o, h, s) in [
+        (128usize, 128usize, 16usize, 2usize),
+        (256, 256, 4, 1),
+        (64, 64, 16, 1),
+    ] {
         let (xd, wd) = ([2usize, h, h, c], [o, c, 3, 3]);
         let mut g = Graph::new("probe");
         let x = g.parameter(TensorType::new(DType::F32, &xd));
@@ -989,16 +1006,42 @@ fn conv_call_precision_probe() {
         g.set_outputs(&[a, r, ga[0], gr[0], ga[1], gr[1]]).unwrap();
         let exe = cl.compile(&graph::print_module(&g).unwrap()).unwrap();
         let dims = [xd.to_vec(), wd.to_vec(), g.dims(a).to_vec()];
-        let hosts: Vec<Vec<f32>> = dims.iter().enumerate().map(|(i, d)| noise(d.iter().product(), i as u64 + 1)).collect();
-        let bufs: Vec<pjrt::Buffer> = hosts.iter().zip(&dims).map(|(v, d)| cl.buffer(v, &d.iter().map(|&x| x as i64).collect::<Vec<_>>()).unwrap()).collect();
+        let hosts: Vec<Vec<f32>> = dims
+            .iter()
+            .enumerate()
+            .map(|(i, d)| noise(d.iter().product(), i as u64 + 1))
+            .collect();
+        let bufs: Vec<pjrt::Buffer> = hosts
+            .iter()
+            .zip(&dims)
+            .map(|(v, d)| {
+                cl.buffer(v, &d.iter().map(|&x| x as i64).collect::<Vec<_>>())
+                    .unwrap()
+            })
+            .collect();
         let out = exe.run(&bufs.iter().collect::<Vec<_>>()).unwrap();
-        let ts: Vec<interp::Tensor> = hosts.iter().zip(&dims).map(|(v, d)| interp::Tensor::from_f32(d, v).unwrap()).collect();
+        let ts: Vec<interp::Tensor> = hosts
+            .iter()
+            .zip(&dims)
+            .map(|(v, d)| interp::Tensor::from_f32(d, v).unwrap())
+            .collect();
         let exact = interp::run(&g, &ts, &interp::Options::new(interp::Precision::F64)).unwrap();
         for (k, name) in ["fwd", "dx", "dw"].iter().enumerate() {
             let e = exact[2 * k].floats().unwrap();
             let scale = e.iter().fold(0f64, |m, v| m.max(v.abs()));
-            let err = |o: &pjrt::Buffer| o.to_vec::<f32>().unwrap().iter().zip(e).fold(0f64, |m, (&g, &w)| m.max((g as f64 - w).abs())) / scale;
-            eprintln!("{c}->{o} {h}x{h} s{s} {name}: onednn {:.2e} xla {:.2e}", err(&out[2 * k]), err(&out[2 * k + 1]));
+            let err = |o: &pjrt::Buffer| {
+                o.to_vec::<f32>()
+                    .unwrap()
+                    .iter()
+                    .zip(e)
+                    .fold(0f64, |m, (&g, &w)| m.max((g as f64 - w).abs()))
+                    / scale
+            };
+            eprintln!(
+                "{c}->{o} {h}x{h} s{s} {name}: onednn {:.2e} xla {:.2e}",
+                err(&out[2 * k]),
+                err(&out[2 * k + 1])
+            );
         }
     }
 }

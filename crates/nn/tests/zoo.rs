@@ -77,7 +77,11 @@ fn check_golden(name: &str, got: &str, conv_calls: bool) {
     for ((wk, wv), (gk, gv)) in w.iter().zip(&g) {
         assert_eq!(wk, gk);
         assert_eq!(wv.len(), gv.len(), "{name} {wk}");
-        let n = if conv_calls && wk == "losses" { 1 } else { wv.len() };
+        let n = if conv_calls && wk == "losses" {
+            1
+        } else {
+            wv.len()
+        };
         let (wv, gv) = (&wv[..n], &gv[..n]);
         let scale = wv.iter().fold(0f64, |m, x| m.max(x.abs()));
         let worst = wv
@@ -658,18 +662,38 @@ fn grads_probe() {
         let exe = compile(&p);
         res.push(common::run(&p, &exe, &args));
         if !on {
-            let exact = interp::run(&p.graph, &interp_args(&p, &args), &interp::Options::new(interp::Precision::F64)).unwrap();
-            res.push(exact.iter().map(|t| Host::F32(t.floats().unwrap().iter().map(|&v| v as f32).collect())).collect());
+            let exact = interp::run(
+                &p.graph,
+                &interp_args(&p, &args),
+                &interp::Options::new(interp::Precision::F64),
+            )
+            .unwrap();
+            res.push(
+                exact
+                    .iter()
+                    .map(|t| Host::F32(t.floats().unwrap().iter().map(|&v| v as f32).collect()))
+                    .collect(),
+            );
         }
     }
     let p = nn::grads(&spec, B, 0.1).unwrap();
     for (i, s) in p.outputs.iter().enumerate() {
         let e: Vec<f64> = res[1][i].f32().iter().map(|&v| v as f64).collect();
         let top = e.iter().fold(0f64, |m, v| m.max(v.abs()));
-        let err = |k: usize| res[k][i].f32().iter().zip(&e).fold(0f64, |m, (&g, &w)| m.max((g as f64 - w).abs())) / top.max(1e-30);
+        let err = |k: usize| {
+            res[k][i]
+                .f32()
+                .iter()
+                .zip(&e)
+                .fold(0f64, |m, (&g, &w)| m.max((g as f64 - w).abs()))
+                / top.max(1e-30)
+        };
         let (off, on) = (err(0), err(2));
         if on > 1e-4 || off > 1e-4 {
-            eprintln!("{:?}: xla {off:.2e} onednn {on:.2e} (scale {top:.2e})", s.kind);
+            eprintln!(
+                "{:?}: xla {off:.2e} onednn {on:.2e} (scale {top:.2e})",
+                s.kind
+            );
         }
     }
 }

@@ -30,7 +30,11 @@ fn main() {
         let g: pjrt::onednn::Geometry = [b, hw, hw, c, o, 3, 3, 1, 1, 1, 1, 1, 1];
         let n = |d: &[i64]| d.iter().product::<i64>() as usize;
         let (x, w, y) = (n(&[b, hw, hw, c]), n(&[3, 3, c, o]), n(&[b, hw, hw, o]));
-        let fill = |len: usize, k: usize| (0..len).map(|i| ((i % k) as f32) * 0.1).collect::<Vec<f32>>();
+        let fill = |len: usize, k: usize| {
+            (0..len)
+                .map(|i| ((i % k) as f32) * 0.1)
+                .collect::<Vec<f32>>()
+        };
         let (xs, ws, ys) = (fill(x, 7), fill(w, 3), fill(y, 5));
         print!("{c}->{o}@{hw}");
         for pass in 0..3 {

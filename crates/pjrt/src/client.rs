@@ -257,7 +257,10 @@ impl Client {
         inner.conv_calls = if inner.platform_name == "cpu" {
             crate::onednn::register(api)
         } else {
-            Err(format!("not offered on {} (XLA's own convolutions run there)", inner.platform_name))
+            Err(format!(
+                "not offered on {} (XLA's own convolutions run there)",
+                inner.platform_name
+            ))
         };
         Ok(Client {
             inner: Arc::new(inner),

@@ -156,7 +156,9 @@ struct PJRT_FFI_Extension {
     type_register: *const c_void,
     user_data_add: *const c_void,
     register_handler: Option<
-        unsafe extern "C" fn(args: *mut PJRT_FFI_Register_Handler_Args) -> *mut crate::ffi::PJRT_Error,
+        unsafe extern "C" fn(
+            args: *mut PJRT_FFI_Register_Handler_Args,
+        ) -> *mut crate::ffi::PJRT_Error,
     >,
 }
 
@@ -220,10 +222,22 @@ pub type Geometry = [i64; 13];
 /// Runs pass `pass` (0 forward `(x, w) -> y`, 1 backward data `(dy, w) -> dx`, 2 backward weights
 /// `(x, dy) -> dw`) on host slices laid out as in `graph::ConvCall` (NHWC, HWIO). For tests and
 /// benchmarks of the kernels themselves; the compiled program calls them through the handlers.
-pub fn conv(pass: i32, g: &Geometry, a: &[f32], b: &[f32], out: &mut [f32]) -> std::result::Result<(), String> {
+pub fn conv(
+    pass: i32,
+    g: &Geometry,
+    a: &[f32],
+    b: &[f32],
+    out: &mut [f32],
+) -> std::result::Result<(), String> {
     let [n, h, w, c, o, kh, kw, sh, sw, pt, pb, pl, pr] = g.map(|v| v.max(0) as usize);
-    let oh = (h + pt + pb).checked_sub(kh).map(|r| r / sh.max(1) + 1).unwrap_or(0);
-    let ow = (w + pl + pr).checked_sub(kw).map(|r| r / sw.max(1) + 1).unwrap_or(0);
+    let oh = (h + pt + pb)
+        .checked_sub(kh)
+        .map(|r| r / sh.max(1) + 1)
+        .unwrap_or(0);
+    let ow = (w + pl + pr)
+        .checked_sub(kw)
+        .map(|r| r / sw.max(1) + 1)
+        .unwrap_or(0);
     let (x, k, y) = (n * h * w * c, kh * kw * c * o, n * oh * ow * o);
     let want = match pass {
         0 => (x, k, y),
@@ -247,7 +261,14 @@ pub fn implementation(pass: i32, g: &Geometry) -> std::result::Result<String, St
         let (mut name, mut err) = ([0u8; 128], [0u8; 256]);
         // SAFETY: g has 13 entries; the buffers are writable for their lengths.
         let r = unsafe {
-            netspec_dnnl_impl(pass, g.as_ptr(), name.as_mut_ptr().cast(), name.len(), err.as_mut_ptr().cast(), err.len())
+            netspec_dnnl_impl(
+                pass,
+                g.as_ptr(),
+                name.as_mut_ptr().cast(),
+                name.len(),
+                err.as_mut_ptr().cast(),
+                err.len(),
+            )
         };
         if r == 0 {
             Ok(message(&name))
@@ -262,12 +283,28 @@ pub fn implementation(pass: i32, g: &Geometry) -> std::result::Result<String, St
     }
 }
 
-fn run(pass: i32, g: &Geometry, a: *const f32, b: *const f32, out: *mut f32) -> std::result::Result<(), String> {
+fn run(
+    pass: i32,
+    g: &Geometry,
+    a: *const f32,
+    b: *const f32,
+    out: *mut f32,
+) -> std::result::Result<(), String> {
     #[cfg(netspec_onednn)]
     {
         let mut err = [0u8; 256];
         // SAFETY: the caller checked (or XLA guarantees) that the buffers match the geometry.
-        match unsafe { netspec_dnnl_conv(pass, g.as_ptr(), a, b, out, err.as_mut_ptr().cast(), err.len()) } {
+        match unsafe {
+            netspec_dnnl_conv(
+                pass,
+                g.as_ptr(),
+                a,
+                b,
+                out,
+                err.as_mut_ptr().cast(),
+                err.len(),
+            )
+        } {
             0 => Ok(()),
             _ => Err(message(&err)),
         }
@@ -322,7 +359,10 @@ unsafe fn handle(cf: *mut XLA_FFI_CallFrame, pass: i32) -> *mut XLA_FFI_Error {
     let (code, msg) = match result {
         Ok(Ok(())) => return std::ptr::null_mut(),
         Ok(Err((code, m))) => (code, m),
-        Err(_) => (XLA_FFI_Error_Code_INTERNAL, "panic in the handler".to_string()),
+        Err(_) => (
+            XLA_FFI_Error_Code_INTERNAL,
+            "panic in the handler".to_string(),
+        ),
     };
     let target = TARGETS[pass as usize].0;
     let msg = CString::new(format!("{target}: {msg}").replace('\0', " ")).unwrap_or_default();
@@ -344,12 +384,20 @@ unsafe fn handle(cf: *mut XLA_FFI_CallFrame, pass: i32) -> *mut XLA_FFI_Error {
 unsafe fn execute(cf: &XLA_FFI_CallFrame, pass: i32) -> std::result::Result<(), (c_int, String)> {
     let bad = |m: String| (XLA_FFI_Error_Code_INVALID_ARGUMENT, m);
     if cf.args.size != 2 || cf.rets.size != 1 {
-        return Err(bad(format!("expected 2 operands and 1 result, got {} and {}", cf.args.size, cf.rets.size)));
+        return Err(bad(format!(
+            "expected 2 operands and 1 result, got {} and {}",
+            cf.args.size, cf.rets.size
+        )));
     }
-    let buffer = |p: *mut c_void, what: &str| -> std::result::Result<(&XLA_FFI_Buffer, Vec<i64>), (c_int, String)> {
+    let buffer = |p: *mut c_void,
+                  what: &str|
+     -> std::result::Result<(&XLA_FFI_Buffer, Vec<i64>), (c_int, String)> {
         let b = &*(p as *const XLA_FFI_Buffer);
         if b.dtype != XLA_FFI_DataType_F32 || b.rank != 4 {
-            return Err(bad(format!("{what} must be a rank-4 f32 tensor (dtype {}, rank {})", b.dtype, b.rank)));
+            return Err(bad(format!(
+                "{what} must be a rank-4 f32 tensor (dtype {}, rank {})",
+                b.dtype, b.rank
+            )));
         }
         Ok((b, std::slice::from_raw_parts(b.dims, 4).to_vec()))
     };
@@ -358,19 +406,25 @@ unsafe fn execute(cf: &XLA_FFI_CallFrame, pass: i32) -> std::result::Result<(), 
     let (r, rd) = buffer(*cf.rets.items, "the result")?;
     // Window attributes, sorted by name: pad_h_hi pad_h_lo pad_w_hi pad_w_lo stride_h stride_w.
     let mut win = [None::<i64>; 6];
-    const NAMES: [&str; 6] = ["pad_h_hi", "pad_h_lo", "pad_w_hi", "pad_w_lo", "stride_h", "stride_w"];
+    const NAMES: [&str; 6] = [
+        "pad_h_hi", "pad_h_lo", "pad_w_hi", "pad_w_lo", "stride_h", "stride_w",
+    ];
     for i in 0..cf.attrs.size.max(0) as usize {
         let name = &**cf.attrs.names.add(i);
         let name = std::slice::from_raw_parts(name.ptr.cast::<u8>(), name.len);
         if let Some(k) = NAMES.iter().position(|n| n.as_bytes() == name) {
             let s = &*(*cf.attrs.attrs.add(i) as *const XLA_FFI_Scalar);
-            if *cf.attrs.types.add(i) == XLA_FFI_AttrType_SCALAR && s.dtype == XLA_FFI_DataType_S64 {
+            if *cf.attrs.types.add(i) == XLA_FFI_AttrType_SCALAR && s.dtype == XLA_FFI_DataType_S64
+            {
                 win[k] = Some(*(s.value as *const i64));
             }
         }
     }
     let [Some(phh), Some(phl), Some(pwh), Some(pwl), Some(sh), Some(sw)] = win else {
-        return Err(bad(format!("missing i64 attributes (need {})", NAMES.join(", "))));
+        return Err(bad(format!(
+            "missing i64 attributes (need {})",
+            NAMES.join(", ")
+        )));
     };
     // x [N,H,W,C], w [KH,KW,C,O], y [N,OH,OW,O]
     let (x, w, y) = match pass {
@@ -378,13 +432,32 @@ unsafe fn execute(cf: &XLA_FFI_CallFrame, pass: i32) -> std::result::Result<(), 
         1 => (&rd, &bd, &ad),
         _ => (&ad, &rd, &bd),
     };
-    let g: Geometry = [x[0], x[1], x[2], x[3], w[3], w[0], w[1], sh, sw, phl, phh, pwl, pwh];
-    let out = |n: i64, k: i64, s: i64, lo: i64, hi: i64| if s > 0 && n + lo + hi >= k { (n + lo + hi - k) / s + 1 } else { -1 };
-    if w[2] != x[3] || y[0] != x[0] || y[3] != w[3] || y[1] != out(x[1], w[0], sh, phl, phh) || y[2] != out(x[2], w[1], sw, pwl, pwh) {
+    let g: Geometry = [
+        x[0], x[1], x[2], x[3], w[3], w[0], w[1], sh, sw, phl, phh, pwl, pwh,
+    ];
+    let out = |n: i64, k: i64, s: i64, lo: i64, hi: i64| {
+        if s > 0 && n + lo + hi >= k {
+            (n + lo + hi - k) / s + 1
+        } else {
+            -1
+        }
+    };
+    if w[2] != x[3]
+        || y[0] != x[0]
+        || y[3] != w[3]
+        || y[1] != out(x[1], w[0], sh, phl, phh)
+        || y[2] != out(x[2], w[1], sw, pwl, pwh)
+    {
         return Err(bad(format!("shapes x {x:?}, w {w:?}, y {y:?} do not form a convolution with strides ({sh}, {sw}) and padding ({phl}, {phh}), ({pwl}, {pwh})")));
     }
-    run(pass, &g, a.data as *const f32, b.data as *const f32, r.data as *mut f32)
-        .map_err(|m| (XLA_FFI_Error_Code_INTERNAL, m))
+    run(
+        pass,
+        &g,
+        a.data as *const f32,
+        b.data as *const f32,
+        r.data as *mut f32,
+    )
+    .map_err(|m| (XLA_FFI_Error_Code_INTERNAL, m))
 }
 
 // ------------------------------------------------------------------ registration
@@ -431,8 +504,11 @@ fn register_now(api: &Api) -> std::result::Result<(), String> {
     let Some(reg) = reg else {
         return Err("the PJRT plugin's FFI extension has no register_handler".into());
     };
-    let handlers: [unsafe extern "C" fn(*mut XLA_FFI_CallFrame) -> *mut XLA_FFI_Error; 3] =
-        [handler_forward, handler_backward_data, handler_backward_weights];
+    let handlers: [unsafe extern "C" fn(*mut XLA_FFI_CallFrame) -> *mut XLA_FFI_Error; 3] = [
+        handler_forward,
+        handler_backward_data,
+        handler_backward_weights,
+    ];
     for ((name, _), h) in TARGETS.iter().zip(handlers) {
         let platform = "Host";
         let mut a = PJRT_FFI_Register_Handler_Args {

@@ -148,22 +148,38 @@ pub(crate) fn print_conv_call(c: &ConvCall, t: &OpText) -> String {
 }
 
 /// The two other products of the trilinear form (module doc).
-pub(crate) fn vjp_conv_call(g: &mut Graph, c: &ConvCall, a: &VjpArgs) -> Result<Vec<Option<Value>>> {
+pub(crate) fn vjp_conv_call(
+    g: &mut Graph,
+    c: &ConvCall,
+    a: &VjpArgs,
+) -> Result<Vec<Option<Value>>> {
     let (p, q, ct) = (a.inputs[0], a.inputs[1], a.ct());
     let need = |i: usize| a.needs[i];
     use ConvPass::*;
     let (dp, dq) = match c.pass {
         Forward => (
-            need(0).then(|| g.conv_call(&c.with(BackwardData), ct, q)).transpose()?,
-            need(1).then(|| g.conv_call(&c.with(BackwardWeights), p, ct)).transpose()?,
+            need(0)
+                .then(|| g.conv_call(&c.with(BackwardData), ct, q))
+                .transpose()?,
+            need(1)
+                .then(|| g.conv_call(&c.with(BackwardWeights), p, ct))
+                .transpose()?,
         ),
         BackwardData => (
-            need(0).then(|| g.conv_call(&c.with(Forward), ct, q)).transpose()?,
-            need(1).then(|| g.conv_call(&c.with(BackwardWeights), ct, p)).transpose()?,
+            need(0)
+                .then(|| g.conv_call(&c.with(Forward), ct, q))
+                .transpose()?,
+            need(1)
+                .then(|| g.conv_call(&c.with(BackwardWeights), ct, p))
+                .transpose()?,
         ),
         BackwardWeights => (
-            need(0).then(|| g.conv_call(&c.with(BackwardData), q, ct)).transpose()?,
-            need(1).then(|| g.conv_call(&c.with(Forward), p, ct)).transpose()?,
+            need(0)
+                .then(|| g.conv_call(&c.with(BackwardData), q, ct))
+                .transpose()?,
+            need(1)
+                .then(|| g.conv_call(&c.with(Forward), p, ct))
+                .transpose()?,
         ),
     };
     Ok(vec![dp, dq])
@@ -212,6 +228,9 @@ pub fn expand_conv_call(g: &mut Graph, c: &ConvCall, a: Value, b: Value) -> Resu
     };
     match out {
         Some(v) => Ok(v),
-        None => bail!("conv_call", "the convolution VJP rule returned no cotangent"),
+        None => bail!(
+            "conv_call",
+            "the convolution VJP rule returned no cotangent"
+        ),
     }
 }

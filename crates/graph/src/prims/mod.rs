@@ -311,7 +311,10 @@ pub(crate) fn flops(prim: &Prim, ins: &[&TensorType], outs: &[TensorType]) -> u6
         Prim::ConvCall(c) => {
             let [n, oh, ow, o] = c.output().unwrap_or([0; 4]);
             let [kh, kw, ci, _] = c.kernel;
-            2 * [n, oh, ow, o, kh, kw, ci].iter().map(|&d| d as u64).product::<u64>()
+            2 * [n, oh, ow, o, kh, kw, ci]
+                .iter()
+                .map(|&d| d as u64)
+                .product::<u64>()
         }
     }
 }
