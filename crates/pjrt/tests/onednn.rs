@@ -1,0 +1,134 @@
+//! netspec's oneDNN convolution kernels (`pjrt::onednn`, the handlers' computation) against plain
+//! loops on the host, without XLA: the three passes over strides, asymmetric padding and non-square
+//! kernels, and the argument checks. Fails (never skips) when oneDNN is not installed.
+
+use pjrt::onednn::{conv, init, Geometry};
+
+fn need_onednn() {
+    if let Err(e) = init() {
+        panic!("oneDNN is unavailable ({e}): run scripts/setup.sh onednn and rebuild");
+    }
+}
+
+fn noise(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect()
+}
+
+/// y[n, p, q, o] = Σ x[n, p·sh + i − pt, q·sw + j − pl, c] · w[i, j, c, o] (zero outside), and the
+/// two cotangents of ⟨y, dy⟩, in f64.
+struct Host {
+    y: Vec<f64>,
+    dx: Vec<f64>,
+    dw: Vec<f64>,
+}
+
+fn host(g: &Geometry, x: &[f32], w: &[f32], dy: &[f32]) -> Host {
+    let [n, h, wd, c, o, kh, kw, sh, sw, pt, pb, pl, pr] = g.map(|v| v as usize);
+    let (oh, ow) = ((h + pt + pb - kh) / sh + 1, (wd + pl + pr - kw) / sw + 1);
+    let xi = |b: usize, r: usize, s: usize, ch: usize| ((b * h + r) * wd + s) * c + ch;
+    let wi = |i: usize, j: usize, ch: usize, k: usize| ((i * kw + j) * c + ch) * o + k;
+    let yi = |b: usize, p: usize, q: usize, k: usize| ((b * oh + p) * ow + q) * o + k;
+    let mut out = Host {
+        y: vec![0.0; n * oh * ow * o],
+        dx: vec![0.0; x.len()],
+        dw: vec![0.0; w.len()],
+    };
+    for b in 0..n {
+        for p in 0..oh {
+            for q in 0..ow {
+                for i in 0..kh {
+                    for j in 0..kw {
+                        let (r, s) = (
+                            (p * sh + i) as isize - pt as isize,
+                            (q * sw + j) as isize - pl as isize,
+                        );
+                        if r < 0 || s < 0 || r >= h as isize || s >= wd as isize {
+                            continue;
+                        }
+                        let (r, s) = (r as usize, s as usize);
+                        for ch in 0..c {
+                            for k in 0..o {
+                                let (xv, wv, dv) = (
+                                    x[xi(b, r, s, ch)] as f64,
+                                    w[wi(i, j, ch, k)] as f64,
+                                    dy[yi(b, p, q, k)] as f64,
+                                );
+                                out.y[yi(b, p, q, k)] += xv * wv;
+                                out.dx[xi(b, r, s, ch)] += dv * wv;
+                                out.dw[wi(i, j, ch, k)] += xv * dv;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn close(what: &str, got: &[f32], want: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let scale = want.iter().fold(1e-30f64, |m, v| m.max(v.abs()));
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let err = (g as f64 - w).abs() / scale;
+        assert!(
+            err <= 1e-5,
+            "{what}[{i}]: got {g}, want {w} ({err:.1e} of the scale {scale:e})"
+        );
+    }
+}
+
+#[test]
+fn kernels_equal_host_loops() {
+    need_onednn();
+    // n h w c o kh kw sh sw pt pb pl pr
+    let cases: [Geometry; 6] = [
+        [2, 6, 6, 3, 4, 3, 3, 1, 1, 1, 1, 1, 1],
+        [2, 7, 5, 4, 6, 3, 3, 2, 2, 1, 1, 1, 1],
+        [1, 8, 8, 5, 3, 5, 3, 1, 2, 2, 2, 1, 1],
+        [3, 6, 7, 2, 5, 3, 3, 1, 1, 0, 2, 2, 0],
+        [2, 9, 9, 16, 8, 3, 3, 2, 2, 1, 1, 1, 1],
+        [2, 5, 5, 1, 8, 1, 1, 1, 1, 0, 0, 0, 0],
+    ];
+    for g in cases {
+        let [n, h, wd, c, o, kh, kw, sh, sw, pt, pb, pl, pr] = g.map(|v| v as usize);
+        let (oh, ow) = ((h + pt + pb - kh) / sh + 1, (wd + pl + pr - kw) / sw + 1);
+        let x = noise(n * h * wd * c, 1);
+        let w = noise(kh * kw * c * o, 2);
+        let dy = noise(n * oh * ow * o, 3);
+        let want = host(&g, &x, &w, &dy);
+        let mut y = vec![0f32; dy.len()];
+        conv(0, &g, &x, &w, &mut y).unwrap();
+        close(&format!("{g:?} forward"), &y, &want.y);
+        let mut dx = vec![0f32; x.len()];
+        conv(1, &g, &dy, &w, &mut dx).unwrap();
+        close(&format!("{g:?} input cotangent"), &dx, &want.dx);
+        let mut dw = vec![0f32; w.len()];
+        conv(2, &g, &x, &dy, &mut dw).unwrap();
+        close(&format!("{g:?} kernel cotangent"), &dw, &want.dw);
+    }
+}
+
+#[test]
+fn bad_arguments_are_errors() {
+    need_onednn();
+    let g: Geometry = [1, 4, 4, 2, 3, 3, 3, 1, 1, 1, 1, 1, 1];
+    let (x, w, mut y) = (vec![0f32; 32], vec![0f32; 54], vec![0f32; 48]);
+    let e = conv(0, &g, &x, &w, &mut y[..47]).unwrap_err();
+    assert!(e.contains("do not match geometry"), "{e}");
+    let e = conv(7, &g, &x, &w, &mut y).unwrap_err();
+    assert!(e.contains("unknown convolution pass 7"), "{e}");
+    let mut bad = g;
+    bad[7] = 0; // stride 0
+    let e = conv(0, &bad, &x, &w, &mut y).unwrap_err();
+    assert!(!e.is_empty());
+    conv(0, &g, &x, &w, &mut y).unwrap();
+}
