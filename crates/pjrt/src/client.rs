@@ -34,12 +34,22 @@ pub struct ClientOptions {
 }
 
 impl ClientOptions {
-    /// The options netspec uses by default for `device`: nothing for CPU; for CUDA
-    /// `platform_name = "cuda"` and `preallocate = false` (allocate on demand, so that several
-    /// processes and the data loader can share a GPU; XLA otherwise grabs ~75% of its memory).
+    /// The options netspec uses by default for `device`: for CPU one device (`cpu_device_count =
+    /// 1`); for CUDA `platform_name = "cuda"` and `preallocate = false` (allocate on demand, so that
+    /// several processes and the data loader can share a GPU; XLA otherwise grabs ~75% of its
+    /// memory).
+    ///
+    /// The CPU plugin's default of 4 devices also sizes its intra-op thread pool: 4 threads on a
+    /// 2-core machine, where 1 or 2 devices give 2. The oversubscribed pool cost 9–12 % per train
+    /// step (mnist-mlp, mnist-cnn, cifar-cnn-bn, batch 128, `bench/compare.py --netspec-b`,
+    /// BENCHMARKS.md "Session 8"); several devices are asked for explicitly
+    /// ([`ClientOptions::cpu_device_count`]).
     pub fn for_device(device: Device) -> ClientOptions {
         match device {
-            Device::Cpu => ClientOptions::default(),
+            Device::Cpu => ClientOptions {
+                cpu_device_count: Some(1),
+                ..ClientOptions::default()
+            },
             Device::Cuda => ClientOptions {
                 platform_name: Some("cuda".into()),
                 preallocate: Some(false),
@@ -201,7 +211,9 @@ impl Client {
         if let Some(k) = &kv {
             k.install(&mut a);
         }
-        call!(api, PJRT_Client_Create, &mut a, ctx()).map_err(explain_no_gpu)?;
+        // The CPU plugin logs the options it was given on stderr (see `quiet`).
+        crate::quiet::filter_stderr(|| call!(api, PJRT_Client_Create, &mut a, ctx()))
+            .map_err(explain_no_gpu)?;
         if a.client.is_null() {
             return Err(Error::new(
                 ErrorKind::Plugin,

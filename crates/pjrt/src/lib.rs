@@ -40,6 +40,7 @@ pub mod kv;
 pub mod onednn;
 mod plugin;
 mod proto;
+mod quiet;
 pub mod selftest;
 mod signature;
 

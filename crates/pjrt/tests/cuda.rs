@@ -118,6 +118,9 @@ fn cuda_client_options_do_not_preallocate() {
     assert_eq!(o.preallocate, Some(false));
     assert_eq!(
         pjrt::ClientOptions::for_device(pjrt::Device::Cpu),
-        pjrt::ClientOptions::default()
+        pjrt::ClientOptions {
+            cpu_device_count: Some(1),
+            ..pjrt::ClientOptions::default()
+        }
     );
 }
