@@ -112,6 +112,7 @@ pub(crate) fn fold(
         Prim::Parameter { .. }
         | Prim::Constant { .. }
         | Prim::Iota { .. }
+        | Prim::Barrier
         | Prim::Unary(_)
         | Prim::Compare(_)
         | Prim::Slice { .. }

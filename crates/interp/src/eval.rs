@@ -134,6 +134,7 @@ fn eval(prim: &Prim, x: &[&Tensor], args: &[Tensor], opts: &Options) -> Result<V
         Prim::Pad { lo, hi, interior } => one(layout::pad(x[0], x[1], lo, hi, interior)?),
         Prim::Concatenate { dim } => one(layout::concatenate(x, *dim)?),
         Prim::Reverse { dims } => one(layout::reverse(x[0], dims)),
+        Prim::Barrier => Ok(x.iter().map(|t| (*t).clone()).collect()),
         Prim::Reduce { op, dims } => one(reduce::reduce(*op, x[0], x[1], dims)?),
         Prim::ReduceWindow { op, window } => one(reduce::reduce_window(*op, x[0], x[1], window)?),
         Prim::SelectAndScatter { window } => {

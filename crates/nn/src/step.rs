@@ -352,6 +352,7 @@ pub fn train_step_on(spec: &NetSpec, cfg: &RunConfig, devices: usize) -> Result<
     let logits = logits_f32(g, fwd.logits).ctx(what)?;
     let (loss, correct) = loss_and_correct(g, logits, y, cfg.label_smoothing).ctx(what)?;
     let grads = graph::grad(g, loss, &pv).ctx(|| "train step: backward pass".into())?;
+    let grads = reads_before_updates(g, &pv, &grads).ctx(what)?;
     let (new_p, new_state) = update(g, cfg, &ps, &pv, &grads, &state, step, lr)
         .ctx(|| "train step: optimizer".into())?;
     let mut new_b = Vec::new();
@@ -381,6 +382,74 @@ pub fn train_step_on(spec: &NetSpec, cfg: &RunConfig, devices: usize) -> Result<
     let mut aliases: Vec<Option<usize>> = (0..n_state).map(Some).collect();
     aliases.extend([None, None, None]);
     b.finish(&outs, aliases, "train step")
+}
+
+/// Each parameter's gradient, passed through an optimization barrier with the parameter's late reads
+/// (where it has any), so that those reads come before the parameter's update.
+///
+/// A parameter's buffer is donated and its update written in place. A read of its old value that
+/// the gradient does not depend on (the input cotangent `δ·Wᵀ` of a dense or convolution layer)
+/// could, as far as XLA's dependency order knows, come after the update, so XLA copies every such
+/// parameter at the start of the step (resnet18-32: 63 copies, 22 MB per step). The barrier makes the
+/// update depend on those reads, and the copies go (BENCHMARKS.md "Session 8").
+fn reads_before_updates(
+    g: &mut Graph,
+    params: &[Value],
+    grads: &[Value],
+) -> graph::Result<Vec<Value>> {
+    let nodes = g.nodes();
+    let mut readers: Vec<Vec<usize>> = vec![Vec::new(); params.len()];
+    for (i, n) in nodes.iter().enumerate() {
+        for v in &n.inputs {
+            if let Some(k) = params.iter().position(|p| p == v) {
+                if readers[k].last() != Some(&i) {
+                    readers[k].push(i);
+                }
+            }
+        }
+    }
+    // The nodes some values depend on (node order is a topological order: inputs come first).
+    let feeding = |roots: &[Value]| {
+        let mut feeds = vec![false; nodes.len()];
+        for r in roots {
+            feeds[r.node()] = true;
+        }
+        for i in (0..nodes.len()).rev() {
+            if feeds[i] {
+                for v in &nodes[i].inputs {
+                    feeds[v.node()] = true;
+                }
+            }
+        }
+        feeds
+    };
+    // Only reads that some gradient needs: a node nothing uses is not brought to life.
+    let needed = feeding(grads);
+    let mut late_reads = Vec::with_capacity(params.len());
+    for (k, &gk) in grads.iter().enumerate() {
+        let feeds = feeding(&[gk]);
+        let late: Vec<usize> = readers[k]
+            .iter()
+            .copied()
+            .filter(|&i| needed[i] && !feeds[i])
+            .collect();
+        late_reads.push(late);
+    }
+    let mut out = Vec::with_capacity(grads.len());
+    for (&gk, late) in grads.iter().zip(late_reads) {
+        if late.is_empty() {
+            out.push(gk);
+            continue;
+        }
+        let mut xs = vec![gk];
+        for i in late {
+            if let Some(v) = g.value(i, 0) {
+                xs.push(v);
+            }
+        }
+        out.push(g.barrier(&xs)?[0]);
+    }
+    Ok(out)
 }
 
 /// One optimizer update of every parameter: returns the new parameters and the new state

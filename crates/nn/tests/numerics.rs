@@ -1045,3 +1045,30 @@ fn conv_call_precision_probe() {
         }
     }
 }
+
+/// A weight read by the backward pass after its gradient is known (the input cotangent `δ·Wᵀ`) is
+/// ordered before the weight's in-place update by an optimization barrier that carries the gradient
+/// with those reads: one per dense layer after the first (the first layer's input has no cotangent).
+/// The numbers are untouched: the step tests above run these programs.
+#[test]
+fn train_step_orders_late_weight_reads_before_updates() {
+    let barriers = |src: &str| {
+        let spec: NetSpec = spec::parse(src.as_bytes()).unwrap();
+        let cfg = RunConfig {
+            batch_size: 4,
+            ..RunConfig::default()
+        };
+        let p = nn::train_step(&spec, &cfg).unwrap();
+        p.mlir
+            .lines()
+            .filter(|l| l.contains("stablehlo.optimization_barrier"))
+            .map(|l| l.split(" : ").next().unwrap_or("").matches('%').count())
+            .collect::<Vec<_>>()
+    };
+    let mlp =
+        "name m\ninput 1 4 4\nclasses 3\nflatten\ndense 8 act=relu\ndense 6 act=relu\ndense 3\n";
+    // Each barrier: its result name, then the gradient and one late read.
+    assert_eq!(barriers(mlp), vec![3, 3]);
+    let one = "name m\ninput 1 4 4\nclasses 3\nflatten\ndense 3\n";
+    assert_eq!(barriers(one), Vec::<usize>::new());
+}

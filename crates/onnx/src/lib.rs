@@ -739,6 +739,10 @@ fn convert(cx: &mut Cx<'_>, i: usize, prim: &Prim) -> Result<Vec<String>> {
         Prim::Concatenate { dim } => {
             one(cx.op("Concat", ins.clone(), vec![int("axis", *dim as i64)]))
         }
+        Prim::Barrier => Ok(ins
+            .iter()
+            .map(|i| cx.op("Identity", vec![i.clone()], vec![]))
+            .collect()),
         Prim::Reverse { dims } => {
             let n = dims.len();
             let st = cx.ints(&vec![-1; n]);

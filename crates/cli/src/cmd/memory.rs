@@ -59,6 +59,7 @@ pub fn estimate(spec: &spec::NetSpec, batch: usize, moments: u64) -> anyhow::Res
             | Prim::Pad { .. }
             | Prim::Concatenate { .. }
             | Prim::Reverse { .. }
+            | Prim::Barrier
             | Prim::Reduce { .. }
             | Prim::ReduceWindow { .. }
             | Prim::SelectAndScatter { .. }

@@ -122,6 +122,42 @@ impl Graph {
     }
 }
 
+impl Graph {
+    /// `stablehlo.optimization_barrier` of `xs`: the same values, all computed before any result is
+    /// used, and no fusion across it. `nn`'s train step routes a parameter's gradient through one
+    /// with the parameter's late reads, so that they come before its in-place update.
+    pub fn barrier(&mut self, xs: &[Value]) -> Result<Vec<Value>> {
+        self.push(Prim::Barrier, xs.to_vec())
+    }
+}
+
+pub(crate) fn shape_barrier(ins: &[&TensorType]) -> Result<Vec<TensorType>> {
+    if ins.is_empty() {
+        bail!("optimization_barrier", "takes at least one operand");
+    }
+    Ok(ins.iter().map(|t| (*t).clone()).collect())
+}
+
+pub(crate) fn print_barrier(t: &OpText) -> String {
+    let tys: Vec<String> = t.outs.iter().map(|t| t.to_string()).collect();
+    format!(
+        "{} = stablehlo.optimization_barrier {} : {}",
+        t.res,
+        t.args.join(", "),
+        tys.join(", ")
+    )
+}
+
+/// The identity's VJP, result by result (the cotangents need no barrier: nothing is updated in place
+/// behind them).
+pub(crate) fn vjp_barrier(a: &VjpArgs) -> Result<Vec<Option<Value>>> {
+    Ok(a.cts
+        .iter()
+        .zip(a.needs)
+        .map(|(c, &n)| if n { *c } else { None })
+        .collect())
+}
+
 pub(crate) fn shape_iota(ty: &TensorType, dim: usize) -> Result<TensorType> {
     if dim >= ty.rank() {
         bail!("iota", "dimension {dim} is out of range for {ty} (iota_c1)");

@@ -66,6 +66,9 @@ pub enum Prim {
     Concatenate { dim: usize },
     /// `stablehlo.reverse` along `dims`.
     Reverse { dims: Vec<usize> },
+    /// `stablehlo.optimization_barrier`: its operands unchanged (one result each), all computed before
+    /// any result is used (`Graph::barrier`).
+    Barrier,
     /// `stablehlo.reduce(operand, init)` over `dims`; `init` is always `op`'s identity (built by the builder).
     Reduce { op: ReduceOp, dims: Vec<usize> },
     /// `stablehlo.reduce_window(operand, init)`; `init` is always `op`'s identity.
@@ -109,6 +112,7 @@ impl Prim {
             Prim::Pad { .. } => "pad",
             Prim::Concatenate { .. } => "concatenate",
             Prim::Reverse { .. } => "reverse",
+            Prim::Barrier => "optimization_barrier",
             Prim::Reduce { .. } => "reduce",
             Prim::ReduceWindow { .. } => "reduce_window",
             Prim::SelectAndScatter { .. } => "select_and_scatter",
@@ -145,6 +149,7 @@ pub(crate) fn infer(prim: &Prim, ins: &[&TensorType]) -> Result<Vec<TensorType>>
         Prim::Pad { lo, hi, interior } => one(layout::shape_pad(ins, lo, hi, interior)),
         Prim::Concatenate { dim } => one(layout::shape_concatenate(ins, *dim)),
         Prim::Reverse { dims } => one(layout::shape_reverse(ins, dims)),
+        Prim::Barrier => layout::shape_barrier(ins),
         Prim::Reduce { op, dims } => one(reduce::shape_reduce(*op, ins, dims)),
         Prim::ReduceWindow { op, window } => one(window::shape_reduce_window(*op, ins, window)),
         Prim::SelectAndScatter { window } => one(window::shape_select_and_scatter(ins, window)),
@@ -209,6 +214,7 @@ pub(crate) fn print(prim: &Prim, t: &OpText) -> String {
         Prim::Pad { lo, hi, interior } => layout::print_pad(lo, hi, interior, t),
         Prim::Concatenate { dim } => layout::print_concatenate(*dim, t),
         Prim::Reverse { dims } => layout::print_reverse(dims, t),
+        Prim::Barrier => layout::print_barrier(t),
         Prim::Reduce { op, dims } => reduce::print_reduce(*op, dims, t),
         Prim::ReduceWindow { op, window } => window::print_reduce_window(*op, window, t),
         Prim::SelectAndScatter { window } => window::print_select_and_scatter(window, t),
@@ -257,6 +263,7 @@ pub(crate) fn vjp(g: &mut Graph, prim: &Prim, a: &VjpArgs) -> Result<Vec<Option<
         Prim::Pad { lo, hi, interior } => layout::vjp_pad(g, lo, hi, interior, a),
         Prim::Concatenate { dim } => layout::vjp_concatenate(g, *dim, a),
         Prim::Reverse { dims } => layout::vjp_reverse(g, dims, a),
+        Prim::Barrier => layout::vjp_barrier(a),
         Prim::Reduce { op, dims } => reduce::vjp_reduce(g, *op, dims, a),
         Prim::ReduceWindow { op, window } => window::vjp_reduce_window(g, *op, window, a),
         Prim::SelectAndScatter { window } => window::vjp_select_and_scatter(g, window, a),
@@ -284,6 +291,7 @@ pub(crate) fn flops(prim: &Prim, ins: &[&TensorType], outs: &[TensorType]) -> u6
         | Prim::Pad { .. }
         | Prim::Concatenate { .. }
         | Prim::Reverse { .. }
+        | Prim::Barrier
         | Prim::RngBitGenerator { .. }
         | Prim::CustomVjp(_) => 0,
         Prim::Convert { .. }

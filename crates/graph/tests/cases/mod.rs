@@ -607,6 +607,24 @@ fn structural_cases() -> Vec<(&'static str, Maker)> {
                 }),
             )
         }),
+        ("optimization_barrier", |rng, _i| {
+            // Two operands of different shapes; the results are recombined so both cotangents flow.
+            let d = rand_dims(rng, 1, 3);
+            let e = rand_dims(rng, 1, 2);
+            inst(
+                format!("{d:?} and {e:?}"),
+                vec![inp(&d, Gen::Normal), inp(&e, Gen::Normal)],
+                Box::new(|g, x| {
+                    let r = g.barrier(&[x[0], x[1]])?;
+                    let all: Vec<usize> = (0..g.dims(r[1]).len()).collect();
+                    let s = g.sum(r[1], &all)?;
+                    let out = g.dims(r[0]).to_vec();
+                    let s = g.broadcast_in_dim(s, &out, &[])?;
+                    g.add(r[0], s)
+                }),
+            )
+            .linear(&[&[0, 1]])
+        }),
     ]
 }
 
