@@ -124,6 +124,7 @@ pub(crate) fn fold(
         | Prim::DotGeneral(_)
         | Prim::Convolution(_)
         | Prim::ConvCall(_)
+        | Prim::MatMulCall(_)
         | Prim::RngBitGenerator { .. }
         | Prim::CustomVjp(_) => {}
     }

@@ -70,6 +70,7 @@ pub fn for_target(g: &Graph, target: Target) -> Result<Graph> {
                 vec![h.add(s, init)?]
             }
             Prim::ConvCall(c) => vec![crate::prims::expand_conv_call(&mut h, c, ins[0], ins[1])?],
+            Prim::MatMulCall(c) => vec![h.dot_general(ins[0], ins[1], &c.dot_dims())?],
             other => h.push(other.clone(), ins)?,
         };
     }

@@ -142,6 +142,7 @@ fn eval(prim: &Prim, x: &[&Tensor], args: &[Tensor], opts: &Options) -> Result<V
         }
         Prim::DotGeneral(d) => one(dot::dot_general(x[0], x[1], d, opts.threads)?),
         Prim::Convolution(c) => one(conv::convolution(x[0], x[1], c, opts.threads)?),
+        Prim::MatMulCall(c) => one(dot::dot_general(x[0], x[1], &c.dot_dims(), opts.threads)?),
         Prim::ConvCall(c) => {
             // The convolutions the call stands for, evaluated as a graph of their own.
             let mut g = Graph::new("conv_call");

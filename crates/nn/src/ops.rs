@@ -13,7 +13,8 @@ use std::cell::Cell;
 
 use graph::ReduceOp;
 use graph::{
-    CmpDir, ConvCall, ConvDims, ConvPass, ConvSpec, DType, Graph, Result, TensorType, Value, Window,
+    CmpDir, ConvCall, ConvDims, ConvPass, ConvSpec, DType, Graph, MatMulCall, Result, TensorType,
+    Value, Window,
 };
 use spec::Act;
 
@@ -22,7 +23,8 @@ thread_local! {
 }
 
 /// Builds, with `f`, graphs whose f32 convolutions (those [`conv`] would emit as
-/// `stablehlo.convolution`) are [`ConvCall`] custom calls when `on`. Only for a runtime that registered
+/// `stablehlo.convolution`) are [`ConvCall`] custom calls, and whose f32 dense products of a batch of
+/// rows ([`linear`] on a matrix) are [`MatMulCall`]s, when `on`. Only for a runtime that registered
 /// the calls' handlers (`pjrt::Client::conv_calls`): the caller decides, per program, at code-generation
 /// time. Scoped to the calling thread and restored when `f` returns (or unwinds).
 pub fn with_conv_calls<T>(on: bool, f: impl FnOnce() -> T) -> T {
@@ -297,9 +299,23 @@ fn rows_by_kernel(g: &mut Graph, a: Value, k: Value) -> Result<Value> {
     g.dot_general(a, k, &dd)
 }
 
-/// `x·w` for `x : [..., N]` and `w : [N, out]` (contracting the last dim of `x`).
+/// `x·w` for `x : [..., N]` and `w : [N, out]` (contracting the last dim of `x`). Inside
+/// [`with_conv_calls`], an f32 `x : [B, N]` is a oneDNN custom call ([`MatMulCall`]; its VJP rule emits
+/// the backward products as calls too): sgemm tiles on XLA's own threads took 1.34 ms where XLA's dots
+/// took 1.90–2.0 ms for mnist-mlp's eight products (BENCHMARKS.md "Session 8").
 pub fn linear(g: &mut Graph, x: Value, w: Value) -> Result<Value> {
     let r = g.dims(x).len();
+    if r == 2
+        && g.dtype(x) == DType::F32
+        && g.dtype(w) == DType::F32
+        && CONV_CALLS.with(|c| c.get())
+    {
+        let call = MatMulCall {
+            trans_a: false,
+            trans_b: false,
+        };
+        return g.matmul_call(call, x, w);
+    }
     let d = graph::DotDims {
         lhs_batch: vec![],
         rhs_batch: vec![],

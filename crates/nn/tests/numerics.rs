@@ -1072,3 +1072,71 @@ fn train_step_orders_late_weight_reads_before_updates() {
     let one = "name m\ninput 1 4 4\nclasses 3\nflatten\ndense 3\n";
     assert_eq!(barriers(one), Vec::<usize>::new());
 }
+
+#[test]
+fn matmul_calls_equal_dot_general() {
+    // The oneDNN matrix-product calls (row tiles on XLA's threads) against XLA's dot_general: the
+    // value, both cotangents (themselves calls, through the VJP rule) and, second order, the
+    // cotangents of those, for each transposition and shapes no tile count divides.
+    use graph::{DType, Graph, MatMulCall, TensorType};
+    let cl = conv_call_client();
+    for (m, k, n) in [(128, 784, 512), (37, 9, 10), (5, 3, 70)] {
+        for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+            let call = MatMulCall {
+                trans_a: ta,
+                trans_b: tb,
+            };
+            let ad = if ta { [k, m] } else { [m, k] };
+            let bd = if tb { [n, k] } else { [k, n] };
+            let mut g = Graph::new("matmul_call");
+            let a = g.parameter(TensorType::new(DType::F32, &ad));
+            let b = g.parameter(TensorType::new(DType::F32, &bd));
+            let ct = g.parameter(TensorType::new(DType::F32, &[m, n]));
+            let got = g.matmul_call(call, a, b).unwrap();
+            let want = g.dot_general(a, b, &call.dot_dims()).unwrap();
+            let gg = graph::vjp(&mut g, &[got], &[ct], &[a, b]).unwrap();
+            let gw = graph::vjp(&mut g, &[want], &[ct], &[a, b]).unwrap();
+            let ca = g.parameter(TensorType::new(DType::F32, &ad));
+            let cb = g.parameter(TensorType::new(DType::F32, &bd));
+            let hg = graph::vjp(&mut g, &[gg[0], gg[1]], &[ca, cb], &[a, b, ct]).unwrap();
+            let hw = graph::vjp(&mut g, &[gw[0], gw[1]], &[ca, cb], &[a, b, ct]).unwrap();
+            g.set_outputs(&[
+                got, want, gg[0], gw[0], gg[1], gw[1], hg[0], hw[0], hg[1], hw[1], hg[2], hw[2],
+            ])
+            .unwrap();
+            let text = graph::print_module(&g).unwrap();
+            let label = format!("{m}x{k}x{n} trans ({ta}, {tb})");
+            // Every product of the first graph is a call (else this compared XLA with itself).
+            assert!(
+                text.matches("@netspec_matmul").count() >= 7,
+                "{label}: calls missing"
+            );
+            let exe = cl.compile(&text).unwrap();
+            let buffer = |dims: &[usize], seed| {
+                let d: Vec<i64> = dims.iter().map(|&v| v as i64).collect();
+                cl.buffer(&noise(dims.iter().product(), seed), &d).unwrap()
+            };
+            let args = [
+                buffer(&ad, 1),
+                buffer(&bd, 2),
+                buffer(&[m, n], 3),
+                buffer(&ad, 4),
+                buffer(&bd, 5),
+            ];
+            let out = exe.run(&args.iter().collect::<Vec<_>>()).unwrap();
+            close_pairs_normwise(
+                &label,
+                &out,
+                &[
+                    "product",
+                    "lhs cotangent",
+                    "rhs cotangent",
+                    "second order: lhs",
+                    "second order: rhs",
+                    "second order: output cotangent",
+                ],
+                1e-5,
+            );
+        }
+    }
+}

@@ -890,6 +890,9 @@ fn convert(cx: &mut Cx<'_>, i: usize, prim: &Prim) -> Result<Vec<String>> {
         Prim::ConvCall(_) => unsupported(
             "a convolution custom call (export builds its graph without them: it is built outside `nn::with_conv_calls`)",
         ),
+        Prim::MatMulCall(_) => unsupported(
+            "a matrix-product custom call (export builds its graph without them: it is built outside `nn::with_conv_calls`)",
+        ),
         Prim::Convolution(c) => {
             if c.lhs_dilation.iter().any(|&d| d != 1) {
                 return unsupported(

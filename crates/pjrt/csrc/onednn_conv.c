@@ -1,4 +1,5 @@
-/* netspec's oneDNN convolution kernels for XLA:CPU custom calls (see crates/pjrt/src/onednn.rs).
+/* netspec's oneDNN convolution and matrix-product kernels for XLA:CPU custom calls (see
+ * crates/pjrt/src/onednn.rs).
  *
  * oneDNN (Debian's libdnnl 2.x) is opened with dlopen at run time, so the netspec binary does not
  * depend on it: without the library the custom calls are simply not offered to the code generator.
@@ -34,13 +35,16 @@
     X(dnnl_memory_set_data_handle) X(dnnl_primitive_execute) X(dnnl_stream_wait)                 \
     X(dnnl_memory_desc_equal) X(dnnl_memory_desc_get_size) X(dnnl_reorder_primitive_desc_create) \
     X(dnnl_primitive_desc_query) X(dnnl_memory_destroy) X(dnnl_primitive_attr_create)            \
-    X(dnnl_primitive_attr_set_scratchpad_mode)
+    X(dnnl_primitive_attr_set_scratchpad_mode) X(dnnl_sgemm)
 
 #define DECL(f) static __typeof__(f) *p_##f;
 FNS(DECL)
 #undef DECL
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+/* libgomp's per-thread team size, found through libdnnl's own dependency (oneDNN's OpenMP build). */
+static void (*p_omp_set_num_threads)(int);
+static int (*p_omp_get_max_threads)(void);
 static int state; /* 0 not tried, 1 ready, -1 failed */
 static char state_err[256];
 static dnnl_engine_t engine;
@@ -85,6 +89,8 @@ static int init_locked(void) {
     }
     FNS(LOAD)
 #undef LOAD
+    p_omp_set_num_threads = (void (*)(int))dlsym(lib, "omp_set_num_threads");
+    p_omp_get_max_threads = (int (*)(void))dlsym(lib, "omp_get_max_threads");
     if (p_dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success) {
         snprintf(state_err, sizeof state_err, "oneDNN could not create a CPU engine");
         return state = -1;
@@ -336,4 +342,22 @@ int netspec_dnnl_impl(int pass, const int64_t *g, char *name, size_t name_len, c
     if (!e) return -1;
     snprintf(name, name_len, "%s", e->impl);
     return 0;
+}
+
+/* Rows [m0, m1) of the row-major product c[m,n] = op(a) op(b), op(a) : [m,k], op(b) : [k,n]
+ * (ta / tb: the operand is stored transposed). The handler splits a product into row tiles and runs
+ * them on XLA's own threads, so each tile runs on the calling thread alone: the OpenMP team size is
+ * set to 1 around the call and restored (the convolution kernels, on the same threads, keep theirs).
+ * Without libgomp's entry points (another oneDNN threading build) the library's default applies. */
+int netspec_dnnl_matmul_rows(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
+                             const float *b, float *c, int64_t m0, int64_t m1, char *err, size_t len) {
+    if (state != 1) return fail(err, len, "oneDNN is not initialised");
+    if (m0 < 0 || m1 > m || m0 >= m1) return fail(err, len, "bad row range [%ld, %ld) of %ld", (long)m0, (long)m1, (long)m);
+    int prev = p_omp_get_max_threads ? p_omp_get_max_threads() : 0;
+    if (p_omp_set_num_threads) p_omp_set_num_threads(1);
+    const float *at = ta ? a + m0 : a + m0 * k; /* op(a)'s rows m0.. : columns of a when transposed */
+    dnnl_status_t st = p_dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m1 - m0, n, k, 1.0f, at, ta ? m : k, b,
+                                    tb ? k : n, 0.0f, c + m0 * n, n);
+    if (p_omp_set_num_threads && prev > 0) p_omp_set_num_threads(prev);
+    return st == dnnl_success ? 0 : fail(err, len, "oneDNN sgemm failed (status %d)", (int)st);
 }

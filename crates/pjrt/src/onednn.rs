@@ -1,6 +1,14 @@
-//! oneDNN convolutions as XLA:CPU custom calls (`graph::ConvCall`): the handlers behind
-//! `stablehlo.custom_call @netspec_conv2d_{forward,backward_data,backward_weights}`, and their
+//! oneDNN convolutions and matrix products as XLA:CPU custom calls (`graph::ConvCall`,
+//! `graph::MatMulCall`): the handlers behind `stablehlo.custom_call
+//! @netspec_conv2d_{forward,backward_data,backward_weights}` and `@netspec_matmul`, and their
 //! registration through the plugin's PJRT FFI extension.
+//!
+//! A matrix product is split into row tiles that run on XLA's own intra-op threads
+//! (`XLA_FFI_ThreadPool_Schedule`), each tile one single-threaded oneDNN sgemm: the handler's thread
+//! takes tiles itself until none is left, so it never waits on a task that has not started (no
+//! deadlock when the pool is busy), and a task that starts late finds no tile and touches nothing.
+//! oneDNN's own OpenMP team is not used there: its threads woke too slowly between the short products
+//! and competed with XLA's (BENCHMARKS.md "Session 8").
 //!
 //! The kernels are `csrc/onednn_conv.c` (oneDNN 2.x C API, library opened with `dlopen`); this file is
 //! the typed-FFI side: the call frame's buffers and attributes in, one kernel call, an `XLA_FFI_Error`
@@ -73,6 +81,32 @@ struct XLA_FFI_Api {
     internal_api: *const c_void,
     XLA_FFI_Error_Create:
         Option<unsafe extern "C" fn(args: *mut XLA_FFI_Error_Create_Args) -> *mut XLA_FFI_Error>,
+    /// Error_GetMessage … DeviceMemory_Free, not called here.
+    _unused: [*const c_void; 10],
+    XLA_FFI_ThreadPool_Schedule: Option<
+        unsafe extern "C" fn(args: *mut XLA_FFI_ThreadPool_Schedule_Args) -> *mut XLA_FFI_Error,
+    >,
+    XLA_FFI_ThreadPool_NumThreads: Option<
+        unsafe extern "C" fn(args: *mut XLA_FFI_ThreadPool_NumThreads_Args) -> *mut XLA_FFI_Error,
+    >,
+}
+/// `struct_size` of an API table that has the thread-pool entries.
+const XLA_FFI_Api_WITH_THREAD_POOL: usize = 152;
+
+#[repr(C)]
+struct XLA_FFI_ThreadPool_Schedule_Args {
+    struct_size: usize,
+    extension_start: *mut XLA_FFI_Extension_Base,
+    ctx: *mut c_void,
+    task: Option<unsafe extern "C" fn(data: *mut c_void)>,
+    data: *mut c_void,
+}
+#[repr(C)]
+struct XLA_FFI_ThreadPool_NumThreads_Args {
+    struct_size: usize,
+    extension_start: *mut XLA_FFI_Extension_Base,
+    ctx: *mut c_void,
+    num_threads: *mut i64,
 }
 
 const XLA_FFI_DataType_S64: c_int = 5;
@@ -169,6 +203,10 @@ const _: () = {
     assert!(offset_of!(XLA_FFI_CallFrame, attrs) == 120);
     assert!(size_of::<XLA_FFI_Buffer>() == 48);
     assert!(offset_of!(XLA_FFI_Api, XLA_FFI_Error_Create) == 48);
+    assert!(offset_of!(XLA_FFI_Api, XLA_FFI_ThreadPool_Schedule) == 136);
+    assert!(size_of::<XLA_FFI_Api>() == XLA_FFI_Api_WITH_THREAD_POOL);
+    assert!(size_of::<XLA_FFI_ThreadPool_Schedule_Args>() == 40);
+    assert!(size_of::<XLA_FFI_ThreadPool_NumThreads_Args>() == 32);
     assert!(offset_of!(PJRT_FFI_Register_Handler_Args, traits) == 48);
     assert!(offset_of!(PJRT_FFI_Extension, register_handler) == 40);
 };
@@ -177,6 +215,20 @@ const _: () = {
 #[cfg(netspec_onednn)]
 extern "C" {
     fn netspec_dnnl_init(err: *mut c_char, len: usize) -> c_int;
+    fn netspec_dnnl_matmul_rows(
+        ta: c_int,
+        tb: c_int,
+        m: i64,
+        n: i64,
+        k: i64,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        m0: i64,
+        m1: i64,
+        err: *mut c_char,
+        len: usize,
+    ) -> c_int;
     fn netspec_dnnl_conv(
         pass: c_int,
         g: *const i64,
@@ -316,6 +368,163 @@ fn run(
     }
 }
 
+/// The product `c = op(a)·op(b)` of a `graph::MatMulCall` on host slices (`op(a) : [m, k]`,
+/// `op(b) : [k, n]`, row-major; `ta`/`tb`: stored transposed), as `tiles` row tiles run one after
+/// another on the calling thread. For tests of the kernel; compiled programs call it through the
+/// handler, which runs the tiles on XLA's threads.
+pub fn matmul(
+    ta: bool,
+    tb: bool,
+    (m, k, n): (usize, usize, usize),
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    tiles: usize,
+) -> std::result::Result<(), String> {
+    if (a.len(), b.len(), c.len()) != (m * k, k * n, m * n) || tiles == 0 {
+        return Err(format!(
+            "buffer sizes {:?} do not match m, k, n = {m}, {k}, {n} (or no tiles)",
+            (a.len(), b.len(), c.len())
+        ));
+    }
+    let job = MatMulJob::new(
+        (ta, tb),
+        (m as i64, n as i64, k as i64),
+        (a.as_ptr(), b.as_ptr(), c.as_mut_ptr()),
+        tiles,
+    );
+    job.work();
+    job.result()
+}
+
+/// One product split into row tiles (see the module doc). Shared by the handler's thread and the
+/// tasks it schedules (`Arc`); buffer addresses are touched only while a tile is claimed.
+struct MatMulJob {
+    ta: c_int,
+    tb: c_int,
+    m: i64,
+    n: i64,
+    k: i64,
+    a: usize,
+    b: usize,
+    c: usize,
+    tiles: usize,
+    /// Rows per tile (a multiple of 16, the sgemm kernels' row block).
+    rows: i64,
+    next: std::sync::atomic::AtomicUsize,
+    done: std::sync::atomic::AtomicUsize,
+    error: Mutex<Option<String>>,
+}
+
+impl MatMulJob {
+    fn new(
+        (ta, tb): (bool, bool),
+        (m, n, k): (i64, i64, i64),
+        (a, b, c): (*const f32, *const f32, *mut f32),
+        tiles: usize,
+    ) -> MatMulJob {
+        let tiles = tiles.clamp(1, ((m + 15) / 16).max(1) as usize) as i64;
+        let rows = ((m + tiles - 1) / tiles + 15) / 16 * 16;
+        MatMulJob {
+            ta: c_int::from(ta),
+            tb: c_int::from(tb),
+            m,
+            n,
+            k,
+            a: a as usize,
+            b: b as usize,
+            c: c as usize,
+            tiles: ((m + rows - 1) / rows).max(1) as usize,
+            rows,
+            next: std::sync::atomic::AtomicUsize::new(0),
+            done: std::sync::atomic::AtomicUsize::new(0),
+            error: Mutex::new(None),
+        }
+    }
+
+    /// Runs tiles until none is left to claim.
+    fn work(&self) {
+        use std::sync::atomic::Ordering;
+        loop {
+            let i = self.next.fetch_add(1, Ordering::AcqRel);
+            if i >= self.tiles {
+                return;
+            }
+            let m0 = i as i64 * self.rows;
+            let m1 = (m0 + self.rows).min(self.m);
+            if m1 > m0 {
+                if let Err(e) = self.tile(m0, m1) {
+                    *self.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                }
+            }
+            self.done.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    fn tile(&self, m0: i64, m1: i64) -> std::result::Result<(), String> {
+        #[cfg(netspec_onednn)]
+        {
+            let mut err = [0u8; 256];
+            // SAFETY: the addresses are the call's buffers (checked against m, n, k by the caller),
+            // alive until every tile is done; tiles write disjoint rows of c.
+            match unsafe {
+                netspec_dnnl_matmul_rows(
+                    self.ta,
+                    self.tb,
+                    self.m,
+                    self.n,
+                    self.k,
+                    self.a as *const f32,
+                    self.b as *const f32,
+                    self.c as *mut f32,
+                    m0,
+                    m1,
+                    err.as_mut_ptr().cast(),
+                    err.len(),
+                )
+            } {
+                0 => Ok(()),
+                _ => Err(message(&err)),
+            }
+        }
+        #[cfg(not(netspec_onednn))]
+        {
+            let _ = (m0, m1);
+            init()
+        }
+    }
+
+    /// Waits for tiles other threads are running (they finish without waiting on anything).
+    fn wait(&self) {
+        use std::sync::atomic::Ordering;
+        let mut spins = 0u32;
+        while self.done.load(Ordering::Acquire) < self.tiles {
+            spins += 1;
+            if spins < 1 << 12 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    fn result(&self) -> std::result::Result<(), String> {
+        match self.error.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A scheduled task: the job's `Arc` handed over as a raw pointer.
+///
+/// # Safety
+/// `data` is an `Arc<MatMulJob>` turned into a raw pointer, owned by this call.
+unsafe extern "C" fn matmul_task(data: *mut c_void) {
+    let job = std::sync::Arc::from_raw(data as *const MatMulJob);
+    job.work();
+}
+
 // ------------------------------------------------------------------ handlers
 const TARGETS: [(&str, i32); 3] = [
     ("netspec_conv2d_forward", 0),
@@ -323,19 +532,29 @@ const TARGETS: [(&str, i32); 3] = [
     ("netspec_conv2d_backward_weights", 2),
 ];
 
+const MATMUL_TARGET: &str = "netspec_matmul";
+
 unsafe extern "C" fn handler_forward(cf: *mut XLA_FFI_CallFrame) -> *mut XLA_FFI_Error {
-    handle(cf, 0)
+    handle(cf, TARGETS[0].0, |cf| execute(cf, 0))
 }
 unsafe extern "C" fn handler_backward_data(cf: *mut XLA_FFI_CallFrame) -> *mut XLA_FFI_Error {
-    handle(cf, 1)
+    handle(cf, TARGETS[1].0, |cf| execute(cf, 1))
 }
 unsafe extern "C" fn handler_backward_weights(cf: *mut XLA_FFI_CallFrame) -> *mut XLA_FFI_Error {
-    handle(cf, 2)
+    handle(cf, TARGETS[2].0, |cf| execute(cf, 2))
+}
+unsafe extern "C" fn handler_matmul(cf: *mut XLA_FFI_CallFrame) -> *mut XLA_FFI_Error {
+    handle(cf, MATMUL_TARGET, |cf| execute_matmul(cf))
 }
 
 /// # Safety
-/// `cf` is a call frame from XLA.
-unsafe fn handle(cf: *mut XLA_FFI_CallFrame, pass: i32) -> *mut XLA_FFI_Error {
+/// `cf` is a call frame from XLA; `run` executes it.
+unsafe fn handle(
+    cf: *mut XLA_FFI_CallFrame,
+    target: &str,
+    run: impl FnOnce(&XLA_FFI_CallFrame) -> std::result::Result<(), (c_int, String)>
+        + std::panic::UnwindSafe,
+) -> *mut XLA_FFI_Error {
     let cf = &*cf;
     let ext = cf.extension_start;
     if !ext.is_null() && (*ext).kind == XLA_FFI_Extension_Metadata {
@@ -355,7 +574,7 @@ unsafe fn handle(cf: *mut XLA_FFI_CallFrame, pass: i32) -> *mut XLA_FFI_Error {
     if cf.stage != XLA_FFI_ExecutionStage_EXECUTE {
         return std::ptr::null_mut();
     }
-    let result = std::panic::catch_unwind(|| execute(cf, pass));
+    let result = std::panic::catch_unwind(|| run(cf));
     let (code, msg) = match result {
         Ok(Ok(())) => return std::ptr::null_mut(),
         Ok(Err((code, m))) => (code, m),
@@ -364,7 +583,6 @@ unsafe fn handle(cf: *mut XLA_FFI_CallFrame, pass: i32) -> *mut XLA_FFI_Error {
             "panic in the handler".to_string(),
         ),
     };
-    let target = TARGETS[pass as usize].0;
     let msg = CString::new(format!("{target}: {msg}").replace('\0', " ")).unwrap_or_default();
     let mut a = XLA_FFI_Error_Create_Args {
         struct_size: XLA_FFI_Error_Create_Args_STRUCT_SIZE,
@@ -460,6 +678,115 @@ unsafe fn execute(cf: &XLA_FFI_CallFrame, pass: i32) -> std::result::Result<(), 
     .map_err(|m| (XLA_FFI_Error_Code_INTERNAL, m))
 }
 
+/// # Safety
+/// `cf` is an execute-stage call frame from XLA.
+unsafe fn execute_matmul(cf: &XLA_FFI_CallFrame) -> std::result::Result<(), (c_int, String)> {
+    let bad = |m: String| (XLA_FFI_Error_Code_INVALID_ARGUMENT, m);
+    if cf.args.size != 2 || cf.rets.size != 1 {
+        return Err(bad(format!(
+            "expected 2 operands and 1 result, got {} and {}",
+            cf.args.size, cf.rets.size
+        )));
+    }
+    type Matrix<'a> = (&'a XLA_FFI_Buffer, [i64; 2]);
+    let matrix = |p: *mut c_void, what: &str| -> std::result::Result<Matrix, (c_int, String)> {
+        let b = &*(p as *const XLA_FFI_Buffer);
+        if b.dtype != XLA_FFI_DataType_F32 || b.rank != 2 {
+            return Err(bad(format!(
+                "{what} must be an f32 matrix (dtype {}, rank {})",
+                b.dtype, b.rank
+            )));
+        }
+        let d = std::slice::from_raw_parts(b.dims, 2);
+        Ok((b, [d[0], d[1]]))
+    };
+    let (a, ad) = matrix(*cf.args.items, "operand 0")?;
+    let (b, bd) = matrix(*cf.args.items.add(1), "operand 1")?;
+    let (c, cd) = matrix(*cf.rets.items, "the result")?;
+    // Attributes, sorted by name: trans_a, trans_b.
+    let mut flags = [None::<i64>; 2];
+    for i in 0..cf.attrs.size.max(0) as usize {
+        let name = &**cf.attrs.names.add(i);
+        let name = std::slice::from_raw_parts(name.ptr.cast::<u8>(), name.len);
+        if let Some(k) = [&b"trans_a"[..], b"trans_b"]
+            .iter()
+            .position(|n| *n == name)
+        {
+            let s = &*(*cf.attrs.attrs.add(i) as *const XLA_FFI_Scalar);
+            if *cf.attrs.types.add(i) == XLA_FFI_AttrType_SCALAR && s.dtype == XLA_FFI_DataType_S64
+            {
+                flags[k] = Some(*(s.value as *const i64));
+            }
+        }
+    }
+    let [Some(ta), Some(tb)] = flags else {
+        return Err(bad("missing i64 attributes (need trans_a, trans_b)".into()));
+    };
+    let (m, k) = if ta != 0 {
+        (ad[1], ad[0])
+    } else {
+        (ad[0], ad[1])
+    };
+    let (k2, n) = if tb != 0 {
+        (bd[1], bd[0])
+    } else {
+        (bd[0], bd[1])
+    };
+    if k != k2 || cd != [m, n] {
+        return Err(bad(format!(
+            "operands {ad:?} and {bd:?} (transposed: {ta}, {tb}) do not give the result {cd:?}"
+        )));
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    // XLA's intra-op thread count, when the API table is new enough to have the pool.
+    let api = &*cf.api;
+    let pool = api.struct_size >= XLA_FFI_Api_WITH_THREAD_POOL;
+    let mut threads: i64 = 1;
+    if let (true, Some(num)) = (pool, api.XLA_FFI_ThreadPool_NumThreads) {
+        let mut na = XLA_FFI_ThreadPool_NumThreads_Args {
+            struct_size: std::mem::size_of::<XLA_FFI_ThreadPool_NumThreads_Args>(),
+            extension_start: std::ptr::null_mut(),
+            ctx: cf.ctx,
+            num_threads: &mut threads,
+        };
+        if !num(&mut na).is_null() {
+            threads = 1;
+        }
+    }
+    let job = std::sync::Arc::new(MatMulJob::new(
+        (ta != 0, tb != 0),
+        (m, n, k),
+        (
+            a.data as *const f32,
+            b.data as *const f32,
+            c.data as *mut f32,
+        ),
+        threads.max(1) as usize,
+    ));
+    if let (true, Some(schedule)) = (pool, api.XLA_FFI_ThreadPool_Schedule) {
+        for _ in 1..job.tiles {
+            let data = std::sync::Arc::into_raw(job.clone()) as *mut c_void;
+            let mut sa = XLA_FFI_ThreadPool_Schedule_Args {
+                struct_size: std::mem::size_of::<XLA_FFI_ThreadPool_Schedule_Args>(),
+                extension_start: std::ptr::null_mut(),
+                ctx: cf.ctx,
+                task: Some(matmul_task),
+                data,
+            };
+            if !schedule(&mut sa).is_null() {
+                // Not scheduled (XLA's error object is left to it): take the reference back; this
+                // thread runs the tile.
+                drop(std::sync::Arc::from_raw(data as *const MatMulJob));
+            }
+        }
+    }
+    job.work();
+    job.wait();
+    job.result().map_err(|m| (XLA_FFI_Error_Code_INTERNAL, m))
+}
+
 // ------------------------------------------------------------------ registration
 static REGISTERED: Mutex<Vec<(usize, std::result::Result<(), String>)>> = Mutex::new(Vec::new());
 
@@ -504,12 +831,14 @@ fn register_now(api: &Api) -> std::result::Result<(), String> {
     let Some(reg) = reg else {
         return Err("the PJRT plugin's FFI extension has no register_handler".into());
     };
-    let handlers: [unsafe extern "C" fn(*mut XLA_FFI_CallFrame) -> *mut XLA_FFI_Error; 3] = [
-        handler_forward,
-        handler_backward_data,
-        handler_backward_weights,
+    type Handler = unsafe extern "C" fn(*mut XLA_FFI_CallFrame) -> *mut XLA_FFI_Error;
+    let handlers: [(&str, Handler); 4] = [
+        (TARGETS[0].0, handler_forward),
+        (TARGETS[1].0, handler_backward_data),
+        (TARGETS[2].0, handler_backward_weights),
+        (MATMUL_TARGET, handler_matmul),
     ];
-    for ((name, _), h) in TARGETS.iter().zip(handlers) {
+    for (name, h) in handlers {
         let platform = "Host";
         let mut a = PJRT_FFI_Register_Handler_Args {
             struct_size: PJRT_FFI_Register_Handler_Args_STRUCT_SIZE,

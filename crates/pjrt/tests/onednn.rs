@@ -1,8 +1,9 @@
-//! netspec's oneDNN convolution kernels (`pjrt::onednn`, the handlers' computation) against plain
-//! loops on the host, without XLA: the three passes over strides, asymmetric padding and non-square
-//! kernels, and the argument checks. Fails (never skips) when oneDNN is not installed.
+//! netspec's oneDNN kernels (`pjrt::onednn`, the handlers' computation) against plain loops on the
+//! host, without XLA: the convolution's three passes over strides, asymmetric padding and non-square
+//! kernels; the matrix product's four transpositions split into row tiles; the argument checks.
+//! Fails (never skips) when oneDNN is not installed.
 
-use pjrt::onednn::{conv, init, Geometry};
+use pjrt::onednn::{conv, init, matmul, Geometry};
 
 fn need_onednn() {
     if let Err(e) = init() {
@@ -131,4 +132,43 @@ fn bad_arguments_are_errors() {
     let e = conv(0, &bad, &x, &w, &mut y).unwrap_err();
     assert!(!e.is_empty());
     conv(0, &g, &x, &w, &mut y).unwrap();
+}
+
+#[test]
+fn matmul_tiles_equal_host_loops() {
+    need_onednn();
+    // (m, k, n): rows that no tile count divides, a row count below one 16-row block, mnist-mlp's
+    // largest weight-gradient product, a 10-column classifier head.
+    for (m, k, n) in [
+        (37, 5, 3),
+        (7, 9, 11),
+        (784, 128, 512),
+        (128, 512, 10),
+        (64, 1, 33),
+    ] {
+        for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+            let a = noise(m * k, 4);
+            let b = noise(k * n, 5);
+            // op(a)[i, l] and op(b)[l, j] read from the stored (possibly transposed) layouts.
+            let av = |i: usize, l: usize| f64::from(if ta { a[l * m + i] } else { a[i * k + l] });
+            let bv = |l: usize, j: usize| f64::from(if tb { b[j * k + l] } else { b[l * n + j] });
+            let want: Vec<f64> = (0..m * n)
+                .map(|ij| (0..k).map(|l| av(ij / n, l) * bv(l, ij % n)).sum())
+                .collect();
+            for tiles in [1, 2, 3, 64] {
+                let mut c = vec![f32::NAN; m * n];
+                matmul(ta, tb, (m, k, n), &a, &b, &mut c, tiles).unwrap();
+                close(
+                    &format!("{m}x{k}x{n} trans ({ta}, {tb}), {tiles} tiles"),
+                    &c,
+                    &want,
+                );
+            }
+        }
+    }
+    let (a, b, mut c) = (vec![0f32; 6], vec![0f32; 6], vec![0f32; 4]);
+    let e = matmul(false, false, (2, 3, 2), &a, &b, &mut c[..3], 1).unwrap_err();
+    assert!(e.contains("do not match"), "{e}");
+    let e = matmul(false, false, (2, 3, 2), &a, &b, &mut c, 0).unwrap_err();
+    assert!(e.contains("no tiles"), "{e}");
 }

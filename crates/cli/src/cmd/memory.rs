@@ -66,6 +66,7 @@ pub fn estimate(spec: &spec::NetSpec, batch: usize, moments: u64) -> anyhow::Res
             | Prim::DotGeneral(_)
             | Prim::Convolution(_)
             | Prim::ConvCall(_)
+            | Prim::MatMulCall(_)
             | Prim::RngBitGenerator { .. } => true,
         };
         if counted {

@@ -7,6 +7,7 @@ pub(crate) mod conv_call;
 pub(crate) mod dot;
 pub(crate) mod elementwise;
 pub(crate) mod layout;
+pub(crate) mod matmul_call;
 pub(crate) mod reduce;
 pub(crate) mod rng;
 pub(crate) mod window;
@@ -21,6 +22,7 @@ pub use conv::{ConvDims, ConvSpec};
 pub use conv_call::{expand_conv_call, ConvCall, ConvPass};
 pub use dot::DotDims;
 pub use elementwise::{BinaryOp, CmpDir, UnaryOp};
+pub use matmul_call::MatMulCall;
 pub use reduce::ReduceOp;
 pub use rng::RngAlgorithm;
 pub use window::Window;
@@ -83,6 +85,9 @@ pub enum Prim {
     /// One product of a 2-D convolution run by a registered kernel library (`stablehlo.custom_call`;
     /// `conv_call.rs`).
     ConvCall(ConvCall),
+    /// A rank-2 f32 matrix product run by a registered kernel library (`stablehlo.custom_call`;
+    /// `matmul_call.rs`).
+    MatMulCall(MatMulCall),
     /// `stablehlo.rng_bit_generator(state)` → (new state, bits of type `out`).
     RngBitGenerator {
         algorithm: RngAlgorithm,
@@ -119,6 +124,7 @@ impl Prim {
             Prim::DotGeneral(_) => "dot_general",
             Prim::Convolution(_) => "convolution",
             Prim::ConvCall(_) => "custom_call",
+            Prim::MatMulCall(_) => "custom_call",
             Prim::RngBitGenerator { .. } => "rng_bit_generator",
             Prim::CustomVjp(_) => "custom_vjp",
         }
@@ -156,6 +162,7 @@ pub(crate) fn infer(prim: &Prim, ins: &[&TensorType]) -> Result<Vec<TensorType>>
         Prim::DotGeneral(d) => one(dot::shape_dot_general(ins, d)),
         Prim::Convolution(c) => one(conv::shape_convolution(ins, c)),
         Prim::ConvCall(c) => one(conv_call::shape_conv_call(ins, c)),
+        Prim::MatMulCall(c) => one(matmul_call::shape_matmul_call(ins, *c)),
         Prim::RngBitGenerator { algorithm, out } => rng::shape_rng(ins, *algorithm, out),
         Prim::CustomVjp(c) => c.shape(ins),
     }
@@ -221,6 +228,7 @@ pub(crate) fn print(prim: &Prim, t: &OpText) -> String {
         Prim::DotGeneral(d) => dot::print_dot_general(d, t),
         Prim::Convolution(c) => conv::print_convolution(c, t),
         Prim::ConvCall(c) => conv_call::print_conv_call(c, t),
+        Prim::MatMulCall(c) => matmul_call::print_matmul_call(*c, t),
         Prim::RngBitGenerator { algorithm, .. } => rng::print_rng(*algorithm, t),
     }
 }
@@ -270,6 +278,7 @@ pub(crate) fn vjp(g: &mut Graph, prim: &Prim, a: &VjpArgs) -> Result<Vec<Option<
         Prim::DotGeneral(d) => dot::vjp_dot_general(g, d, a),
         Prim::Convolution(c) => conv::vjp_convolution(g, c, a),
         Prim::ConvCall(c) => conv_call::vjp_conv_call(g, c, a),
+        Prim::MatMulCall(c) => matmul_call::vjp_matmul_call(g, *c, a),
         Prim::RngBitGenerator { .. } => rng::vjp_rng(),
         Prim::CustomVjp(c) => c.vjp(g, a),
     }
@@ -315,6 +324,10 @@ pub(crate) fn flops(prim: &Prim, ins: &[&TensorType], outs: &[TensorType]) -> u6
             let k = &ins[1].dims;
             let window: u64 = c.dims.kernel_spatial.iter().map(|&i| k[i] as u64).product();
             2 * out_n * k[c.dims.kernel_in] as u64 * window
+        }
+        Prim::MatMulCall(c) => {
+            let (m, k, n) = c.mkn(&ins[0].dims, &ins[1].dims).unwrap_or((0, 0, 0));
+            2 * m as u64 * k as u64 * n as u64
         }
         Prim::ConvCall(c) => {
             let [n, oh, ow, o] = c.output().unwrap_or([0; 4]);
