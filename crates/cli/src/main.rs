@@ -58,6 +58,7 @@ fn block_cache_stats() -> (usize, usize) {
 
 fn main() {
     host_memory::use_huge_pages();
+    quiet_plugin_info_logs();
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("NETSPEC_MALLOC").is_none_or(|v| v != "system") {
         block_cache::enable();
@@ -84,5 +85,17 @@ fn main() {
     if let Err(e) = result {
         note!("error: {e:#}");
         std::process::exit(1);
+    }
+}
+
+/// XLA logs informational lines to stderr before anything can configure its logging (absl's
+/// pre-`InitializeLog` mode): creating a CPU client with `cpu_device_count` prints
+/// `… pjrt_c_api_cpu_internal.cc:74] cpu_device_count set via create_options: 1` on every run. XLA's
+/// logging reads `TF_CPP_MIN_LOG_LEVEL` (0 info, 1 warning, 2 error); netspec asks for warnings and
+/// up unless the user set it. Called first thing in `main`, before any thread exists.
+fn quiet_plugin_info_logs() {
+    const VAR: &str = "TF_CPP_MIN_LOG_LEVEL";
+    if std::env::var_os(VAR).is_none() {
+        std::env::set_var(VAR, "1");
     }
 }

@@ -211,9 +211,7 @@ impl Client {
         if let Some(k) = &kv {
             k.install(&mut a);
         }
-        // The CPU plugin logs the options it was given on stderr (see `quiet`).
-        crate::quiet::filter_stderr(|| call!(api, PJRT_Client_Create, &mut a, ctx()))
-            .map_err(explain_no_gpu)?;
+        call!(api, PJRT_Client_Create, &mut a, ctx()).map_err(explain_no_gpu)?;
         if a.client.is_null() {
             return Err(Error::new(
                 ErrorKind::Plugin,

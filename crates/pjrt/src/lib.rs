@@ -40,7 +40,6 @@ pub mod kv;
 pub mod onednn;
 mod plugin;
 mod proto;
-mod quiet;
 pub mod selftest;
 mod signature;
 
