@@ -125,6 +125,7 @@ pub(crate) fn fold(
         | Prim::Convolution(_)
         | Prim::ConvCall(_)
         | Prim::MatMulCall(_)
+        | Prim::AdamCall(_)
         | Prim::RngBitGenerator { .. }
         | Prim::CustomVjp(_) => {}
     }

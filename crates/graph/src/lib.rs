@@ -29,7 +29,7 @@ pub use error::{Error, Result};
 pub use graph::{ArgAttrs, Graph, Node, Value};
 pub use literal::{round_to, Literal};
 pub use prims::{
-    expand_conv_call, BinaryOp, CmpDir, ConvCall, ConvDims, ConvPass, ConvSpec, DotDims,
+    expand_conv_call, AdamCall, BinaryOp, CmpDir, ConvCall, ConvDims, ConvPass, ConvSpec, DotDims,
     MatMulCall, Prim, ReduceOp, RngAlgorithm, UnaryOp, Window,
 };
 pub use printer::{print_module, print_module_with, PrintOptions};

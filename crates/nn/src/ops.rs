@@ -38,6 +38,12 @@ pub fn with_conv_calls<T>(on: bool, f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// Whether graphs built now are inside [`with_conv_calls`]`(true, …)`: their f32 convolutions, dense
+/// products and Adam updates are custom calls.
+pub(crate) fn calls_on() -> bool {
+    CONV_CALLS.with(|c| c.get())
+}
+
 /// `x + c` for a float constant `c`.
 pub fn add_const(g: &mut Graph, x: Value, c: f64) -> Result<Value> {
     let k = g.full_like(c, x)?;
@@ -308,7 +314,7 @@ pub fn linear(g: &mut Graph, x: Value, w: Value) -> Result<Value> {
     if r == 2
         && g.dtype(x) == DType::F32
         && g.dtype(w) == DType::F32
-        && CONV_CALLS.with(|c| c.get())
+        && calls_on()
     {
         let call = MatMulCall {
             trans_a: false,

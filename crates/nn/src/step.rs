@@ -513,30 +513,24 @@ fn update(
             };
             let bc1 = correction(beta1)?;
             let bc2 = correction(beta2)?;
-            let (b1, b2) = (beta1 as f64, beta2 as f64);
             for i in 0..pv.len() {
                 let ge = if decoupled { grads[i] } else { coupled(g, i)? };
-                let m = g.scale(state[0][i], b1)?;
-                let gm = g.scale(ge, 1.0 - b1)?;
-                let m = g.add(m, gm)?;
-                let v = g.scale(state[1][i], b2)?;
-                let g2 = g.mul(ge, ge)?;
-                let g2 = g.scale(g2, 1.0 - b2)?;
-                let v = g.add(v, g2)?;
+                let call = graph::AdamCall {
+                    beta1,
+                    beta2,
+                    eps,
+                    decay: if decoupled && ps[i].decay { wd } else { 0.0 },
+                };
+                let ins = [pv[i], state[0][i], state[1][i], ge, lr, bc1, bc2];
+                // One in-place kernel pass where the runtime has the handler, else its expansion.
+                let [p, m, v] = if ops::calls_on() && g.dtype(pv[i]) == DType::F32 {
+                    g.adam_call(call, ins)?
+                } else {
+                    call.expand(g, ins)?
+                };
                 new_state[0].push(m);
                 new_state[1].push(v);
-                let c1 = bcast(g, bc1, m)?;
-                let c2 = bcast(g, bc2, v)?;
-                let mh = g.div(m, c1)?;
-                let vh = g.div(v, c2)?;
-                let den = g.sqrt(vh)?;
-                let den = ops::add_const(g, den, eps as f64)?;
-                let mut u = g.div(mh, den)?;
-                if decoupled && ps[i].decay && wd != 0.0 {
-                    let d = g.scale(pv[i], wd)?;
-                    u = g.add(u, d)?;
-                }
-                new_p.push(descend(g, pv[i], u)?);
+                new_p.push(p);
             }
         }
     }

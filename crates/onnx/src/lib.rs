@@ -893,6 +893,9 @@ fn convert(cx: &mut Cx<'_>, i: usize, prim: &Prim) -> Result<Vec<String>> {
         Prim::MatMulCall(_) => unsupported(
             "a matrix-product custom call (export builds its graph without them: it is built outside `nn::with_conv_calls`)",
         ),
+        Prim::AdamCall(_) => unsupported(
+            "an optimizer-update custom call (export holds the forward graph only, which has none)",
+        ),
         Prim::Convolution(c) => {
             if c.lhs_dilation.iter().any(|&d| d != 1) {
                 return unsupported(

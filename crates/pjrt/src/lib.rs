@@ -36,6 +36,7 @@ mod error;
 mod executable;
 #[doc(hidden)]
 pub mod ffi;
+mod kernels;
 pub mod kv;
 pub mod onednn;
 mod plugin;

@@ -370,12 +370,11 @@ fn run(
 
 /// The product `c = op(a)·op(b)` of a `graph::MatMulCall` on host slices (`op(a) : [m, k]`,
 /// `op(b) : [k, n]`, row-major; `ta`/`tb`: stored transposed), as `tiles` row tiles run one after
-/// another on the calling thread. For tests of the kernel; compiled programs call it through the
+/// another on this thread: the tests' entry to the kernels behind the
 /// handler, which runs the tiles on XLA's threads.
 pub fn matmul(
-    ta: bool,
-    tb: bool,
-    (m, k, n): (usize, usize, usize),
+    (ta, tb): (bool, bool),
+    (m, n, k): (usize, usize, usize),
     a: &[f32],
     b: &[f32],
     c: &mut [f32],
@@ -387,7 +386,7 @@ pub fn matmul(
             (a.len(), b.len(), c.len())
         ));
     }
-    let job = MatMulJob::new(
+    let job = matmul_job(
         (ta, tb),
         (m as i64, n as i64, k as i64),
         (a.as_ptr(), b.as_ptr(), c.as_mut_ptr()),
@@ -397,45 +396,55 @@ pub fn matmul(
     job.result()
 }
 
-/// One product split into row tiles (see the module doc). Shared by the handler's thread and the
-/// tasks it schedules (`Arc`); buffer addresses are touched only while a tile is claimed.
-struct MatMulJob {
-    ta: c_int,
-    tb: c_int,
-    m: i64,
-    n: i64,
-    k: i64,
-    a: usize,
-    b: usize,
-    c: usize,
+/// One `graph::AdamCall` update on host slices, in place, as `tiles` element ranges run one after
+/// another on this thread (the tests' entry to the kernel behind the handler). `k` = `[β₁, β₂, ε, λ,
+/// lr, c1, c2]`.
+pub fn adam(
+    w: &mut [f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    g: &[f32],
+    k: [f32; 7],
     tiles: usize,
-    /// Rows per tile (a multiple of 16, the sgemm kernels' row block).
-    rows: i64,
+) -> std::result::Result<(), String> {
+    let n = w.len();
+    if (m.len(), v.len(), g.len()) != (n, n, n) || tiles == 0 {
+        return Err(format!(
+            "buffer sizes {:?} differ (or no tiles)",
+            (n, m.len(), v.len(), g.len())
+        ));
+    }
+    let rows = n.div_ceil(tiles).max(1);
+    let job = adam_job(
+        [w.as_ptr(), m.as_ptr(), v.as_ptr(), g.as_ptr()],
+        [w.as_mut_ptr(), m.as_mut_ptr(), v.as_mut_ptr()],
+        n,
+        k,
+        rows,
+    );
+    job.work();
+    job.result()
+}
+
+/// Work split into tiles that XLA's intra-op threads and the handler's own thread claim one by one
+/// (see the module doc). Shared through an `Arc`; the buffers a tile touches are the call's, alive
+/// until every tile is done, and a tile is only run while claimed.
+struct PoolJob {
+    tiles: usize,
+    tile: Box<dyn Fn(usize) -> std::result::Result<(), String> + Send + Sync>,
     next: std::sync::atomic::AtomicUsize,
     done: std::sync::atomic::AtomicUsize,
     error: Mutex<Option<String>>,
 }
 
-impl MatMulJob {
+impl PoolJob {
     fn new(
-        (ta, tb): (bool, bool),
-        (m, n, k): (i64, i64, i64),
-        (a, b, c): (*const f32, *const f32, *mut f32),
         tiles: usize,
-    ) -> MatMulJob {
-        let tiles = tiles.clamp(1, ((m + 15) / 16).max(1) as usize) as i64;
-        let rows = ((m + tiles - 1) / tiles + 15) / 16 * 16;
-        MatMulJob {
-            ta: c_int::from(ta),
-            tb: c_int::from(tb),
-            m,
-            n,
-            k,
-            a: a as usize,
-            b: b as usize,
-            c: c as usize,
-            tiles: ((m + rows - 1) / rows).max(1) as usize,
-            rows,
+        tile: impl Fn(usize) -> std::result::Result<(), String> + Send + Sync + 'static,
+    ) -> PoolJob {
+        PoolJob {
+            tiles,
+            tile: Box::new(tile),
             next: std::sync::atomic::AtomicUsize::new(0),
             done: std::sync::atomic::AtomicUsize::new(0),
             error: Mutex::new(None),
@@ -450,47 +459,10 @@ impl MatMulJob {
             if i >= self.tiles {
                 return;
             }
-            let m0 = i as i64 * self.rows;
-            let m1 = (m0 + self.rows).min(self.m);
-            if m1 > m0 {
-                if let Err(e) = self.tile(m0, m1) {
-                    *self.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
-                }
+            if let Err(e) = (self.tile)(i) {
+                *self.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
             }
             self.done.fetch_add(1, Ordering::AcqRel);
-        }
-    }
-
-    fn tile(&self, m0: i64, m1: i64) -> std::result::Result<(), String> {
-        #[cfg(netspec_onednn)]
-        {
-            let mut err = [0u8; 256];
-            // SAFETY: the addresses are the call's buffers (checked against m, n, k by the caller),
-            // alive until every tile is done; tiles write disjoint rows of c.
-            match unsafe {
-                netspec_dnnl_matmul_rows(
-                    self.ta,
-                    self.tb,
-                    self.m,
-                    self.n,
-                    self.k,
-                    self.a as *const f32,
-                    self.b as *const f32,
-                    self.c as *mut f32,
-                    m0,
-                    m1,
-                    err.as_mut_ptr().cast(),
-                    err.len(),
-                )
-            } {
-                0 => Ok(()),
-                _ => Err(message(&err)),
-            }
-        }
-        #[cfg(not(netspec_onednn))]
-        {
-            let _ = (m0, m1);
-            init()
         }
     }
 
@@ -519,10 +491,161 @@ impl MatMulJob {
 /// A scheduled task: the job's `Arc` handed over as a raw pointer.
 ///
 /// # Safety
-/// `data` is an `Arc<MatMulJob>` turned into a raw pointer, owned by this call.
-unsafe extern "C" fn matmul_task(data: *mut c_void) {
-    let job = std::sync::Arc::from_raw(data as *const MatMulJob);
+/// `data` is an `Arc<PoolJob>` turned into a raw pointer, owned by this call.
+unsafe extern "C" fn pool_task(data: *mut c_void) {
+    let job = std::sync::Arc::from_raw(data as *const PoolJob);
     job.work();
+}
+
+/// XLA's intra-op thread count for this call (1 when the API table predates the thread pool).
+///
+/// # Safety
+/// `cf` is an execute-stage call frame from XLA.
+unsafe fn pool_threads(cf: &XLA_FFI_CallFrame) -> usize {
+    let api = &*cf.api;
+    let mut threads: i64 = 1;
+    if let (true, Some(num)) = (
+        api.struct_size >= XLA_FFI_Api_WITH_THREAD_POOL,
+        api.XLA_FFI_ThreadPool_NumThreads,
+    ) {
+        let mut na = XLA_FFI_ThreadPool_NumThreads_Args {
+            struct_size: std::mem::size_of::<XLA_FFI_ThreadPool_NumThreads_Args>(),
+            extension_start: std::ptr::null_mut(),
+            ctx: cf.ctx,
+            num_threads: &mut threads,
+        };
+        if !num(&mut na).is_null() {
+            threads = 1;
+        }
+    }
+    threads.max(1) as usize
+}
+
+/// Runs `job` on XLA's intra-op threads and this one: schedules up to `helpers` tasks (no more than
+/// there are tiles besides the first), takes tiles itself until none is left, then waits for the
+/// running ones.
+///
+/// # Safety
+/// `cf` is an execute-stage call frame from XLA.
+unsafe fn run_on_pool(
+    cf: &XLA_FFI_CallFrame,
+    job: PoolJob,
+    helpers: usize,
+) -> std::result::Result<(), String> {
+    let api = &*cf.api;
+    let job = std::sync::Arc::new(job);
+    if let (true, Some(schedule)) = (
+        api.struct_size >= XLA_FFI_Api_WITH_THREAD_POOL,
+        api.XLA_FFI_ThreadPool_Schedule,
+    ) {
+        for _ in 0..helpers.min(job.tiles.saturating_sub(1)) {
+            let data = std::sync::Arc::into_raw(job.clone()) as *mut c_void;
+            let mut sa = XLA_FFI_ThreadPool_Schedule_Args {
+                struct_size: std::mem::size_of::<XLA_FFI_ThreadPool_Schedule_Args>(),
+                extension_start: std::ptr::null_mut(),
+                ctx: cf.ctx,
+                task: Some(pool_task),
+                data,
+            };
+            if !schedule(&mut sa).is_null() {
+                // Not scheduled (XLA's error object is left to it): take the reference back; this
+                // thread runs the tile.
+                drop(std::sync::Arc::from_raw(data as *const PoolJob));
+            }
+        }
+    }
+    job.work();
+    job.wait();
+    job.result()
+}
+
+/// A product split into at most `tiles` row tiles of a multiple of 16 rows (the sgemm kernels' row
+/// block), each one single-threaded oneDNN sgemm.
+fn matmul_job(
+    (ta, tb): (bool, bool),
+    (m, n, k): (i64, i64, i64),
+    (a, b, c): (*const f32, *const f32, *mut f32),
+    tiles: usize,
+) -> PoolJob {
+    let tiles = tiles.clamp(1, ((m + 15) / 16).max(1) as usize) as i64;
+    let rows = ((m + tiles - 1) / tiles + 15) / 16 * 16;
+    let (a, b, c) = (a as usize, b as usize, c as usize);
+    let (ta, tb) = (c_int::from(ta), c_int::from(tb));
+    PoolJob::new(((m + rows - 1) / rows).max(1) as usize, move |i| {
+        let m0 = i as i64 * rows;
+        let m1 = (m0 + rows).min(m);
+        if m1 <= m0 {
+            return Ok(());
+        }
+        #[cfg(netspec_onednn)]
+        {
+            let mut err = [0u8; 256];
+            // SAFETY: the addresses are the call's buffers (checked against m, n, k by the caller),
+            // alive until every tile is done; tiles write disjoint rows of c.
+            match unsafe {
+                netspec_dnnl_matmul_rows(
+                    ta,
+                    tb,
+                    m,
+                    n,
+                    k,
+                    a as *const f32,
+                    b as *const f32,
+                    c as *mut f32,
+                    m0,
+                    m1,
+                    err.as_mut_ptr().cast(),
+                    err.len(),
+                )
+            } {
+                0 => Ok(()),
+                _ => Err(message(&err)),
+            }
+        }
+        #[cfg(not(netspec_onednn))]
+        {
+            let _ = (ta, tb, n, k, a, b, c);
+            init()
+        }
+    })
+}
+
+/// An Adam update of `n` elements in tiles of `rows`: `ins` = `w, m, v, g`, `outs` = `w', m', v'`
+/// (the same buffers as `w, m, v` when XLA honoured the call's aliasing, else copied first).
+fn adam_job(
+    ins: [*const f32; 4],
+    outs: [*mut f32; 3],
+    n: usize,
+    k: [f32; 7],
+    rows: usize,
+) -> PoolJob {
+    let ins = ins.map(|p| p as usize);
+    let outs = outs.map(|p| p as usize);
+    PoolJob::new(n.div_ceil(rows), move |i| {
+        let (e0, e1) = (i * rows, ((i + 1) * rows).min(n));
+        if e1 <= e0 {
+            return Ok(());
+        }
+        let len = e1 - e0;
+        // SAFETY: the addresses are the call's buffers of n elements (checked by the caller), alive
+        // until every tile is done; tiles touch disjoint ranges; an output either is its input or
+        // does not overlap any input.
+        unsafe {
+            for j in 0..3 {
+                if ins[j] != outs[j] {
+                    std::ptr::copy_nonoverlapping(
+                        (ins[j] as *const f32).add(e0),
+                        (outs[j] as *mut f32).add(e0),
+                        len,
+                    );
+                }
+            }
+            let out = |j: usize| std::slice::from_raw_parts_mut((outs[j] as *mut f32).add(e0), len);
+            let g = std::slice::from_raw_parts((ins[3] as *const f32).add(e0), len);
+            crate::kernels::adam(out(0), out(1), out(2), g, k);
+        }
+        Ok(())
+    })
 }
 
 // ------------------------------------------------------------------ handlers
@@ -533,6 +656,7 @@ const TARGETS: [(&str, i32); 3] = [
 ];
 
 const MATMUL_TARGET: &str = "netspec_matmul";
+const ADAM_TARGET: &str = "netspec_adam";
 
 unsafe extern "C" fn handler_forward(cf: *mut XLA_FFI_CallFrame) -> *mut XLA_FFI_Error {
     handle(cf, TARGETS[0].0, |cf| execute(cf, 0))
@@ -545,6 +669,9 @@ unsafe extern "C" fn handler_backward_weights(cf: *mut XLA_FFI_CallFrame) -> *mu
 }
 unsafe extern "C" fn handler_matmul(cf: *mut XLA_FFI_CallFrame) -> *mut XLA_FFI_Error {
     handle(cf, MATMUL_TARGET, |cf| execute_matmul(cf))
+}
+unsafe extern "C" fn handler_adam(cf: *mut XLA_FFI_CallFrame) -> *mut XLA_FFI_Error {
+    handle(cf, ADAM_TARGET, |cf| execute_adam(cf))
 }
 
 /// # Safety
@@ -740,22 +867,8 @@ unsafe fn execute_matmul(cf: &XLA_FFI_CallFrame) -> std::result::Result<(), (c_i
     if m == 0 || n == 0 {
         return Ok(());
     }
-    // XLA's intra-op thread count, when the API table is new enough to have the pool.
-    let api = &*cf.api;
-    let pool = api.struct_size >= XLA_FFI_Api_WITH_THREAD_POOL;
-    let mut threads: i64 = 1;
-    if let (true, Some(num)) = (pool, api.XLA_FFI_ThreadPool_NumThreads) {
-        let mut na = XLA_FFI_ThreadPool_NumThreads_Args {
-            struct_size: std::mem::size_of::<XLA_FFI_ThreadPool_NumThreads_Args>(),
-            extension_start: std::ptr::null_mut(),
-            ctx: cf.ctx,
-            num_threads: &mut threads,
-        };
-        if !num(&mut na).is_null() {
-            threads = 1;
-        }
-    }
-    let job = std::sync::Arc::new(MatMulJob::new(
+    let threads = pool_threads(cf);
+    let job = matmul_job(
         (ta != 0, tb != 0),
         (m, n, k),
         (
@@ -763,28 +876,72 @@ unsafe fn execute_matmul(cf: &XLA_FFI_CallFrame) -> std::result::Result<(), (c_i
             b.data as *const f32,
             c.data as *mut f32,
         ),
-        threads.max(1) as usize,
-    ));
-    if let (true, Some(schedule)) = (pool, api.XLA_FFI_ThreadPool_Schedule) {
-        for _ in 1..job.tiles {
-            let data = std::sync::Arc::into_raw(job.clone()) as *mut c_void;
-            let mut sa = XLA_FFI_ThreadPool_Schedule_Args {
-                struct_size: std::mem::size_of::<XLA_FFI_ThreadPool_Schedule_Args>(),
-                extension_start: std::ptr::null_mut(),
-                ctx: cf.ctx,
-                task: Some(matmul_task),
-                data,
-            };
-            if !schedule(&mut sa).is_null() {
-                // Not scheduled (XLA's error object is left to it): take the reference back; this
-                // thread runs the tile.
-                drop(std::sync::Arc::from_raw(data as *const MatMulJob));
+        threads,
+    );
+    run_on_pool(cf, job, threads - 1).map_err(|m| (XLA_FFI_Error_Code_INTERNAL, m))
+}
+
+/// Elements per tile of an Adam update: the four arrays' tiles (256 KiB) stay in a core's L2.
+const ADAM_TILE: usize = 16 * 1024;
+
+/// # Safety
+/// `cf` is an execute-stage call frame from XLA.
+unsafe fn execute_adam(cf: &XLA_FFI_CallFrame) -> std::result::Result<(), (c_int, String)> {
+    let bad = |m: String| (XLA_FFI_Error_Code_INVALID_ARGUMENT, m);
+    if cf.args.size != 7 || cf.rets.size != 3 {
+        return Err(bad(format!(
+            "expected 7 operands and 3 results, got {} and {}",
+            cf.args.size, cf.rets.size
+        )));
+    }
+    let buffer = |p: *mut c_void| &*(p as *const XLA_FFI_Buffer);
+    let numel = |b: &XLA_FFI_Buffer| -> i64 {
+        std::slice::from_raw_parts(b.dims, b.rank.max(0) as usize)
+            .iter()
+            .product()
+    };
+    let args: Vec<&XLA_FFI_Buffer> = (0..7).map(|i| buffer(*cf.args.items.add(i))).collect();
+    let rets: Vec<&XLA_FFI_Buffer> = (0..3).map(|i| buffer(*cf.rets.items.add(i))).collect();
+    let n = numel(args[0]);
+    for (i, b) in args.iter().chain(rets.iter()).enumerate() {
+        let want = if (4..7).contains(&i) { 1 } else { n };
+        if b.dtype != XLA_FFI_DataType_F32 || numel(b) != want {
+            return Err(bad(format!(
+                "buffer {i} must be f32 with {want} elements (dtype {}, {} elements)",
+                b.dtype,
+                numel(b)
+            )));
+        }
+    }
+    // Attributes, sorted by name: beta1, beta2, decay, eps.
+    let names = [&b"beta1"[..], b"beta2", b"decay", b"eps"];
+    let mut attrs = [None::<f32>; 4];
+    for i in 0..cf.attrs.size.max(0) as usize {
+        let name = &**cf.attrs.names.add(i);
+        let name = std::slice::from_raw_parts(name.ptr.cast::<u8>(), name.len);
+        if let Some(k) = names.iter().position(|n| *n == name) {
+            let s = &*(*cf.attrs.attrs.add(i) as *const XLA_FFI_Scalar);
+            if *cf.attrs.types.add(i) == XLA_FFI_AttrType_SCALAR && s.dtype == XLA_FFI_DataType_F32
+            {
+                attrs[k] = Some(*(s.value as *const f32));
             }
         }
     }
-    job.work();
-    job.wait();
-    job.result().map_err(|m| (XLA_FFI_Error_Code_INTERNAL, m))
+    let [Some(b1), Some(b2), Some(decay), Some(eps)] = attrs else {
+        return Err(bad(
+            "missing f32 attributes (need beta1, beta2, decay, eps)".into(),
+        ));
+    };
+    let scalar = |i: usize| *(args[i].data as *const f32);
+    let k = [b1, b2, eps, decay, scalar(4), scalar(5), scalar(6)];
+    let n = n as usize;
+    if n == 0 {
+        return Ok(());
+    }
+    let f = |i: usize| args[i].data as *const f32;
+    let o = |i: usize| rets[i].data as *mut f32;
+    let job = adam_job([f(0), f(1), f(2), f(3)], [o(0), o(1), o(2)], n, k, ADAM_TILE);
+    run_on_pool(cf, job, pool_threads(cf) - 1).map_err(|m| (XLA_FFI_Error_Code_INTERNAL, m))
 }
 
 // ------------------------------------------------------------------ registration
@@ -832,11 +989,12 @@ fn register_now(api: &Api) -> std::result::Result<(), String> {
         return Err("the PJRT plugin's FFI extension has no register_handler".into());
     };
     type Handler = unsafe extern "C" fn(*mut XLA_FFI_CallFrame) -> *mut XLA_FFI_Error;
-    let handlers: [(&str, Handler); 4] = [
+    let handlers: [(&str, Handler); 5] = [
         (TARGETS[0].0, handler_forward),
         (TARGETS[1].0, handler_backward_data),
         (TARGETS[2].0, handler_backward_weights),
         (MATMUL_TARGET, handler_matmul),
+        (ADAM_TARGET, handler_adam),
     ];
     for (name, h) in handlers {
         let platform = "Host";

@@ -67,6 +67,7 @@ pub fn estimate(spec: &spec::NetSpec, batch: usize, moments: u64) -> anyhow::Res
             | Prim::Convolution(_)
             | Prim::ConvCall(_)
             | Prim::MatMulCall(_)
+            | Prim::AdamCall(_)
             | Prim::RngBitGenerator { .. } => true,
         };
         if counted {

@@ -2,6 +2,7 @@
 //! StableHLO printing (`print_*`) and its VJP rule (`vjp_*`). This module holds the [`Prim`] enum and the
 //! exhaustive dispatch tables over it (no `_ =>` arms: a new variant is a compile error at every site).
 
+pub(crate) mod adam_call;
 pub(crate) mod conv;
 pub(crate) mod conv_call;
 pub(crate) mod dot;
@@ -18,6 +19,7 @@ use crate::graph::{Graph, Value};
 use crate::literal::Literal;
 use crate::types::{DType, TensorType};
 
+pub use adam_call::AdamCall;
 pub use conv::{ConvDims, ConvSpec};
 pub use conv_call::{expand_conv_call, ConvCall, ConvPass};
 pub use dot::DotDims;
@@ -88,6 +90,9 @@ pub enum Prim {
     /// A rank-2 f32 matrix product run by a registered kernel library (`stablehlo.custom_call`;
     /// `matmul_call.rs`).
     MatMulCall(MatMulCall),
+    /// One in-place Adam update of an f32 parameter run by a registered kernel
+    /// (`stablehlo.custom_call`; `adam_call.rs`).
+    AdamCall(AdamCall),
     /// `stablehlo.rng_bit_generator(state)` → (new state, bits of type `out`).
     RngBitGenerator {
         algorithm: RngAlgorithm,
@@ -125,6 +130,7 @@ impl Prim {
             Prim::Convolution(_) => "convolution",
             Prim::ConvCall(_) => "custom_call",
             Prim::MatMulCall(_) => "custom_call",
+            Prim::AdamCall(_) => "custom_call",
             Prim::RngBitGenerator { .. } => "rng_bit_generator",
             Prim::CustomVjp(_) => "custom_vjp",
         }
@@ -163,6 +169,7 @@ pub(crate) fn infer(prim: &Prim, ins: &[&TensorType]) -> Result<Vec<TensorType>>
         Prim::Convolution(c) => one(conv::shape_convolution(ins, c)),
         Prim::ConvCall(c) => one(conv_call::shape_conv_call(ins, c)),
         Prim::MatMulCall(c) => one(matmul_call::shape_matmul_call(ins, *c)),
+        Prim::AdamCall(_) => adam_call::shape_adam_call(ins),
         Prim::RngBitGenerator { algorithm, out } => rng::shape_rng(ins, *algorithm, out),
         Prim::CustomVjp(c) => c.shape(ins),
     }
@@ -229,6 +236,7 @@ pub(crate) fn print(prim: &Prim, t: &OpText) -> String {
         Prim::Convolution(c) => conv::print_convolution(c, t),
         Prim::ConvCall(c) => conv_call::print_conv_call(c, t),
         Prim::MatMulCall(c) => matmul_call::print_matmul_call(*c, t),
+        Prim::AdamCall(c) => adam_call::print_adam_call(*c, t),
         Prim::RngBitGenerator { algorithm, .. } => rng::print_rng(*algorithm, t),
     }
 }
@@ -279,6 +287,7 @@ pub(crate) fn vjp(g: &mut Graph, prim: &Prim, a: &VjpArgs) -> Result<Vec<Option<
         Prim::Convolution(c) => conv::vjp_convolution(g, c, a),
         Prim::ConvCall(c) => conv_call::vjp_conv_call(g, c, a),
         Prim::MatMulCall(c) => matmul_call::vjp_matmul_call(g, *c, a),
+        Prim::AdamCall(_) => adam_call::vjp_adam_call(),
         Prim::RngBitGenerator { .. } => rng::vjp_rng(),
         Prim::CustomVjp(c) => c.vjp(g, a),
     }
@@ -308,6 +317,8 @@ pub(crate) fn flops(prim: &Prim, ins: &[&TensorType], outs: &[TensorType]) -> u6
         | Prim::Binary(_)
         | Prim::Compare(_)
         | Prim::Select => out_n,
+        // The elementwise ops of its expansion (`AdamCall::expand`), so a step counts the same either way.
+        Prim::AdamCall(c) => out_n * if c.decay != 0.0 { 16 } else { 14 },
         Prim::Reduce { .. } => ins[0].numel() as u64,
         Prim::ReduceWindow { window, .. } => out_n * window.dims.iter().product::<usize>() as u64,
         Prim::SelectAndScatter { window } => {

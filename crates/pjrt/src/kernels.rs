@@ -1,0 +1,61 @@
+//! Kernels netspec's custom-call handlers run themselves (the products and convolutions are oneDNN's,
+//! `onednn.rs`): plain loops that the compiler vectorises, built once per instruction set and chosen at
+//! run time (AVX-512, AVX2, the baseline), since the release build targets the baseline x86-64.
+
+/// One Adam update of a span, in place: `graph::AdamCall`'s expansion operation by operation in f32,
+/// so that the results equal XLA's fusions of it. `k` = `[β₁, β₂, ε, λ, lr, c1, c2]`; the `1 − β`
+/// factors are rounded from f64 as the expansion's constants are.
+pub fn adam(w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], k: [f32; 7]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has the features the function was built for.
+            return unsafe { adam_avx512(w, m, v, g, k) };
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: as above.
+            return unsafe { adam_avx2(w, m, v, g, k) };
+        }
+    }
+    adam_span(w, m, v, g, k)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn adam_avx512(w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], k: [f32; 7]) {
+    adam_span(w, m, v, g, k)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn adam_avx2(w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], k: [f32; 7]) {
+    adam_span(w, m, v, g, k)
+}
+
+#[inline(always)]
+fn adam_span(w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], k: [f32; 7]) {
+    let [b1, b2, eps, decay, lr, c1, c2] = k;
+    let ob1 = (1.0 - b1 as f64) as f32;
+    let ob2 = (1.0 - b2 as f64) as f32;
+    let n = w.len().min(m.len()).min(v.len()).min(g.len());
+    let (w, m, v, g) = (&mut w[..n], &mut m[..n], &mut v[..n], &g[..n]);
+    if decay != 0.0 {
+        for i in 0..n {
+            let mi = m[i] * b1 + g[i] * ob1;
+            let vi = v[i] * b2 + (g[i] * g[i]) * ob2;
+            let u = (mi / c1) / ((vi / c2).sqrt() + eps) + w[i] * decay;
+            m[i] = mi;
+            v[i] = vi;
+            w[i] -= lr * u;
+        }
+    } else {
+        for i in 0..n {
+            let mi = m[i] * b1 + g[i] * ob1;
+            let vi = v[i] * b2 + (g[i] * g[i]) * ob2;
+            let u = (mi / c1) / ((vi / c2).sqrt() + eps);
+            m[i] = mi;
+            v[i] = vi;
+            w[i] -= lr * u;
+        }
+    }
+}
