@@ -1140,3 +1140,87 @@ fn matmul_calls_equal_dot_general() {
         }
     }
 }
+
+#[test]
+fn adam_calls_equal_their_expansion() {
+    // The in-place Adam kernel (`@netspec_adam`, element ranges on XLA's threads) against XLA's
+    // fusions of `AdamCall::expand`, the update's definition: new parameter and both moments, with and
+    // without decoupled decay, for sizes below, at and across the kernel's tiles, with moments in
+    // the range where they decay into denormals.
+    use graph::{AdamCall, DType, Graph, TensorType};
+    let cl = conv_call_client();
+    for n in [1usize, 10, 16384, 40_000] {
+        for decay in [0.0, 0.5] {
+            let call = AdamCall {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                decay,
+            };
+            let t = TensorType::new(DType::F32, &[n]);
+            let s = TensorType::new(DType::F32, &[]);
+            let mut g = Graph::new("adam_call");
+            let ins: Vec<_> = (0..7)
+                .map(|i| g.parameter(if i < 4 { t.clone() } else { s.clone() }))
+                .collect();
+            let ins: [graph::Value; 7] = ins.try_into().unwrap();
+            let got = g.adam_call(call, ins).unwrap();
+            let want = call.expand(&mut g, ins).unwrap();
+            g.set_outputs(&[got[0], want[0], got[1], want[1], got[2], want[2]])
+                .unwrap();
+            let text = graph::print_module(&g).unwrap();
+            assert_eq!(text.matches("@netspec_adam").count(), 1, "the call is missing");
+            let exe = cl.compile(&text).unwrap();
+            let d = [n as i64];
+            let w = noise(n, 1);
+            // Moments spanning normal values down to the denormal range (1e-39 < 2^-126).
+            let m: Vec<f32> = noise(n, 2)
+                .iter()
+                .enumerate()
+                .map(|(i, x)| x * 10f32.powi(-((i % 40) as i32)))
+                .collect();
+            let v: Vec<f32> = m.iter().map(|x| x * x + 1e-39).collect();
+            let gr: Vec<f32> = noise(n, 3)
+                .iter()
+                .enumerate()
+                .map(|(i, x)| x * 10f32.powi(-((i % 23) as i32)))
+                .collect();
+            let args = [
+                cl.buffer(&w, &d).unwrap(),
+                cl.buffer(&m, &d).unwrap(),
+                cl.buffer(&v, &d).unwrap(),
+                cl.buffer(&gr, &d).unwrap(),
+                cl.buffer(&[1e-3f32], &[]).unwrap(),
+                cl.buffer(&[0.19f32], &[]).unwrap(),
+                cl.buffer(&[0.002f32], &[]).unwrap(),
+            ];
+            let out = exe.run(&args.iter().collect::<Vec<_>>()).unwrap();
+            let label = format!("n {n}, decay {decay}");
+            let o: Vec<Vec<f32>> = out.iter().map(|b| b.to_vec::<f32>().unwrap()).collect();
+            // Elementwise bounds: XLA may contract a product and a sum into one rounding (FMA) where
+            // the kernel rounds twice, so each result may differ by a few roundings of its terms'
+            // magnitudes (not of the result's, which cancellation can make much smaller).
+            let e = 4.0 * f32::EPSILON as f64;
+            let (b1, b2) = (0.9f64, 0.999f64);
+            for j in 0..n {
+                let (wj, mj, vj, gj) = (w[j] as f64, m[j] as f64, v[j] as f64, gr[j] as f64);
+                let tm = b1 * mj.abs() + (1.0 - b1) * gj.abs();
+                let tv = b2 * vj + (1.0 - b2) * gj * gj;
+                let mn = b1 * mj + (1.0 - b1) * gj;
+                let vn = b2 * vj + (1.0 - b2) * gj * gj;
+                let u = (mn / 0.19) / ((vn / 0.002).sqrt() + 1e-8);
+                let rel_u = e * tm / mn.abs().max(1e-300) + 2.0 * e;
+                let tw = e * (wj.abs() + 1e-3 * decay * wj.abs()) + 1e-3 * u.abs() * rel_u;
+                for (i, what, bound) in [(0, "parameter", tw), (1, "first moment", e * tm), (2, "second moment", e * tv)] {
+                    let (x, y) = (o[2 * i][j] as f64, o[2 * i + 1][j] as f64);
+                    // Flushed denormals: either side may read a denormal as zero.
+                    let floor = f32::MIN_POSITIVE as f64;
+                    assert!(
+                        (x - y).abs() <= bound.max(floor),
+                        "{label}: {what}[{j}]: call {x:e}, expansion {y:e} (bound {bound:e})"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -6,6 +6,7 @@
 /// so that the results equal XLA's fusions of it. `k` = `[β₁, β₂, ε, λ, lr, c1, c2]`; the `1 − β`
 /// factors are rounded from f64 as the expansion's constants are.
 pub fn adam(w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], k: [f32; 7]) {
+    let _flush = FlushDenormals::new();
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx512f") {
@@ -56,6 +57,40 @@ fn adam_span(w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], k: [f32; 7]
             m[i] = mi;
             v[i] = vi;
             w[i] -= lr * u;
+        }
+    }
+}
+
+/// Denormal inputs read as zero and denormal results flush to zero while it lives (x86 MXCSR DAZ and
+/// FTZ), as in XLA's own kernels: the moments of a converged parameter decay into the denormal range,
+/// where the hardware is some hundred times slower.
+struct FlushDenormals(#[allow(dead_code)] u32);
+
+impl FlushDenormals {
+    #[allow(deprecated)] // the MXCSR intrinsics: no replacement in `core::arch` yet
+    fn new() -> FlushDenormals {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
+            // SAFETY: SSE is baseline on x86-64; only the DAZ (bit 6) and FTZ (bit 15) bits change.
+            unsafe {
+                let old = _mm_getcsr();
+                _mm_setcsr(old | (1 << 15) | (1 << 6));
+                FlushDenormals(old)
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        FlushDenormals(0)
+    }
+}
+
+impl Drop for FlushDenormals {
+    #[allow(deprecated)]
+    fn drop(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: restores the value read in `new`.
+        unsafe {
+            std::arch::x86_64::_mm_setcsr(self.0)
         }
     }
 }

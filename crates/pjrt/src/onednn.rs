@@ -89,6 +89,36 @@ struct XLA_FFI_Api {
     XLA_FFI_ThreadPool_NumThreads: Option<
         unsafe extern "C" fn(args: *mut XLA_FFI_ThreadPool_NumThreads_Args) -> *mut XLA_FFI_Error,
     >,
+    XLA_FFI_Future_Create:
+        Option<unsafe extern "C" fn(args: *mut XLA_FFI_Future_Create_Args) -> *mut XLA_FFI_Error>,
+    XLA_FFI_Future_SetAvailable: Option<
+        unsafe extern "C" fn(args: *mut XLA_FFI_Future_SetAvailable_Args) -> *mut XLA_FFI_Error,
+    >,
+    XLA_FFI_Future_SetError:
+        Option<unsafe extern "C" fn(args: *mut XLA_FFI_Future_SetError_Args) -> *mut XLA_FFI_Error>,
+}
+/// `struct_size` of an API table that has the future entries (and call frames with `future`).
+const XLA_FFI_WITH_FUTURES: usize = 176;
+
+enum XLA_FFI_Future {}
+#[repr(C)]
+struct XLA_FFI_Future_Create_Args {
+    struct_size: usize,
+    extension_start: *mut XLA_FFI_Extension_Base,
+    future: *mut XLA_FFI_Future,
+}
+#[repr(C)]
+struct XLA_FFI_Future_SetAvailable_Args {
+    struct_size: usize,
+    extension_start: *mut XLA_FFI_Extension_Base,
+    future: *mut XLA_FFI_Future,
+}
+#[repr(C)]
+struct XLA_FFI_Future_SetError_Args {
+    struct_size: usize,
+    extension_start: *mut XLA_FFI_Extension_Base,
+    future: *mut XLA_FFI_Future,
+    error: *mut XLA_FFI_Error,
 }
 /// `struct_size` of an API table that has the thread-pool entries.
 const XLA_FFI_Api_WITH_THREAD_POOL: usize = 152;
@@ -161,6 +191,9 @@ struct XLA_FFI_CallFrame {
     args: XLA_FFI_List,
     rets: XLA_FFI_List,
     attrs: XLA_FFI_Attrs,
+    /// Out: set by a handler that finishes after returning (present when the API table has the
+    /// future entries; the frame's own `struct_size` still ends at `attrs`).
+    future: *mut XLA_FFI_Future,
 }
 
 // ------------------------------------------------------------------ PJRT FFI extension
@@ -204,7 +237,9 @@ const _: () = {
     assert!(size_of::<XLA_FFI_Buffer>() == 48);
     assert!(offset_of!(XLA_FFI_Api, XLA_FFI_Error_Create) == 48);
     assert!(offset_of!(XLA_FFI_Api, XLA_FFI_ThreadPool_Schedule) == 136);
-    assert!(size_of::<XLA_FFI_Api>() == XLA_FFI_Api_WITH_THREAD_POOL);
+    assert!(offset_of!(XLA_FFI_Api, XLA_FFI_Future_Create) == XLA_FFI_Api_WITH_THREAD_POOL);
+    assert!(size_of::<XLA_FFI_Api>() == XLA_FFI_WITH_FUTURES);
+    assert!(size_of::<XLA_FFI_CallFrame>() == XLA_FFI_WITH_FUTURES);
     assert!(size_of::<XLA_FFI_ThreadPool_Schedule_Args>() == 40);
     assert!(size_of::<XLA_FFI_ThreadPool_NumThreads_Args>() == 32);
     assert!(offset_of!(PJRT_FFI_Register_Handler_Args, traits) == 48);
@@ -373,8 +408,9 @@ fn run(
 /// another on this thread: the tests' entry to the kernels behind the
 /// handler, which runs the tiles on XLA's threads.
 pub fn matmul(
-    (ta, tb): (bool, bool),
-    (m, n, k): (usize, usize, usize),
+    ta: bool,
+    tb: bool,
+    (m, k, n): (usize, usize, usize),
     a: &[f32],
     b: &[f32],
     c: &mut [f32],
@@ -435,6 +471,9 @@ struct PoolJob {
     next: std::sync::atomic::AtomicUsize,
     done: std::sync::atomic::AtomicUsize,
     error: Mutex<Option<String>>,
+    /// The XLA future the thread finishing the last tile completes (`run_on_pool`), with the API
+    /// table and the call's target (for an error's message); addresses, set before any tile runs.
+    future: std::sync::OnceLock<(usize, usize, &'static str)>,
 }
 
 impl PoolJob {
@@ -448,6 +487,7 @@ impl PoolJob {
             next: std::sync::atomic::AtomicUsize::new(0),
             done: std::sync::atomic::AtomicUsize::new(0),
             error: Mutex::new(None),
+            future: std::sync::OnceLock::new(),
         }
     }
 
@@ -462,7 +502,46 @@ impl PoolJob {
             if let Err(e) = (self.tile)(i) {
                 *self.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
             }
-            self.done.fetch_add(1, Ordering::AcqRel);
+            if self.done.fetch_add(1, Ordering::AcqRel) + 1 == self.tiles {
+                self.complete();
+            }
+        }
+    }
+
+    /// After the last tile: makes the call's future available (or failed), when it has one.
+    fn complete(&self) {
+        let Some(&(api, future, target)) = self.future.get() else {
+            return;
+        };
+        let api = api as *const XLA_FFI_Api;
+        let future = future as *mut XLA_FFI_Future;
+        // SAFETY: the API table is the runtime's (static); the future was created by it for this
+        // call and is completed exactly once, here (only the last tile's thread gets here).
+        unsafe {
+            match self.result() {
+                Ok(()) => {
+                    if let Some(set) = (*api).XLA_FFI_Future_SetAvailable {
+                        let mut a = XLA_FFI_Future_SetAvailable_Args {
+                            struct_size: std::mem::size_of::<XLA_FFI_Future_SetAvailable_Args>(),
+                            extension_start: std::ptr::null_mut(),
+                            future,
+                        };
+                        set(&mut a);
+                    }
+                }
+                Err(m) => {
+                    let error = error_object(api, target, XLA_FFI_Error_Code_INTERNAL, &m);
+                    if let Some(set) = (*api).XLA_FFI_Future_SetError {
+                        let mut a = XLA_FFI_Future_SetError_Args {
+                            struct_size: std::mem::size_of::<XLA_FFI_Future_SetError_Args>(),
+                            extension_start: std::ptr::null_mut(),
+                            future,
+                            error,
+                        };
+                        set(&mut a);
+                    }
+                }
+            }
         }
     }
 
@@ -522,28 +601,46 @@ unsafe fn pool_threads(cf: &XLA_FFI_CallFrame) -> usize {
 }
 
 /// Runs `job` on XLA's intra-op threads and this one: schedules up to `helpers` tasks (no more than
-/// there are tiles besides the first), takes tiles itself until none is left, then waits for the
-/// running ones.
+/// there are tiles besides the first) and takes tiles itself until none is left. Where the runtime
+/// takes futures, the call then returns at once and the thread that finishes the last tile completes
+/// the call's future (XLA runs the call's dependents from there), so no thread ever waits; otherwise
+/// this thread waits for the running tiles.
 ///
 /// # Safety
-/// `cf` is an execute-stage call frame from XLA.
+/// `cf` is an execute-stage call frame from XLA, not read through any reference after this call.
 unsafe fn run_on_pool(
-    cf: &XLA_FFI_CallFrame,
+    cf: *mut XLA_FFI_CallFrame,
+    target: &'static str,
     job: PoolJob,
     helpers: usize,
 ) -> std::result::Result<(), String> {
-    let api = &*cf.api;
+    let api = (*cf).api;
     let job = std::sync::Arc::new(job);
-    if let (true, Some(schedule)) = (
-        api.struct_size >= XLA_FFI_Api_WITH_THREAD_POOL,
-        api.XLA_FFI_ThreadPool_Schedule,
-    ) {
+    let pool = (*api).struct_size >= XLA_FFI_Api_WITH_THREAD_POOL;
+    let mut asynchronous = false;
+    // The call frame's `future` came with the API's future entries (its `struct_size` still ends at
+    // `attrs`, the struct-traits macro was not moved), so the API table's size says it is there.
+    if job.tiles > 1 && (*api).struct_size >= XLA_FFI_WITH_FUTURES {
+        if let Some(create) = (*api).XLA_FFI_Future_Create {
+            let mut a = XLA_FFI_Future_Create_Args {
+                struct_size: std::mem::size_of::<XLA_FFI_Future_Create_Args>(),
+                extension_start: std::ptr::null_mut(),
+                future: std::ptr::null_mut(),
+            };
+            if create(&mut a).is_null() && !a.future.is_null() {
+                let _ = job.future.set((api as usize, a.future as usize, target));
+                std::ptr::addr_of_mut!((*cf).future).write(a.future);
+                asynchronous = true;
+            }
+        }
+    }
+    if let (true, Some(schedule)) = (pool, (*api).XLA_FFI_ThreadPool_Schedule) {
         for _ in 0..helpers.min(job.tiles.saturating_sub(1)) {
             let data = std::sync::Arc::into_raw(job.clone()) as *mut c_void;
             let mut sa = XLA_FFI_ThreadPool_Schedule_Args {
                 struct_size: std::mem::size_of::<XLA_FFI_ThreadPool_Schedule_Args>(),
                 extension_start: std::ptr::null_mut(),
-                ctx: cf.ctx,
+                ctx: (*cf).ctx,
                 task: Some(pool_task),
                 data,
             };
@@ -555,6 +652,9 @@ unsafe fn run_on_pool(
         }
     }
     job.work();
+    if asynchronous {
+        return Ok(());
+    }
     job.wait();
     job.result()
 }
@@ -659,13 +759,13 @@ const MATMUL_TARGET: &str = "netspec_matmul";
 const ADAM_TARGET: &str = "netspec_adam";
 
 unsafe extern "C" fn handler_forward(cf: *mut XLA_FFI_CallFrame) -> *mut XLA_FFI_Error {
-    handle(cf, TARGETS[0].0, |cf| execute(cf, 0))
+    handle(cf, TARGETS[0].0, |cf| execute(&*cf, 0))
 }
 unsafe extern "C" fn handler_backward_data(cf: *mut XLA_FFI_CallFrame) -> *mut XLA_FFI_Error {
-    handle(cf, TARGETS[1].0, |cf| execute(cf, 1))
+    handle(cf, TARGETS[1].0, |cf| execute(&*cf, 1))
 }
 unsafe extern "C" fn handler_backward_weights(cf: *mut XLA_FFI_CallFrame) -> *mut XLA_FFI_Error {
-    handle(cf, TARGETS[2].0, |cf| execute(cf, 2))
+    handle(cf, TARGETS[2].0, |cf| execute(&*cf, 2))
 }
 unsafe extern "C" fn handler_matmul(cf: *mut XLA_FFI_CallFrame) -> *mut XLA_FFI_Error {
     handle(cf, MATMUL_TARGET, |cf| execute_matmul(cf))
@@ -679,10 +779,11 @@ unsafe extern "C" fn handler_adam(cf: *mut XLA_FFI_CallFrame) -> *mut XLA_FFI_Er
 unsafe fn handle(
     cf: *mut XLA_FFI_CallFrame,
     target: &str,
-    run: impl FnOnce(&XLA_FFI_CallFrame) -> std::result::Result<(), (c_int, String)>
-        + std::panic::UnwindSafe,
+    run: impl FnOnce(*mut XLA_FFI_CallFrame) -> std::result::Result<(), (c_int, String)>,
 ) -> *mut XLA_FFI_Error {
+    let cfp = cf;
     let cf = &*cf;
+    let api = cf.api;
     let ext = cf.extension_start;
     if !ext.is_null() && (*ext).kind == XLA_FFI_Extension_Metadata {
         // The registration's version query: answer with the runtime's own FFI version.
@@ -701,7 +802,7 @@ unsafe fn handle(
     if cf.stage != XLA_FFI_ExecutionStage_EXECUTE {
         return std::ptr::null_mut();
     }
-    let result = std::panic::catch_unwind(|| run(cf));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cfp)));
     let (code, msg) = match result {
         Ok(Ok(())) => return std::ptr::null_mut(),
         Ok(Err((code, m))) => (code, m),
@@ -710,6 +811,19 @@ unsafe fn handle(
             "panic in the handler".to_string(),
         ),
     };
+    error_object(api, target, code, &msg)
+}
+
+/// An XLA error object saying `target: msg`.
+///
+/// # Safety
+/// `api` is the runtime's API table.
+unsafe fn error_object(
+    api: *const XLA_FFI_Api,
+    target: &str,
+    code: c_int,
+    msg: &str,
+) -> *mut XLA_FFI_Error {
     let msg = CString::new(format!("{target}: {msg}").replace('\0', " ")).unwrap_or_default();
     let mut a = XLA_FFI_Error_Create_Args {
         struct_size: XLA_FFI_Error_Create_Args_STRUCT_SIZE,
@@ -717,7 +831,7 @@ unsafe fn handle(
         message: msg.as_ptr(),
         errc: code,
     };
-    match (*cf.api).XLA_FFI_Error_Create {
+    match (*api).XLA_FFI_Error_Create {
         // SAFETY: XLA copies the message.
         Some(create) => create(&mut a),
         None => std::ptr::null_mut(),
@@ -807,7 +921,8 @@ unsafe fn execute(cf: &XLA_FFI_CallFrame, pass: i32) -> std::result::Result<(), 
 
 /// # Safety
 /// `cf` is an execute-stage call frame from XLA.
-unsafe fn execute_matmul(cf: &XLA_FFI_CallFrame) -> std::result::Result<(), (c_int, String)> {
+unsafe fn execute_matmul(cfp: *mut XLA_FFI_CallFrame) -> std::result::Result<(), (c_int, String)> {
+    let cf = &*cfp;
     let bad = |m: String| (XLA_FFI_Error_Code_INVALID_ARGUMENT, m);
     if cf.args.size != 2 || cf.rets.size != 1 {
         return Err(bad(format!(
@@ -878,7 +993,7 @@ unsafe fn execute_matmul(cf: &XLA_FFI_CallFrame) -> std::result::Result<(), (c_i
         ),
         threads,
     );
-    run_on_pool(cf, job, threads - 1).map_err(|m| (XLA_FFI_Error_Code_INTERNAL, m))
+    run_on_pool(cfp, MATMUL_TARGET, job, threads - 1).map_err(|m| (XLA_FFI_Error_Code_INTERNAL, m))
 }
 
 /// Elements per tile of an Adam update: the four arrays' tiles (256 KiB) stay in a core's L2.
@@ -886,7 +1001,8 @@ const ADAM_TILE: usize = 16 * 1024;
 
 /// # Safety
 /// `cf` is an execute-stage call frame from XLA.
-unsafe fn execute_adam(cf: &XLA_FFI_CallFrame) -> std::result::Result<(), (c_int, String)> {
+unsafe fn execute_adam(cfp: *mut XLA_FFI_CallFrame) -> std::result::Result<(), (c_int, String)> {
+    let cf = &*cfp;
     let bad = |m: String| (XLA_FFI_Error_Code_INVALID_ARGUMENT, m);
     if cf.args.size != 7 || cf.rets.size != 3 {
         return Err(bad(format!(
@@ -941,7 +1057,8 @@ unsafe fn execute_adam(cf: &XLA_FFI_CallFrame) -> std::result::Result<(), (c_int
     let f = |i: usize| args[i].data as *const f32;
     let o = |i: usize| rets[i].data as *mut f32;
     let job = adam_job([f(0), f(1), f(2), f(3)], [o(0), o(1), o(2)], n, k, ADAM_TILE);
-    run_on_pool(cf, job, pool_threads(cf) - 1).map_err(|m| (XLA_FFI_Error_Code_INTERNAL, m))
+    let helpers = pool_threads(cf) - 1;
+    run_on_pool(cfp, ADAM_TARGET, job, helpers).map_err(|m| (XLA_FFI_Error_Code_INTERNAL, m))
 }
 
 // ------------------------------------------------------------------ registration

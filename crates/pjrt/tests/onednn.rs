@@ -172,3 +172,43 @@ fn matmul_tiles_equal_host_loops() {
     let e = matmul(false, false, (2, 3, 2), &a, &b, &mut c, 0).unwrap_err();
     assert!(e.contains("no tiles"), "{e}");
 }
+
+#[test]
+fn adam_tiles_equal_one_pass() {
+    // The Adam kernel split into element ranges gives the same bits as one range, and updates in
+    // place: w' = w − lr·((m'/c1)/(√(v'/c2)+ε) + λw) with the moments' recurrences (checked in f64 to
+    // a few roundings; the graph-level test compares it with XLA's fusions of the definition).
+    let n = 1000;
+    let (w0, m0, g) = (noise(n, 7), noise(n, 8), noise(n, 9));
+    let v0: Vec<f32> = m0.iter().map(|x| x * x).collect();
+    let k = [0.9f32, 0.999, 1e-8, 0.01, 1e-3, 0.19, 0.002];
+    let run = |tiles| {
+        let (mut w, mut m, mut v) = (w0.clone(), m0.clone(), v0.clone());
+        pjrt::onednn::adam(&mut w, &mut m, &mut v, &g, k, tiles).unwrap();
+        (w, m, v)
+    };
+    let one = run(1);
+    for tiles in [2, 3, 7, 1000, 5000] {
+        assert_eq!(run(tiles), one, "{tiles} tiles");
+    }
+    for i in 0..n {
+        let (b1, b2) = (0.9f32 as f64, 0.999f32 as f64);
+        let (w, m, v, g) = (w0[i] as f64, m0[i] as f64, v0[i] as f64, g[i] as f64);
+        let mn = b1 * m + (1.0 - b1) * g;
+        let vn = b2 * v + (1.0 - b2) * g * g;
+        let wn = w - 1e-3 * ((mn / 0.19) / ((vn / 0.002).sqrt() + 1e-8) + 0.01 * w);
+        for (what, got, want, scale) in [
+            ("m", one.1[i], mn, m.abs() + g.abs()),
+            ("v", one.2[i], vn, vn),
+            ("w", one.0[i], wn, w.abs() + 1e-3 * (mn / 0.19).abs() / (vn / 0.002).sqrt()),
+        ] {
+            assert!(
+                (got as f64 - want).abs() <= 1e-6 * scale,
+                "{what}[{i}]: {got} vs {want}"
+            );
+        }
+    }
+    let (mut w, mut m, mut v) = (vec![0f32; 3], vec![0f32; 3], vec![0f32; 2]);
+    let e = pjrt::onednn::adam(&mut w, &mut m, &mut v, &[0.0; 3], k, 1).unwrap_err();
+    assert!(e.contains("differ"), "{e}");
+}
