@@ -36,6 +36,7 @@ unsafe fn adam_avx2(w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], k: [
 #[inline(always)]
 fn adam_span(w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], k: [f32; 7]) {
     let [b1, b2, eps, decay, lr, c1, c2] = k;
+    let (r1, r2) = (1.0 / c1, 1.0 / c2);
     let ob1 = (1.0 - b1 as f64) as f32;
     let ob2 = (1.0 - b2 as f64) as f32;
     let n = w.len().min(m.len()).min(v.len()).min(g.len());
@@ -44,7 +45,7 @@ fn adam_span(w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], k: [f32; 7]
         for i in 0..n {
             let mi = m[i] * b1 + g[i] * ob1;
             let vi = v[i] * b2 + (g[i] * g[i]) * ob2;
-            let u = (mi / c1) / ((vi / c2).sqrt() + eps) + w[i] * decay;
+            let u = (mi * r1) / ((vi * r2).sqrt() + eps) + w[i] * decay;
             m[i] = mi;
             v[i] = vi;
             w[i] -= lr * u;
@@ -53,7 +54,7 @@ fn adam_span(w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], k: [f32; 7]
         for i in 0..n {
             let mi = m[i] * b1 + g[i] * ob1;
             let vi = v[i] * b2 + (g[i] * g[i]) * ob2;
-            let u = (mi / c1) / ((vi / c2).sqrt() + eps);
+            let u = (mi * r1) / ((vi * r2).sqrt() + eps);
             m[i] = mi;
             v[i] = vi;
             w[i] -= lr * u;

@@ -11,7 +11,7 @@
 //! Operands `(w, m, v, g, lr, c1, c2)`: the parameter, its two moments and its gradient (all of one f32
 //! type; for plain Adam the gradient already carries the coupled weight decay), the learning rate and
 //! the bias corrections `1 − βᵗ` (f32 scalars). Results `(w', m', v')`:
-//! `m' = β₁m + (1−β₁)g`, `v' = β₂v + (1−β₂)g²`, `u = (m'/c1) / (√(v'/c2) + ε) + λw`, `w' = w − lr·u`
+//! `m' = β₁m + (1−β₁)g`, `v' = β₂v + (1−β₂)g²`, `u = m'·(1/c1) / (√(v'·(1/c2)) + ε) + λw`, `w' = w − lr·u`
 //! with `λ` the decoupled decay (0 for none). An optimizer update is never differentiated: its VJP rule
 //! is an error.
 
@@ -49,10 +49,15 @@ impl AdamCall {
         let g2 = g.mul(gr, gr)?;
         let g2 = g.scale(g2, 1.0 - b2)?;
         let v = g.add(v, g2)?;
-        let c1 = bcast(g, c1, m)?;
-        let c2 = bcast(g, c2, v)?;
-        let mh = g.div(m, c1)?;
-        let vh = g.div(v, c2)?;
+        // The bias corrections' reciprocals, once: one division per element (the last) instead of
+        // three, where divisions bound the update's cost.
+        let one = g.scalar(1.0, DType::F32)?;
+        let r1 = g.div(one, c1)?;
+        let r2 = g.div(one, c2)?;
+        let r1 = bcast(g, r1, m)?;
+        let r2 = bcast(g, r2, v)?;
+        let mh = g.mul(m, r1)?;
+        let vh = g.mul(v, r2)?;
         let den = g.sqrt(vh)?;
         let e = g.full_like(self.eps as f64, den)?;
         let den = g.add(den, e)?;
