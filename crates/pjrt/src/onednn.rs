@@ -1,14 +1,17 @@
-//! oneDNN convolutions and matrix products as XLA:CPU custom calls (`graph::ConvCall`,
-//! `graph::MatMulCall`): the handlers behind `stablehlo.custom_call
-//! @netspec_conv2d_{forward,backward_data,backward_weights}` and `@netspec_matmul`, and their
-//! registration through the plugin's PJRT FFI extension.
+//! netspec's XLA:CPU custom calls: oneDNN convolutions and matrix products (`graph::ConvCall`,
+//! `graph::MatMulCall`) and the Adam update (`graph::AdamCall`, kernel in `kernels.rs`): the handlers
+//! behind `stablehlo.custom_call @netspec_conv2d_{forward,backward_data,backward_weights}`,
+//! `@netspec_matmul` and `@netspec_adam`, and their registration through the plugin's PJRT FFI
+//! extension.
 //!
-//! A matrix product is split into row tiles that run on XLA's own intra-op threads
-//! (`XLA_FFI_ThreadPool_Schedule`), each tile one single-threaded oneDNN sgemm: the handler's thread
-//! takes tiles itself until none is left, so it never waits on a task that has not started (no
-//! deadlock when the pool is busy), and a task that starts late finds no tile and touches nothing.
-//! oneDNN's own OpenMP team is not used there: its threads woke too slowly between the short products
-//! and competed with XLA's (BENCHMARKS.md "Session 8").
+//! A matrix product is split into row tiles, an Adam update into element ranges, that run on XLA's
+//! own intra-op threads (`XLA_FFI_ThreadPool_Schedule`), each product tile one single-threaded oneDNN
+//! sgemm: the handler's thread takes tiles itself until none is left, so it never waits on a task that
+//! has not started (no deadlock when the pool is busy), and a task that starts late finds no tile and
+//! touches nothing. The handler then returns an FFI future that the thread finishing the last tile
+//! completes, so no thread waits for another's tile (`run_on_pool`). oneDNN's own OpenMP team is not
+//! used there: its threads woke too slowly between the short products and competed with XLA's
+//! (BENCHMARKS.md "Session 8").
 //!
 //! The kernels are `csrc/onednn_conv.c` (oneDNN 2.x C API, library opened with `dlopen`); this file is
 //! the typed-FFI side: the call frame's buffers and attributes in, one kernel call, an `XLA_FFI_Error`

@@ -80,7 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     row(
         "conv calls",
         match client.conv_calls_status() {
-            Ok(()) => "oneDNN (f32 convolutions and dense products of single-device steps)".to_string(),
+            Ok(()) => "oneDNN (f32 convolutions, dense products and Adam updates of single-device steps)".to_string(),
             Err(why) => format!("off: {why}"),
         },
     );
