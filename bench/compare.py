@@ -3,7 +3,7 @@
     python bench/compare.py [--models mnist-mlp,mnist-cnn,cifar-cnn-bn,bench/resnet18-32.ns]
                             [--batch-size 128] [--steps 30] [--warmup 5] [--rounds 3]
                             [--frameworks netspec,jax,torch,torch-compile] [--netspec PATH]
-                            [--json-out FILE] [--matmul-n 4096] [--netspec-b PATH]
+                            [--json-out FILE] [--matmul-n 4096] [--netspec-b PATH] [--max-isa avx2]
 
 Run it with the bench venv (scripts/setup/bench.sh). Each model is read from its spec file (zoo/NAME.ns or
 a path) by a small parser for the layers used here, and built three times from that one description:
@@ -577,7 +577,17 @@ def main():
     p.add_argument("--json-out", default=None)
     p.add_argument("--matmul-n", type=int, default=4096)
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--max-isa", choices=["avx2"], default=None,
+                   help="hold every framework's kernels to AVX2 on an AVX-512 CPU (XLA's --xla_cpu_max_isa, "
+                        "oneDNN's ONEDNN_MAX_CPU_ISA, PyTorch's ATEN_CPU_CAPABILITY, MKL_ENABLE_INSTRUCTIONS, "
+                        "NETSPEC_MAX_ISA): the instruction set of an AVX2 machine, not its caches or clocks")
     args = p.parse_args()
+    if args.max_isa:
+        # Before torch and jax load (each reads its variable once); netspec's subprocess inherits them.
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_max_isa=AVX2").strip()
+        for k, v in [("ONEDNN_MAX_CPU_ISA", "AVX2"), ("ATEN_CPU_CAPABILITY", "avx2"),
+                     ("MKL_ENABLE_INSTRUCTIONS", "AVX2"), ("NETSPEC_MAX_ISA", "avx2")]:
+            os.environ[k] = v
 
     def log(s):
         print(s, file=sys.stderr, flush=True)
@@ -596,7 +606,9 @@ def main():
            "numpy": np.__version__, "cpu": platform.processor() or platform.machine(), **cpu_description(),
            "cores": os.cpu_count(), "threads": args.threads, "loadavg_start": loadavg(),
            "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "XLA_FLAGS": os.environ.get("XLA_FLAGS"),
-           "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY")}
+           "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+           **{k: os.environ.get(k) for k in ["ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS",
+                                             "NETSPEC_MAX_ISA"] if os.environ.get(k)}}
     log(f"environment: {env}")
     log("matmul peak (before)...")
     mm_before = matmul_peak.measure(args.matmul_n, 5, args.threads)

@@ -513,6 +513,10 @@ fn update(
             };
             let bc1 = correction(beta1)?;
             let bc2 = correction(beta2)?;
+            // Their reciprocals, once: each element of the update then costs one division.
+            let one = g.scalar(1.0, DType::F32)?;
+            let bc1 = g.div(one, bc1)?;
+            let bc2 = g.div(one, bc2)?;
             for i in 0..pv.len() {
                 let ge = if decoupled { grads[i] } else { coupled(g, i)? };
                 let call = graph::AdamCall {

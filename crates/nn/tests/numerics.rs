@@ -1191,8 +1191,8 @@ fn adam_calls_equal_their_expansion() {
                 cl.buffer(&v, &d).unwrap(),
                 cl.buffer(&gr, &d).unwrap(),
                 cl.buffer(&[1e-3f32], &[]).unwrap(),
-                cl.buffer(&[0.19f32], &[]).unwrap(),
-                cl.buffer(&[0.002f32], &[]).unwrap(),
+                cl.buffer(&[1.0 / 0.19f32], &[]).unwrap(),
+                cl.buffer(&[1.0 / 0.002f32], &[]).unwrap(),
             ];
             let out = exe.run(&args.iter().collect::<Vec<_>>()).unwrap();
             let label = format!("n {n}, decay {decay}");

@@ -3,22 +3,36 @@
 //! run time (AVX-512, AVX2, the baseline), since the release build targets the baseline x86-64.
 
 /// One Adam update of a span, in place: `graph::AdamCall`'s expansion operation by operation in f32,
-/// so that the results equal XLA's fusions of it. `k` = `[β₁, β₂, ε, λ, lr, c1, c2]`; the `1 − β`
+/// so that the results equal XLA's fusions of it. `k` = `[β₁, β₂, ε, λ, lr, r1, r2]`; the `1 − β`
 /// factors are rounded from f64 as the expansion's constants are.
 pub fn adam(w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], k: [f32; 7]) {
     let _flush = FlushDenormals::new();
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx512f") {
+        let cap = max_isa();
+        if cap >= 2 && std::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU has the features the function was built for.
             return unsafe { adam_avx512(w, m, v, g, k) };
         }
-        if std::is_x86_feature_detected!("avx2") {
+        if cap >= 1 && std::is_x86_feature_detected!("avx2") {
             // SAFETY: as above.
             return unsafe { adam_avx2(w, m, v, g, k) };
         }
     }
     adam_span(w, m, v, g, k)
+}
+
+/// The widest instruction set the kernels may use: 2 = AVX-512, 1 = AVX2, 0 = the baseline; capped by
+/// `NETSPEC_MAX_ISA=avx2|baseline` (benchmarks that emulate an older CPU, as `ONEDNN_MAX_CPU_ISA` does
+/// for oneDNN).
+#[cfg(target_arch = "x86_64")]
+fn max_isa() -> u8 {
+    static CAP: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+    *CAP.get_or_init(|| match std::env::var("NETSPEC_MAX_ISA").as_deref() {
+        Ok("avx2") => 1,
+        Ok("baseline") => 0,
+        _ => 2,
+    })
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -35,8 +49,7 @@ unsafe fn adam_avx2(w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], k: [
 
 #[inline(always)]
 fn adam_span(w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], k: [f32; 7]) {
-    let [b1, b2, eps, decay, lr, c1, c2] = k;
-    let (r1, r2) = (1.0 / c1, 1.0 / c2);
+    let [b1, b2, eps, decay, lr, r1, r2] = k;
     let ob1 = (1.0 - b1 as f64) as f32;
     let ob2 = (1.0 - b2 as f64) as f32;
     let n = w.len().min(m.len()).min(v.len()).min(g.len());

@@ -437,7 +437,7 @@ pub fn matmul(
 
 /// One `graph::AdamCall` update on host slices, in place, as `tiles` element ranges run one after
 /// another on this thread (the tests' entry to the kernel behind the handler). `k` = `[β₁, β₂, ε, λ,
-/// lr, c1, c2]`.
+/// lr, r1, r2]` (`rᵢ`: the bias corrections' reciprocals).
 pub fn adam(
     w: &mut [f32],
     m: &mut [f32],

@@ -176,12 +176,12 @@ fn matmul_tiles_equal_host_loops() {
 #[test]
 fn adam_tiles_equal_one_pass() {
     // The Adam kernel split into element ranges gives the same bits as one range, and updates in
-    // place: w' = w − lr·((m'/c1)/(√(v'/c2)+ε) + λw) with the moments' recurrences (checked in f64 to
+    // place: w' = w − lr·(m'·r1/(√(v'·r2)+ε) + λw) with the moments' recurrences (checked in f64 to
     // a few roundings; the graph-level test compares it with XLA's fusions of the definition).
     let n = 1000;
     let (w0, m0, g) = (noise(n, 7), noise(n, 8), noise(n, 9));
     let v0: Vec<f32> = m0.iter().map(|x| x * x).collect();
-    let k = [0.9f32, 0.999, 1e-8, 0.01, 1e-3, 0.19, 0.002];
+    let k = [0.9f32, 0.999, 1e-8, 0.01, 1e-3, 1.0 / 0.19, 1.0 / 0.002];
     let run = |tiles| {
         let (mut w, mut m, mut v) = (w0.clone(), m0.clone(), v0.clone());
         pjrt::onednn::adam(&mut w, &mut m, &mut v, &g, k, tiles).unwrap();

@@ -8,10 +8,11 @@
 //! directly when no handler is registered, and every other target (IREE, the interpreter) evaluates the
 //! call through it. The kernel follows it operation by operation in f32 (the tests compare both).
 //!
-//! Operands `(w, m, v, g, lr, c1, c2)`: the parameter, its two moments and its gradient (all of one f32
+//! Operands `(w, m, v, g, lr, r1, r2)`: the parameter, its two moments and its gradient (all of one f32
 //! type; for plain Adam the gradient already carries the coupled weight decay), the learning rate and
-//! the bias corrections `1 − βᵗ` (f32 scalars). Results `(w', m', v')`:
-//! `m' = β₁m + (1−β₁)g`, `v' = β₂v + (1−β₂)g²`, `u = m'·(1/c1) / (√(v'·(1/c2)) + ε) + λw`, `w' = w − lr·u`
+//! the reciprocals of the bias corrections, `rᵢ = 1/(1 − βᵢᵗ)` (f32 scalars, computed once per step by
+//! the caller, so each element costs one division). Results `(w', m', v')`:
+//! `m' = β₁m + (1−β₁)g`, `v' = β₂v + (1−β₂)g²`, `u = m'·r1 / (√(v'·r2) + ε) + λw`, `w' = w − lr·u`
 //! with `λ` the decoupled decay (0 for none). An optimizer update is never differentiated: its VJP rule
 //! is an error.
 
@@ -36,7 +37,7 @@ impl AdamCall {
 
     /// The update as elementary ops (module doc): `[w', m', v']`.
     pub fn expand(self, g: &mut Graph, ins: [Value; 7]) -> Result<[Value; 3]> {
-        let [w, m, v, gr, lr, c1, c2] = ins;
+        let [w, m, v, gr, lr, r1, r2] = ins;
         let (b1, b2) = (self.beta1 as f64, self.beta2 as f64);
         let bcast = |g: &mut Graph, s: Value, like: Value| -> Result<Value> {
             let d = g.dims(like).to_vec();
@@ -49,11 +50,6 @@ impl AdamCall {
         let g2 = g.mul(gr, gr)?;
         let g2 = g.scale(g2, 1.0 - b2)?;
         let v = g.add(v, g2)?;
-        // The bias corrections' reciprocals, once: one division per element (the last) instead of
-        // three, where divisions bound the update's cost.
-        let one = g.scalar(1.0, DType::F32)?;
-        let r1 = g.div(one, c1)?;
-        let r2 = g.div(one, c2)?;
         let r1 = bcast(g, r1, m)?;
         let r2 = bcast(g, r2, v)?;
         let mh = g.mul(m, r1)?;
@@ -90,14 +86,14 @@ pub(crate) fn shape_adam_call(ins: &[&TensorType]) -> Result<Vec<TensorType>> {
         let tys: Vec<String> = ins.iter().map(|t| t.to_string()).collect();
         bail!(
             AdamCall::TARGET,
-            "expects (w, m, v, g) of one f32 type and three f32 scalars (lr, c1, c2), got ({})",
+            "expects (w, m, v, g) of one f32 type and three f32 scalars (lr, r1, r2), got ({})",
             tys.join(", ")
         );
     }
     Ok(vec![ins[0].clone(); 3])
 }
 
-/// `stablehlo.custom_call @netspec_adam(w, m, v, g, lr, c1, c2)`, results aliased to operands 0–2.
+/// `stablehlo.custom_call @netspec_adam(w, m, v, g, lr, r1, r2)`, results aliased to operands 0–2.
 pub(crate) fn print_adam_call(c: AdamCall, t: &OpText) -> String {
     let alias = |i: usize| {
         format!(
