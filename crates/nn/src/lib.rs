@@ -9,7 +9,7 @@
 mod error;
 pub mod lower;
 pub mod ops;
-pub use ops::with_conv_calls;
+pub use ops::{with_calls, with_conv_calls, Calls};
 mod step;
 
 pub use error::{Error, Result};

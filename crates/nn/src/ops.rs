@@ -18,30 +18,57 @@ use graph::{
 };
 use spec::Act;
 
-thread_local! {
-    static CONV_CALLS: Cell<bool> = const { Cell::new(false) };
+/// Which kernel-library custom calls the graphs built now contain (only for a runtime that registered
+/// their handlers, `pjrt::Client::conv_calls`; the caller decides per program at code-generation time).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Calls {
+    /// f32 convolutions (those [`conv`] would emit as `stablehlo.convolution`) as [`ConvCall`]s, and
+    /// each parameter's Adam update as one `graph::AdamCall` (`step.rs`).
+    pub kernels: bool,
+    /// f32 dense products of a batch of rows ([`linear`] on a matrix) as [`MatMulCall`]s: measured
+    /// faster than XLA's dots where oneDNN runs AVX-512 kernels, slower where it runs AVX2 ones
+    /// (BENCHMARKS.md "Session 9"), so `train::Executor` asks for them by the CPU's instruction set.
+    pub matmul: bool,
 }
 
-/// Builds, with `f`, graphs whose f32 convolutions (those [`conv`] would emit as
-/// `stablehlo.convolution`) are [`ConvCall`] custom calls, and whose f32 dense products of a batch of
-/// rows ([`linear`] on a matrix) are [`MatMulCall`]s, when `on`. Only for a runtime that registered
-/// the calls' handlers (`pjrt::Client::conv_calls`): the caller decides, per program, at code-generation
-/// time. Scoped to the calling thread and restored when `f` returns (or unwinds).
-pub fn with_conv_calls<T>(on: bool, f: impl FnOnce() -> T) -> T {
-    struct Restore(bool);
+impl Calls {
+    /// Every call.
+    pub const ALL: Calls = Calls {
+        kernels: true,
+        matmul: true,
+    };
+    /// None: the graph's own primitives only.
+    pub const NONE: Calls = Calls {
+        kernels: false,
+        matmul: false,
+    };
+}
+
+thread_local! {
+    static CALLS: Cell<Calls> = const { Cell::new(Calls::NONE) };
+}
+
+/// Builds, with `f`, graphs with the custom calls `calls` allows ([`Calls`]). Scoped to the calling
+/// thread and restored when `f` returns (or unwinds).
+pub fn with_calls<T>(calls: Calls, f: impl FnOnce() -> T) -> T {
+    struct Restore(Calls);
     impl Drop for Restore {
         fn drop(&mut self) {
-            CONV_CALLS.with(|c| c.set(self.0));
+            CALLS.with(|c| c.set(self.0));
         }
     }
-    let _restore = Restore(CONV_CALLS.with(|c| c.replace(on)));
+    let _restore = Restore(CALLS.with(|c| c.replace(calls)));
     f()
 }
 
-/// Whether graphs built now are inside [`with_conv_calls`]`(true, …)`: their f32 convolutions, dense
-/// products and Adam updates are custom calls.
-pub(crate) fn calls_on() -> bool {
-    CONV_CALLS.with(|c| c.get())
+/// [`with_calls`] with every call (`on`) or none.
+pub fn with_conv_calls<T>(on: bool, f: impl FnOnce() -> T) -> T {
+    with_calls(if on { Calls::ALL } else { Calls::NONE }, f)
+}
+
+/// The custom calls graphs built now may contain ([`with_calls`]).
+pub(crate) fn calls() -> Calls {
+    CALLS.with(|c| c.get())
 }
 
 /// `x + c` for a float constant `c`.
@@ -209,7 +236,7 @@ pub fn conv(g: &mut Graph, x: Value, w: Value, s: usize, p: usize, groups: usize
         depthwise_taps(g, x, w, s, p)
     } else if groups == 1 && (out(xd[1], wd[2]) < wd[2] || out(xd[2], wd[3]) < wd[3]) {
         conv_patches(g, x, w, s, p)
-    } else if groups == 1 && g.dtype(x) == DType::F32 && CONV_CALLS.with(|c| c.get()) {
+    } else if groups == 1 && g.dtype(x) == DType::F32 && calls().kernels {
         let call = ConvCall {
             pass: ConvPass::Forward,
             input: [xd[0], xd[1], xd[2], xd[3]],
@@ -314,7 +341,7 @@ pub fn linear(g: &mut Graph, x: Value, w: Value) -> Result<Value> {
     if r == 2
         && g.dtype(x) == DType::F32
         && g.dtype(w) == DType::F32
-        && calls_on()
+        && calls().matmul
     {
         let call = MatMulCall {
             trans_a: false,

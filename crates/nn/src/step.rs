@@ -527,7 +527,7 @@ fn update(
                 };
                 let ins = [pv[i], state[0][i], state[1][i], ge, lr, bc1, bc2];
                 // One in-place kernel pass where the runtime has the handler, else its expansion.
-                let [p, m, v] = if ops::calls_on() && g.dtype(pv[i]) == DType::F32 {
+                let [p, m, v] = if ops::calls().kernels && g.dtype(pv[i]) == DType::F32 {
                     g.adam_call(call, ins)?
                 } else {
                     call.expand(g, ins)?

@@ -9,12 +9,12 @@ pub fn adam(w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], k: [f32; 7])
     let _flush = FlushDenormals::new();
     #[cfg(target_arch = "x86_64")]
     {
-        let cap = max_isa();
-        if cap >= 2 && std::is_x86_feature_detected!("avx512f") {
+        let cap = isa();
+        if cap >= 2 {
             // SAFETY: the CPU has the features the function was built for.
             return unsafe { adam_avx512(w, m, v, g, k) };
         }
-        if cap >= 1 && std::is_x86_feature_detected!("avx2") {
+        if cap >= 1 {
             // SAFETY: as above.
             return unsafe { adam_avx2(w, m, v, g, k) };
         }
@@ -22,17 +22,71 @@ pub fn adam(w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], k: [f32; 7])
     adam_span(w, m, v, g, k)
 }
 
-/// The widest instruction set the kernels may use: 2 = AVX-512, 1 = AVX2, 0 = the baseline; capped by
-/// `NETSPEC_MAX_ISA=avx2|baseline` (benchmarks that emulate an older CPU, as `ONEDNN_MAX_CPU_ISA` does
-/// for oneDNN).
-#[cfg(target_arch = "x86_64")]
-fn max_isa() -> u8 {
-    static CAP: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
-    *CAP.get_or_init(|| match std::env::var("NETSPEC_MAX_ISA").as_deref() {
-        Ok("avx2") => 1,
-        Ok("baseline") => 0,
-        _ => 2,
+/// The widest instruction set the kernels (netspec's and oneDNN's) use on this CPU: 2 = AVX-512 (F,
+/// BW, VL, DQ: oneDNN's `avx512_core`), 1 = AVX2 with FMA, 0 = the baseline. Capped by
+/// `NETSPEC_MAX_ISA=avx2|baseline` and by oneDNN's own `ONEDNN_MAX_CPU_ISA` (benchmarks that hold an
+/// AVX-512 CPU to an older instruction set).
+pub(crate) fn isa() -> u8 {
+    static ISA: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+    *ISA.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        let cpu = if std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("avx512dq")
+        {
+            2
+        } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            1
+        } else {
+            0
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let cpu = 0;
+        capped(
+            cpu,
+            std::env::var("NETSPEC_MAX_ISA").ok().as_deref(),
+            std::env::var("ONEDNN_MAX_CPU_ISA").ok().as_deref(),
+        )
     })
+}
+
+/// The CPU's level `cpu` held to `NETSPEC_MAX_ISA` (`avx2`, `baseline`) and `ONEDNN_MAX_CPU_ISA`
+/// (oneDNN's names: `AVX512_*`, `AVX10_*`, `ALL` and `DEFAULT` allow AVX-512, `AVX2*` AVX2, the rest
+/// less).
+fn capped(cpu: u8, ours: Option<&str>, onednn: Option<&str>) -> u8 {
+    let ours = match ours {
+        Some("avx2") => 1,
+        Some("baseline") => 0,
+        _ => 2,
+    };
+    let onednn = match onednn.map(str::to_ascii_uppercase) {
+        None => 2,
+        Some(v) if v.starts_with("AVX512") || v.starts_with("AVX10") || v == "ALL" || v == "DEFAULT" => {
+            2
+        }
+        Some(v) if v.starts_with("AVX2") => 1,
+        Some(_) => 0,
+    };
+    cpu.min(ours).min(onednn)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn instruction_set_caps() {
+        use super::capped;
+        assert_eq!(capped(2, None, None), 2);
+        assert_eq!(capped(1, None, None), 1);
+        assert_eq!(capped(2, Some("avx2"), None), 1);
+        assert_eq!(capped(2, Some("baseline"), None), 0);
+        assert_eq!(capped(2, None, Some("AVX2")), 1);
+        assert_eq!(capped(2, None, Some("avx2_vnni")), 1);
+        assert_eq!(capped(2, None, Some("AVX512_CORE_AMX")), 2);
+        assert_eq!(capped(1, None, Some("AVX512_CORE")), 1);
+        assert_eq!(capped(2, None, Some("SSE41")), 0);
+        assert_eq!(capped(2, Some("avx2"), Some("ALL")), 1);
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -42,7 +96,7 @@ unsafe fn adam_avx512(w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], k:
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn adam_avx2(w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], k: [f32; 7]) {
     adam_span(w, m, v, g, k)
 }

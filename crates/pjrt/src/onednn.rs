@@ -291,6 +291,13 @@ fn message(buf: &[u8]) -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
+/// Whether oneDNN's (and netspec's own) kernels run AVX-512 code here: the CPU has it and no
+/// `ONEDNN_MAX_CPU_ISA` / `NETSPEC_MAX_ISA` holds them to less. The dense-product calls are chosen by
+/// it (`train::Executor::calls`).
+pub fn avx512_kernels() -> bool {
+    crate::kernels::isa() >= 2
+}
+
 /// Opens oneDNN (once per process): `Err` says why the convolution calls are unavailable.
 pub fn init() -> std::result::Result<(), String> {
     #[cfg(netspec_onednn)]

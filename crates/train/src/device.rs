@@ -133,10 +133,24 @@ impl Executor {
         }
     }
 
+    /// The custom calls programs for this executor contain (`nn::Calls`): with [`Executor::conv_calls`],
+    /// the convolution and Adam-update calls, and the dense-product calls where oneDNN runs AVX-512
+    /// kernels (`pjrt::onednn::avx512_kernels`: with AVX2 kernels XLA's own dots measured faster,
+    /// BENCHMARKS.md "Session 9").
+    pub fn calls(&self) -> nn::Calls {
+        if !self.conv_calls() {
+            return nn::Calls::NONE;
+        }
+        nn::Calls {
+            kernels: true,
+            matmul: pjrt::onednn::avx512_kernels(),
+        }
+    }
+
     /// Runs `f`, which generates programs for this executor, with the formulation choices of
-    /// [`Executor::conv_calls`].
+    /// [`Executor::calls`].
     pub fn codegen<T>(&self, f: impl FnOnce() -> T) -> T {
-        nn::with_conv_calls(self.conv_calls(), f)
+        nn::with_calls(self.calls(), f)
     }
 
     /// Opens `n` devices of the plugin for `device` (on CPU, a client with `n` CPU devices;

@@ -159,6 +159,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (hits, misses) = crate::block_cache_stats();
     json["block_cache"] = serde_json::json!({"hits": hits, "misses": misses});
     json["conv_calls"] = serde_json::json!(exec.conv_calls());
+    json["matmul_calls"] = serde_json::json!(exec.calls().matmul);
     outln!("{}", json);
     Ok(())
 }
