@@ -236,3 +236,39 @@ fn bench_reuses_the_step_temp_buffer_unless_told_not_to() {
     assert_eq!(number(&out, "hits"), Some(0.0), "{out}");
     assert_eq!(number(&out, "misses"), Some(0.0), "{out}");
 }
+
+#[test]
+fn dense_product_calls_follow_the_instruction_set() {
+    // Held to AVX2 kernels (ONEDNN_MAX_CPU_ISA), the step keeps XLA's dots for its dense layers (they
+    // measured faster there) but still updates its parameters with the Adam call; unheld, it uses the
+    // product calls exactly when the bench JSON says so. Without oneDNN there are no calls at all.
+    let dir = std::env::temp_dir().join(format!("netspec-isa-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for cap in [Some("AVX2"), None] {
+        let mlir = dir.join(format!("step-{}.mlir", cap.unwrap_or("none")));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_netspec"));
+        cmd.args(["bench", "mnist-mlp", "--batch-size", "8", "--steps", "2", "--warmup", "1"])
+            .arg("--dump-mlir")
+            .arg(&mlir);
+        match cap {
+            Some(c) => cmd.env("ONEDNN_MAX_CPU_ISA", c),
+            None => cmd.env_remove("ONEDNN_MAX_CPU_ISA"),
+        };
+        let out = cmd.env_remove("NETSPEC_MAX_ISA").output().unwrap();
+        let (j, err) = (
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        );
+        assert!(out.status.success(), "stderr: {err}");
+        let text = std::fs::read_to_string(&mlir).unwrap();
+        let calls = j.contains("\"conv_calls\":true");
+        let matmul = j.contains("\"matmul_calls\":true");
+        assert!(j.contains("\"matmul_calls\":"), "{j}");
+        if cap.is_some() || !calls {
+            assert!(!matmul, "{j}");
+        }
+        assert_eq!(text.contains("@netspec_matmul"), matmul, "{cap:?}: {j}");
+        assert_eq!(text.contains("@netspec_adam"), calls, "{cap:?}: {j}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
