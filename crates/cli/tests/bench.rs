@@ -247,9 +247,18 @@ fn dense_product_calls_follow_the_instruction_set() {
     for cap in [Some("AVX2"), None] {
         let mlir = dir.join(format!("step-{}.mlir", cap.unwrap_or("none")));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_netspec"));
-        cmd.args(["bench", "mnist-mlp", "--batch-size", "8", "--steps", "2", "--warmup", "1"])
-            .arg("--dump-mlir")
-            .arg(&mlir);
+        cmd.args([
+            "bench",
+            "mnist-mlp",
+            "--batch-size",
+            "8",
+            "--steps",
+            "2",
+            "--warmup",
+            "1",
+        ])
+        .arg("--dump-mlir")
+        .arg(&mlir);
         match cap {
             Some(c) => cmd.env("ONEDNN_MAX_CPU_ISA", c),
             None => cmd.env_remove("ONEDNN_MAX_CPU_ISA"),

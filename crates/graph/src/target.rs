@@ -71,9 +71,7 @@ pub fn for_target(g: &Graph, target: Target) -> Result<Graph> {
             }
             Prim::ConvCall(c) => vec![crate::prims::expand_conv_call(&mut h, c, ins[0], ins[1])?],
             Prim::MatMulCall(c) => vec![h.dot_general(ins[0], ins[1], &c.dot_dims())?],
-            Prim::AdamCall(c) => c
-                .expand(&mut h, [ins[0], ins[1], ins[2], ins[3], ins[4], ins[5], ins[6]])?
-                .to_vec(),
+            Prim::AdamCall(c) => c.expand(&mut h, &ins)?.to_vec(),
             other => h.push(other.clone(), ins)?,
         };
     }

@@ -158,10 +158,7 @@ fn eval(prim: &Prim, x: &[&Tensor], args: &[Tensor], opts: &Options) -> Result<V
             let mut g = Graph::new("adam_call");
             let ins: Vec<_> = x.iter().map(|t| g.parameter(t.ty.clone())).collect();
             let graph_err = |e: graph::Error| Error::new("custom_call", e.to_string());
-            let ins: [graph::Value; 7] = ins
-                .try_into()
-                .map_err(|_| Error::new("custom_call", "an Adam update takes 7 operands"))?;
-            let ys = c.expand(&mut g, ins).map_err(graph_err)?;
+            let ys = c.expand(&mut g, &ins).map_err(graph_err)?;
             g.set_outputs(&ys).map_err(graph_err)?;
             let args: Vec<Tensor> = x.iter().map(|t| (*t).clone()).collect();
             run(&g, &args, opts)

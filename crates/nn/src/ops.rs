@@ -338,11 +338,7 @@ fn rows_by_kernel(g: &mut Graph, a: Value, k: Value) -> Result<Value> {
 /// took 1.90–2.0 ms for mnist-mlp's eight products (BENCHMARKS.md "Session 8").
 pub fn linear(g: &mut Graph, x: Value, w: Value) -> Result<Value> {
     let r = g.dims(x).len();
-    if r == 2
-        && g.dtype(x) == DType::F32
-        && g.dtype(w) == DType::F32
-        && calls().matmul
-    {
+    if r == 2 && g.dtype(x) == DType::F32 && g.dtype(w) == DType::F32 && calls().matmul {
         let call = MatMulCall {
             trans_a: false,
             trans_b: false,

@@ -517,20 +517,26 @@ fn update(
             let one = g.scalar(1.0, DType::F32)?;
             let bc1 = g.div(one, bc1)?;
             let bc2 = g.div(one, bc2)?;
+            let uses = use_counts(g);
             for i in 0..pv.len() {
                 let ge = if decoupled { grads[i] } else { coupled(g, i)? };
-                let call = graph::AdamCall {
+                let mut call = graph::AdamCall {
                     beta1,
                     beta2,
                     eps,
                     decay: if decoupled && ps[i].decay { wd } else { 0.0 },
+                    product: None,
                 };
-                let ins = [pv[i], state[0][i], state[1][i], ge, lr, bc1, bc2];
+                let mut ins = vec![pv[i], state[0][i], state[1][i], ge, lr, bc1, bc2];
                 // One in-place kernel pass where the runtime has the handler, else its expansion.
                 let [p, m, v] = if ops::calls().kernels && g.dtype(pv[i]) == DType::F32 {
-                    g.adam_call(call, ins)?
+                    if let Some((product, a, b)) = product_gradient(g, ge, &uses)? {
+                        call.product = Some(product);
+                        ins.splice(3..4, [a, b]);
+                    }
+                    g.adam_call(call, &ins)?
                 } else {
-                    call.expand(g, ins)?
+                    call.expand(g, &ins)?
                 };
                 new_state[0].push(m);
                 new_state[1].push(v);
@@ -539,6 +545,51 @@ fn update(
         }
     }
     Ok((new_p, new_state))
+}
+
+/// How many times each value of `g` is used so far (as an operand or an output).
+fn use_counts(g: &Graph) -> std::collections::HashMap<Value, usize> {
+    let mut uses = std::collections::HashMap::new();
+    for v in g.nodes().iter().flat_map(|n| &n.inputs).chain(g.outputs()) {
+        *uses.entry(*v).or_insert(0) += 1;
+    }
+    uses
+}
+
+/// When the gradient `ge` is a weight-gradient product `op(a)·op(b)` (a [`graph::MatMulCall`], perhaps
+/// behind [`reads_before_updates`]' barrier) that nothing else uses, its flags and operands, for an
+/// Adam call that computes it tile by tile and never stores it (`graph::AdamCall::product`). The
+/// barrier, if any, is rebuilt over the operands, so that the update still follows the parameter's
+/// late reads.
+fn product_gradient(
+    g: &mut Graph,
+    ge: Value,
+    uses: &std::collections::HashMap<Value, usize>,
+) -> graph::Result<Option<(graph::MatMulCall, Value, Value)>> {
+    let used = |v: Value| uses.get(&v).copied().unwrap_or(0);
+    if used(ge) != 0 {
+        return Ok(None);
+    }
+    let node = g.node_of(ge);
+    let (product, late) = match node.prim {
+        graph::Prim::Barrier if ge.result() == 0 && used(node.inputs[0]) == 1 => {
+            (node.inputs[0], node.inputs[1..].to_vec())
+        }
+        graph::Prim::Barrier => return Ok(None),
+        _ => (ge, Vec::new()),
+    };
+    let node = g.node_of(product);
+    let graph::Prim::MatMulCall(call) = node.prim else {
+        return Ok(None);
+    };
+    let (a, b) = (node.inputs[0], node.inputs[1]);
+    if late.is_empty() {
+        return Ok(Some((call, a, b)));
+    }
+    let mut xs = vec![a, b];
+    xs.extend(late);
+    let r = g.barrier(&xs)?;
+    Ok(Some((call, r[0], r[1])))
 }
 
 /// Evaluation with running BN statistics and no dropout:

@@ -1156,6 +1156,7 @@ fn adam_calls_equal_their_expansion() {
                 beta2: 0.999,
                 eps: 1e-8,
                 decay,
+                product: None,
             };
             let t = TensorType::new(DType::F32, &[n]);
             let s = TensorType::new(DType::F32, &[]);
@@ -1163,64 +1164,206 @@ fn adam_calls_equal_their_expansion() {
             let ins: Vec<_> = (0..7)
                 .map(|i| g.parameter(if i < 4 { t.clone() } else { s.clone() }))
                 .collect();
-            let ins: [graph::Value; 7] = ins.try_into().unwrap();
-            let got = g.adam_call(call, ins).unwrap();
-            let want = call.expand(&mut g, ins).unwrap();
-            g.set_outputs(&[got[0], want[0], got[1], want[1], got[2], want[2]])
-                .unwrap();
-            let text = graph::print_module(&g).unwrap();
-            assert_eq!(text.matches("@netspec_adam").count(), 1, "the call is missing");
-            let exe = cl.compile(&text).unwrap();
             let d = [n as i64];
-            let w = noise(n, 1);
-            // Moments spanning normal values down to the denormal range (1e-39 < 2^-126).
-            let m: Vec<f32> = noise(n, 2)
-                .iter()
-                .enumerate()
-                .map(|(i, x)| x * 10f32.powi(-((i % 40) as i32)))
-                .collect();
-            let v: Vec<f32> = m.iter().map(|x| x * x + 1e-39).collect();
+            let (w, m, v) = adam_state(n);
             let gr: Vec<f32> = noise(n, 3)
                 .iter()
                 .enumerate()
                 .map(|(i, x)| x * 10f32.powi(-((i % 23) as i32)))
                 .collect();
-            let args = [
-                cl.buffer(&w, &d).unwrap(),
-                cl.buffer(&m, &d).unwrap(),
-                cl.buffer(&v, &d).unwrap(),
-                cl.buffer(&gr, &d).unwrap(),
-                cl.buffer(&[1e-3f32], &[]).unwrap(),
-                cl.buffer(&[1.0 / 0.19f32], &[]).unwrap(),
-                cl.buffer(&[1.0 / 0.002f32], &[]).unwrap(),
-            ];
-            let out = exe.run(&args.iter().collect::<Vec<_>>()).unwrap();
-            let label = format!("n {n}, decay {decay}");
-            let o: Vec<Vec<f32>> = out.iter().map(|b| b.to_vec::<f32>().unwrap()).collect();
-            // Elementwise bounds: XLA may contract a product and a sum into one rounding (FMA) where
-            // the kernel rounds twice, so each result may differ by a few roundings of its terms'
-            // magnitudes (not of the result's, which cancellation can make much smaller).
-            let e = 4.0 * f32::EPSILON as f64;
-            let (b1, b2) = (0.9f64, 0.999f64);
-            for j in 0..n {
-                let (wj, mj, vj, gj) = (w[j] as f64, m[j] as f64, v[j] as f64, gr[j] as f64);
-                let tm = b1 * mj.abs() + (1.0 - b1) * gj.abs();
-                let tv = b2 * vj + (1.0 - b2) * gj * gj;
-                let mn = b1 * mj + (1.0 - b1) * gj;
-                let vn = b2 * vj + (1.0 - b2) * gj * gj;
-                let u = (mn / 0.19) / ((vn / 0.002).sqrt() + 1e-8);
-                let rel_u = e * tm / mn.abs().max(1e-300) + 2.0 * e;
-                let tw = e * (wj.abs() + 1e-3 * decay * wj.abs()) + 1e-3 * u.abs() * rel_u;
-                for (i, what, bound) in [(0, "parameter", tw), (1, "first moment", e * tm), (2, "second moment", e * tv)] {
-                    let (x, y) = (o[2 * i][j] as f64, o[2 * i + 1][j] as f64);
-                    // Flushed denormals: either side may read a denormal as zero.
-                    let floor = f32::MIN_POSITIVE as f64;
-                    assert!(
-                        (x - y).abs() <= bound.max(floor),
-                        "{label}: {what}[{j}]: call {x:e}, expansion {y:e} (bound {bound:e})"
-                    );
-                }
-            }
+            let args = [cl.buffer(&gr, &d).unwrap()];
+            let o = run_adam_call(cl, call, g, ins, (&w, &m, &v), &d, &args);
+            check_adam(
+                &format!("n {n}, decay {decay}"),
+                &o,
+                (&w, &m, &v, &gr),
+                decay,
+            );
         }
     }
+}
+
+#[test]
+fn adam_product_calls_equal_their_expansion() {
+    // An Adam call whose gradient is a dense layer's weight-gradient product `xᵀ·δ`, computed by the
+    // kernel a tile of rows at a time and never stored (`AdamCall::product`), against XLA's dot and
+    // fusions of the expansion: a parameter of 200 × 300 (tiles of 64 rows, the last partial), with
+    // and without decay. The factors are multiples of 1/16 with small numerators, so the gradient is
+    // exact in f32 whatever the summation order and the bounds are the plain update's.
+    use graph::{AdamCall, DType, Graph, MatMulCall, TensorType};
+    let cl = conv_call_client();
+    let (b, rows, cols) = (64usize, 200usize, 300usize);
+    let steps = |n: usize, seed: u64| -> Vec<f32> {
+        noise(n, seed)
+            .iter()
+            .map(|x| (x * 40.0).round() / 16.0)
+            .collect()
+    };
+    let (x, dy) = (steps(b * rows, 4), steps(b * cols, 5));
+    let mut gr = vec![0f32; rows * cols];
+    for i in 0..rows {
+        for j in 0..cols {
+            gr[i * cols + j] = (0..b).map(|l| x[l * rows + i] * dy[l * cols + j]).sum();
+        }
+    }
+    for decay in [0.0, 0.5] {
+        let call = AdamCall {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            decay,
+            product: Some(MatMulCall {
+                trans_a: true,
+                trans_b: false,
+            }),
+        };
+        let mut g = Graph::new("adam_product_call");
+        let t = TensorType::new(DType::F32, &[rows, cols]);
+        let mut ins: Vec<_> = (0..3).map(|_| g.parameter(t.clone())).collect();
+        ins.push(g.parameter(TensorType::new(DType::F32, &[b, rows])));
+        ins.push(g.parameter(TensorType::new(DType::F32, &[b, cols])));
+        for _ in 0..3 {
+            ins.push(g.parameter(TensorType::new(DType::F32, &[])));
+        }
+        let (w, m, v) = adam_state(rows * cols);
+        let args = [
+            cl.buffer(&x, &[b as i64, rows as i64]).unwrap(),
+            cl.buffer(&dy, &[b as i64, cols as i64]).unwrap(),
+        ];
+        let d = [rows as i64, cols as i64];
+        let o = run_adam_call(cl, call, g, ins, (&w, &m, &v), &d, &args);
+        check_adam(
+            &format!("product, decay {decay}"),
+            &o,
+            (&w, &m, &v, &gr),
+            decay,
+        );
+    }
+}
+
+/// A parameter and moments of `n` elements, the moments spanning normal values down to the denormal
+/// range (1e-39 < 2^-126).
+fn adam_state(n: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let w = noise(n, 1);
+    let m: Vec<f32> = noise(n, 2)
+        .iter()
+        .enumerate()
+        .map(|(i, x)| x * 10f32.powi(-((i % 40) as i32)))
+        .collect();
+    let v: Vec<f32> = m.iter().map(|x| x * x + 1e-39).collect();
+    (w, m, v)
+}
+
+/// Runs `call` on the parameters `ins` of `g` (w, m, v, the gradient's operands, lr, r1, r2) next to
+/// its expansion, with `w, m, v` of dims `d`, the gradient's operands `grad` and lr = 1e-3, r1 =
+/// 1/0.19, r2 = 1/0.002: the outputs `[w' call, w' expansion, m' …, m' …, v' …, v' …]`.
+fn run_adam_call(
+    cl: &pjrt::Client,
+    call: graph::AdamCall,
+    mut g: graph::Graph,
+    ins: Vec<graph::Value>,
+    (w, m, v): (&[f32], &[f32], &[f32]),
+    d: &[i64],
+    grad: &[pjrt::Buffer],
+) -> Vec<Vec<f32>> {
+    let got = g.adam_call(call, &ins).unwrap();
+    let want = call.expand(&mut g, &ins).unwrap();
+    g.set_outputs(&[got[0], want[0], got[1], want[1], got[2], want[2]])
+        .unwrap();
+    let text = graph::print_module(&g).unwrap();
+    assert_eq!(
+        text.matches("@netspec_adam").count(),
+        1,
+        "the call is missing"
+    );
+    let exe = cl.compile(&text).unwrap();
+    let args = [
+        cl.buffer(w, d).unwrap(),
+        cl.buffer(m, d).unwrap(),
+        cl.buffer(v, d).unwrap(),
+    ];
+    let scalars = [
+        cl.buffer(&[1e-3f32], &[]).unwrap(),
+        cl.buffer(&[1.0 / 0.19f32], &[]).unwrap(),
+        cl.buffer(&[1.0 / 0.002f32], &[]).unwrap(),
+    ];
+    let mut refs: Vec<&pjrt::Buffer> = args.iter().collect();
+    refs.extend(grad.iter());
+    refs.extend(scalars.iter());
+    let out = exe.run(&refs).unwrap();
+    out.iter().map(|b| b.to_vec::<f32>().unwrap()).collect()
+}
+
+/// Checks [`run_adam_call`]'s outputs `o` elementwise, for the update of `w, m, v` by the gradient
+/// `gr` (exact) with decoupled decay `decay`.
+fn check_adam(
+    label: &str,
+    o: &[Vec<f32>],
+    (w, m, v, gr): (&[f32], &[f32], &[f32], &[f32]),
+    decay: f64,
+) {
+    // Elementwise bounds: XLA may contract a product and a sum into one rounding (FMA) where
+    // the kernel rounds twice, so each result may differ by a few roundings of its terms'
+    // magnitudes (not of the result's, which cancellation can make much smaller).
+    let e = 4.0 * f32::EPSILON as f64;
+    let (b1, b2) = (0.9f64, 0.999f64);
+    for j in 0..w.len() {
+        let (wj, mj, vj, gj) = (w[j] as f64, m[j] as f64, v[j] as f64, gr[j] as f64);
+        let tm = b1 * mj.abs() + (1.0 - b1) * gj.abs();
+        let tv = b2 * vj + (1.0 - b2) * gj * gj;
+        let mn = b1 * mj + (1.0 - b1) * gj;
+        let vn = b2 * vj + (1.0 - b2) * gj * gj;
+        let u = (mn / 0.19) / ((vn / 0.002).sqrt() + 1e-8);
+        let rel_u = e * tm / mn.abs().max(1e-300) + 2.0 * e;
+        let tw = e * (wj.abs() + 1e-3 * decay * wj.abs()) + 1e-3 * u.abs() * rel_u;
+        for (i, what, bound) in [
+            (0, "parameter", tw),
+            (1, "first moment", e * tm),
+            (2, "second moment", e * tv),
+        ] {
+            let (x, y) = (o[2 * i][j] as f64, o[2 * i + 1][j] as f64);
+            // Flushed denormals: either side may read a denormal as zero.
+            let floor = f32::MIN_POSITIVE as f64;
+            assert!(
+                (x - y).abs() <= bound.max(floor),
+                "{label}: {what}[{j}]: call {x:e}, expansion {y:e} (bound {bound:e})"
+            );
+        }
+    }
+}
+
+#[test]
+fn weight_gradients_fuse_into_adam_calls() {
+    // With every call on, each dense layer's weight-gradient product goes into its Adam call
+    // (`AdamCall::product`) and is no longer a product of its own; where the gradient is not the bare
+    // product (coupled weight decay adds `λw`) or the update is not Adam, the product stays.
+    let spec = spec::zoo::get("mnist-mlp").unwrap();
+    let count = |optimizer: Optimizer, weight_decay: f32| {
+        let cfg = RunConfig {
+            optimizer,
+            weight_decay,
+            ..RunConfig::default()
+        };
+        let p = nn::with_calls(nn::Calls::ALL, || nn::train_step(&spec, &cfg)).unwrap();
+        let calls: Vec<&str> = p
+            .mlir
+            .lines()
+            .filter(|l| l.contains("@netspec_adam("))
+            .collect();
+        let fused = calls.iter().filter(|l| l.contains("trans_a = 1")).count();
+        (
+            calls.len(),
+            fused,
+            p.mlir.matches("@netspec_matmul(").count(),
+        )
+    };
+    // Three layers: 3 forward products, 2 input cotangents (none for the images), 3 weight gradients.
+    assert_eq!(count(Optimizer::ADAMW, 1e-4), (6, 3, 5), "AdamW");
+    assert_eq!(count(Optimizer::ADAM, 0.0), (6, 3, 5), "Adam without decay");
+    assert_eq!(
+        count(Optimizer::ADAM, 1e-4),
+        (6, 0, 8),
+        "Adam with coupled decay"
+    );
+    assert_eq!(count(Optimizer::Sgd, 0.0), (0, 0, 8), "SGD");
 }

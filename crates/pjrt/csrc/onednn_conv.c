@@ -345,19 +345,20 @@ int netspec_dnnl_impl(int pass, const int64_t *g, char *name, size_t name_len, c
 }
 
 /* Rows [m0, m1) of the row-major product c[m,n] = op(a) op(b), op(a) : [m,k], op(b) : [k,n]
- * (ta / tb: the operand is stored transposed). The handler splits a product into row tiles and runs
+ * (ta / tb: the operand is stored transposed), written to c_rows (row m0 first, rows n apart: c + m0*n
+ * for the whole product, or a tile's own buffer). The handler splits a product into row tiles and runs
  * them on XLA's own threads, so each tile runs on the calling thread alone: the OpenMP team size is
  * set to 1 around the call and restored (the convolution kernels, on the same threads, keep theirs).
  * Without libgomp's entry points (another oneDNN threading build) the library's default applies. */
 int netspec_dnnl_matmul_rows(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
-                             const float *b, float *c, int64_t m0, int64_t m1, char *err, size_t len) {
+                             const float *b, float *c_rows, int64_t m0, int64_t m1, char *err, size_t len) {
     if (state != 1) return fail(err, len, "oneDNN is not initialised");
     if (m0 < 0 || m1 > m || m0 >= m1) return fail(err, len, "bad row range [%ld, %ld) of %ld", (long)m0, (long)m1, (long)m);
     int prev = p_omp_get_max_threads ? p_omp_get_max_threads() : 0;
     if (p_omp_set_num_threads) p_omp_set_num_threads(1);
     const float *at = ta ? a + m0 : a + m0 * k; /* op(a)'s rows m0.. : columns of a when transposed */
     dnnl_status_t st = p_dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m1 - m0, n, k, 1.0f, at, ta ? m : k, b,
-                                    tb ? k : n, 0.0f, c + m0 * n, n);
+                                    tb ? k : n, 0.0f, c_rows, n);
     if (p_omp_set_num_threads && prev > 0) p_omp_set_num_threads(prev);
     return st == dnnl_success ? 0 : fail(err, len, "oneDNN sgemm failed (status %d)", (int)st);
 }

@@ -62,31 +62,18 @@ fn capped(cpu: u8, ours: Option<&str>, onednn: Option<&str>) -> u8 {
     };
     let onednn = match onednn.map(str::to_ascii_uppercase) {
         None => 2,
-        Some(v) if v.starts_with("AVX512") || v.starts_with("AVX10") || v == "ALL" || v == "DEFAULT" => {
+        Some(v)
+            if v.starts_with("AVX512")
+                || v.starts_with("AVX10")
+                || v == "ALL"
+                || v == "DEFAULT" =>
+        {
             2
         }
         Some(v) if v.starts_with("AVX2") => 1,
         Some(_) => 0,
     };
     cpu.min(ours).min(onednn)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn instruction_set_caps() {
-        use super::capped;
-        assert_eq!(capped(2, None, None), 2);
-        assert_eq!(capped(1, None, None), 1);
-        assert_eq!(capped(2, Some("avx2"), None), 1);
-        assert_eq!(capped(2, Some("baseline"), None), 0);
-        assert_eq!(capped(2, None, Some("AVX2")), 1);
-        assert_eq!(capped(2, None, Some("avx2_vnni")), 1);
-        assert_eq!(capped(2, None, Some("AVX512_CORE_AMX")), 2);
-        assert_eq!(capped(1, None, Some("AVX512_CORE")), 1);
-        assert_eq!(capped(2, None, Some("SSE41")), 0);
-        assert_eq!(capped(2, Some("avx2"), Some("ALL")), 1);
-    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -160,5 +147,23 @@ impl Drop for FlushDenormals {
         unsafe {
             std::arch::x86_64::_mm_setcsr(self.0)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn instruction_set_caps() {
+        use super::capped;
+        assert_eq!(capped(2, None, None), 2);
+        assert_eq!(capped(1, None, None), 1);
+        assert_eq!(capped(2, Some("avx2"), None), 1);
+        assert_eq!(capped(2, Some("baseline"), None), 0);
+        assert_eq!(capped(2, None, Some("AVX2")), 1);
+        assert_eq!(capped(2, None, Some("avx2_vnni")), 1);
+        assert_eq!(capped(2, None, Some("AVX512_CORE_AMX")), 2);
+        assert_eq!(capped(1, None, Some("AVX512_CORE")), 1);
+        assert_eq!(capped(2, None, Some("SSE41")), 0);
+        assert_eq!(capped(2, Some("avx2"), Some("ALL")), 1);
     }
 }

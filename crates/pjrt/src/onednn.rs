@@ -261,7 +261,7 @@ extern "C" {
         k: i64,
         a: *const f32,
         b: *const f32,
-        c: *mut f32,
+        c_rows: *mut f32,
         m0: i64,
         m1: i64,
         err: *mut c_char,
@@ -467,6 +467,40 @@ pub fn adam(
         n,
         k,
         rows,
+    );
+    job.work();
+    job.result()
+}
+
+/// One `graph::AdamCall` update with a product gradient `op(a)·op(b)` (`ta`/`tb`: stored transposed;
+/// `op(a) : [m, k]`, `op(b) : [k, n]`, `w, m, v : [m, n]`) on host slices, in place, as tiles of `rows`
+/// rows run one after another on this thread (the tests' entry to the handler's kernel; `k` as for
+/// [`adam`]).
+#[allow(clippy::too_many_arguments)]
+pub fn adam_product(
+    (ta, tb): (bool, bool),
+    (rm, rk, rn): (usize, usize, usize),
+    a: &[f32],
+    b: &[f32],
+    [w, m, v]: [&mut [f32]; 3],
+    k: [f32; 7],
+    rows: usize,
+) -> std::result::Result<(), String> {
+    let n = rm * rn;
+    if (a.len(), b.len(), w.len(), m.len(), v.len()) != (rm * rk, rk * rn, n, n, n) || rows == 0 {
+        return Err(format!(
+            "buffer sizes {:?} do not match m, k, n = {rm}, {rk}, {rn} (or no rows)",
+            (a.len(), b.len(), w.len(), m.len(), v.len())
+        ));
+    }
+    let job = adam_product_job(
+        (ta, tb),
+        (rm as i64, rn as i64, rk as i64),
+        (a.as_ptr(), b.as_ptr()),
+        [w.as_ptr(), m.as_ptr(), v.as_ptr()],
+        [w.as_mut_ptr(), m.as_mut_ptr(), v.as_mut_ptr()],
+        k,
+        rows as i64,
     );
     job.work();
     job.result()
@@ -680,48 +714,95 @@ fn matmul_job(
     let tiles = tiles.clamp(1, ((m + 15) / 16).max(1) as usize) as i64;
     let rows = ((m + tiles - 1) / tiles + 15) / 16 * 16;
     let (a, b, c) = (a as usize, b as usize, c as usize);
-    let (ta, tb) = (c_int::from(ta), c_int::from(tb));
     PoolJob::new(((m + rows - 1) / rows).max(1) as usize, move |i| {
         let m0 = i as i64 * rows;
         let m1 = (m0 + rows).min(m);
         if m1 <= m0 {
             return Ok(());
         }
-        #[cfg(netspec_onednn)]
-        {
-            let mut err = [0u8; 256];
-            // SAFETY: the addresses are the call's buffers (checked against m, n, k by the caller),
-            // alive until every tile is done; tiles write disjoint rows of c.
-            match unsafe {
-                netspec_dnnl_matmul_rows(
-                    ta,
-                    tb,
-                    m,
-                    n,
-                    k,
-                    a as *const f32,
-                    b as *const f32,
-                    c as *mut f32,
-                    m0,
-                    m1,
-                    err.as_mut_ptr().cast(),
-                    err.len(),
-                )
-            } {
-                0 => Ok(()),
-                _ => Err(message(&err)),
-            }
-        }
-        #[cfg(not(netspec_onednn))]
-        {
-            let _ = (ta, tb, n, k, a, b, c);
-            init()
+        // SAFETY: the addresses are the call's buffers (checked against m, n, k by the caller),
+        // alive until every tile is done; tiles write disjoint rows of c.
+        unsafe {
+            sgemm_rows(
+                (ta, tb),
+                (m, n, k),
+                (a as *const f32, b as *const f32),
+                (c as *mut f32).add((m0 * n) as usize),
+                (m0, m1),
+            )
         }
     })
 }
 
+/// Rows `[m0, m1)` of `op(a)·op(b)` (`[m, n]`, inner size `k`) into `c_rows`, one single-threaded
+/// oneDNN sgemm.
+///
+/// # Safety
+/// `a` and `b` hold the operands, `c_rows` has room for the rows (`n` apart).
+unsafe fn sgemm_rows(
+    (ta, tb): (bool, bool),
+    (m, n, k): (i64, i64, i64),
+    (a, b): (*const f32, *const f32),
+    c_rows: *mut f32,
+    (m0, m1): (i64, i64),
+) -> std::result::Result<(), String> {
+    #[cfg(netspec_onednn)]
+    {
+        let mut err = [0u8; 256];
+        match netspec_dnnl_matmul_rows(
+            c_int::from(ta),
+            c_int::from(tb),
+            m,
+            n,
+            k,
+            a,
+            b,
+            c_rows,
+            m0,
+            m1,
+            err.as_mut_ptr().cast(),
+            err.len(),
+        ) {
+            0 => Ok(()),
+            _ => Err(message(&err)),
+        }
+    }
+    #[cfg(not(netspec_onednn))]
+    {
+        let _ = (ta, tb, m, n, k, a, b, c_rows, m0, m1);
+        init()
+    }
+}
+
+/// Elements `[e0, e1)` of an Adam update: `ins` = `w, m, v`, `outs` = `w', m', v'` (the same buffers
+/// when XLA honoured the call's aliasing, else copied first), `g` the range's gradient.
+///
+/// # Safety
+/// The buffers hold at least `e1` elements, an output either is its input or overlaps no input, and
+/// no other thread touches the range.
+unsafe fn adam_range(
+    ins: [usize; 3],
+    outs: [usize; 3],
+    (e0, e1): (usize, usize),
+    g: &[f32],
+    k: [f32; 7],
+) {
+    let len = e1 - e0;
+    for j in 0..3 {
+        if ins[j] != outs[j] {
+            std::ptr::copy_nonoverlapping(
+                (ins[j] as *const f32).add(e0),
+                (outs[j] as *mut f32).add(e0),
+                len,
+            );
+        }
+    }
+    let out = |j: usize| std::slice::from_raw_parts_mut((outs[j] as *mut f32).add(e0), len);
+    crate::kernels::adam(out(0), out(1), out(2), &g[..len], k);
+}
+
 /// An Adam update of `n` elements in tiles of `rows`: `ins` = `w, m, v, g`, `outs` = `w', m', v'`
-/// (the same buffers as `w, m, v` when XLA honoured the call's aliasing, else copied first).
+/// ([`adam_range`]).
 fn adam_job(
     ins: [*const f32; 4],
     outs: [*mut f32; 3],
@@ -736,25 +817,65 @@ fn adam_job(
         if e1 <= e0 {
             return Ok(());
         }
-        let len = e1 - e0;
         // SAFETY: the addresses are the call's buffers of n elements (checked by the caller), alive
-        // until every tile is done; tiles touch disjoint ranges; an output either is its input or
-        // does not overlap any input.
+        // until every tile is done; tiles touch disjoint ranges.
         unsafe {
-            for j in 0..3 {
-                if ins[j] != outs[j] {
-                    std::ptr::copy_nonoverlapping(
-                        (ins[j] as *const f32).add(e0),
-                        (outs[j] as *mut f32).add(e0),
-                        len,
-                    );
-                }
-            }
-            let out = |j: usize| std::slice::from_raw_parts_mut((outs[j] as *mut f32).add(e0), len);
-            let g = std::slice::from_raw_parts((ins[3] as *const f32).add(e0), len);
-            crate::kernels::adam(out(0), out(1), out(2), g, k);
+            let g = std::slice::from_raw_parts((ins[3] as *const f32).add(e0), e1 - e0);
+            adam_range([ins[0], ins[1], ins[2]], outs, (e0, e1), g, k);
         }
         Ok(())
+    })
+}
+
+thread_local! {
+    /// A tile's gradient rows ([`adam_product_job`]), kept per thread between calls.
+    static GRADIENT_TILE: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An Adam update of an `[m, n]` parameter whose gradient is `op(a)·op(b)` (inner size `k`;
+/// `graph::AdamCall::product`), in tiles of `rows` rows: each tile computes its rows of the gradient
+/// into its thread's buffer, which stays in the core's cache, and updates them at once
+/// ([`adam_range`]), so the gradient never reaches memory.
+fn adam_product_job(
+    flags: (bool, bool),
+    (m, n, k): (i64, i64, i64),
+    (a, b): (*const f32, *const f32),
+    ins: [*const f32; 3],
+    outs: [*mut f32; 3],
+    kc: [f32; 7],
+    rows: i64,
+) -> PoolJob {
+    let (a, b) = (a as usize, b as usize);
+    let ins = ins.map(|p| p as usize);
+    let outs = outs.map(|p| p as usize);
+    let rows = rows.max(1);
+    PoolJob::new(((m + rows - 1) / rows).max(1) as usize, move |i| {
+        let m0 = i as i64 * rows;
+        let m1 = (m0 + rows).min(m);
+        if m1 <= m0 {
+            return Ok(());
+        }
+        GRADIENT_TILE.with(|t| {
+            let mut t = t.borrow_mut();
+            let len = ((m1 - m0) * n) as usize;
+            if t.len() < len {
+                t.resize(len, 0.0);
+            }
+            // SAFETY: the addresses are the call's buffers (checked against m, n, k by the caller),
+            // alive until every tile is done; tiles touch disjoint rows; the buffer holds the rows.
+            unsafe {
+                sgemm_rows(
+                    flags,
+                    (m, n, k),
+                    (a as *const f32, b as *const f32),
+                    t.as_mut_ptr(),
+                    (m0, m1),
+                )?;
+                let e = ((m0 * n) as usize, (m1 * n) as usize);
+                adam_range(ins, outs, e, &t[..len], kc);
+            }
+            Ok(())
+        })
     })
 }
 
@@ -1014,23 +1135,37 @@ const ADAM_TILE: usize = 16 * 1024;
 unsafe fn execute_adam(cfp: *mut XLA_FFI_CallFrame) -> std::result::Result<(), (c_int, String)> {
     let cf = &*cfp;
     let bad = |m: String| (XLA_FFI_Error_Code_INVALID_ARGUMENT, m);
-    if cf.args.size != 7 || cf.rets.size != 3 {
+    // 7 operands (w, m, v, g, lr, r1, r2), or 8 with the gradient as a product's factors a, b.
+    let product = cf.args.size == 8;
+    if !(cf.args.size == 7 || product) || cf.rets.size != 3 {
         return Err(bad(format!(
-            "expected 7 operands and 3 results, got {} and {}",
+            "expected 7 or 8 operands and 3 results, got {} and {}",
             cf.args.size, cf.rets.size
         )));
     }
+    let nargs = cf.args.size as usize;
     let buffer = |p: *mut c_void| &*(p as *const XLA_FFI_Buffer);
-    let numel = |b: &XLA_FFI_Buffer| -> i64 {
-        std::slice::from_raw_parts(b.dims, b.rank.max(0) as usize)
-            .iter()
-            .product()
-    };
-    let args: Vec<&XLA_FFI_Buffer> = (0..7).map(|i| buffer(*cf.args.items.add(i))).collect();
+    let dims = |b: &XLA_FFI_Buffer| std::slice::from_raw_parts(b.dims, b.rank.max(0) as usize);
+    let numel = |b: &XLA_FFI_Buffer| -> i64 { dims(b).iter().product() };
+    let args: Vec<&XLA_FFI_Buffer> = (0..nargs).map(|i| buffer(*cf.args.items.add(i))).collect();
     let rets: Vec<&XLA_FFI_Buffer> = (0..3).map(|i| buffer(*cf.rets.items.add(i))).collect();
     let n = numel(args[0]);
+    let factors = if product { 3..5 } else { 0..0 };
     for (i, b) in args.iter().chain(rets.iter()).enumerate() {
-        let want = if (4..7).contains(&i) { 1 } else { n };
+        if factors.contains(&i) {
+            if b.dtype != XLA_FFI_DataType_F32 || b.rank != 2 {
+                return Err(bad(format!(
+                    "operand {i} must be an f32 matrix (dtype {}, rank {})",
+                    b.dtype, b.rank
+                )));
+            }
+            continue;
+        }
+        let want = if (nargs - 3..nargs).contains(&i) {
+            1
+        } else {
+            n
+        };
         if b.dtype != XLA_FFI_DataType_F32 || numel(b) != want {
             return Err(bad(format!(
                 "buffer {i} must be f32 with {want} elements (dtype {}, {} elements)",
@@ -1039,17 +1174,27 @@ unsafe fn execute_adam(cfp: *mut XLA_FFI_CallFrame) -> std::result::Result<(), (
             )));
         }
     }
-    // Attributes, sorted by name: beta1, beta2, decay, eps.
+    // Attributes, sorted by name: beta1, beta2, decay, eps (f32), trans_a, trans_b (i64, products).
     let names = [&b"beta1"[..], b"beta2", b"decay", b"eps"];
     let mut attrs = [None::<f32>; 4];
+    let mut flags = [None::<i64>; 2];
     for i in 0..cf.attrs.size.max(0) as usize {
         let name = &**cf.attrs.names.add(i);
         let name = std::slice::from_raw_parts(name.ptr.cast::<u8>(), name.len);
+        let s = &*(*cf.attrs.attrs.add(i) as *const XLA_FFI_Scalar);
+        if *cf.attrs.types.add(i) != XLA_FFI_AttrType_SCALAR {
+            continue;
+        }
         if let Some(k) = names.iter().position(|n| *n == name) {
-            let s = &*(*cf.attrs.attrs.add(i) as *const XLA_FFI_Scalar);
-            if *cf.attrs.types.add(i) == XLA_FFI_AttrType_SCALAR && s.dtype == XLA_FFI_DataType_F32
-            {
+            if s.dtype == XLA_FFI_DataType_F32 {
                 attrs[k] = Some(*(s.value as *const f32));
+            }
+        } else if let Some(k) = [&b"trans_a"[..], b"trans_b"]
+            .iter()
+            .position(|n| *n == name)
+        {
+            if s.dtype == XLA_FFI_DataType_S64 {
+                flags[k] = Some(*(s.value as *const i64));
             }
         }
     }
@@ -1059,15 +1204,63 @@ unsafe fn execute_adam(cfp: *mut XLA_FFI_CallFrame) -> std::result::Result<(), (
         ));
     };
     let scalar = |i: usize| *(args[i].data as *const f32);
-    let k = [b1, b2, eps, decay, scalar(4), scalar(5), scalar(6)];
-    let n = n as usize;
+    let k = [
+        b1,
+        b2,
+        eps,
+        decay,
+        scalar(nargs - 3),
+        scalar(nargs - 2),
+        scalar(nargs - 1),
+    ];
     if n == 0 {
         return Ok(());
     }
     let f = |i: usize| args[i].data as *const f32;
     let o = |i: usize| rets[i].data as *mut f32;
-    let job = adam_job([f(0), f(1), f(2), f(3)], [o(0), o(1), o(2)], n, k, ADAM_TILE);
     let helpers = pool_threads(cf) - 1;
+    let job = if product {
+        let [Some(ta), Some(tb)] = flags else {
+            return Err(bad(
+                "missing i64 attributes (need trans_a, trans_b with 8 operands)".into(),
+            ));
+        };
+        let (ad, bd, wd) = (dims(args[3]), dims(args[4]), dims(args[0]));
+        let (m, kk) = if ta != 0 {
+            (ad[1], ad[0])
+        } else {
+            (ad[0], ad[1])
+        };
+        let (k2, nn) = if tb != 0 {
+            (bd[1], bd[0])
+        } else {
+            (bd[0], bd[1])
+        };
+        if kk != k2 || wd != [m, nn] {
+            return Err(bad(format!(
+                "factors {ad:?} and {bd:?} (transposed: {ta}, {tb}) do not give the parameter's shape {wd:?}"
+            )));
+        }
+        // Tiles of about ADAM_TILE elements in whole rows (of a multiple of 16, sgemm's row block).
+        let rows = (ADAM_TILE as i64 / nn.max(1) + 15) / 16 * 16;
+        adam_product_job(
+            (ta != 0, tb != 0),
+            (m, nn, kk),
+            (f(3), f(4)),
+            [f(0), f(1), f(2)],
+            [o(0), o(1), o(2)],
+            k,
+            rows.max(16),
+        )
+    } else {
+        adam_job(
+            [f(0), f(1), f(2), f(3)],
+            [o(0), o(1), o(2)],
+            n as usize,
+            k,
+            ADAM_TILE,
+        )
+    };
     run_on_pool(cfp, ADAM_TARGET, job, helpers).map_err(|m| (XLA_FFI_Error_Code_INTERNAL, m))
 }
 

@@ -200,7 +200,12 @@ fn adam_tiles_equal_one_pass() {
         for (what, got, want, scale) in [
             ("m", one.1[i], mn, m.abs() + g.abs()),
             ("v", one.2[i], vn, vn),
-            ("w", one.0[i], wn, w.abs() + 1e-3 * (mn / 0.19).abs() / (vn / 0.002).sqrt()),
+            (
+                "w",
+                one.0[i],
+                wn,
+                w.abs() + 1e-3 * (mn / 0.19).abs() / (vn / 0.002).sqrt(),
+            ),
         ] {
             assert!(
                 (got as f64 - want).abs() <= 1e-6 * scale,
@@ -211,4 +216,78 @@ fn adam_tiles_equal_one_pass() {
     let (mut w, mut m, mut v) = (vec![0f32; 3], vec![0f32; 3], vec![0f32; 2]);
     let e = pjrt::onednn::adam(&mut w, &mut m, &mut v, &[0.0; 3], k, 1).unwrap_err();
     assert!(e.contains("differ"), "{e}");
+}
+
+#[test]
+fn adam_product_tiles_equal_the_stored_gradient() {
+    // An Adam update whose gradient is a product (`op(a)·op(b)`, computed a tile of rows at a time and
+    // never stored) equals the product stored first and the plain update after, for tiles of every
+    // row count, both transpositions of each factor and a row count no tile size divides. The
+    // factors are multiples of 1/16 with small numerators, so every product and partial sum is exact
+    // in f32 and the gradient is the same whatever the summation order.
+    need_onednn();
+    let (rm, rk, rn) = (37usize, 24usize, 29usize);
+    let steps = |n: usize, seed: u64| -> Vec<f32> {
+        noise(n, seed)
+            .iter()
+            .map(|x| (x * 40.0).round() / 16.0)
+            .collect()
+    };
+    let (op_a, op_b) = (steps(rm * rk, 11), steps(rk * rn, 12)); // [m, k], [k, n]
+    let n = rm * rn;
+    let (w0, m0) = (noise(n, 13), noise(n, 14));
+    let v0: Vec<f32> = m0.iter().map(|x| x * x).collect();
+    let k = [0.9f32, 0.999, 1e-8, 0.01, 1e-3, 1.0 / 0.19, 1.0 / 0.002];
+    let mut g = vec![0f32; n];
+    for i in 0..rm {
+        for j in 0..rn {
+            g[i * rn + j] = (0..rk).map(|l| op_a[i * rk + l] * op_b[l * rn + j]).sum();
+        }
+    }
+    let (mut w1, mut m1, mut v1) = (w0.clone(), m0.clone(), v0.clone());
+    pjrt::onednn::adam(&mut w1, &mut m1, &mut v1, &g, k, 1).unwrap();
+    let transpose = |x: &[f32], r: usize, c: usize| -> Vec<f32> {
+        (0..r * c).map(|i| x[(i % r) * c + i / r]).collect()
+    };
+    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        let a = if ta {
+            transpose(&op_a, rm, rk)
+        } else {
+            op_a.clone()
+        };
+        let b = if tb {
+            transpose(&op_b, rk, rn)
+        } else {
+            op_b.clone()
+        };
+        for rows in [1, 5, 16, 36, 37, 100] {
+            let (mut w, mut m, mut v) = (w0.clone(), m0.clone(), v0.clone());
+            pjrt::onednn::adam_product(
+                (ta, tb),
+                (rm, rk, rn),
+                &a,
+                &b,
+                [&mut w, &mut m, &mut v],
+                k,
+                rows,
+            )
+            .unwrap();
+            let what = format!("transposed {ta} {tb}, {rows} rows per tile");
+            assert_eq!(w, w1, "{what}: parameter");
+            assert_eq!(m, m1, "{what}: first moment");
+            assert_eq!(v, v1, "{what}: second moment");
+        }
+    }
+    let (mut w, mut m, mut v) = (w0.clone(), m0.clone(), vec![0f32; n - 1]);
+    let e = pjrt::onednn::adam_product(
+        (false, false),
+        (rm, rk, rn),
+        &op_a,
+        &op_b,
+        [&mut w, &mut m, &mut v],
+        k,
+        8,
+    )
+    .unwrap_err();
+    assert!(e.contains("do not match"), "{e}");
 }

@@ -169,7 +169,7 @@ pub(crate) fn infer(prim: &Prim, ins: &[&TensorType]) -> Result<Vec<TensorType>>
         Prim::Convolution(c) => one(conv::shape_convolution(ins, c)),
         Prim::ConvCall(c) => one(conv_call::shape_conv_call(ins, c)),
         Prim::MatMulCall(c) => one(matmul_call::shape_matmul_call(ins, *c)),
-        Prim::AdamCall(_) => adam_call::shape_adam_call(ins),
+        Prim::AdamCall(c) => adam_call::shape_adam_call(ins, *c),
         Prim::RngBitGenerator { algorithm, out } => rng::shape_rng(ins, *algorithm, out),
         Prim::CustomVjp(c) => c.shape(ins),
     }
@@ -317,8 +317,14 @@ pub(crate) fn flops(prim: &Prim, ins: &[&TensorType], outs: &[TensorType]) -> u6
         | Prim::Binary(_)
         | Prim::Compare(_)
         | Prim::Select => out_n,
-        // The elementwise ops of its expansion (`AdamCall::expand`), so a step counts the same either way.
-        Prim::AdamCall(c) => out_n * if c.decay != 0.0 { 16 } else { 14 },
+        // The ops of its expansion (`AdamCall::expand`), so a step counts the same either way.
+        Prim::AdamCall(c) => {
+            let product = match c.product.and_then(|p| p.mkn(&ins[3].dims, &ins[4].dims)) {
+                Some((m, k, n)) => 2 * (m * k * n) as u64,
+                None => 0,
+            };
+            out_n * if c.decay != 0.0 { 16 } else { 14 } + product
+        }
         Prim::Reduce { .. } => ins[0].numel() as u64,
         Prim::ReduceWindow { window, .. } => out_n * window.dims.iter().product::<usize>() as u64,
         Prim::SelectAndScatter { window } => {
