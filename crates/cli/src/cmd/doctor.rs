@@ -81,7 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "conv calls",
         match client.conv_calls_status() {
             Ok(()) if pjrt::onednn::avx512_kernels() => {
-                "oneDNN (f32 convolutions, dense products and Adam updates of single-device steps; AVX-512 kernels)".to_string()
+                "oneDNN (f32 convolutions, dense products and Adam updates, weight gradients inside them, of single-device steps; AVX-512 kernels)".to_string()
             }
             Ok(()) => "oneDNN (f32 convolutions and Adam updates of single-device steps; dense products left to XLA, which is faster with AVX2 kernels)".to_string(),
             Err(why) => format!("off: {why}"),
