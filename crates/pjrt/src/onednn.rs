@@ -1095,21 +1095,13 @@ unsafe fn execute_matmul(cfp: *mut XLA_FFI_CallFrame) -> std::result::Result<(),
     let [Some(ta), Some(tb)] = flags else {
         return Err(bad("missing i64 attributes (need trans_a, trans_b)".into()));
     };
-    let (m, k) = if ta != 0 {
-        (ad[1], ad[0])
-    } else {
-        (ad[0], ad[1])
-    };
-    let (k2, n) = if tb != 0 {
-        (bd[1], bd[0])
-    } else {
-        (bd[0], bd[1])
-    };
-    if k != k2 || cd != [m, n] {
+    let Some((m, k, n)) =
+        product_dims((ta != 0, tb != 0), &ad, &bd).filter(|&(m, _, n)| cd == [m, n])
+    else {
         return Err(bad(format!(
             "operands {ad:?} and {bd:?} (transposed: {ta}, {tb}) do not give the result {cd:?}"
         )));
-    }
+    };
     if m == 0 || n == 0 {
         return Ok(());
     }
@@ -1125,6 +1117,17 @@ unsafe fn execute_matmul(cfp: *mut XLA_FFI_CallFrame) -> std::result::Result<(),
         threads,
     );
     run_on_pool(cfp, MATMUL_TARGET, job, threads - 1).map_err(|m| (XLA_FFI_Error_Code_INTERNAL, m))
+}
+
+/// `(m, k, n)` of `op(a)·op(b)` for matrices of dims `ad` and `bd` stored transposed or not, or `None`
+/// when they do not multiply.
+fn product_dims((ta, tb): (bool, bool), ad: &[i64], bd: &[i64]) -> Option<(i64, i64, i64)> {
+    let (&[a0, a1], &[b0, b1]) = (ad, bd) else {
+        return None;
+    };
+    let (m, k) = if ta { (a1, a0) } else { (a0, a1) };
+    let (k2, n) = if tb { (b1, b0) } else { (b0, b1) };
+    (k == k2).then_some((m, k, n))
 }
 
 /// Elements per tile of an Adam update: the four arrays' tiles (256 KiB) stay in a core's L2.
@@ -1226,21 +1229,13 @@ unsafe fn execute_adam(cfp: *mut XLA_FFI_CallFrame) -> std::result::Result<(), (
             ));
         };
         let (ad, bd, wd) = (dims(args[3]), dims(args[4]), dims(args[0]));
-        let (m, kk) = if ta != 0 {
-            (ad[1], ad[0])
-        } else {
-            (ad[0], ad[1])
-        };
-        let (k2, nn) = if tb != 0 {
-            (bd[1], bd[0])
-        } else {
-            (bd[0], bd[1])
-        };
-        if kk != k2 || wd != [m, nn] {
+        let Some((m, kk, nn)) =
+            product_dims((ta != 0, tb != 0), ad, bd).filter(|&(m, _, n)| wd == [m, n])
+        else {
             return Err(bad(format!(
                 "factors {ad:?} and {bd:?} (transposed: {ta}, {tb}) do not give the parameter's shape {wd:?}"
             )));
-        }
+        };
         // Tiles of about ADAM_TILE elements in whole rows (of a multiple of 16, sgemm's row block).
         let rows = (ADAM_TILE as i64 / nn.max(1) + 15) / 16 * 16;
         adam_product_job(
